@@ -1,0 +1,107 @@
+"""Devices in one place: cpu, cuda, npu (Ascend, through torch_npu), mps; dtype; autocast."""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from harness.errors import HarnessError
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DEVICE_TYPES = ("auto", "cpu", "cuda", "npu", "mps")
+DIST_BACKENDS = {"cpu": "gloo", "cuda": "nccl", "npu": "hccl", "mps": "gloo"}
+
+
+def npu_available() -> tuple[bool, str]:
+    """Whether an Ascend NPU is usable, and if not, why (one line)."""
+    try:
+        importlib.import_module("torch_npu")
+    except ImportError as exc:
+        return False, (f"device=npu needs torch_npu, which is not installed ({exc.name or exc}); "
+                       "install Huawei's CANN toolkit, then `pip install 'unit-harness[npu]'`")
+    except Exception as exc:  # torch_npu present but CANN libraries missing or mismatched
+        return False, f"device=npu: torch_npu failed to load ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check that CANN is installed and its set_env.sh sourced"
+    npu = getattr(torch, "npu", None)
+    if npu is None or not npu.is_available():
+        return False, "device=npu: torch_npu is installed but no NPU is visible (check CANN drivers and ASCEND_RT_VISIBLE_DEVICES)"
+    return True, ""
+
+
+def cuda_available() -> tuple[bool, str]:
+    if torch.cuda.is_available():
+        return True, ""
+    why = "this PyTorch build has no CUDA support" if torch.version.cuda is None else "no CUDA device is visible"
+    return False, f"device=cuda: {why}; install a CUDA build of torch or use device=cpu"
+
+
+def mps_available() -> tuple[bool, str]:
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return True, ""
+    return False, "device=mps: Apple's Metal backend is not available on this machine; use device=cpu"
+
+
+_CHECKS = {"npu": npu_available, "cuda": cuda_available, "mps": mps_available}
+
+
+@dataclass(frozen=True)
+class DeviceSpec:
+    type: str  # cpu | cuda | npu | mps
+    index: int | None
+    dtype: torch.dtype
+
+    @property
+    def torch_device(self) -> torch.device:
+        return torch.device(self.type if self.index is None else f"{self.type}:{self.index}")
+
+    @property
+    def dtype_name(self) -> str:
+        return next(k for k, v in DTYPES.items() if v == self.dtype)
+
+    @property
+    def dist_backend(self) -> str:
+        return DIST_BACKENDS[self.type]
+
+    def autocast(self):
+        """Autocast for the compute dtype on accelerators (torch_npu registers the ``npu`` type)."""
+        if self.type == "cpu" or self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.type, dtype=self.dtype)
+
+    def synchronize(self) -> None:
+        if self.type in ("cuda", "npu", "mps"):
+            getattr(torch, self.type).synchronize()
+
+    def peak_memory(self) -> int | None:
+        if self.type in ("cuda", "npu"):
+            return int(getattr(torch, self.type).max_memory_allocated())
+        return None
+
+
+def resolve_device(kind: str = "auto", dtype: str = "auto", index: int | None = None) -> DeviceSpec:
+    """Pick the device (auto: npu, then cuda, then mps, then cpu) and the compute dtype.
+
+    ``dtype=auto`` is bf16 on accelerators and fp32 on CPU. A requested device that is not
+    usable raises HarnessError with one line saying what is missing.
+    """
+    if kind not in DEVICE_TYPES:
+        raise HarnessError(f"unknown device {kind!r}; valid: {', '.join(DEVICE_TYPES)}")
+    if kind == "auto":
+        kind = next((k for k in ("npu", "cuda", "mps") if _CHECKS[k]()[0]), "cpu")
+    elif kind != "cpu":
+        ok, why = _CHECKS[kind]()
+        if not ok:
+            raise HarnessError(why)
+    if dtype == "auto":
+        dtype = "fp32" if kind == "cpu" else "bf16"
+    if dtype not in DTYPES:
+        raise HarnessError(f"unknown dtype {dtype!r}; valid: auto, {', '.join(DTYPES)}")
+    if kind == "cpu" and dtype == "fp16":
+        log.warning("fp16 on CPU is slow and inexact; bf16 or fp32 is recommended")
+    if kind == "npu" and dtype == "fp16":
+        log.warning("Ascend NPUs are usually run in bf16; fp16 requested")
+    return DeviceSpec(kind, index if kind != "cpu" else None, DTYPES[dtype])

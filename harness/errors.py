@@ -1,0 +1,15 @@
+"""Errors a user can act on: printed as one line, never a traceback."""
+
+
+class HarnessError(Exception):
+    """A problem with the user's input or environment (config, files, devices).
+
+    The entry point prints ``error: <message>`` on one line and exits non-zero.
+    """
+
+
+class SampleError(Exception):
+    """One sample cannot be evaluated (malformed record, undecodable image, ...).
+
+    The engine records it as a failed sample with ``str(exc)`` as its reason and goes on.
+    """

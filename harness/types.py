@@ -1,0 +1,91 @@
+"""Typed requests exchanged between tasks, the engine and models.
+
+A task turns a dataset record into a :class:`Request`; a model turns a list of requests into
+texts. Models never see datasets; tasks never see models.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+from PIL import Image
+
+from harness.errors import SampleError
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Greedy decoding settings of one request.
+
+    ``stop``: generation ends for a sequence as soon as its text contains one of these
+    strings; the returned text is cut before it. EOS always stops.
+    """
+
+    max_new_tokens: int = 16
+    stop: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"max_new_tokens": self.max_new_tokens, "stop": list(self.stop), "greedy": True}
+
+
+@dataclass
+class ImageRef:
+    """An image that is decoded lazily (in a data-loader worker), from bytes, a path or a PIL image.
+
+    ``key`` is the dataset's own image id where one exists (GQA ``imageId``, MME image path);
+    it lets the engine group questions that share an image.
+    """
+
+    data: bytes | None = None
+    path: str | None = None
+    image: Image.Image | None = None
+    key: str | None = None
+
+    def load(self) -> Image.Image:
+        """Decode to an RGB PIL image; a failure raises :class:`SampleError` with the reason."""
+        try:
+            if self.image is not None:
+                img = self.image
+            elif self.data is not None:
+                img = Image.open(io.BytesIO(self.data))
+            elif self.path is not None:
+                img = Image.open(self.path)
+            else:
+                raise SampleError("image missing: record has no image bytes or path")
+            img.load()
+            return img.convert("RGB")
+        except SampleError:
+            raise
+        except Exception as exc:  # PIL raises many types for corrupt files
+            where = f" ({self.path})" if self.path else ""
+            raise SampleError(f"image failed to decode{where}: {type(exc).__name__}: {exc}") from None
+
+    def content_hash(self) -> str:
+        """A hash of the encoded image (bytes or file); cheap and stable across runs."""
+        h = hashlib.sha1()
+        if self.data is not None:
+            h.update(self.data)
+        elif self.path is not None:
+            with open(self.path, "rb") as f:
+                h.update(f.read())
+        elif self.image is not None:
+            h.update(self.image.tobytes())
+            h.update(repr((self.image.size, self.image.mode)).encode())
+        return h.hexdigest()
+
+
+@dataclass
+class Request:
+    """What a model is asked: one user turn with images placed before the text (LLaVA style).
+
+    ``reference`` is the ground-truth answer string, carried only for ``model=oracle``; real
+    models must ignore it.
+    """
+
+    id: str
+    prompt: str
+    images: list[ImageRef] = field(default_factory=list)
+    gen: GenerationSettings = field(default_factory=GenerationSettings)
+    reference: str | None = None

@@ -1,0 +1,102 @@
+"""The task adapter interface: load records, build requests, score one prediction, aggregate.
+
+A task is a small class. Its YAML (``harness/conf/task/<name>.yaml``) holds data only: where
+the dataset lives, the protocol, the generation length. The logic lives here and in
+:mod:`harness.metrics` (pure functions shared by tasks).
+
+Life of a sample::
+
+    doc = task.docs()[i]                  # a dict with a unique string "id"
+    req = task.build_request(doc)         # a Request (prompt, images, generation settings)
+    text = model.generate([req])[0]
+    rec = task.score(doc, text)           # per-sample fields: "score", "answer", breakdown keys
+    metrics = task.aggregate(records)     # pure over the per-sample records
+
+``aggregate`` sees only the records (the lines of ``predictions/<task>.jsonl``), never the
+dataset, so reports and bootstrap intervals can be recomputed from saved predictions alone.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+from harness.errors import HarnessError
+from harness.types import GenerationSettings, Request
+
+
+class Task:
+    name: ClassVar[str]
+    label: ClassVar[str]  # the paper table's column header
+    version: ClassVar[str]  # bump when the prompt, parsing or metric changes
+    metric: ClassVar[str]  # key of aggregate()'s output shown in the table (in table units)
+    max_value: ClassVar[float] = 100.0  # best possible value of ``metric``
+    expected_size: ClassVar[int | None] = None  # full-benchmark sample count
+    protocols: ClassVar[tuple[str, ...]] = ("lmms-eval",)  # first = default
+    formats: ClassVar[tuple[str, ...]] = ("hub",)  # dataset layouts the loader reads
+
+    def __init__(self, cfg: Mapping[str, Any] | None = None):
+        self.cfg: dict[str, Any] = dict(cfg or {})
+        self.dataset: dict[str, Any] = dict(self.cfg.get("dataset") or {})
+        self.protocol: str = self.cfg.get("protocol") or self.protocols[0]
+        if self.protocol not in self.protocols:
+            raise HarnessError(
+                f"task {self.name}: unknown protocol {self.protocol!r}; valid: {', '.join(self.protocols)}"
+            )
+        fmt = self.dataset.get("format", "hub")
+        if fmt not in self.formats:
+            raise HarnessError(f"task {self.name}: unknown dataset.format {fmt!r}; valid: {', '.join(self.formats)}")
+        self.warnings: list[str] = []
+        self._docs: Sequence[dict] | None = None
+
+    # ---- data -------------------------------------------------------------------------
+    def load(self) -> Sequence[dict]:
+        """Read the dataset named by ``self.dataset`` (path, name, split, format) into documents.
+
+        Each document is a dict with a unique string ``id``; images are :class:`ImageRef`.
+        A missing or incomplete dataset raises HarnessError naming what is missing.
+        """
+        raise NotImplementedError
+
+    def docs(self) -> Sequence[dict]:
+        if self._docs is None:
+            self._docs = self.load()
+            self.check_size(len(self._docs))
+        return self._docs
+
+    def check_size(self, n: int) -> None:
+        full = self.dataset.get("expected_size", self.expected_size)
+        if full and n != full and not self.dataset.get("demo"):
+            self.warnings.append(
+                f"{self.name}: dataset has {n} samples, the full benchmark has {full}; scores are not comparable to the paper"
+            )
+
+    # ---- requests ---------------------------------------------------------------------
+    def generation(self) -> GenerationSettings:
+        return GenerationSettings(max_new_tokens=int(self.cfg.get("max_new_tokens", 16)),
+                                  stop=tuple(self.cfg.get("stop", ())))
+
+    def prompt(self, doc: dict) -> str:
+        raise NotImplementedError
+
+    def reference(self, doc: dict) -> str:
+        """The answer the oracle gives: a string that scores the maximum."""
+        raise NotImplementedError
+
+    def build_request(self, doc: dict) -> Request:
+        """Raise SampleError for a malformed record."""
+        return Request(id=doc["id"], prompt=self.prompt(doc), images=list(doc.get("images", [])),
+                       gen=self.generation(), reference=self.reference(doc))
+
+    # ---- scoring ----------------------------------------------------------------------
+    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+        """Per-sample record fields: at least ``score`` (float) and ``answer`` (for display),
+        plus whatever ``aggregate`` needs (category, split, pair id, parsed labels)."""
+        raise NotImplementedError
+
+    def aggregate(self, records: Sequence[dict]) -> dict[str, Any]:
+        """Metrics over scored records, in table units; must contain ``self.metric``."""
+        raise NotImplementedError
+
+    def resample_unit(self, record: dict) -> str:
+        """The unit a bootstrap resamples (MME: the image pair); default the sample itself."""
+        return record["id"]
