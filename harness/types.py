@@ -81,7 +81,8 @@ class Request:
     """What a model is asked: one user turn with images placed before the text (LLaVA style).
 
     ``reference`` is the ground-truth answer string, carried only for ``model=oracle``; real
-    models must ignore it.
+    models must ignore it. ``aliases`` are other keys a saved prediction may be filed under
+    (the row index in the dataset), used by ``model=replay``.
     """
 
     id: str
@@ -89,3 +90,4 @@ class Request:
     images: list[ImageRef] = field(default_factory=list)
     gen: GenerationSettings = field(default_factory=GenerationSettings)
     reference: str | None = None
+    aliases: tuple[str, ...] = ()

@@ -52,7 +52,10 @@ class Task:
     def load(self) -> Sequence[dict]:
         """Read the dataset named by ``self.dataset`` (path, name, split, format) into documents.
 
-        Each document is a dict with a unique string ``id``; images are :class:`ImageRef`.
+        Each document is a dict with a unique string ``id`` and its row position ``_index``;
+        images are a list of :class:`ImageRef` under ``images``. Converting a row never raises:
+        a malformed row keeps its id and carries ``error`` (raised as SampleError when the
+        request is built).
         A missing or incomplete dataset raises HarnessError naming what is missing.
         """
         raise NotImplementedError
@@ -84,8 +87,9 @@ class Task:
 
     def build_request(self, doc: dict) -> Request:
         """Raise SampleError for a malformed record."""
+        aliases = (str(doc["_index"]),) if "_index" in doc else ()
         return Request(id=doc["id"], prompt=self.prompt(doc), images=list(doc.get("images", [])),
-                       gen=self.generation(), reference=self.reference(doc))
+                       gen=self.generation(), reference=self.reference(doc), aliases=aliases)
 
     # ---- scoring ----------------------------------------------------------------------
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:

@@ -50,7 +50,7 @@ class DocVQA(Task):
             raise HarnessError(f"{ann}: not a DocVQA annotation file ({exc})") from None
         docs = []
         for i, rec in enumerate(data):
-            doc = dict(rec, id=str(rec.get("questionId", f"row{i}")))
+            doc = dict(rec, id=str(rec.get("questionId", f"row{i}")), _index=i)
             if rec.get("image"):
                 doc["images"] = [ImageRef(path=str(root / rec["image"]), key=str(rec["image"]))]
             else:

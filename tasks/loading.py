@@ -68,7 +68,9 @@ class LazyDocs(Sequence):
     def __getitem__(self, i):  # type: ignore[override]
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        return self.convert(i, self.rows[i])
+        doc = self.convert(i, self.rows[i])
+        doc.setdefault("_index", i)
+        return doc
 
 
 def require(record: dict, *keys: str) -> None:

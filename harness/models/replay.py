@@ -52,9 +52,17 @@ class ReplayModel(Model):
     def generate(self, requests: Sequence[Request]) -> list[str | SampleError]:
         out: list[str | SampleError] = []
         for r in requests:
-            key = f"{self.task}/{r.id}" if self.task and f"{self.task}/{r.id}" in self.preds else r.id
-            out.append(self.preds[key] if key in self.preds else SampleError(f"replay: no prediction for id {r.id!r} in {self.path}"))
+            pred = self.lookup(r)
+            out.append(pred if pred is not None else SampleError(f"replay: no prediction for id {r.id!r} in {self.path}"))
         return out
+
+    def lookup(self, r: Request) -> str | None:
+        """By id (task-qualified first), then by alias (the dataset row index)."""
+        for key in (r.id, *r.aliases):
+            for k in ((f"{self.task}/{key}",) if self.task else ()) + (key,):
+                if k in self.preds:
+                    return self.preds[k]
+        return None
 
     def fingerprint(self) -> dict:
         return {"model": self.name, "predictions_sha256": file_sha256(self.path)}
