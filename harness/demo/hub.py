@@ -28,7 +28,9 @@ def write_hub_dataset(folder: Path, configs: Mapping[str, Mapping[str, Sequence[
     Features. The README header declares each config's data files.
     """
     from datasets import Dataset, Features
+    from datasets.utils.logging import disable_progress_bar
 
+    disable_progress_bar()  # demo sets are tiny; the bars are noise
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     header = ["---", "configs:"]

@@ -1,0 +1,35 @@
+"""Entry point: ``python -m harness [group=option ...] [key=value ...]`` (Hydra)."""
+from __future__ import annotations
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from harness.errors import HarnessError
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+def _hydra_main(cfg: DictConfig) -> None:
+    from harness.runner import run
+
+    try:
+        run(cfg)
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+
+
+def main() -> None:
+    from harness.config import check_argv
+
+    try:
+        check_argv(sys.argv[1:])
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
