@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import logging
 from dataclasses import dataclass
 
@@ -19,13 +20,15 @@ DIST_BACKENDS = {"cpu": "gloo", "cuda": "nccl", "npu": "hccl", "mps": "gloo"}
 
 def npu_available() -> tuple[bool, str]:
     """Whether an Ascend NPU is usable, and if not, why (one line)."""
+    if importlib.util.find_spec("torch_npu") is None:
+        return False, ("device=npu needs torch_npu, which is not installed; "
+                       "install Huawei's CANN toolkit, then `pip install 'unit-harness[npu]'`")
     try:
         importlib.import_module("torch_npu")
-    except ImportError as exc:
-        return False, (f"device=npu needs torch_npu, which is not installed ({exc.name or exc}); "
-                       "install Huawei's CANN toolkit, then `pip install 'unit-harness[npu]'`")
     except Exception as exc:  # torch_npu present but CANN libraries missing or mismatched
-        return False, f"device=npu: torch_npu failed to load ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); check that CANN is installed and its set_env.sh sourced"
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return False, (f"device=npu: torch_npu is installed but failed to load ({type(exc).__name__}: {first}); "
+                       "install CANN and source its set_env.sh")
     npu = getattr(torch, "npu", None)
     if npu is None or not npu.is_available():
         return False, "device=npu: torch_npu is installed but no NPU is visible (check CANN drivers and ASCEND_RT_VISIBLE_DEVICES)"
@@ -55,8 +58,13 @@ class DeviceSpec:
     dtype: torch.dtype
 
     @property
+    def device_str(self) -> str:
+        """``cpu``, ``cuda:0``, ``npu:3``: the string ``.to()`` takes (``npu`` once torch_npu is imported)."""
+        return self.type if self.index is None else f"{self.type}:{self.index}"
+
+    @property
     def torch_device(self) -> torch.device:
-        return torch.device(self.type if self.index is None else f"{self.type}:{self.index}")
+        return torch.device(self.device_str)
 
     @property
     def dtype_name(self) -> str:
