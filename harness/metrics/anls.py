@@ -11,8 +11,9 @@ def anls(prediction: str, answers: Sequence[str], threshold: float = 0.5) -> flo
 
     Both sides are normalised with ``' '.join(s.strip().lower().split())``; the distance is
     divided by the longer of the two *raw* (un-normalised) lengths, as the official and
-    lmms-eval implementations do. The best ground truth counts; below ``threshold`` the
-    score is 0.
+    lmms-eval implementations do (they take ``len(s.upper())``, which differs from ``len(s)``
+    only for the few characters whose upper case is longer, e.g. ``ß`` -> ``SS``; we do the
+    same). The best ground truth counts; below ``threshold`` the score is 0.
 
     >>> anls("Hello World", ["hello world"])
     1.0
@@ -24,6 +25,8 @@ def anls(prediction: str, answers: Sequence[str], threshold: float = 0.5) -> flo
     1.0
     >>> round(anls("helo", ["  hello  "]), 3)    # distance 1 over raw length 9
     0.889
+    >>> round(anls("strase", ["straße"]), 3)     # distance 1 over len("STRASSE") = 7
+    0.857
     """
     if not answers:
         raise ValueError("anls: no ground-truth answers")
@@ -31,7 +34,7 @@ def anls(prediction: str, answers: Sequence[str], threshold: float = 0.5) -> flo
     best = 0.0
     for gt in answers:
         gt_norm = squash_spaces(gt)
-        denom = max(len(gt), len(prediction))
+        denom = max(len(gt.upper()), len(prediction.upper()))
         value = levenshtein(gt_norm, pred_norm) / denom if denom else 0.0
         best = max(best, 1.0 - value)
     return best if best >= threshold else 0.0
