@@ -1,0 +1,92 @@
+"""``--plot FILE.png``: grouped bars (benchmarks × runs) in percent of each benchmark's maximum,
+bootstrap error bars, and the paper's value for each run's encoder family as a marker.
+
+matplotlib is the optional extra ``plot``; it is imported only here, when a plot is asked for.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.report.paper import SOURCE
+from harness.report.table import Table
+
+
+def _figure_class():
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise HarnessError("plotting needs matplotlib: pip install 'unit-harness[plot]'") from None
+    return Figure
+
+
+def series(table: Table, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
+    """The bars: one series per run (or per paper row when there are no runs).
+
+    Each series: ``label``, ``values`` / ``lo`` / ``hi`` / ``paper`` per column in percent of the
+    column's maximum (``None`` where missing).
+    """
+    cols = table.columns
+    out = []
+    if table.runs:
+        for run in table.runs:
+            s = {"label": run.label, "values": [], "lo": [], "hi": [], "paper": []}
+            for c in cols:
+                v = run.value(c.task)
+                ci = run.ci(c.task, n_resamples=n_resamples, seed=seed) if v is not None else None
+                p = table.paper.value(run.family, c.task) if table.show_paper and table.paper else None
+                s["values"].append(_pct(v, c))
+                s["lo"].append(_pct(ci[0], c) if ci else None)
+                s["hi"].append(_pct(ci[1], c) if ci else None)
+                s["paper"].append(_pct(p, c))
+            out.append(s)
+    elif table.paper:
+        for fam in table.paper.families:
+            vals = [_pct(table.paper.value(fam, c.task), c) for c in cols]
+            out.append({"label": f"{table.paper.label(fam)} (paper)", "values": vals,
+                        "lo": [None] * len(cols), "hi": [None] * len(cols), "paper": [None] * len(cols)})
+    return out
+
+
+def _pct(value, col):
+    return None if value is None or value != value else 100.0 * value / col.max_value
+
+
+def plot_table(table: Table, out: str | Path, n_resamples: int = 1000, seed: int = 0) -> Path:
+    Figure = _figure_class()
+    data = series(table, n_resamples, seed)
+    keep = [j for j in range(len(table.columns)) if any(s["values"][j] is not None for s in data)]
+    if not keep:
+        raise HarnessError("nothing to plot: no run has a score")
+    cols = [table.columns[j] for j in keep]
+    n_series = len(data)
+    width = 0.8 / n_series
+    fig = Figure(figsize=(max(8.0, 1.0 * len(cols) * max(1.0, n_series / 3) + 2.5), 5.2), layout="constrained")
+    ax = fig.add_subplot()
+    paper_drawn = False
+    for i, s in enumerate(data):
+        xs = [k + (i - (n_series - 1) / 2) * width for k in range(len(cols))]
+        vals = [s["values"][j] for j in keep]
+        heights = [v if v is not None else 0.0 for v in vals]
+        err = [[(v - s["lo"][j]) if v is not None and s["lo"][j] is not None else 0.0 for v, j in zip(vals, keep)],
+               [(s["hi"][j] - v) if v is not None and s["hi"][j] is not None else 0.0 for v, j in zip(vals, keep)]]
+        has_err = any(e > 0 for e in err[0] + err[1])
+        ax.bar(xs, heights, width * 0.92, label=s["label"], yerr=err if has_err else None,
+               capsize=2.5, error_kw={"elinewidth": 1, "ecolor": "0.2"}, color=f"C{i % 10}")
+        marks = [(x, s["paper"][j]) for x, j in zip(xs, keep) if s["paper"][j] is not None]
+        if marks:
+            ax.scatter([m[0] for m in marks], [m[1] for m in marks], marker="D", s=22, color="black",
+                       zorder=3, label=None if paper_drawn else f"paper: {SOURCE}")
+            paper_drawn = True
+    ax.set_xticks(range(len(cols)), [f"{c.label}\n({c.units})" for c in cols], fontsize=8)
+    ax.set_ylabel("score (% of the benchmark's maximum)")
+    ax.set_xlabel("benchmark (table metric and units)")
+    ax.set_ylim(0, 105)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.set_title("Scores by benchmark" + (" (error bars: 95% bootstrap interval)" if table.runs else ""))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130)
+    return out

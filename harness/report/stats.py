@@ -1,0 +1,206 @@
+"""Bootstrap confidence intervals and paired tests over per-sample records, in table units.
+
+A resample draws the task's *resample units* (``Task.resample_unit``: the sample, or MME's
+image pair) with replacement and recomputes the task's own ``aggregate(records)[metric]``.
+Three ways to compute a replicate, fastest first, each checked against ``aggregate`` on a few
+resamples before use:
+
+1. *features*: the task declares ``ci_features(unit_records) -> list[float]`` (sufficient
+   statistics of one unit) and ``ci_metric(totals) -> array`` (the metric from their sums over
+   a resample; vectorised over a leading axis). Fits POPE's F1 and MME's acc+.
+2. *mean*: the metric is a constant times the mean of the records' ``score`` (checked, never
+   assumed): vectorised with numpy.
+3. *aggregate*: the task's ``aggregate`` on each resample (exact for any metric, slower:
+   about 2.5 ms per resample per 1,000 records of a POPE-like aggregate).
+
+A unit drawn k times appears k times in the resample; its copies have every field that equals
+the unit id suffixed ``#k``, other fields (the sample id included) repeat.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from harness.errors import HarnessError
+from harness.report import columns
+from harness.report.runs import is_failed
+
+_CHUNK = 100  # resamples per vectorised block (bounds memory at ~CHUNK × units)
+_CHECKS = 3  # resamples on which a fast path is checked against aggregate()
+
+
+def _resolve(task):
+    cls = columns.task_class(task) if isinstance(task, str) else task
+    if cls is None:
+        raise HarnessError(f"no task adapter for {task!r}: cannot recompute its metric from predictions")
+    return cls() if isinstance(cls, type) else cls
+
+
+class Resampler:
+    """One task's scored records grouped into resample units, with a fast replicate function."""
+
+    def __init__(self, task, records: Sequence[dict], units: list[str] | None = None):
+        self.task = _resolve(task)
+        self.metric = self.task.metric
+        scored = [r for r in records if not is_failed(r)]
+        if not scored:
+            raise HarnessError(f"{self.task.name}: no scored samples to resample")
+        groups: dict[str, list[dict]] = {}
+        for r in scored:
+            groups.setdefault(str(self.task.resample_unit(r)), []).append(r)
+        self.unit_ids = units if units is not None else list(groups)
+        missing = [u for u in self.unit_ids if u not in groups]
+        if missing:
+            raise HarnessError(f"{self.task.name}: resample unit {missing[0]!r} has no scored sample")
+        self.units = [groups[u] for u in self.unit_ids]
+        self._copies: dict[tuple[int, int], list[dict]] = {}
+        self.value = self._aggregate(range(len(self.units)))
+        self.path = "aggregate"
+        self._fast = None
+        for name, make in (("features", self._features_path), ("mean", self._mean_path)):
+            fast = make()
+            if fast is not None:
+                self.path, self._fast = name, fast
+                break
+
+    # ---- replicate functions ---------------------------------------------------------
+    def _aggregate(self, idx) -> float:
+        drawn: dict[int, int] = {}
+        recs: list[dict] = []
+        for u in idx:
+            k = drawn[u] = drawn.get(u, -1) + 1
+            recs.extend(self.units[u] if k == 0 else self._copy(int(u), k))
+        value = self.task.aggregate(recs)[self.metric]
+        return float(value) if value is not None else math.nan
+
+    def _copy(self, u: int, k: int) -> list[dict]:
+        """The k-th extra draw of unit ``u``: its records with every field equal to the unit id
+        made distinct (``<unit>#k``), so an aggregate that groups by that field counts a unit
+        drawn twice as two units, as the bootstrap requires. Other fields, the sample ``id``
+        included, repeat: an aggregate grouping by anything else must count repeated sample ids
+        as copies (as MME's tally does)."""
+        key = (u, k)
+        if key not in self._copies:
+            uid = self.unit_ids[u]
+            self._copies[key] = [{f: (f"{v}#{k}" if isinstance(v, str) and v == uid else v)
+                                  for f, v in r.items()} for r in self.units[u]]
+        return self._copies[key]
+
+    def _features_path(self):
+        if getattr(self.task, "ci_features", None) is None or getattr(self.task, "ci_metric", None) is None:
+            return None
+        feats = np.asarray([list(self.task.ci_features(u)) for u in self.units], dtype=float)
+        fast = lambda idx: np.asarray(self.task.ci_metric(feats[idx].sum(axis=1)), dtype=float)
+        if not self._agrees(fast):
+            raise HarnessError(f"{self.task.name}: ci_features/ci_metric disagree with aggregate() "
+                               f"on resamples (a bug in the task's fast path)")
+        return fast
+
+    def _mean_path(self):
+        try:
+            sums = np.asarray([sum(float(r["score"]) for r in u) for u in self.units])
+        except (KeyError, TypeError, ValueError):
+            return None
+        sizes = np.asarray([len(u) for u in self.units], dtype=float)
+        mean = sums.sum() / sizes.sum()
+        if not np.isfinite(self.value) or (mean == 0 and self.value != 0):
+            return None
+        scale = self.value / mean if mean else 0.0
+        fast = lambda idx: scale * sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
+        return fast if self._agrees(fast) else None
+
+    def _agrees(self, fast) -> bool:
+        rng = np.random.default_rng(12345)
+        idx = rng.integers(0, len(self.units), size=(_CHECKS, len(self.units)))
+        got = fast(idx)
+        want = np.asarray([self._aggregate(row) for row in idx])
+        full = fast(np.arange(len(self.units))[None, :])[0]
+        return bool(np.allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True)
+                    and np.isclose(full, self.value, rtol=1e-9, atol=1e-9))
+
+    def replicates(self, idx: np.ndarray) -> np.ndarray:
+        """The metric on each row of unit indices ``idx`` (shape resamples × units)."""
+        out = np.empty(len(idx))
+        for start in range(0, len(idx), _CHUNK):
+            block = idx[start:start + _CHUNK]
+            out[start:start + _CHUNK] = (self._fast(block) if self._fast is not None
+                                         else [self._aggregate(row) for row in block])
+        return out
+
+
+def _draw(n_units: int, n_resamples: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, n_units, size=(n_resamples, n_units))
+
+
+def _interval(reps: np.ndarray, level: float) -> tuple[float, float]:
+    reps = reps[np.isfinite(reps)]
+    if not len(reps):
+        return math.nan, math.nan
+    alpha = (1.0 - level) / 2.0
+    lo, hi = np.quantile(reps, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def bootstrap_ci(task_name, records: list[dict], n_resamples: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the task's table metric, in table units.
+
+    ``task_name`` is a task name (or a Task class/instance); ``records`` are the lines of
+    ``predictions/<task>.jsonl`` (failed samples are dropped). Same seed, same interval.
+    """
+    if not 0 < level < 1:
+        raise HarnessError(f"confidence level must be in (0, 1), got {level}")
+    rs = Resampler(task_name, records)
+    return _interval(rs.replicates(_draw(len(rs.units), n_resamples, seed)), level)
+
+
+def mcnemar_p(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value from the discordant counts ``b`` and ``c``.
+
+    >>> mcnemar_p(0, 0), round(mcnemar_p(1, 9), 4), round(mcnemar_p(5, 5), 4)
+    (1.0, 0.0215, 1.0)
+    """
+    n, k = b + c, min(b, c)
+    if n == 0:
+        return 1.0
+    term, tail = 1, 1  # C(n, 0)
+    for i in range(k):
+        term = term * (n - i) // (i + 1)
+        tail += term
+    return min(1.0, tail / 2 ** (n - 1))
+
+
+def paired_compare(task_name, records_a: list[dict], records_b: list[dict], n_resamples: int = 1000,
+                   seed: int = 0, level: float = 0.95) -> dict:
+    """B − A on the samples both runs scored: difference, bootstrap interval and p-value.
+
+    The p-value is exact McNemar when the metric is the mean of 0/1 per-sample scores with the
+    sample as resample unit, else the paired bootstrap's (resampled differences centred on the
+    observed one; the share as far from zero as observed, ``(k + 1) / (B + 1)``).
+    """
+    a = {r["id"]: r for r in records_a if not is_failed(r)}
+    b = {r["id"]: r for r in records_b if not is_failed(r)}
+    common = [i for i in a if i in b]
+    if not common:
+        raise HarnessError(f"{task_name}: the two runs share no scored sample ids")
+    ra = Resampler(task_name, [a[i] for i in common])
+    rb = Resampler(task_name, [b[i] for i in common], units=ra.unit_ids)
+    idx = _draw(len(ra.units), n_resamples, seed)
+    diffs = rb.replicates(idx) - ra.replicates(idx)
+    diff = rb.value - ra.value
+    out = {"a": ra.value, "b": rb.value, "diff": diff, "ci95": _interval(diffs, level),
+           "n": len(common), "only_a": len(a) - len(common), "only_b": len(b) - len(common)}
+    sa = [a[i].get("score") for i in common]
+    sb = [b[i].get("score") for i in common]
+    binary = all(s in (0, 1) for s in sa + sb) and ra.path == "mean" and len(ra.units) == len(common)
+    if binary:
+        out["test"] = "McNemar (exact)"
+        out["p"] = mcnemar_p(sum(x > y for x, y in zip(sa, sb)), sum(x < y for x, y in zip(sa, sb)))
+    else:
+        finite = diffs[np.isfinite(diffs)]
+        extreme = int(np.sum(np.abs(finite - diff) >= abs(diff) - 1e-12))
+        out["test"] = "paired bootstrap"
+        out["p"] = (extreme + 1) / (len(finite) + 1)
+    return out

@@ -1,0 +1,136 @@
+"""The paper's table from any set of run folders, with the paper's own numbers beside it.
+
+Rows are runs (labelled with their encoder's label), columns the ten benchmarks in the paper's
+order and units (then any other task), missing cells ``—``, the best value per column in bold.
+With ``paper=True`` a second block holds the paper's rows and a third the signed difference
+of each run to the paper row of its encoder family.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness import PAPER_TASKS
+from harness.report.columns import Column, column, ordered
+from harness.report.paper import SOURCE, PaperTable, load_paper
+from harness.report.render import Block, Cell, Doc
+from harness.report.runs import Run, load_sources
+
+UNITS_NOTE = ("Units: percent; OCRBench: points out of 1000; MME: perception score "
+              "(sum of ten subtask scores, out of 2000; cognition is in the detailed table).")
+
+
+@dataclass
+class Table:
+    """The built table; ``doc`` renders it, ``runs``/``paper``/``columns`` feed plots and tests."""
+
+    runs: list[Run]
+    paper: PaperTable | None
+    columns: list[Column]
+    doc: Doc
+    show_paper: bool = False
+
+    def to_markdown(self) -> str:
+        return self.doc.to_markdown()
+
+    def to_csv(self) -> str:
+        return self.doc.to_csv()
+
+    def to_latex(self) -> str:
+        return self.doc.to_latex()
+
+    def to_html(self) -> str:
+        return self.doc.to_html()
+
+    def to_text(self) -> str:
+        return self.doc.to_text()
+
+    def render(self, fmt: str) -> str:
+        return self.doc.render(fmt)
+
+
+def build_table(run_dirs: list[Path], paper: bool = False) -> Table:
+    """Gather run folders (grid folders expand to their runs; a paper folder adds the paper block)."""
+    runs, paper_table = load_sources(run_dirs)
+    show_paper = paper or paper_table is not None
+    if show_paper and paper_table is None:
+        paper_table = load_paper()
+    tasks = ordered(list(PAPER_TASKS) + [t for r in runs for t in r.tasks])
+    columns = [column(t, next((r.scores[t] for r in runs if t in r.scores), None)) for t in tasks]
+    doc = Doc(header=["Encoder"] + [c.label for c in columns], keys=["encoder"] + tasks,
+              caption="" if not runs else "Scores of each run. " + UNITS_NOTE + " Best per column in bold.")
+    if runs:
+        doc.blocks.append(Block(_bold_best([_run_row(r, columns) for r in runs])))
+    if show_paper:
+        title = f"Paper: {SOURCE}" if runs else None
+        doc.blocks.append(Block(_bold_best([_paper_row(paper_table, f, columns) for f in paper_table.families]),
+                                title=title))
+        if runs:
+            diff = [_diff_row(r, paper_table, columns) for r in runs if r.family in paper_table.cells]
+            if diff:
+                doc.blocks.append(Block(diff, title="Difference to the paper (run − paper, same encoder family)"))
+            else:
+                doc.notes.append("No run's encoder family (meta.json encoder.family) matches a paper row: "
+                                 "no difference block.")
+    doc.notes += _warnings(runs)
+    return Table(runs=runs, paper=paper_table, columns=columns, doc=doc, show_paper=show_paper)
+
+
+def _run_row(run: Run, columns: list[Column]) -> list[Cell]:
+    cells = [Cell(run.label)]
+    for c in columns:
+        v = run.value(c.task)
+        cells.append(Cell(c.fmt(v), raw=v))
+    return cells
+
+
+def _paper_row(paper: PaperTable, family: str, columns: list[Column]) -> list[Cell]:
+    cells = [Cell(paper.label(family))]
+    for c in columns:
+        text = paper.cells[family].get(c.task)
+        cells.append(Cell(text, raw=text) if text else Cell(c.fmt(None)))
+    return cells
+
+
+def _diff_row(run: Run, paper: PaperTable, columns: list[Column]) -> list[Cell]:
+    cells = [Cell(f"{run.label} − {paper.label(run.family)}")]
+    for c in columns:
+        v, p = run.value(c.task), paper.value(run.family, c.task)
+        d = v - p if v is not None and p is not None else None
+        cells.append(Cell(c.fmt(d, signed=True), raw=None if d is None else round(d, 6)))
+    return cells
+
+
+def _bold_best(rows: list[list[Cell]]) -> list[list[Cell]]:
+    """Bold the highest value of each column (all ties); a column with one row stays plain."""
+    if len(rows) < 2:
+        return rows
+    for j in range(1, len(rows[0])):
+        values = [_num(r[j].raw) for r in rows]
+        present = [v for v in values if v is not None]
+        if len(present) < 2:
+            continue
+        best = max(present)
+        for r, v in zip(rows, values):
+            r[j].bold = v is not None and abs(v - best) <= 1e-12 * max(1.0, abs(best))
+    return rows
+
+
+def _num(raw) -> float | None:
+    try:
+        return float(raw) if raw not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _warnings(runs: list[Run]) -> list[str]:
+    """One note per distinct warning, naming the runs it concerns."""
+    seen: dict[str, list[str]] = {}
+    for r in runs:
+        for task, entry in r.scores.items():
+            texts = [f"{task}: {w}" for w in entry.get("warnings") or []]
+            if entry.get("failed"):
+                texts.append(f"{task}: {entry['failed']} failed sample(s) not scored")
+            for t in texts:
+                seen.setdefault(t, []).append(r.label)
+    return [f"Note: {t} ({', '.join(labels)})." for t, labels in seen.items()]

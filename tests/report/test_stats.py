@@ -1,0 +1,172 @@
+"""Bootstrap intervals and paired tests, against hand-worked resamples and a brute-force reference."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.errors import HarnessError
+from harness.report.stats import Resampler, bootstrap_ci, mcnemar_p, paired_compare
+from runfolders import (FakeMME, FakePope, FakePopeFast, FakePopeWrongFast, docvqa_records, failed_record,
+                        install_fakes, mme_records, pope_records)
+
+
+def _mixed_docvqa(n, seed=1):
+    """n DocVQA records with ANLS scores in {0, partial, 1}."""
+    rng = np.random.default_rng(seed)
+    choice = rng.integers(0, 3, n)
+    preds = {0: "zzzzzz", 1: "helo world", 2: "hello world"}
+    return docvqa_records([(preds[int(c)], ["hello world"]) for c in choice])
+
+
+def test_docvqa_uses_the_vectorised_mean_path_and_matches_brute_force():
+    recs = _mixed_docvqa(300)
+    rs = Resampler("docvqa", recs)
+    assert rs.path == "mean"
+    # reference: the same draws, the task's own aggregate on each resample, percentiles by hand
+    idx = np.random.default_rng(7).integers(0, 300, size=(200, 300))
+    task = rs.task
+    ref = np.array([task.aggregate([recs[i] for i in row])["anls"] for row in idx])
+    np.testing.assert_allclose(rs.replicates(idx), ref, rtol=1e-12)
+    lo, hi = bootstrap_ci("docvqa", recs, n_resamples=200, seed=7)
+    assert (lo, hi) == pytest.approx(tuple(np.quantile(ref, [0.025, 0.975])), rel=1e-12)
+
+
+def test_two_samples_hand_worked_interval():
+    # scores 0 and 1: a resample's mean is 0, 50 or 100 with probability 1/4, 1/2, 1/4,
+    # so the 2.5% and 97.5% percentiles of 1000 resamples are 0 and 100
+    recs = docvqa_records([("abc", ["abc"]), ("xyz", ["abc"])])
+    assert bootstrap_ci("docvqa", recs) == (0.0, 100.0)
+
+
+def test_interval_is_seeded_contains_the_value_and_drops_failed_samples():
+    recs = _mixed_docvqa(200)
+    value = Resampler("docvqa", recs).value
+    a = bootstrap_ci("docvqa", recs, seed=3)
+    assert a == bootstrap_ci("docvqa", recs, seed=3)
+    assert a != bootstrap_ci("docvqa", recs, seed=4)
+    assert a[0] < value < a[1]
+    assert bootstrap_ci("docvqa", recs + [failed_record(0), failed_record(1)], seed=3) == a
+    narrow = bootstrap_ci("docvqa", recs, level=0.5, seed=3)
+    assert a[0] < narrow[0] < narrow[1] < a[1]
+
+
+def test_perfect_scores_give_a_point_interval():
+    recs = docvqa_records([("abc", ["abc"])] * 20)
+    assert bootstrap_ci("docvqa", recs) == (100.0, 100.0)
+
+
+def test_pope_f1_is_recomputed_per_resample(monkeypatch):
+    install_fakes(monkeypatch)
+    # 0: TP, 1: FP, 2: FN, 3: TN
+    recs = pope_records([("yes", "yes", "random"), ("no", "yes", "random"), ("yes", "no", "popular"),
+                         ("no", "no", "popular")])
+    rs = Resampler("pope", recs)
+    assert rs.path == "aggregate"  # F1 is not a mean of the per-sample scores
+    # [0,0,1,2]: TP=2 FP=1 FN=1 -> P=R=2/3 -> F1=66.67;  [0,3,3,3]: TP=1 -> F1=100;  [1,2,3,3]: TP=0 -> 0
+    got = rs.replicates(np.array([[0, 0, 1, 2], [0, 3, 3, 3], [1, 2, 3, 3]]))
+    np.testing.assert_allclose(got, [200 / 3, 100.0, 0.0])
+
+
+def test_a_declared_fast_path_agrees_with_aggregate(monkeypatch):
+    install_fakes(monkeypatch, pope=FakePopeFast)
+    rng = np.random.default_rng(0)
+    rows = [(["yes", "no"][a], ["yes", "no"][b], "random") for a, b in rng.integers(0, 2, size=(500, 2))]
+    recs = pope_records(rows)
+    fast = Resampler(FakePopeFast, recs)
+    slow = Resampler(FakePope, recs)
+    assert (fast.path, slow.path) == ("features", "aggregate")
+    assert bootstrap_ci(FakePopeFast, recs, n_resamples=300) == pytest.approx(
+        bootstrap_ci(FakePope, recs, n_resamples=300), rel=1e-12)
+
+
+def test_a_wrong_fast_path_is_refused():
+    recs = pope_records([("yes", "yes", "r"), ("no", "yes", "r"), ("yes", "no", "r"), ("no", "no", "r")] * 5)
+    with pytest.raises(HarnessError, match="disagree with aggregate"):
+        Resampler(FakePopeWrongFast, recs)
+
+
+def test_mme_resamples_image_pairs_and_counts_a_pair_drawn_twice_twice(monkeypatch):
+    install_fakes(monkeypatch)
+    # pair A: both right; pair B: one right; pair C: none right (all "existence")
+    recs = mme_records([("existence", "A", 1), ("existence", "A", 1), ("existence", "B", 1),
+                        ("existence", "B", 0), ("existence", "C", 0), ("existence", "C", 0)])
+    rs = Resampler("mme", recs)
+    assert rs.unit_ids == ["A", "B", "C"] and [len(u) for u in rs.units] == [2, 2, 2]
+    assert rs.value == pytest.approx(50 + 100 / 3)  # acc 3/6, acc+ 1/3
+    # draw A, A, B: acc = 5/6, acc+ = 2/3 (A counted twice) -> 150; collapsing the copies would give 133.33
+    assert rs.replicates(np.array([[0, 0, 1]]))[0] == pytest.approx(150.0)
+
+
+def test_mcnemar_exact_values():
+    # b=1, c=9: p = 2 * (C(10,0) + C(10,1)) / 2**10 = 22/1024
+    assert mcnemar_p(1, 9) == pytest.approx(22 / 1024)
+    assert mcnemar_p(9, 1) == mcnemar_p(1, 9)
+    assert mcnemar_p(0, 6) == pytest.approx(2 / 64)
+    assert mcnemar_p(3, 3) == 1.0
+    assert 0 < mcnemar_p(5000, 5400) < 1e-4  # large counts stay exact and fast
+
+
+def test_paired_compare_uses_mcnemar_for_binary_scores():
+    answers = [f"a{i}" for i in range(20)]
+    # A right on 0..9, B right on 1..18: b = 1 (sample 0), c = 9 (samples 10..18)
+    a = docvqa_records([(x if i < 10 else "zzzz", [x]) for i, x in enumerate(answers)])
+    b = docvqa_records([(x if 1 <= i <= 18 else "zzzz", [x]) for i, x in enumerate(answers)])
+    res = paired_compare("docvqa", a, b)
+    assert res["test"] == "McNemar (exact)"
+    assert (res["a"], res["b"], res["diff"]) == pytest.approx((50.0, 90.0, 40.0))
+    assert res["p"] == pytest.approx(22 / 1024)
+    assert res["ci95"][0] > 0 and res["n"] == 20
+
+
+def test_paired_compare_on_common_samples_and_bootstrap_p(monkeypatch):
+    install_fakes(monkeypatch)
+    rng = np.random.default_rng(5)
+    truth = [["yes", "no"][x] for x in rng.integers(0, 2, 400)]
+    good = pope_records([(t, t if rng.random() < 0.9 else ("no" if t == "yes" else "yes"), "r") for t in truth])
+    bad = pope_records([(t, t if rng.random() < 0.6 else ("no" if t == "yes" else "yes"), "r") for t in truth])
+    same = paired_compare("pope", good, good, n_resamples=200)
+    assert same["test"] == "paired bootstrap"
+    assert same["diff"] == 0 and same["ci95"] == (0.0, 0.0) and same["p"] == 1.0
+    diff = paired_compare("pope", good, bad[:-10] + [failed_record(1)], n_resamples=200)
+    assert diff["n"] == 390 and diff["only_a"] == 10 and diff["only_b"] == 0
+    assert diff["diff"] < 0 and diff["ci95"][1] < 0 and diff["p"] == pytest.approx(1 / 201)
+
+
+def test_no_task_class_or_no_samples_is_a_clear_error(monkeypatch):
+    install_fakes(monkeypatch)
+    with pytest.raises(HarnessError, match="no task adapter for 'gqa'"):
+        bootstrap_ci("gqa", [{"id": "1", "prediction": "x", "score": 1}])
+    with pytest.raises(HarnessError, match="no scored samples"):
+        bootstrap_ci("docvqa", [failed_record(0)])
+    with pytest.raises(HarnessError, match="share no scored sample"):
+        paired_compare("docvqa", docvqa_records([("a", ["a"])]), docvqa_records([("a", ["a"])], start=5))
+
+
+def test_real_pope_and_mme_declare_fast_paths_that_agree_with_their_aggregate():
+    pope_mod, mme_mod = pytest.importorskip("tasks.pope"), pytest.importorskip("tasks.mme")
+    rng = np.random.default_rng(2)
+    pope, mme = pope_mod.POPE(), mme_mod.MME()
+    pope_recs = []
+    for i in range(300):
+        truth = ["yes", "no"][i % 2]
+        doc = {"id": str(i), "answer": truth, "split": ["random", "popular", "adversarial"][i % 3]}
+        pred = ["Yes", "No", "maybe"][int(rng.integers(0, 3))]
+        pope_recs.append({"id": str(i), "prediction": pred, **pope.score(doc, pred)})
+    mme_recs = []
+    for i in range(240):
+        doc = {"id": str(i), "answer": ["Yes", "No"][i % 2], "category": ["count", "OCR", "code_reasoning"][i // 2 % 3],
+               "pair": f"img{i // 2}.jpg"}
+        pred = ["Yes", "No"][int(rng.integers(0, 2))]
+        mme_recs.append({"id": str(i), "prediction": pred, **mme.score(doc, pred)})
+
+    class SlowPOPE(pope_mod.POPE):
+        ci_features = None
+
+    class SlowMME(mme_mod.MME):
+        ci_features = None
+
+    for task, slow, recs in ((pope_mod.POPE, SlowPOPE, pope_recs), (mme_mod.MME, SlowMME, mme_recs)):
+        assert Resampler(task, recs).path == "features"
+        assert Resampler(slow, recs).path == "aggregate"
+        assert bootstrap_ci(task, recs, n_resamples=200) == pytest.approx(bootstrap_ci(slow, recs, n_resamples=200))
+    assert len(Resampler(mme_mod.MME, mme_recs).units) == 120  # image pairs
