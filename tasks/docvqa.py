@@ -1,81 +1,101 @@
-"""DocVQA (validation, 5,349 questions): ANLS. Hub: lmms-lab/DocVQA config DocVQA; also the
-original ``val_v1.0.json`` + images release."""
+"""DocVQA (validation, 5,349 questions on 1,286 pages): ANLS, reported ×100.
+
+Data: lmms-lab/DocVQA (or lmms-lab-encoder/DocVQA), config ``DocVQA``, split ``validation``;
+or the original release folder (``format=original``): ``val_v1.0.json`` (``data[]`` records
+with ``questionId``, ``question``, ``answers``, ``image`` = a path relative to the folder,
+e.g. ``documents/xxx.png``).
+
+Sample ids: the dataset's ``questionId`` (``row<i>`` if a record lacks one). Questions on the
+same page share an image key (hub ``docId``; original: the image path).
+Prompt: ``{question}\\nAnswer the question using a single word or phrase.``
+"""
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics.anls import anls
-from harness.types import ImageRef
 from tasks.base import Task
-from tasks.loading import LazyDocs, hub_image, load_hub, require
+from tasks.loading import (LazyDocs, answer_list, check_image_files, file_image, find_file, hub_image, load_hub_any,
+                           raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
 
 SHORT_ANSWER = "Answer the question using a single word or phrase."
+
+
+def short_answer_prompt(question: str) -> str:
+    """The LLaVA-1.5 short-answer prompt (GQA, DocVQA, InfoVQA).
+
+    >>> short_answer_prompt("What is the date?")
+    'What is the date?\\nAnswer the question using a single word or phrase.'
+    """
+    return f"{question}\n{SHORT_ANSWER}"
 
 
 class DocVQA(Task):
     name = "docvqa"
     label = "DocVQA"
-    version = "1"
+    version = "2"  # 2: ANLS denominator len(s.upper()) as the official script
     metric = "anls"
     expected_size = 5349
     formats = ("hub", "original")
+    hub_config: ClassVar[str] = "DocVQA"
+    image_key_column: ClassVar[str] = "docId"  # hub column naming the page its questions share
+    annotation_files: ClassVar[tuple[str, ...]] = ("val_v1.0.json",)
+    image_fields: ClassVar[tuple[str, ...]] = ("image",)  # original record keys of the image path
+    image_dirs: ClassVar[tuple[str, ...]] = ("",)  # where those paths are relative to
+    _id = staticmethod(row_id("questionId"))
 
     def load(self):
         ds = self.dataset
+        path = str(ds.get("path") or "")
         if ds.get("format", "hub") == "original":
-            return self._load_original(Path(ds["path"]))
-        rows = load_hub(ds["path"], ds.get("name"), ds.get("split", "validation"))
-        return LazyDocs(rows, self._from_hub)
+            return self._load_original(Path(os.path.expanduser(path)))
+        rows = load_hub_any(path, ds.get("name", self.hub_config), ds.get("split", "validation"))
+        require_columns(rows, ("questionId", "question", "answers", "image"), f"{self.name} ({path})")
+        return LazyDocs(rows, safe_convert(self._from_hub, self._id))
 
-    @staticmethod
-    def _from_hub(i: int, row: dict) -> dict:
-        qid = row.get("questionId")
-        doc = dict(row, id=str(qid) if qid is not None else f"row{i}")
-        try:
-            doc["images"] = [hub_image(row.get("image"), key=row.get("docId") and str(row.get("docId")))]
-        except SampleError as exc:
-            doc["error"] = str(exc)
+    def _from_hub(self, i: int, row: dict) -> dict:
+        doc = dict(row, id=self._id(i, row))
+        key = row.get(self.image_key_column)
+        doc["images"] = [hub_image(row.get("image"), key=None if key in (None, "") else str(key))]
         return doc
 
-    def _load_original(self, root: Path):
-        ann = root / self.dataset.get("annotations", "val_v1.0.json")
-        if not ann.is_file():
-            raise HarnessError(f"{self.name}: annotation file not found: {ann} (expected the release's val_v1.0.json)")
-        try:
-            data = json.loads(ann.read_text(encoding="utf-8"))["data"]
-        except (json.JSONDecodeError, KeyError) as exc:
-            raise HarnessError(f"{ann}: not a DocVQA annotation file ({exc})") from None
-        docs = []
-        for i, rec in enumerate(data):
-            doc = dict(rec, id=str(rec.get("questionId", f"row{i}")), _index=i)
-            if rec.get("image"):
-                doc["images"] = [ImageRef(path=str(root / rec["image"]), key=str(rec["image"]))]
-            else:
-                doc["error"] = "record is missing field 'image'"
-            docs.append(doc)
+    def _load_original(self, root: Path) -> list[dict]:
+        require_dir(root, f"{self.name} release folder")
+        ann = self.dataset.get("annotations")
+        ann = root / ann if ann else find_file(root, self.annotation_files, f"{self.label} annotation file")
+        data = read_json(ann, f"{self.label} annotation file")
+        records = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(records, list):
+            raise HarnessError(f"{ann}: no 'data' list of records (not a {self.label} annotation file)")
+        convert = safe_convert(lambda i, rec: self._from_original(root, i, rec), self._id)
+        docs = [convert(i, rec) for i, rec in enumerate(records)]
+        warning = check_image_files(docs, root, self.name)
+        if warning:
+            self.warnings.append(warning)
         return docs
+
+    def _from_original(self, root: Path, i: int, rec: dict) -> dict:
+        doc = dict(rec, id=self._id(i, rec), _index=i)
+        rel = next((rec[f] for f in self.image_fields if rec.get(f)), None)
+        if not isinstance(rel, str):
+            raise SampleError(f"record {doc['id']}: missing field {self.image_fields[0]!r}")
+        paths = [root / d / rel for d in self.image_dirs]
+        doc["images"] = [file_image(next((p for p in paths if p.is_file()), paths[0]), key=rel)]
+        return doc
 
     # ---- requests and scoring ---------------------------------------------------------
     def prompt(self, doc: dict) -> str:
-        if doc.get("error"):
-            raise SampleError(doc["error"])
-        require(doc, "question")
-        return f"{doc['question']}\n{SHORT_ANSWER}"
-
-    def _answers(self, doc: dict) -> list[str]:
-        answers = doc.get("answers")
-        if not isinstance(answers, (list, tuple)) or not answers or not all(isinstance(a, str) for a in answers):
-            raise SampleError(f"record {doc['id']}: 'answers' is not a non-empty list of strings: {answers!r}")
-        return list(answers)
+        raise_doc_error(doc)
+        return short_answer_prompt(text_field(doc, "question"))
 
     def reference(self, doc: dict) -> str:
-        return self._answers(doc)[0]
+        return answer_list(doc, "answers")[0]
 
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
-        answers = self._answers(doc)
+        answers = answer_list(doc, "answers")
         return {"answer": answers, "score": anls(prediction, answers)}
 
     def aggregate(self, records) -> dict[str, Any]:

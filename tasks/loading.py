@@ -1,6 +1,7 @@
 """Dataset access shared by task adapters: the lmms-lab hub schema (hub id or local snapshot)."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -78,3 +79,164 @@ def require(record: dict, *keys: str) -> None:
     for k in keys:
         if record.get(k) is None:
             raise SampleError(f"record is missing field {k!r}")
+
+
+# ---- hub ids, column checks and original release layouts ------------------------------------
+HUB_ORGS = ("lmms-lab", "lmms-lab-encoder")
+
+
+def hub_id_alternatives(path: str) -> list[str]:
+    """Hub ids to try for ``path``, first the given one: lmms-lab's datasets were republished
+    under lmms-lab-encoder with the same names.
+
+    >>> hub_id_alternatives("lmms-lab/GQA")
+    ['lmms-lab/GQA', 'lmms-lab-encoder/GQA']
+    >>> hub_id_alternatives("lmms-lab-encoder/OK-VQA")
+    ['lmms-lab-encoder/OK-VQA', 'lmms-lab/OK-VQA']
+    >>> hub_id_alternatives("echo840/OCRBench")
+    ['echo840/OCRBench']
+    """
+    org, sep, rest = path.partition("/")
+    if sep and org in HUB_ORGS and rest and "/" not in rest:
+        return [path] + [f"{other}/{rest}" for other in HUB_ORGS if other != org]
+    return [path]
+
+
+def load_hub_any(path: str, name: str | None, split: str, image_columns: Sequence[str] = ("image",)):
+    """:func:`load_hub`, trying the other lmms-lab organisation when the given hub id cannot be
+    loaded (e.g. only ``lmms-lab-encoder/<Name>`` is in the offline cache). A local folder is
+    loaded as given."""
+    local = Path(os.path.expanduser(path))
+    ids = [path] if local.exists() else hub_id_alternatives(path)
+    first: HarnessError | None = None
+    for hub_id in ids:
+        try:
+            return load_hub(hub_id, name, split, image_columns)
+        except HarnessError as exc:
+            first = first or exc
+    assert first is not None
+    if len(ids) == 1:
+        raise first
+    raise HarnessError(f"{first} (also tried {', '.join(ids[1:])})") from None
+
+
+def require_columns(ds: Any, columns: Sequence[str], where: str) -> None:
+    """HarnessError naming the columns a loaded hub dataset lacks."""
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise HarnessError(f"{where}: dataset lacks column(s) {', '.join(missing)} "
+                           f"(it has: {', '.join(ds.column_names)})")
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file of an original release; HarnessError naming the file when absent or invalid."""
+    if not path.is_file():
+        raise HarnessError(f"{what} not found: {path}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path}: not valid JSON ({exc})") from None
+
+
+def find_file(root: Path, candidates: Sequence[str], what: str) -> Path:
+    """The first of ``candidates`` (paths relative to ``root``) that exists; HarnessError listing them."""
+    for rel in candidates:
+        if (root / rel).is_file():
+            return root / rel
+    raise HarnessError(f"{what} not found under {root} (looked for {', '.join(candidates)})")
+
+
+def require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise HarnessError(f"{what} not found: {path}")
+    return path
+
+
+MISSING_IMAGE = "image file not found"
+
+
+def file_image(path: Path, key: str | None = None) -> ImageRef:
+    """An image file of an original release as an ImageRef; SampleError when the file is absent."""
+    if not path.is_file():
+        raise SampleError(f"{MISSING_IMAGE}: {path}")
+    return ImageRef(path=str(path), key=key)
+
+
+def check_image_files(docs: Sequence[dict], where: Path, task: str) -> str | None:
+    """After loading an original layout: HarnessError when none of its image files exist (a wrong
+    folder), else a warning naming how many are missing (those samples fail), or None."""
+    missing = [d for d in docs if str(d.get("error", "")).startswith(MISSING_IMAGE)]
+    if not missing:
+        return None
+    example = missing[0]["error"][len(MISSING_IMAGE) + 2:]
+    if len(missing) == len(docs):
+        raise HarnessError(f"{task}: none of the {len(docs)} image files exist under {where} (e.g. {example})")
+    return f"{task}: {len(missing)} of {len(docs)} image files are missing under {where} (e.g. {example}); those samples fail"
+
+
+def safe_convert(convert: Callable[[int, dict], dict], doc_id: Callable[[int, Any], str]) -> Callable[[int, Any], dict]:
+    """Wrap a row converter so that it never raises: a row it cannot convert becomes a document
+    with ``error`` (a SampleError when its request is built)."""
+    def wrapped(i: int, row: Any) -> dict:
+        try:
+            return convert(i, row)
+        except SampleError as exc:
+            return {"id": doc_id(i, row), "_index": i, "error": str(exc)}
+        except Exception as exc:  # a malformed row must not stop the run
+            return {"id": doc_id(i, row), "_index": i, "error": f"malformed record: {type(exc).__name__}: {exc}"}
+    return wrapped
+
+
+def row_id(field: str | None) -> Callable[[int, Any], str]:
+    """A never-raising id function: the row's ``field`` as a string, ``row<i>`` when absent;
+    with ``field=None`` the row index itself (sets without an id field: ChartQA, OCRBench).
+
+    >>> row_id("questionId")(3, {"questionId": 57}), row_id("questionId")(3, {}), row_id(None)(3, {})
+    ('57', 'row3', '3')
+    """
+    def doc_id(i: int, row: Any) -> str:
+        if field is None:
+            return str(i)
+        value = row.get(field) if isinstance(row, dict) else None
+        return f"row{i}" if value is None or value == "" else str(value)
+    return doc_id
+
+
+def text_field(doc: dict, field: str) -> str:
+    """The doc's ``field`` as a string; SampleError naming the record when missing or not text."""
+    value = doc.get(field)
+    if value is None:
+        raise SampleError(f"record {doc.get('id')}: missing field {field!r}")
+    if not isinstance(value, str):
+        raise SampleError(f"record {doc.get('id')}: field {field!r} is not text: {value!r}")
+    return value
+
+
+def answer_list(doc: dict, field: str, allow_single: bool = False) -> list[str]:
+    """The doc's ``field`` as a non-empty list of strings (a lone string too when
+    ``allow_single``); SampleError naming the record otherwise."""
+    value = doc.get(field)
+    if allow_single and isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(a, str) for a in value):
+        return list(value)
+    raise SampleError(f"record {doc.get('id')}: {field!r} is not a non-empty list of strings: {value!r}")
+
+
+# ---- added for the pope / mme / seed / mathvista adapters ------------------------------------
+def raise_doc_error(doc: dict) -> None:
+    """Raise the SampleError a row conversion recorded under ``error`` (if any)."""
+    if doc.get("error"):
+        raise SampleError(str(doc["error"]))
+
+
+def hub_image_list(ds: Any, column: str = "image") -> Any:
+    """Leave a hub column holding a *list* of images (SEED-Bench) undecoded, like ``load_hub``
+    does for single-image columns."""
+    import datasets
+
+    feat = ds.features.get(column) if column in ds.column_names else None
+    inner = getattr(feat, "feature", None)
+    if isinstance(inner, datasets.Image):
+        ds = ds.cast_column(column, type(feat)(datasets.Image(decode=False)))
+    return ds

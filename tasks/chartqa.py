@@ -1,0 +1,111 @@
+"""ChartQA (test, 2,500 questions: 1,250 human + 1,250 augmented): relaxed accuracy, ×100.
+
+Data: lmms-lab/ChartQA (or lmms-lab-encoder/ChartQA), default config, split ``test``
+(``type`` = ``human_test``/``augmented_test``, ``question``, ``answer``, ``image``); or the
+original release (``format=original``): ``test/test_human.json`` and
+``test/test_augmented.json`` (records ``imgname``, ``query``, ``label``; a plain list or
+``{"data": [...]}``) with the charts in ``test/png/``. The folder given may be the release
+root or its ``test/`` folder.
+
+Sample ids: the row index as a string (the data has no id field); in the original layout the
+human records come first, then the augmented ones, as in the hub set. Image keys: the
+original's ``imgname`` (none in the hub schema).
+Prompt: ``{question}\\nAnswer the question with a single word.``
+Metrics: overall, ``human`` and ``augmented`` (each record carries its ``type``).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, SampleError
+from harness.metrics.relaxed import relaxed_correctness
+from tasks.base import Task
+from tasks.loading import (LazyDocs, check_image_files, file_image, hub_image, load_hub_any, raise_doc_error,
+                           read_json, require_columns, require_dir, row_id, safe_convert, text_field)
+
+SINGLE_WORD = "Answer the question with a single word."
+HUMAN, AUGMENTED = "human_test", "augmented_test"
+ORIGINAL_FILES = ((HUMAN, "test_human.json"), (AUGMENTED, "test_augmented.json"))
+
+
+class ChartQA(Task):
+    name = "chartqa"
+    label = "ChartQA"
+    version = "1"
+    metric = "relaxed_accuracy"
+    expected_size = 2500
+    formats = ("hub", "original")
+    _id = staticmethod(row_id(None))
+
+    def load(self):
+        ds = self.dataset
+        path = str(ds.get("path") or "")
+        if ds.get("format", "hub") == "original":
+            return self._load_original(Path(os.path.expanduser(path)))
+        rows = load_hub_any(path, ds.get("name"), ds.get("split", "test"))
+        require_columns(rows, ("type", "question", "answer", "image"), f"chartqa ({path})")
+        return LazyDocs(rows, safe_convert(self._from_hub, self._id))
+
+    def _from_hub(self, i: int, row: dict) -> dict:
+        doc = dict(row, id=self._id(i, row))
+        key = row.get("imgname")
+        doc["images"] = [hub_image(row.get("image"), key=None if key is None else str(key))]
+        return doc
+
+    def _load_original(self, root: Path) -> list[dict]:
+        require_dir(root, "ChartQA release folder")
+        test = root if (root / ORIGINAL_FILES[0][1]).is_file() else root / "test"
+        pngs = require_dir(test / "png", "ChartQA chart folder")
+        docs: list[dict] = []
+        for kind, fname in ORIGINAL_FILES:
+            data = read_json(test / fname, f"ChartQA {kind} file")
+            records = data.get("data") if isinstance(data, dict) else data
+            if not isinstance(records, list):
+                raise HarnessError(f"{test / fname}: expected a list of records (not a ChartQA test file)")
+            for rec in records:
+                i = len(docs)
+                docs.append(safe_convert(lambda i, r: _from_original(pngs, kind, i, r), self._id)(i, rec))
+        warning = check_image_files(docs, pngs, self.name)
+        if warning:
+            self.warnings.append(warning)
+        return docs
+
+    # ---- requests and scoring ---------------------------------------------------------
+    def prompt(self, doc: dict) -> str:
+        raise_doc_error(doc)
+        return f"{text_field(doc, 'question')}\n{SINGLE_WORD}"
+
+    def reference(self, doc: dict) -> str:
+        return text_field(doc, "answer")
+
+    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+        answer = text_field(doc, "answer")
+        return {"answer": answer, "score": relaxed_correctness(prediction, answer), "type": doc.get("type")}
+
+    def aggregate(self, records) -> dict[str, Any]:
+        """Overall and per split; lmms-eval counts every non-``human_test`` record as augmented."""
+        out: dict[str, Any] = {"relaxed_accuracy": _pct(records)}
+        for key, part in (("human", [r for r in records if r.get("type") == HUMAN]),
+                          ("augmented", [r for r in records if r.get("type") != HUMAN])):
+            if part:
+                out[key] = _pct(part)
+            out[f"n_{key}"] = len(part)
+        return out
+
+
+def _from_original(pngs: Path, kind: str, i: int, rec: dict) -> dict:
+    doc = {"id": str(i), "_index": i, "type": kind, "question": rec.get("query"), "answer": rec.get("label")}
+    name = rec.get("imgname")
+    if not isinstance(name, str):
+        raise SampleError(f"record {i}: missing field 'imgname'")
+    doc["images"] = [file_image(pngs / name, key=name)]
+    return doc
+
+
+def _pct(records) -> float:
+    return 100.0 * sum(r["score"] for r in records) / len(records) if records else float("nan")
+
+
+TASK = ChartQA

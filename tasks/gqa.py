@@ -1,0 +1,110 @@
+"""GQA (testdev-balanced, 12,578 questions on 398 images): exact match, reported ×100.
+
+Data: lmms-lab/GQA (or lmms-lab-encoder/GQA), split ``testdev``: config
+``testdev_balanced_instructions`` (questions: ``id``, ``imageId``, ``question``, ``answer``)
+joined on ``imageId`` with config ``testdev_balanced_images`` (``id``, ``image``). The join
+reads only the images' ``id`` column (no image is decoded) and the image bytes of a question
+are fetched when its document is built. Or the original release (``format=original``):
+``testdev_balanced_questions.json`` (``{question id: record}``) and an ``images/`` folder of
+``<imageId>.jpg``.
+
+Sample ids: the question ``id``. Questions on one image share its ImageRef key (``imageId``).
+Prompt: ``{question}\\nAnswer the question using a single word or phrase.``
+Protocols: ``lmms-eval`` (default; strip, lowercase, delete ASCII punctuation) and ``llava``
+(strip, drop trailing periods, lowercase).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, SampleError
+from harness.metrics.exact import exact_match, exact_match_llava
+from tasks.base import Task
+from tasks.docvqa import short_answer_prompt
+from tasks.loading import (LazyDocs, check_image_files, file_image, find_file, hub_image, load_hub_any,
+                           raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
+
+QUESTIONS_CONFIG = "testdev_balanced_instructions"
+IMAGES_CONFIG = "testdev_balanced_images"
+QUESTIONS_FILE = "testdev_balanced_questions.json"
+_METRICS = {"lmms-eval": exact_match, "llava": exact_match_llava}
+
+
+class GQA(Task):
+    name = "gqa"
+    label = "GQA"
+    version = "1"
+    metric = "exact_match"
+    expected_size = 12578
+    protocols = ("lmms-eval", "llava")
+    formats = ("hub", "original")
+    _id = staticmethod(row_id("id"))
+
+    def load(self):
+        ds = self.dataset
+        path = str(ds.get("path") or "")
+        if ds.get("format", "hub") == "original":
+            return self._load_original(Path(os.path.expanduser(path)))
+        split = ds.get("split", "testdev")
+        questions = load_hub_any(path, ds.get("name", QUESTIONS_CONFIG), split)
+        require_columns(questions, ("id", "imageId", "question", "answer"), f"gqa questions ({path})")
+        images_config = ds.get("images_name", IMAGES_CONFIG)
+        images = load_hub_any(path, images_config, split)
+        require_columns(images, ("id", "image"), f"gqa images ({path}, config {images_config})")
+        position = {str(image_id): j for j, image_id in enumerate(images["id"])}
+
+        def convert(i: int, row: dict) -> dict:
+            doc = dict(row, id=self._id(i, row))
+            image_id = row.get("imageId")
+            j = position.get(str(image_id)) if image_id is not None else None
+            if j is None:
+                raise SampleError(f"record {doc['id']}: image {image_id!r} is not in config {images_config}")
+            doc["images"] = [hub_image(images[j]["image"], key=str(image_id))]
+            return doc
+
+        return LazyDocs(questions, safe_convert(convert, self._id))
+
+    def _load_original(self, root: Path) -> list[dict]:
+        require_dir(root, "gqa release folder")
+        ann = self.dataset.get("annotations")
+        ann = root / ann if ann else find_file(root, (QUESTIONS_FILE, f"questions/{QUESTIONS_FILE}",
+                                                      f"questions1.2/{QUESTIONS_FILE}"), "GQA questions file")
+        data = read_json(ann, "GQA questions file")
+        if not isinstance(data, dict):
+            raise HarnessError(f"{ann}: expected an object {{question id: record}} (not a GQA questions file)")
+        images = require_dir(root / self.dataset.get("images", "images"), "GQA images folder")
+
+        def convert(i: int, item: tuple[str, dict]) -> dict:
+            qid, rec = item
+            doc = dict(rec, id=str(qid), _index=i)
+            image_id = text_field(doc, "imageId")
+            doc["images"] = [file_image(images / f"{image_id}.jpg", key=image_id)]
+            return doc
+
+        safe = safe_convert(convert, lambda i, item: str(item[0]))
+        docs = [safe(i, item) for i, item in enumerate(data.items())]
+        warning = check_image_files(docs, images, self.name)
+        if warning:
+            self.warnings.append(warning)
+        return docs
+
+    # ---- requests and scoring ---------------------------------------------------------
+    def prompt(self, doc: dict) -> str:
+        raise_doc_error(doc)
+        return short_answer_prompt(text_field(doc, "question"))
+
+    def reference(self, doc: dict) -> str:
+        return text_field(doc, "answer")
+
+    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+        answer = text_field(doc, "answer")
+        return {"answer": answer, "score": _METRICS[self.protocol](prediction, answer)}
+
+    def aggregate(self, records) -> dict[str, Any]:
+        n = len(records)
+        return {"exact_match": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")}
+
+
+TASK = GQA

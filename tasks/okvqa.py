@@ -1,0 +1,111 @@
+"""OK-VQA (val2014, 5,046 questions): VQA soft accuracy over ten human answers, reported ×100.
+
+Data: lmms-lab/OK-VQA (or lmms-lab-encoder/OK-VQA), default config, split ``val2014``
+(``question_id``, ``image``, ``question``, ``answers`` = ten strings); or the original release
+(``format=original``): ``OpenEnded_mscoco_val2014_questions.json`` +
+``mscoco_val2014_annotations.json`` (joined on ``question_id``; each answer's ``answer``) and
+the COCO ``val2014/`` images folder (``COCO_val2014_%012d.jpg``).
+
+Sample ids: the dataset's ``question_id``. Image keys: the COCO ``image_id`` where the data
+has one (the hub schema does not).
+Prompt (lmms-eval): ``{question}\\nWhen the provided information is insufficient, respond with
+'Unanswerable'.\\nAnswer the question using a single word or phrase.``
+Protocols: ``lmms-eval`` (default; ground truths always normalised) and ``official`` (the VQA
+tool: ground truths get the punctuation step only, and only when they disagree); see
+:mod:`harness.metrics.vqa`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, SampleError
+from harness.metrics.vqa import vqa_accuracy
+from tasks.base import Task
+from tasks.docvqa import SHORT_ANSWER
+from tasks.loading import (LazyDocs, answer_list, check_image_files, file_image, hub_image, load_hub_any,
+                           raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
+
+UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."
+QUESTIONS_FILE = "OpenEnded_mscoco_val2014_questions.json"
+ANNOTATIONS_FILE = "mscoco_val2014_annotations.json"
+
+
+class OKVQA(Task):
+    name = "okvqa"
+    label = "OKVQA"
+    version = "1"
+    metric = "vqa_accuracy"
+    expected_size = 5046
+    protocols = ("lmms-eval", "official")
+    formats = ("hub", "original")
+    _id = staticmethod(row_id("question_id"))
+
+    def load(self):
+        ds = self.dataset
+        path = str(ds.get("path") or "")
+        if ds.get("format", "hub") == "original":
+            return self._load_original(Path(os.path.expanduser(path)))
+        rows = load_hub_any(path, ds.get("name"), ds.get("split", "val2014"))
+        require_columns(rows, ("question_id", "question", "answers", "image"), f"okvqa ({path})")
+        return LazyDocs(rows, safe_convert(self._from_hub, self._id))
+
+    def _from_hub(self, i: int, row: dict) -> dict:
+        doc = dict(row, id=self._id(i, row))
+        key = row.get("image_id")
+        doc["images"] = [hub_image(row.get("image"), key=None if key is None else str(key))]
+        return doc
+
+    def _load_original(self, root: Path) -> list[dict]:
+        require_dir(root, "OK-VQA release folder")
+        questions = _records(root / self.dataset.get("questions", QUESTIONS_FILE), "questions")
+        annotations = _records(root / self.dataset.get("annotations", ANNOTATIONS_FILE), "annotations")
+        by_qid = {a.get("question_id"): a for a in annotations if isinstance(a, dict)}
+        images = require_dir(root / self.dataset.get("images", "val2014"), "COCO val2014 images folder")
+
+        def convert(i: int, q: dict) -> dict:
+            doc = dict(q, id=self._id(i, q), _index=i)
+            ann = by_qid.get(q.get("question_id"))
+            if ann is None:
+                raise SampleError(f"record {doc['id']}: no annotation with this question_id")
+            doc["answers"] = [a.get("answer") if isinstance(a, dict) else None for a in ann.get("answers") or []]
+            doc["images"] = [file_image(images / f"COCO_val2014_{int(q['image_id']):012d}.jpg", key=str(q["image_id"]))]
+            return doc
+
+        safe = safe_convert(convert, self._id)
+        docs = [safe(i, q) for i, q in enumerate(questions)]
+        warning = check_image_files(docs, images, self.name)
+        if warning:
+            self.warnings.append(warning)
+        return docs
+
+    # ---- requests and scoring ---------------------------------------------------------
+    def prompt(self, doc: dict) -> str:
+        raise_doc_error(doc)
+        return f"{text_field(doc, 'question')}\n{UNANSWERABLE}\n{SHORT_ANSWER}"
+
+    def reference(self, doc: dict) -> str:
+        """The human answer that scores best under this protocol (1.0 when one answer, after
+        normalisation, was given by at least four annotators)."""
+        answers = answer_list(doc, "answers")
+        return max(dict.fromkeys(answers), key=lambda a: vqa_accuracy(a, answers, self.protocol))
+
+    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+        answers = answer_list(doc, "answers")
+        return {"answer": answers, "score": vqa_accuracy(prediction, answers, self.protocol)}
+
+    def aggregate(self, records) -> dict[str, Any]:
+        n = len(records)
+        return {"vqa_accuracy": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")}
+
+
+def _records(path: Path, key: str) -> list:
+    data = read_json(path, f"OK-VQA {key} file")
+    records = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(records, list):
+        raise HarnessError(f"{path}: no {key!r} list (not an OK-VQA/VQA {key} file)")
+    return records
+
+
+TASK = OKVQA
