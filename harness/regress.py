@@ -12,6 +12,7 @@ file, runs or tasks that differ, a different sample count, a changed metric), on
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass
 
@@ -38,7 +39,8 @@ class Finding:
 
     @property
     def regressed(self) -> bool:
-        return -self.change > self.allowed + EPS or self.failed[1] > self.failed[0]
+        """A drop beyond tolerance, more failed samples, or no score at all (every sample failed)."""
+        return math.isnan(self.cur) or -self.change > self.allowed + EPS or self.failed[1] > self.failed[0]
 
     @property
     def improved(self) -> bool:
@@ -77,7 +79,8 @@ def compare(base: dict, cur: dict, tolerance: float = 0.5, per_task: dict[str, f
                     raise HarnessError(f"--ci: the baseline has no ci95 for {key}/{task}; write the baseline "
                                        f"from a run folder with predictions, or drop --ci")
                 allowed = max(0.0, float(b["value"]) - float(b["ci95"][0]))
-            findings.append(Finding(key, task, float(b["value"]), float(c["value"]), allowed,
+            cur = math.nan if c.get("value") is None else float(c["value"])
+            findings.append(Finding(key, task, float(b["value"]), cur, allowed,
                                     (int(b.get("failed", 0)), int(c.get("failed", 0)))))
     return findings
 
@@ -97,13 +100,18 @@ def findings_doc(findings: list[Finding], title: str) -> Doc:
     rows = []
     for f in findings:
         col = column(f.task)
-        why = "more failed samples" if f.failed[1] > f.failed[0] and -f.change <= f.allowed + EPS else ""
-        rows.append([Cell(f.run), Cell(col.label), Cell(f"{f.base:.2f}"), Cell(f"{f.cur:.2f}"),
-                     Cell(f"{f.change:+.2f}"), Cell(f"{f.allowed:.2f}"), Cell(f"{f.failed[0]} → {f.failed[1]}"),
+        why = ("no score" if math.isnan(f.cur) else
+               "more failed samples" if f.failed[1] > f.failed[0] and -f.change <= f.allowed + EPS else "")
+        rows.append([Cell(f.run), Cell(col.label), Cell(f"{f.base:.2f}"), Cell(_fmt(f.cur)),
+                     Cell(_fmt(f.change, "+")), Cell(f"{f.allowed:.2f}"), Cell(f"{f.failed[0]} → {f.failed[1]}"),
                      Cell(why)])
     return Doc(header=["Run", "Benchmark", "Baseline", "Current", "Change", "Allowed drop", "Failed", ""],
                keys=["run", "task", "baseline", "current", "change", "allowed", "failed", "note"],
                blocks=[Block(rows)], caption=title)
+
+
+def _fmt(x: float, sign: str = "") -> str:
+    return "—" if math.isnan(x) else f"{x:{sign}.2f}"
 
 
 def _per_task(items: list[str]) -> dict[str, float]:

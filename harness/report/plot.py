@@ -61,7 +61,8 @@ def plot_table(table: Table, out: str | Path, n_resamples: int = 1000, seed: int
     cols = [table.columns[j] for j in keep]
     n_series = len(data)
     width = 0.8 / n_series
-    fig = Figure(figsize=(max(8.0, 1.0 * len(cols) * max(1.0, n_series / 3) + 2.5), 5.2), layout="constrained")
+    width_in = min(16.0, max(7.0, 1.5 + 1.1 * len(cols) * max(1.0, n_series / 4)))
+    fig = Figure(figsize=(width_in, 5.6), layout="constrained")
     ax = fig.add_subplot()
     paper_drawn = False
     for i, s in enumerate(data):
@@ -76,7 +77,7 @@ def plot_table(table: Table, out: str | Path, n_resamples: int = 1000, seed: int
         marks = [(x, s["paper"][j]) for x, j in zip(xs, keep) if s["paper"][j] is not None]
         if marks:
             ax.scatter([m[0] for m in marks], [m[1] for m in marks], marker="D", s=22, color="black",
-                       zorder=3, label=None if paper_drawn else f"paper: {SOURCE}")
+                       zorder=3, label=None if paper_drawn else "paper (same encoder family)")
             paper_drawn = True
     ax.set_xticks(range(len(cols)), [f"{c.label}\n({c.units})" for c in cols], fontsize=8)
     ax.set_ylabel("score (% of the benchmark's maximum)")
@@ -84,8 +85,12 @@ def plot_table(table: Table, out: str | Path, n_resamples: int = 1000, seed: int
     ax.set_ylim(0, 105)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.set_title("Scores by benchmark" + (" (error bars: 95% bootstrap interval)" if table.runs else ""))
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.set_title("Scores by benchmark, error bars: 95% bootstrap interval" if table.runs
+                 else f"The paper's scores: {SOURCE}", fontsize=10)
+    handles, labels = ax.get_legend_handles_labels()
+    order = sorted(range(len(labels)), key=lambda k: labels[k].startswith("paper ("))  # paper marker last
+    fig.legend([handles[k] for k in order], [labels[k] for k in order], loc="outside lower center",
+               ncols=min(len(labels), max(2, int(width_in / 2.3))), fontsize=8, frameon=False)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130)

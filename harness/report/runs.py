@@ -41,7 +41,9 @@ class Run:
     @property
     def model(self) -> str | None:
         model = self.meta.get("model")
-        return (model.get("name") if isinstance(model, dict) else model) or None
+        if isinstance(model, dict):
+            model = model.get("name") or model.get("model")
+        return str(model) if model else None
 
     @property
     def tasks(self) -> list[str]:

@@ -112,8 +112,12 @@ class Resampler:
         return fast if self._agrees(fast) else None
 
     def _agrees(self, fast) -> bool:
+        """``fast`` equals aggregate() on the full set, a few random resamples and a few
+        one-unit resamples (one unit drawn n times: catches what only small sets reveal)."""
+        n = len(self.units)
         rng = np.random.default_rng(12345)
-        idx = rng.integers(0, len(self.units), size=(_CHECKS, len(self.units)))
+        single = rng.choice(n, size=min(n, _CHECKS), replace=False)
+        idx = np.vstack([rng.integers(0, n, size=(_CHECKS, n)), np.repeat(single[:, None], n, axis=1)])
         got = fast(idx)
         want = np.asarray([self._aggregate(row) for row in idx])
         full = fast(np.arange(len(self.units))[None, :])[0]

@@ -143,3 +143,47 @@ def write_run(path: Path, name: str, label: str, family: str | None, records: di
             "model": {"name": model}, "git_commit": "abc123", "tasks": {}}
     (path / "meta.json").write_text(json.dumps(meta, indent=2))
     return path
+
+
+def make_grid(root: Path, monkeypatch, order=("demo_clip_l", "demo_unit_1b")) -> Path:
+    """A grid folder with two runs (the numbers are worked out in tests/report/test_table.py).
+
+    demo_clip_l (family clip_l): DocVQA 3 of 4 right (75.00); POPE TP=3 FP=1 FN=0 TN=4
+    (F1 = 6/7 = 85.71); MME existence pairs (1,1) (1,0) -> 75 + 50 = 125, count pair (1,1)
+    -> 200: perception 325.00; code_reasoning pair (0,0): cognition 0; one failed DocVQA sample.
+    demo_unit_1b (family unit_1b): DocVQA 4 of 4 (100.00); POPE TP=2 FP=0 FN=2 TN=4
+    (F1 = 2/3 = 66.67); no MME.
+    """
+    install_fakes(monkeypatch)
+    right = [("invoice", ["invoice"]), ("1992", ["1992"]), ("Dan", ["dan"]), ("total", ["total"])]
+    clip_doc = docvqa_records(right[:3] + [("zzzzzz", ["total"])]) + [failed_record(0)]
+    clip_pope = pope_records([("yes", "yes", "random")] * 3 + [("no", "yes", "popular")]
+                             + [("no", "no", "popular")] * 4)
+    clip_mme = mme_records([("existence", "A", 1), ("existence", "A", 1), ("existence", "B", 1),
+                            ("existence", "B", 0), ("count", "C", 1), ("count", "C", 1),
+                            ("code_reasoning", "D", 0), ("code_reasoning", "D", 0)])
+    unit_pope = pope_records([("yes", "yes", "random")] * 2 + [("yes", "no", "random")] * 2
+                             + [("no", "no", "popular")] * 4)
+    grid = Path(root)
+    write_run(grid / "demo_clip_l", "demo_clip_l", "CLIP-L (demo)", "clip_l",
+              {"docvqa": clip_doc, "pope": clip_pope, "mme": clip_mme})
+    write_run(grid / "demo_unit_1b", "demo_unit_1b", "UNIT-1B (demo)", "unit_1b",
+              {"docvqa": docvqa_records(right), "pope": unit_pope})
+    (grid / "config.yaml").write_text("encoder:\n  name: demo\n  grid: [" + ", ".join(order) + "]\n")
+    return grid
+
+
+def md_blocks(markdown: str) -> list[list[list[str]]]:
+    """The tables of a Markdown document as lists of rows of cells (bold marks removed)."""
+    blocks, cur = [], []
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip().replace("**", "") for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set(":-") for c in cells):
+                cur.append(cells)
+        elif cur:
+            blocks.append(cur)
+            cur = []
+    if cur:
+        blocks.append(cur)
+    return blocks
