@@ -1,0 +1,217 @@
+"""The three MLLM checkpoint formats, each loaded into the same :class:`Parts`.
+
+1. LLaVA code base: ``config.json`` with ``mm_*`` keys; LLM weights plus ``model.mm_projector.*``
+   (or a separate ``mm_projector.bin`` for projector-only checkpoints, the LLM then from ``model.llm``).
+2. transformers ``LlavaForConditionalGeneration`` / ``LlavaNextForConditionalGeneration`` folders.
+3. Composed in config: the encoder (``encoder.path``) + ``model.projector`` file + ``model.llm`` folder.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from harness.errors import HarnessError
+from harness.models import checkpoints as ck
+from harness.models.anyres import parse_pinpoints
+from harness.models.encoders import HFVisionEncoder, VisionEncoder, load_encoder
+from harness.models.imageproc import ImageProcessing, normalize_aspect
+from harness.models.projector import build_projector, infer_projector
+from harness.models.weights import list_keys, load_checked, read_tensors, strip_prefix, weight_files
+
+log = logging.getLogger(__name__)
+PROJ = "model.mm_projector."
+TOWER = "model.vision_tower.vision_tower."
+
+
+@dataclass
+class Parts:
+    format: str
+    encoder: VisionEncoder
+    projector: nn.Module
+    llm: nn.Module
+    tokenizer: Any
+    processing: ImageProcessing
+    aspect: str = "pad"
+    pinpoints: tuple[tuple[int, int], ...] = ()
+    merge: str = "flat"
+    newline: torch.Tensor | None = None
+    image_token_id: int | None = None
+    paths: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _opt(model_cfg: dict, key: str, default: Any) -> Any:
+    value = model_cfg.get(key)
+    return default if value is None else value
+
+
+def _encoder_from_tower(tower: str | None, folder: Path | None, encoder_cfg: dict, model_cfg: dict) -> Path:
+    dl = bool(model_cfg.get("download"))
+    if tower:
+        p = ck.resolve_path(tower, folder, dl)
+        if p is not None:
+            return p
+        fallback = ck.resolve_path(encoder_cfg.get("path"), None, False)
+        if fallback is not None and Path(str(encoder_cfg.get("path"))).expanduser().is_dir():
+            log.info("vision tower %s is not on disk; using encoder.path %s", tower, fallback)
+            return fallback
+        raise HarnessError(f"vision tower {tower} (mm_vision_tower of {folder}) is not on disk; "
+                           f"set encoder.path=<local folder with that checkpoint>")
+    return ck.require_path(encoder_cfg.get("path"), "encoder checkpoint", "encoder.path", download=dl)
+
+
+def _projector(sd: dict[str, torch.Tensor], ptype: str | None, enc: VisionEncoder, want_ln: bool, where: str) -> nn.Module:
+    found, has_ln, in_dim, out_dim = infer_projector(sd)
+    if ptype and ptype != found and not (ptype == "linear" and found == "linear"):
+        raise HarnessError(f"{where}: projector type {ptype!r} configured, but the weights are {found!r}")
+    if in_dim != enc.hidden_size:
+        raise HarnessError(f"{where}: projector input width {in_dim} != encoder width {enc.hidden_size}")
+    if want_ln and not has_ln:
+        raise HarnessError(f"{where}: encoder.layernorm is true, but the projector has no LayerNorm "
+                           "(expected a 1-D mm_projector.0.weight)")
+    with torch.device("meta"):
+        proj = build_projector(found, in_dim, out_dim, layernorm=has_ln)
+    load_checked(proj, sd, f"projector {where}", prefix=PROJ)
+    return proj
+
+
+def _projector_weights(files: list[Path], folder: Path | None, model_cfg: dict) -> tuple[dict, dict, str]:
+    """(projector tensors, other mm tensors, source) from the checkpoint, its mm_projector.bin, or model.projector."""
+    mm = read_tensors(files, lambda k: k.startswith(("model.mm_projector.", "model.image_newline"))) if files else {}
+    if any(k.startswith(PROJ) for k in mm):
+        return strip_prefix(mm, PROJ), mm, str(folder)
+    for cand in ([folder / "mm_projector.bin", folder / "mm_projector.safetensors"] if folder else []) + \
+            ([Path(str(model_cfg["projector"])).expanduser()] if model_cfg.get("projector") else []):
+        if cand.is_file():
+            raw = read_tensors([cand])
+            sd = strip_prefix(raw, PROJ) or strip_prefix(raw, "mm_projector.") or raw
+            return sd, {**mm, **raw}, str(cand)
+    if model_cfg.get("projector"):
+        raise HarnessError(f"projector file not found: {model_cfg['projector']}")
+    raise HarnessError(f"{folder}: no projector weights (model.mm_projector.* or mm_projector.bin); "
+                       "set model.projector=<file>")
+
+
+def load_llava(folder: Path, model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype) -> Parts:
+    cfg = ck.read_config(folder)
+    tower = cfg.get("mm_vision_tower") or cfg.get("vision_tower")
+    enc_path = _encoder_from_tower(tower, folder, encoder_cfg, model_cfg)
+    layer = cfg.get("mm_vision_select_layer", encoder_cfg.get("select_layer"))
+    feature = cfg.get("mm_vision_select_feature", encoder_cfg.get("select_feature") or "patch")
+    for key, mine, theirs in (("select_layer", encoder_cfg.get("select_layer"), layer),
+                              ("select_feature", encoder_cfg.get("select_feature"), feature)):
+        if mine is not None and mine != theirs:
+            log.warning("%s: the checkpoint's %s (%s) overrides encoder.%s (%s)", folder, key, theirs, key, mine)
+    encoder = load_encoder(enc_path, encoder_cfg.get("arch"), layer, feature, dtype)
+    files = weight_files(folder)
+    tower_sd = strip_prefix(read_tensors(files, lambda k: k.startswith(TOWER)), TOWER) if files else {}
+    if tower_sd:
+        log.info("%s: loading %d vision-tower tensors stored in the MLLM checkpoint", folder, len(tower_sd))
+        load_checked(encoder.model, _align_keys(tower_sd, encoder.model), f"vision tower in {folder}", prefix=TOWER)
+        encoder.model.to(dtype)
+    sd, mm, source = _projector_weights(files, folder, model_cfg)
+    projector = _projector(sd, cfg.get("mm_projector_type"), encoder, bool(encoder_cfg.get("layernorm")), source)
+    trust = bool(model_cfg.get("trust_remote_code"))
+    has_llm = bool(files) and any(ck.is_llm_key(k) for k in list_keys(files))
+    if has_llm:
+        llm = ck.load_llm(folder, dtype, trust, ck.llm_config(folder, cfg, model_cfg.get("llm_type"), trust),
+                          model_cfg.get("attn_implementation"))
+        tok_folder = folder
+    else:
+        llm_path = ck.require_path(model_cfg.get("llm"), "LLM folder (projector-only checkpoint)", "model.llm",
+                                   download=bool(model_cfg.get("download")))
+        llm, tok_folder = ck.load_llm(llm_path, dtype, trust, None, model_cfg.get("attn_implementation")), llm_path
+    aspect = normalize_aspect(_opt(model_cfg, "image_aspect_ratio", cfg.get("image_aspect_ratio") or "pad"))
+    merge = _opt(model_cfg, "patch_merge", cfg.get("mm_patch_merge_type") or "flat")
+    newline = mm.get("model.image_newline")
+    if aspect == "anyres" and merge == "spatial_unpad" and newline is None:
+        raise HarnessError(f"{folder}: mm_patch_merge_type=spatial_unpad needs model.image_newline in the weights")
+    side = encoder.processing.square_side()
+    pins = _opt(model_cfg, "image_grid_pinpoints", cfg.get("image_grid_pinpoints"))
+    return Parts("llava", encoder, projector, llm, ck.load_tokenizer(tok_folder, trust), encoder.processing,
+                 aspect, tuple(parse_pinpoints(pins, side)) if pins else (), merge,
+                 newline.to(dtype) if newline is not None else None, None,
+                 {"checkpoint": str(folder), "encoder": str(enc_path), "llm": str(tok_folder)},
+                 {"select_layer": layer, "select_feature": feature, "projector": source})
+
+
+def _align_keys(sd: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
+    """Tower weights saved as ``vision_model.*`` (transformers 4) for a module without that level, or back."""
+    want = set(module.state_dict())
+    if set(sd) <= want:
+        return sd
+    for alt in ({k.removeprefix("vision_model."): v for k, v in sd.items()},
+                {f"vision_model.{k}": v for k, v in sd.items()}):
+        if set(alt) <= want:
+            return alt
+    return sd
+
+
+def load_composed(model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype) -> Parts:
+    dl = bool(model_cfg.get("download"))
+    enc_path = _encoder_from_tower(None, None, encoder_cfg, model_cfg)
+    encoder = load_encoder(enc_path, encoder_cfg.get("arch"), encoder_cfg.get("select_layer"),
+                           encoder_cfg.get("select_feature") or "patch", dtype)
+    sd, mm, source = _projector_weights([], None, model_cfg)
+    projector = _projector(sd, model_cfg.get("projector_type"), encoder, bool(encoder_cfg.get("layernorm")), source)
+    llm_path = ck.require_path(model_cfg.get("llm"), "LLM folder", "model.llm", download=dl)
+    trust = bool(model_cfg.get("trust_remote_code"))
+    llm = ck.load_llm(llm_path, dtype, trust, None, model_cfg.get("attn_implementation"))
+    aspect = normalize_aspect(_opt(model_cfg, "image_aspect_ratio", "pad"))
+    pins = model_cfg.get("image_grid_pinpoints")
+    newline = mm.get("model.image_newline")
+    return Parts("composed", encoder, projector, llm, ck.load_tokenizer(llm_path, trust), encoder.processing, aspect,
+                 tuple(parse_pinpoints(pins, encoder.processing.square_side())) if pins else (),
+                 _opt(model_cfg, "patch_merge", "flat"), newline.to(dtype) if newline is not None else None, None,
+                 {"encoder": str(enc_path), "projector": source, "llm": str(llm_path)},
+                 {"select_layer": encoder.select_layer, "select_feature": encoder.select_feature})
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _part(model: nn.Module, name: str):
+    inner = getattr(model, "model", None)
+    return getattr(inner, name, None) if inner is not None and hasattr(inner, name) else getattr(model, name)
+
+
+def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype) -> Parts:
+    import transformers
+
+    cls = transformers.LlavaNextForConditionalGeneration if fmt == "hf_llava_next" else transformers.LlavaForConditionalGeneration
+    kwargs = dict(ck.hf_dtype_kwargs(dtype), output_loading_info=True)
+    if model_cfg.get("attn_implementation"):
+        kwargs["attn_implementation"] = model_cfg["attn_implementation"]
+    with ck.quiet_transformers():
+        model, info = cls.from_pretrained(str(folder), **kwargs)
+    ck.check_loading_info(info, folder, tied=ck._tied(model))
+    model.eval()
+    cfg = model.config
+    layer = cfg.vision_feature_layer
+    if not isinstance(layer, int):
+        raise HarnessError(f"{folder}: vision_feature_layer {layer} (several layers) is not supported")
+    vision_type = cfg.vision_config.model_type
+    arch = "siglip" if vision_type.startswith("siglip") else "clip"
+    processing = ImageProcessing.from_folder(folder)
+    encoder = HFVisionEncoder(_part(model, "vision_tower"), arch, layer, "patch", processing,
+                              has_cls=cfg.vision_feature_select_strategy == "default")
+    do_pad = bool(_read_json(folder / "preprocessor_config.json").get("do_pad"))
+    default_aspect = "anyres" if fmt == "hf_llava_next" else ("pad" if do_pad else "crop")
+    aspect = normalize_aspect(_opt(model_cfg, "image_aspect_ratio", default_aspect))
+    pins = _opt(model_cfg, "image_grid_pinpoints", getattr(cfg, "image_grid_pinpoints", None))
+    # transformers lists pin-points as [height, width]
+    pinpoints = tuple((w, h) for h, w in pins) if pins and not isinstance(pins, str) else \
+        tuple(parse_pinpoints(pins, processing.square_side())) if pins else ()
+    newline = getattr(_part(model, "image_newline") if fmt == "hf_llava_next" else None, "data", None)
+    return Parts(fmt, encoder, _part(model, "multi_modal_projector"), model, ck.load_tokenizer(folder), processing,
+                 aspect, pinpoints, "spatial_unpad" if fmt == "hf_llava_next" else "flat", newline,
+                 int(cfg.image_token_id), {"checkpoint": str(folder)},
+                 {"select_layer": layer, "vision_feature_select_strategy": cfg.vision_feature_select_strategy})

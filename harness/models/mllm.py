@@ -1,0 +1,196 @@
+"""The LLaVA-style MLLM: encoder -> (UNIT: LayerNorm) -> projector -> image embeddings spliced into a causal LM.
+
+Two stages, so the engine can preprocess in DataLoader workers::
+
+    prep = mllm.preprocessor(request)          # CPU only: images, prompt, token ids
+    texts = mllm.generate_prepared([prep, ...])
+
+``generate(requests)`` chains both, batching by ``batch_size``. ``encode_images`` is its own
+step (a later feature cache can skip it for images seen before).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness.device import DeviceSpec
+from harness.errors import HarnessError, SampleError
+from harness.fingerprint import dir_fingerprint
+from harness.models import anyres
+from harness.models import checkpoints as ck
+from harness.models.base import Model
+from harness.models.formats import Parts, load_composed, load_hf, load_llava
+from harness.models.generation import CausalLM, RowSpec, cut_at_stop, greedy
+from harness.models.imageproc import ImagePipeline
+from harness.models.prepare import IMAGE_SLOT, Prepared, Preprocessor, collate_prepared
+from harness.models.templates import resolve_template
+from harness.types import Request
+
+log = logging.getLogger(__name__)
+TIMING_KEYS = ("preprocess", "encode", "prefill", "decode", "prefill_tokens", "generated_tokens")
+
+
+class MLLM(Model):
+    name = "mllm"
+    collate = staticmethod(collate_prepared)
+
+    def __init__(self, parts: Parts, device: DeviceSpec, template: Any = "vicuna_v1", batch_size: int = 16):
+        self.parts, self.device = parts, device
+        self.batch_size = int(batch_size)
+        self.profile = False
+        self.timings: dict[str, float] = dict.fromkeys(TIMING_KEYS, 0.0)
+        dev = device.torch_device
+        self.encoder = parts.encoder.to(dev).eval()
+        self.projector = parts.projector.to(dev, device.dtype).eval()
+        self.newline = parts.newline.to(dev, device.dtype) if parts.newline is not None else None
+        parts.llm.to(dev)
+        self.lm = CausalLM(parts.llm)
+        self.tokenizer = parts.tokenizer
+        self.template = resolve_template(template, self.tokenizer)
+        self.preprocessor = Preprocessor(self.tokenizer, self.template,
+                                         ImagePipeline(parts.processing, parts.aspect, parts.pinpoints),
+                                         parts.image_token_id)
+        self.eos = ck.eos_ids(self.tokenizer, parts.llm, self.template.stop)
+        log.info("MLLM ready: %s", self.describe())
+
+    # ---- images -------------------------------------------------------------------------
+    @torch.no_grad()
+    def encode_images(self, pixel_values: Sequence[torch.Tensor], image_sizes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
+        """Per image (crops, 3, H, W) -> its projected embeddings (tokens, D); crops share batched encoder calls."""
+        t0 = time.perf_counter()
+        dev = self.device.torch_device
+        crops = [c for pv in pixel_values for c in pv]
+        by_shape: dict[tuple, list[int]] = {}
+        for i, c in enumerate(crops):
+            by_shape.setdefault(tuple(c.shape), []).append(i)
+        feats: list[torch.Tensor | None] = [None] * len(crops)
+        with self.device.autocast():
+            for idx in by_shape.values():
+                x = torch.stack([crops[i] for i in idx]).to(dev)
+                out = self.projector(self.encoder(x).to(self.device.dtype))
+                for j, i in enumerate(idx):
+                    feats[i] = out[j]
+        result, k = [], 0
+        for pv, size in zip(pixel_values, image_sizes):
+            f = torch.stack(feats[k:k + pv.shape[0]])  # type: ignore[arg-type]
+            k += pv.shape[0]
+            if self.parts.aspect == "anyres":
+                f = anyres.pack(f, size, self.parts.pinpoints, self.parts.processing.square_side(),
+                                self.parts.merge, self.newline)
+            else:
+                f = f.flatten(0, 1)
+            result.append(f)
+        self._tick("encode", t0)
+        return result
+
+    def embed_prompt(self, prep: Prepared, images: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Token embeddings of ``prep.input_ids`` with each image slot replaced by that image's embeddings."""
+        ids = torch.tensor(prep.input_ids, device=self.device.torch_device)
+        slots = (ids == IMAGE_SLOT).nonzero().flatten().tolist()
+        text = self.lm.embed(ids.clamp(min=0))
+        pieces, start = [], 0
+        for slot, img in zip(slots, images):
+            pieces += [text[start:slot], img.to(text.dtype)]
+            start = slot + 1
+        pieces.append(text[start:])
+        return torch.cat(pieces, dim=0)
+
+    # ---- generation ---------------------------------------------------------------------
+    @torch.no_grad()
+    def prompt_embeddings(self, batch: Sequence[Prepared]) -> list[torch.Tensor]:
+        pixel = [pv for p in batch for pv in p.pixel_values]
+        sizes = [s for p in batch for s in p.image_sizes]
+        images = self.encode_images(pixel, sizes) if pixel else []
+        rows, k = [], 0
+        for p in batch:
+            rows.append(self.embed_prompt(p, images[k:k + len(p.pixel_values)]))
+            k += len(p.pixel_values)
+        return rows
+
+    @torch.no_grad()
+    def generate_ids(self, batch: Sequence[Prepared]) -> list[list[int]]:
+        """Greedy token ids for prepared requests without errors (EOS excluded)."""
+        with self.device.autocast():
+            rows = self.prompt_embeddings(batch)
+            specs = [RowSpec(p.gen.max_new_tokens, p.stop) for p in batch]
+            return greedy(self.lm, rows, specs, self.eos, self._decode_raw, self.timings,
+                          self.device.synchronize if self.profile else None)
+
+    def generate_prepared(self, batch: Sequence[Prepared]) -> list[str | SampleError]:
+        """Texts for prepared requests (one batch); a prepared request carrying an error yields that error."""
+        out: list[str | SampleError] = [p.error for p in batch]  # type: ignore[misc]
+        self.timings["preprocess"] += sum(p.seconds for p in batch)
+        ok = [i for i, p in enumerate(batch) if p.error is None]
+        if ok:
+            good = [batch[i] for i in ok]
+            for i, p, toks in zip(ok, good, self.generate_ids(good)):
+                out[i] = cut_at_stop(self.tokenizer.decode(toks, skip_special_tokens=True), p.stop).strip()
+        return out
+
+    def generate(self, requests: Sequence[Request]) -> list[str | SampleError]:
+        out: list[str | SampleError] = []
+        for start in range(0, len(requests), self.batch_size):
+            out.extend(self.generate_prepared([self.preprocessor(r) for r in requests[start:start + self.batch_size]]))
+        return out
+
+    @torch.no_grad()
+    def prompt_logits(self, batch: Sequence[Prepared]) -> list[torch.Tensor]:
+        """Logits at every prompt position of each prepared request (left-padded batch, pads removed)."""
+        from harness.models.generation import left_pad
+
+        with self.device.autocast():
+            rows = self.prompt_embeddings(batch)
+            embeds, mask = left_pad(rows)
+            logits = self.lm.full_logits(embeds, mask)
+        return [logits[i, mask.shape[1] - r.shape[0]:] for i, r in enumerate(rows)]
+
+    def _decode_raw(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def _tick(self, key: str, t0: float) -> None:
+        if self.profile:
+            self.device.synchronize()
+        self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
+
+    # ---- identity -----------------------------------------------------------------------
+    def fingerprint(self) -> dict[str, Any]:
+        prints = {k: dir_fingerprint(v) for k, v in sorted(self.parts.paths.items()) if Path(v).exists()}
+        return {"model": self.name, "format": self.parts.format, "checkpoints": prints,
+                "template": self.template.name, "template_text": [self.template.prefix, self.template.suffix],
+                "image_aspect_ratio": self.parts.aspect, "dtype": self.device.dtype_name}
+
+    def describe(self) -> dict[str, Any]:
+        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        return {"model": self.name, "format": self.parts.format, "paths": dict(self.parts.paths),
+                "device": str(self.device.torch_device), "dtype": self.device.dtype_name,
+                "encoder": self.encoder.describe(), "projector_parameters": count(self.projector),
+                "llm": type(self.parts.llm).__name__, "llm_parameters": count(self.parts.llm),
+                "preprocessing": self.preprocessor.describe(), "merge": self.parts.merge,
+                "settings": self.parts.settings, "batch_size": self.batch_size}
+
+
+def load_mllm(model_cfg: dict, encoder_cfg: dict, device: DeviceSpec, cache_dir: Path) -> MLLM:
+    """Build the MLLM named by the config (demo encoders build their tiny checkpoint first)."""
+    model_cfg, encoder_cfg = dict(model_cfg or {}), dict(encoder_cfg or {})
+    dtype = device.dtype
+    if encoder_cfg.get("demo"):
+        from harness.demo.models import ensure_demo_checkpoint
+
+        parts = load_llava(ensure_demo_checkpoint(encoder_cfg, Path(cache_dir)), model_cfg, encoder_cfg, dtype)
+    elif model_cfg.get("checkpoint"):
+        raw = str(model_cfg["checkpoint"]).replace("{encoder}", str(encoder_cfg.get("name", "")))
+        folder = ck.require_path(raw, "MLLM checkpoint", "model.checkpoint", download=bool(model_cfg.get("download")))
+        fmt = ck.detect_format(folder)
+        parts = load_llava(folder, model_cfg, encoder_cfg, dtype) if fmt == "llava" else \
+            load_hf(folder, fmt, model_cfg, dtype)
+    elif model_cfg.get("llm") and model_cfg.get("projector"):
+        parts = load_composed(model_cfg, encoder_cfg, dtype)
+    else:
+        raise HarnessError("model=mllm needs model.checkpoint (an MLLM folder), or model.llm and model.projector "
+                           "(composed with encoder.path)")
+    return MLLM(parts, device, model_cfg.get("template") or "vicuna_v1", int(model_cfg.get("batch_size") or 16))
