@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from harness import PAPER_TASKS
 from harness.config import load_group, to_dict
 from harness.device import DeviceSpec, resolve_device
 from harness.engine import EngineSettings, run_task
+from harness.engine.dist import env_ranks, init_from_env, shutdown
+from harness.engine.interrupt import resume_hint
 from harness.errors import HarnessError
 from harness.models.base import Model
 from harness.results import RunWriter, task_scores
@@ -35,20 +38,37 @@ def run(cfg: DictConfig) -> list[Path]:
     except MissingMandatoryValue as exc:
         raise HarnessError(f"missing config value {exc.full_key!r} (set it on the command line: {exc.full_key}=...)") from None
     _seed(int(cfg.seed))
-    device = resolve_device(cfg.device.type, str(cfg.dtype))
+    _, world, local_rank = env_ranks()  # torchrun: one process per device, device index = LOCAL_RANK
+    device = resolve_device(cfg.device.type, str(cfg.dtype), index=local_rank if world > 1 else None)
+    ctx = init_from_env(device.dist_backend)
+    if not ctx.is_main:
+        logging.getLogger("harness").setLevel(logging.WARNING)
+    try:
+        return _run(cfg, device, ctx.is_main)
+    except KeyboardInterrupt as exc:  # the engine stopped after a batch; its predictions are saved
+        if ctx.is_main:
+            print(resume_hint(exc), file=sys.stderr)
+        raise SystemExit(130) from None
+    finally:
+        shutdown()
+
+
+def _run(cfg: DictConfig, device: DeviceSpec, main: bool) -> list[Path]:
     out = Path(cfg.output_dir)
     encoders = resolve_encoders(cfg)
     task_list = build_tasks(cfg)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg), encoding="utf-8")
+    if main:  # under torchrun, rank 0 alone writes the results
+        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg), encoding="utf-8")
     log.info("device %s, dtype %s; tasks: %s; runs: %s", device.type, device.dtype_name,
              ", ".join(t.name for t in task_list), ", ".join(e["label"] for e in encoders))
     grid = len(encoders) > 1
     run_dirs = []
     for enc in encoders:
         run_dir = out / enc["name"] if grid else out
-        run_dirs.append(evaluate_encoder(cfg, enc, task_list, device, run_dir))
-    _print_table(run_dirs, out)
+        run_dirs.append(evaluate_encoder(cfg, enc, task_list, device, run_dir, main))
+    if main:
+        _print_table(run_dirs, out)
     return run_dirs
 
 
@@ -133,25 +153,29 @@ def build_model(cfg: DictConfig, enc: dict, device: DeviceSpec) -> Model:
 
 
 def evaluate_encoder(cfg: DictConfig, enc: dict, task_list: list[Task], device: DeviceSpec,
-                     run_dir: Path) -> Path:
-    writer = RunWriter(run_dir, cfg, enc, device)
+                     run_dir: Path, main: bool = True) -> Path:
+    writer = RunWriter(run_dir, cfg, enc, device) if main else None
     t0 = time.perf_counter()
     model = build_model(cfg, enc, device)
-    writer.set_model(model, load_seconds=time.perf_counter() - t0)
+    if writer is not None:
+        writer.set_model(model, load_seconds=time.perf_counter() - t0)
     for task in task_list:
         if hasattr(model, "task"):
             model.task = task.name  # replay: look up task-qualified ids first
         settings = EngineSettings(
-            batch_size=getattr(model, "batch_size", 16) if str(cfg.batch_size) == "auto" else int(cfg.batch_size),
+            batch_size="auto" if str(cfg.batch_size) == "auto" else int(cfg.batch_size),
             num_workers=int(cfg.num_workers), limit=cfg.limit, share_images=bool(cfg.share_images),
             resume_key={"model": model.fingerprint(), "task": task.name, "version": task.version,
                         "protocol": task.protocol, "generation": task.generation().as_dict()})
         result = run_task(task, model, run_dir, settings)
+        if writer is None:  # not rank 0
+            continue
         scores = task_scores(task, result.records)
         writer.add_task(task, scores, result)
         log.info("%s | %s: %s = %.2f (n=%d, failed=%d, %.1fs)", enc["label"], task.label, scores["metric"],
                  scores["value"], scores["n"], scores["failed"], result.seconds)
-    writer.finish(time.perf_counter() - t0)
+    if writer is not None:
+        writer.finish(time.perf_counter() - t0)
     return run_dir
 
 

@@ -1,0 +1,124 @@
+"""Which samples run, on which rank, in which batches: pure functions over sample indices.
+
+A sample's *size key* estimates its cost (number of images, image-size bucket, prompt length).
+Batches hold samples of similar size, heaviest first, so padding is small and an
+out-of-memory error shows on the first batch rather than hours in. Outputs are put back in
+dataset order by the engine, so the order here never shows in results.
+
+:func:`shard` (which samples a rank runs) and :func:`make_batches` (how a rank groups its
+samples) are separate so either can be replaced (e.g. sharding by image group).
+"""
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from PIL import Image
+
+from harness.errors import HarnessError, SampleError
+from harness.types import ImageRef, Request
+
+SizeKey = tuple[int, ...]
+
+
+def image_pixels(ref: ImageRef) -> int:
+    """Width × height from the image header only (no decoding); 0 when unreadable."""
+    try:
+        if ref.image is not None:
+            w, h = ref.image.size
+        elif ref.data is not None:
+            with Image.open(io.BytesIO(ref.data)) as img:
+                w, h = img.size
+        elif ref.path is not None:
+            with Image.open(ref.path) as img:
+                w, h = img.size
+        else:
+            return 0
+    except Exception:  # the worker that decodes it reports the real error
+        return 0
+    return int(w) * int(h)
+
+
+def size_key(request: Request) -> SizeKey:
+    """(images, image-size bucket, prompt length): pixels within a factor of two share a bucket.
+
+    >>> size_key(Request(id="a", prompt="hello"))
+    (0, 0, 5)
+    """
+    pixels = sum(image_pixels(r) for r in request.images)
+    bucket = int(math.log2(pixels)) if pixels > 0 else 0
+    return (len(request.images), bucket, len(request.prompt))
+
+
+def heaviest_first(indices: Sequence[int], keys: Mapping[int, SizeKey]) -> list[int]:
+    """Indices by descending size key; ties keep dataset order.
+
+    >>> heaviest_first([0, 1, 2, 3], {0: (1, 5), 1: (1, 9), 2: (0, 3), 3: (1, 9)})
+    [1, 3, 0, 2]
+    """
+    return sorted(indices, key=lambda i: (tuple(-k for k in keys[i]), i))
+
+
+def shard(indices: Sequence[int], keys: Mapping[int, SizeKey], rank: int, world: int) -> list[int]:
+    """The samples rank ``rank`` of ``world`` runs: dealt round-robin in heaviest-first order,
+    so every rank gets a similar load. Together the shards cover ``indices`` exactly once.
+
+    >>> keys = {i: (i % 3,) for i in range(7)}
+    >>> [shard(range(7), keys, r, 2) for r in range(2)]
+    [[2, 1, 0, 6], [5, 4, 3]]
+    """
+    if not 0 <= rank < world:
+        raise HarnessError(f"rank {rank} is outside a world of {world} processes")
+    return heaviest_first(indices, keys)[rank::world]
+
+
+def make_batches(indices: Sequence[int], keys: Mapping[int, SizeKey], batch_size: int) -> list[list[int]]:
+    """Group samples of similar size into batches of at most ``batch_size``, heaviest first.
+
+    >>> make_batches([0, 1, 2, 3, 4], {0: (1,), 1: (3,), 2: (2,), 3: (3,), 4: (1,)}, 2)
+    [[1, 3], [2, 0], [4]]
+    """
+    if batch_size < 1:
+        raise HarnessError(f"batch_size must be at least 1, got {batch_size}")
+    order = heaviest_first(indices, keys)
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@dataclass
+class Plan:
+    """A task's selection: ids in dataset order, what is left to run, and build failures."""
+
+    ids: list[str]
+    pending: list[int] = field(default_factory=list)
+    keys: dict[int, SizeKey] = field(default_factory=dict)
+    failures: dict[int, tuple[str | None, str]] = field(default_factory=dict)  # index -> (prompt, reason)
+
+
+def plan_task(docs: Sequence[dict], n: int, done: set[str], build: Callable[[dict], Request],
+              key: Callable[[Request], SizeKey] = size_key) -> Plan:
+    """Build each unfinished request once to learn its size (images stay undecoded).
+
+    A request that cannot be built (SampleError) is a failure, not a pending sample. Sample ids
+    must be unique: predictions, resume and replay are keyed by them.
+    """
+    plan = Plan(ids=[])
+    seen: dict[str, int] = {}
+    for i in range(n):
+        doc = docs[i]
+        doc_id = str(doc["id"])
+        if doc_id in seen:
+            raise HarnessError(f"sample id {doc_id!r} occurs twice (rows {seen[doc_id]} and {i}); ids must be unique")
+        seen[doc_id] = i
+        plan.ids.append(doc_id)
+        if doc_id in done:
+            continue
+        try:
+            request = build(doc)
+        except SampleError as exc:
+            plan.failures[i] = (None, str(exc))
+            continue
+        plan.pending.append(i)
+        plan.keys[i] = key(request)
+    return plan
