@@ -79,8 +79,8 @@ def compare(base: dict, cur: dict, tolerance: float = 0.5, per_task: dict[str, f
                     raise HarnessError(f"--ci: the baseline has no ci95 for {key}/{task}; write the baseline "
                                        f"from a run folder with predictions, or drop --ci")
                 allowed = max(0.0, float(b["value"]) - float(b["ci95"][0]))
-            cur = math.nan if c.get("value") is None else float(c["value"])
-            findings.append(Finding(key, task, float(b["value"]), cur, allowed,
+            now = math.nan if c.get("value") is None else float(c["value"])
+            findings.append(Finding(key, task, float(b["value"]), now, allowed,
                                     (int(b.get("failed", 0)), int(c.get("failed", 0)))))
     return findings
 
@@ -105,7 +105,7 @@ def findings_doc(findings: list[Finding], title: str) -> Doc:
         rows.append([Cell(f.run), Cell(col.label), Cell(f"{f.base:.2f}"), Cell(_fmt(f.cur)),
                      Cell(_fmt(f.change, "+")), Cell(f"{f.allowed:.2f}"), Cell(f"{f.failed[0]} → {f.failed[1]}"),
                      Cell(why)])
-    return Doc(header=["Run", "Benchmark", "Baseline", "Current", "Change", "Allowed drop", "Failed", ""],
+    return Doc(header=["Run", "Benchmark", "Baseline", "Current", "Change", "Allowed drop", "Failed", "Note"],
                keys=["run", "task", "baseline", "current", "change", "allowed", "failed", "note"],
                blocks=[Block(rows)], caption=title)
 
