@@ -24,7 +24,10 @@ def load_hub(path: str, name: str | None, split: str, image_columns: Sequence[st
     if looks_local and not local.is_dir():
         raise HarnessError(f"dataset folder not found: {local}")
     try:
-        ds = datasets.load_dataset(str(local) if looks_local else path, name, split=split)
+        if looks_local:
+            ds = datasets.load_dataset(str(local), name, split=split, cache_dir=local_cache_dir(local))
+        else:
+            ds = datasets.load_dataset(path, name, split=split)
     except ValueError as exc:  # unknown config or split
         raise HarnessError(f"dataset {path}: cannot load config {name!r} split {split!r}: {_first_line(exc)}") from None
     except FileNotFoundError as exc:
@@ -37,6 +40,26 @@ def load_hub(path: str, name: str | None, split: str, image_columns: Sequence[st
         if col in ds.column_names and isinstance(ds.features[col], datasets.Image):
             ds = ds.cast_column(col, datasets.Image(decode=False))
     return ds
+
+
+def local_cache_dir(folder: Path) -> str:
+    """A datasets cache folder private to one local snapshot's location and content.
+
+    ``datasets`` keys its cache of a local folder by the folder's *name* and config only (not
+    its path or files), so two folders named alike (a demo set and a user's copy, two versions
+    of a snapshot) would silently share one cached copy. Keying by path, file names, sizes and
+    modification times makes every distinct snapshot load its own data.
+    """
+    import hashlib
+
+    from datasets import config
+
+    h = hashlib.sha1(str(folder.resolve()).encode())
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and not any(part.startswith(".cache") for part in f.relative_to(folder).parts):
+            st = f.stat()
+            h.update(f"{f.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return str(Path(config.HF_DATASETS_CACHE) / "unit-harness-local" / h.hexdigest()[:16])
 
 
 def _first_line(exc: BaseException) -> str:
