@@ -1,0 +1,209 @@
+"""POPE (9,000 yes/no object-existence questions: adversarial, popular, random × 3,000): F1.
+
+Hub: lmms-lab/POPE, config ``default`` split ``test`` (the three splits in ``category``), or
+config ``Full`` with ``dataset.split`` a list of its splits. Original: the release's
+``coco_pope_{adversarial,popular,random}.json`` (JSON lines ``{question_id, image, text,
+label}``) with a COCO val2014 image folder.
+
+Sample ids: ``question_id`` when it is unique over the whole set; otherwise (the release
+numbers each split from 1) ``<split>/<question_id>``; failing that, the row index.
+
+Protocols: ``lmms-eval`` (default) reads an answer only when it is exactly yes/no;
+``llava`` reads it as LLaVA's ``eval_pope.py`` does. Both report per-split and overall
+accuracy, precision, recall, F1 and yes-ratio (of the predictions), and LLaVA's mean F1 of
+the splits; the table shows the overall F1.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, SampleError
+from harness.metrics import pope as pm
+from harness.metrics.yesno import exact_yes_no, ground_truth_yes_no, llava_yes_no
+from tasks.base import Task
+from tasks.loading import (LazyDocs, check_image_files, file_image, hub_image, load_hub_any, raise_doc_error,
+                           require_columns, text_field)
+
+SHORT_ANSWER = "Answer the question using a single word or phrase."
+SPLITS = ("adversarial", "popular", "random")
+PARSERS = {"lmms-eval": exact_yes_no, "llava": llava_yes_no}
+LLAVA_RANDOM_SIZE = 2910  # LLaVA-1.5's older copy of coco_pope_random.json
+
+
+def unique_ids(question_ids: Sequence[Any], splits: Sequence[Any]) -> list[str]:
+    """The id scheme: ``question_id``; ``split/question_id`` if those repeat; else the row index.
+
+    >>> unique_ids([1, 2], ["random", "random"]), unique_ids([1, 1], ["random", "popular"])
+    (['1', '2'], ['random/1', 'popular/1'])
+    >>> unique_ids([1, 1], ["random", "random"])
+    ['0', '1']
+    """
+    for ids in ([str(q) for q in question_ids], [f"{s}/{q}" for q, s in zip(question_ids, splits)]):
+        if len(set(ids)) == len(ids) and not any(q is None for q in question_ids):
+            return ids
+    return [str(i) for i in range(len(question_ids))]
+
+
+class POPE(Task):
+    name = "pope"
+    label = "POPE"
+    version = "1"
+    metric = "f1"
+    expected_size = 9000
+    protocols = ("lmms-eval", "llava")
+    formats = ("hub", "original")
+
+    # ---- data -------------------------------------------------------------------------
+    def load(self):
+        if self.dataset.get("format", "hub") == "original":
+            return self._load_original(Path(self.dataset["path"]).expanduser())
+        return self._load_hub()
+
+    def _load_hub(self):
+        import datasets
+
+        ds = self.dataset
+        splits = ds.get("split", "test")
+        parts = []
+        for split in ([splits] if isinstance(splits, str) else list(splits)):
+            rows = load_hub_any(ds["path"], ds.get("name"), split)
+            if "category" not in rows.column_names:
+                rows = rows.add_column("category", [split] * len(rows))
+            parts.append(rows)
+        rows = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
+        require_columns(rows, ("question_id", "question", "answer", "image", "category"), f"{self.name} {ds['path']}")
+        cats = list(rows["category"])
+        self._counts = _count(cats)
+        ids = unique_ids(list(rows["question_id"]), cats)
+        return LazyDocs(rows, lambda i, row: self._from_hub(ids[i], row))
+
+    @staticmethod
+    def _from_hub(doc_id: str, row: dict) -> dict:
+        doc = dict(row, id=doc_id, split=row.get("category"))
+        try:
+            doc["images"] = [hub_image(row.get("image"), key=row.get("image_source") or None)]
+        except SampleError as exc:
+            doc["error"] = str(exc)
+        return doc
+
+    def _load_original(self, root: Path) -> list[dict]:
+        files = {s: _find_split_file(root, s) for s in SPLITS}
+        missing = [f"coco_pope_{s}.json" for s, f in files.items() if f is None]
+        if missing:
+            raise HarnessError(f"{self.name}: {', '.join(missing)} not found under {root} (nor {root}/coco, "
+                               f"{root}/output/coco); expected the POPE release files")
+        images = _image_dir(root, self.dataset.get("image_dir"))
+        lines = [(s, rec) for s in SPLITS for rec in _json_lines(files[s])]
+        self._counts = _count([s for s, _ in lines])
+        ids = unique_ids([rec.get("question_id") for _, rec in lines], [s for s, _ in lines])
+        docs = []
+        for i, ((split, rec), doc_id) in enumerate(zip(lines, ids)):
+            doc = {"id": doc_id, "_index": i, "split": split, "question_id": rec.get("question_id"),
+                   "question": rec.get("text"), "answer": rec.get("label"), "image_source": rec.get("image")}
+            try:
+                if not rec.get("image"):
+                    raise SampleError("record is missing field 'image'")
+                doc["images"] = [file_image(images / rec["image"], key=rec["image"])]
+            except SampleError as exc:
+                doc["error"] = str(exc)
+            docs.append(doc)
+        warning = check_image_files(docs, images, self.name)
+        if warning:
+            self.warnings.append(warning)
+        return docs
+
+    def check_size(self, n: int) -> None:
+        before = len(self.warnings)
+        super().check_size(n)
+        counts = getattr(self, "_counts", {})
+        if len(self.warnings) > before and counts.get("random") == LLAVA_RANDOM_SIZE:
+            self.warnings[-1] += (f" (its random split has {LLAVA_RANDOM_SIZE} questions: LLaVA-1.5's older "
+                                  f"copy of coco_pope_random.json, not the 3,000 of the current release)")
+
+    # ---- requests and scoring ---------------------------------------------------------
+    def prompt(self, doc: dict) -> str:
+        raise_doc_error(doc)
+        return f"{text_field(doc, 'question').strip()}\n{SHORT_ANSWER}"
+
+    def _truth(self, doc: dict) -> str:
+        label = ground_truth_yes_no(doc.get("answer"))
+        if label is None:
+            raise SampleError(f"record {doc['id']}: answer {doc.get('answer')!r} is not yes/no")
+        return label
+
+    def reference(self, doc: dict) -> str:
+        return self._truth(doc)
+
+    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+        truth = self._truth(doc)
+        pred = PARSERS[self.protocol](prediction)
+        return {"answer": truth, "split": doc.get("split"), "pred_label": pred, "score": float(pred == truth)}
+
+    def aggregate(self, records) -> dict[str, Any]:
+        overall = pm.count((r["pred_label"], r["answer"]) for r in records)
+        out: dict[str, Any] = {k: 100.0 * v for k, v in pm.binary_metrics(overall).items()}
+        out["unparsed"] = overall.other
+        split_f1 = []
+        for split in sorted({str(r.get("split")) for r in records}):
+            c = pm.count((r["pred_label"], r["answer"]) for r in records if str(r.get("split")) == split)
+            for k, v in pm.binary_metrics(c).items():
+                out[f"{split}/{k}"] = 100.0 * v
+            split_f1.append(out[f"{split}/f1"])
+        out["mean_f1"] = sum(split_f1) / len(split_f1) if split_f1 else float("nan")
+        return out
+
+    # ---- fast bootstrap (harness.report.stats) ----------------------------------------
+    @staticmethod
+    def ci_features(unit_records: Sequence[dict]) -> list[int]:
+        return pm.count((r["pred_label"], r["answer"]) for r in unit_records).as_list()
+
+    @staticmethod
+    def ci_metric(totals):
+        import numpy as np
+
+        t = np.asarray(totals, dtype=float)
+        return 100.0 * pm.f1_from_counts(t[..., 0], t[..., 1], t[..., 3])
+
+
+def _count(values) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[str(v)] = out.get(str(v), 0) + 1
+    return out
+
+
+def _find_split_file(root: Path, split: str) -> Path | None:
+    for folder in (root, root / "coco", root / "output" / "coco"):
+        if (folder / f"coco_pope_{split}.json").is_file():
+            return folder / f"coco_pope_{split}.json"
+    return None
+
+
+def _image_dir(root: Path, given: str | None) -> Path:
+    candidates = [Path(given).expanduser()] if given else [Path("val2014"), Path("images"), Path("coco/val2014")]
+    for c in candidates:
+        folder = c if c.is_absolute() else root / c
+        if folder.is_dir():
+            return folder
+    raise HarnessError(f"pope: COCO val2014 image folder not found (looked for {', '.join(str(c) for c in candidates)} "
+                       f"under {root}); set task.dataset.image_dir=DIR")
+
+
+def _json_lines(path: Path) -> list[dict]:
+    import json
+
+    out = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise HarnessError(f"{path}:{lineno}: not a JSON line ({exc})") from None
+        out.append(rec if isinstance(rec, dict) else {})
+    return out
+
+
+TASK = POPE
