@@ -1,0 +1,150 @@
+"""MME (2,374 yes/no questions, two per image, 14 subtasks): perception score out of 2000.
+
+Hub: lmms-lab/MME (split ``test``; ``question_id`` is the image path, shared by its two
+questions). Original: the release folder, one folder per subtask holding either ``images/`` +
+``questions_answers_YN/<stem>.txt`` or ``<stem>.jpg|png`` beside ``<stem>.txt``; each txt
+holds the image's questions as ``question<TAB>Yes|No`` lines.
+
+Sample ids are row indices (``question_id`` repeats); each record keeps its subtask and image
+key (``pair``) for acc+, and a bootstrap resamples image pairs. The table shows perception;
+cognition (out of 800) and every subtask's acc, acc+ and score are in the breakdown.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, SampleError
+from harness.metrics import mme as mm
+from harness.metrics.yesno import ground_truth_yes_no, mme_yes_no
+from tasks.base import Task
+from tasks.loading import (LazyDocs, check_image_files, file_image, hub_image, load_hub_any, raise_doc_error,
+                           require_columns, text_field)
+
+SHORT_ANSWER = "Answer the question using a single word or phrase."
+YES_NO_SUFFIX = " Please answer yes or no."
+IMAGE_EXTS = (".jpg", ".png", ".jpeg", ".JPG", ".PNG", ".JPEG")
+RELEASE_FOLDER = "MME_Benchmark_release_version"
+
+
+class MME(Task):
+    name = "mme"
+    label = "MME"
+    version = "1"
+    metric = "perception"
+    max_value = 2000.0
+    expected_size = 2374
+    formats = ("hub", "original")
+
+    # ---- data -------------------------------------------------------------------------
+    def load(self):
+        ds = self.dataset
+        if ds.get("format", "hub") == "original":
+            return self._load_original(Path(ds["path"]).expanduser())
+        rows = load_hub_any(ds["path"], ds.get("name"), ds.get("split", "test"))
+        require_columns(rows, ("question_id", "question", "answer", "image", "category"), f"{self.name} {ds['path']}")
+        return LazyDocs(rows, self._from_hub)
+
+    @staticmethod
+    def _from_hub(i: int, row: dict) -> dict:
+        pair = row.get("question_id")
+        doc = dict(row, id=str(i), pair=None if pair is None else str(pair))
+        try:
+            if pair is None:
+                raise SampleError("record is missing field 'question_id' (the image key)")
+            doc["images"] = [hub_image(row.get("image"), key=str(pair))]
+        except SampleError as exc:
+            doc["error"] = str(exc)
+        return doc
+
+    def _load_original(self, root: Path) -> list[dict]:
+        if (root / RELEASE_FOLDER).is_dir():
+            root = root / RELEASE_FOLDER
+        missing = [s for s in mm.SUBTASKS if not (root / s).is_dir()]
+        if missing:
+            raise HarnessError(f"{self.name}: subtask folder(s) {', '.join(missing)} not found under {root} "
+                               f"(expected the MME release folder with one folder per subtask)")
+        docs: list[dict] = []
+        for subtask in mm.SUBTASKS:
+            folder = root / subtask
+            qa_dir = folder / "questions_answers_YN"
+            txts = sorted((qa_dir if qa_dir.is_dir() else folder).glob("*.txt"))
+            if not txts:
+                raise HarnessError(f"{self.name}: no question files (*.txt) in {qa_dir if qa_dir.is_dir() else folder}")
+            image_dir = folder / "images" if qa_dir.is_dir() else folder
+            for txt in txts:
+                docs.extend(_docs_of_txt(txt, image_dir, subtask, start=len(docs)))
+        warning = check_image_files(docs, root, self.name)
+        if warning:
+            self.warnings.append(warning)
+        return docs
+
+    # ---- requests and scoring ---------------------------------------------------------
+    def prompt(self, doc: dict) -> str:
+        raise_doc_error(doc)
+        question = text_field(doc, "question").strip().replace(YES_NO_SUFFIX, "")
+        return f"{question}\n{SHORT_ANSWER}"
+
+    def _truth(self, doc: dict) -> str:
+        label = ground_truth_yes_no(doc.get("answer"))
+        if label is None:
+            raise SampleError(f"record {doc['id']}: answer {doc.get('answer')!r} is not Yes/No")
+        return label
+
+    def reference(self, doc: dict) -> str:
+        return self._truth(doc).capitalize()
+
+    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+        truth = self._truth(doc)
+        category = doc.get("category")
+        if not isinstance(category, str) or not category:
+            raise SampleError(f"record {doc['id']}: missing field 'category' (the subtask)")
+        pred = mme_yes_no(prediction)
+        return {"answer": truth, "category": category, "pair": doc.get("pair"), "pred_label": pred,
+                "score": float(pred == truth)}
+
+    @staticmethod
+    def _tally(records: Sequence[dict]) -> dict[str, mm.SubtaskTally]:
+        return mm.tally((r["category"], str(r["pair"]), str(r["id"]), r["score"] == 1.0) for r in records)
+
+    def aggregate(self, records) -> dict[str, Any]:
+        tallies = self._tally(records)
+        out: dict[str, Any] = mm.mme_metrics(tallies)
+        out["images"] = sum(t.images for t in tallies.values())
+        return out
+
+    def resample_unit(self, record: dict) -> str:
+        return f"{record['category']}/{record['pair']}"
+
+    # ---- fast bootstrap (harness.report.stats) ----------------------------------------
+    def ci_features(self, unit_records: Sequence[dict]) -> list[int]:
+        return mm.tally_features(self._tally(unit_records))
+
+    @staticmethod
+    def ci_metric(totals):
+        return mm.perception_from_features(totals)
+
+
+def _docs_of_txt(txt: Path, image_dir: Path, subtask: str, start: int) -> list[dict]:
+    """The questions of one release txt (``question<TAB>answer`` lines), bad lines as error docs."""
+    image = next((image_dir / f"{txt.stem}{ext}" for ext in IMAGE_EXTS if (image_dir / f"{txt.stem}{ext}").is_file()),
+                 image_dir / f"{txt.stem}.jpg")
+    pair = f"{subtask}/{image.name}"
+    docs = []
+    lines = [ln for ln in txt.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    for k, line in enumerate(lines):
+        question, tab, answer = line.partition("\t")
+        doc = {"id": str(start + k), "_index": start + k, "question_id": pair, "pair": pair, "category": subtask,
+               "question": question.strip(), "answer": answer.strip(), "source": f"{txt}:{k + 1}"}
+        try:
+            if not tab:
+                raise SampleError(f"{txt}:{k + 1}: not a 'question<TAB>Yes|No' line")
+            doc["images"] = [file_image(image, key=pair)]
+        except SampleError as exc:
+            doc["error"] = str(exc)
+        docs.append(doc)
+    return docs
+
+
+TASK = MME
