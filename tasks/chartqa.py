@@ -22,7 +22,7 @@ from typing import Any
 from harness.errors import HarnessError, SampleError
 from harness.metrics.relaxed import relaxed_correctness
 from tasks.base import Task
-from tasks.loading import (LazyDocs, check_image_files, file_image, hub_image, load_hub_any, raise_doc_error,
+from tasks.loading import (LazyDocs, attach_file_image, check_image_files, hub_image, load_hub_any, raise_doc_error,
                            read_json, require_columns, require_dir, row_id, safe_convert, text_field)
 
 SINGLE_WORD = "Answer the question with a single word."
@@ -100,8 +100,7 @@ def _from_original(pngs: Path, kind: str, i: int, rec: dict) -> dict:
     name = rec.get("imgname")
     if not isinstance(name, str):
         raise SampleError(f"record {i}: missing field 'imgname'")
-    doc["images"] = [file_image(pngs / name, key=name)]
-    return doc
+    return attach_file_image(doc, pngs / name, key=name)
 
 
 def _pct(records) -> float:

@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 from harness.errors import HarnessError, SampleError
 from harness.metrics.anls import anls
 from tasks.base import Task
-from tasks.loading import (LazyDocs, answer_list, check_image_files, file_image, find_file, hub_image, load_hub_any,
-                           raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
+from tasks.loading import (LazyDocs, answer_list, attach_file_image, check_image_files, find_file, hub_image,
+                           load_hub_any, raise_doc_error, read_json, require_columns, require_dir, row_id,
+                           safe_convert, text_field)
 
 SHORT_ANSWER = "Answer the question using a single word or phrase."
 
@@ -83,8 +84,7 @@ class DocVQA(Task):
         if not isinstance(rel, str):
             raise SampleError(f"record {doc['id']}: missing field {self.image_fields[0]!r}")
         paths = [root / d / rel for d in self.image_dirs]
-        doc["images"] = [file_image(next((p for p in paths if p.is_file()), paths[0]), key=rel)]
-        return doc
+        return attach_file_image(doc, next((p for p in paths if p.is_file()), paths[0]), key=rel)
 
     # ---- requests and scoring ---------------------------------------------------------
     def prompt(self, doc: dict) -> str:

@@ -23,7 +23,7 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics.exact import exact_match, exact_match_llava
 from tasks.base import Task
 from tasks.docvqa import short_answer_prompt
-from tasks.loading import (LazyDocs, check_image_files, file_image, find_file, hub_image, load_hub_any,
+from tasks.loading import (LazyDocs, attach_file_image, check_image_files, find_file, hub_image, load_hub_any,
                            raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
 
 QUESTIONS_CONFIG = "testdev_balanced_instructions"
@@ -80,8 +80,7 @@ class GQA(Task):
             qid, rec = item
             doc = dict(rec, id=str(qid), _index=i)
             image_id = text_field(doc, "imageId")
-            doc["images"] = [file_image(images / f"{image_id}.jpg", key=image_id)]
-            return doc
+            return attach_file_image(doc, images / f"{image_id}.jpg", key=image_id)
 
         safe = safe_convert(convert, lambda i, item: str(item[0]))
         docs = [safe(i, item) for i, item in enumerate(data.items())]

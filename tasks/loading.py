@@ -185,6 +185,16 @@ def file_image(path: Path, key: str | None = None) -> ImageRef:
     return ImageRef(path=str(path), key=key)
 
 
+def attach_file_image(doc: dict, path: Path, key: str | None = None) -> dict:
+    """Set ``doc["images"]`` to the file at ``path``, or ``doc["error"]`` when it is absent (the
+    document keeps its other fields, e.g. the split it counts in)."""
+    try:
+        doc["images"] = [file_image(path, key)]
+    except SampleError as exc:
+        doc["error"] = str(exc)
+    return doc
+
+
 def check_image_files(docs: Sequence[dict], where: Path, task: str) -> str | None:
     """After loading an original layout: HarnessError when none of its image files exist (a wrong
     folder), else a warning naming how many are missing (those samples fail), or None."""
@@ -194,7 +204,8 @@ def check_image_files(docs: Sequence[dict], where: Path, task: str) -> str | Non
     example = missing[0]["error"][len(MISSING_IMAGE) + 2:]
     if len(missing) == len(docs):
         raise HarnessError(f"{task}: none of the {len(docs)} image files exist under {where} (e.g. {example})")
-    return f"{task}: {len(missing)} of {len(docs)} image files are missing under {where} (e.g. {example}); those samples fail"
+    return (f"{task}: {len(missing)} of {len(docs)} image files are missing under {where} (e.g. {example}); "
+            "those samples fail")
 
 
 def safe_convert(convert: Callable[[int, dict], dict], doc_id: Callable[[int, Any], str]) -> Callable[[int, Any], dict]:

@@ -25,7 +25,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.metrics.containment import ocrbench_match
 from tasks.base import Task
-from tasks.loading import (LazyDocs, answer_list, check_image_files, file_image, hub_image, load_hub_any,
+from tasks.loading import (LazyDocs, answer_list, attach_file_image, check_image_files, hub_image, load_hub_any,
                            raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
 
 RECOGNITION = ("Regular Text Recognition", "Irregular Text Recognition", "Artistic Text Recognition",
@@ -36,7 +36,9 @@ CATEGORIES = {**{c: 50 for c in RECOGNITION}, "Scene Text-centric VQA": 200, "Do
 
 
 def slug(category: str) -> str:
-    """>>> slug("Scene Text-centric VQA")
+    """A category name as a metrics key.
+
+    >>> slug("Scene Text-centric VQA")
     'scene_text_centric_vqa'
     """
     return re.sub(r"[^a-z0-9]+", "_", category.lower()).strip("_")
@@ -77,8 +79,7 @@ class OCRBench(Task):
             doc = {"id": str(i), "_index": i, "dataset": rec.get("dataset_name"), "question": rec.get("question"),
                    "question_type": rec.get("type"), "answer": rec.get("answers")}
             rel = text_field(rec, "image_path")
-            doc["images"] = [file_image(images / rel.removeprefix("./"), key=rel)]
-            return doc
+            return attach_file_image(doc, images / rel.removeprefix("./"), key=rel)
 
         safe = safe_convert(convert, self._id)
         docs = [safe(i, rec) for i, rec in enumerate(data)]

@@ -24,7 +24,7 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics.vqa import vqa_accuracy
 from tasks.base import Task
 from tasks.docvqa import SHORT_ANSWER
-from tasks.loading import (LazyDocs, answer_list, check_image_files, file_image, hub_image, load_hub_any,
+from tasks.loading import (LazyDocs, answer_list, attach_file_image, check_image_files, hub_image, load_hub_any,
                            raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
 
 UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."
@@ -70,8 +70,8 @@ class OKVQA(Task):
             if ann is None:
                 raise SampleError(f"record {doc['id']}: no annotation with this question_id")
             doc["answers"] = [a.get("answer") if isinstance(a, dict) else None for a in ann.get("answers") or []]
-            doc["images"] = [file_image(images / f"COCO_val2014_{int(q['image_id']):012d}.jpg", key=str(q["image_id"]))]
-            return doc
+            image_id = int(q["image_id"])
+            return attach_file_image(doc, images / f"COCO_val2014_{image_id:012d}.jpg", key=str(image_id))
 
         safe = safe_convert(convert, self._id)
         docs = [safe(i, q) for i, q in enumerate(questions)]

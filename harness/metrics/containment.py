@@ -22,8 +22,10 @@ def ocrbench_match(prediction: str, answers: Sequence[str], source: str, fold_wi
     1.0
     >>> ocrbench_match("X^2", ["x^2"], "HME100k")      # case kept for formulas
     0.0
-    >>> ocrbench_match("ＡＢＣ１", ["abc1"], "IIIT5K"), ocrbench_match("ＡＢＣ１", ["abc1"], "IIIT5K", fold_width=False)
-    (1.0, 0.0)
+    >>> ocrbench_match("ＡＢＣ１", ["abc1"], "IIIT5K")
+    1.0
+    >>> ocrbench_match("ＡＢＣ１", ["abc1"], "IIIT5K", fold_width=False)
+    0.0
     """
     if fold_width:
         prediction = fold_fullwidth(prediction)

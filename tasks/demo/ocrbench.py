@@ -13,6 +13,8 @@ WORDS = ["CUMBERLAND", "harbour", "Gallery", "express", "MARKET", "station", "Ba
 RECOGNITION = {"Regular Text Recognition": "IIIT5K", "Irregular Text Recognition": "CUTE80",
                "Artistic Text Recognition": "WordArt", "Handwriting Recognition": "IAM",
                "Digit String Recognition": "ORAND", "Non-Semantic Text Recognition": "NonSemanticText"}
+DIRECTLY = "Answer this question using the text in the image directly."
+LATEX = "LaTeX format"
 FORMULAS = ["x ^ { 2 } + 3 x - 1 = 0", "\\frac { a } { b } = c", "\\sqrt { y } + Y _ { 1 }"]
 
 
@@ -34,13 +36,15 @@ def vqa(category: str, k: int, rng: random.Random) -> tuple[str, str, str, list[
         return ["textVQA", "STVQA", "ESTVQA"][k], "what is the name of the shop?", f"{word} SHOP", [word, word.lower()]
     if category == "Doc-oriented VQA":
         year = str(rng.randint(1950, 2020))
-        return ["docVQA", "infographicVQA", "ChartQA"][k], "In which year was the report issued?", f"Report {year}", [year]
+        return (["docVQA", "infographicVQA", "ChartQA"][k], "In which year was the report issued?", f"Report {year}",
+                [year])
     if category == "Key Information Extraction":
         total = f"{rng.randint(1, 99)}.{rng.randint(0, 99):02d}"
         answer = "ＴＯＴＡＬ" + total if k == 2 else total  # full-width forms, folded by lmms-eval
-        return ["FUNSD", "SROIE", "POIE"][k], "What is the total amount in the receipt? Answer this question using the text in the image directly.", f"TOTAL {total}", [answer]
+        return (["FUNSD", "SROIE", "POIE"][k], f"What is the total amount in the receipt? {DIRECTLY}", f"TOTAL {total}",
+                [answer])
     formula = FORMULAS[k]
-    return "HME100k", "Please write out the expression of the formula in the image using LaTeX format.", formula, [formula]
+    return "HME100k", f"Please write out the expression of the formula in the image using {LATEX}.", formula, [formula]
 
 
 def rows(seed: int, per_category: int = 3) -> list[dict]:
