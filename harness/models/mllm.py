@@ -10,6 +10,7 @@ step (a later feature cache can skip it for images seen before).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -39,9 +40,11 @@ class MLLM(Model):
     name = "mllm"
     collate = staticmethod(collate_prepared)
 
-    def __init__(self, parts: Parts, device: DeviceSpec, template: Any = "vicuna_v1", batch_size: int = 16):
+    def __init__(self, parts: Parts, device: DeviceSpec, template: Any = "vicuna_v1", batch_size: int = 16,
+                 cpu_threads: int | None = None):
         self.parts, self.device = parts, device
         self.batch_size = int(batch_size)
+        self.cpu_threads = cpu_threads if device.type == "cpu" else None
         self.profile = False
         self.timings: dict[str, float] = dict.fromkeys(TIMING_KEYS, 0.0)
         dev = device.torch_device
@@ -115,7 +118,7 @@ class MLLM(Model):
     @torch.no_grad()
     def generate_ids(self, batch: Sequence[Prepared]) -> list[list[int]]:
         """Greedy token ids for prepared requests without errors (EOS excluded)."""
-        with self.device.autocast():
+        with self.device.autocast(), cpu_threads(self.cpu_threads):
             rows = self.prompt_embeddings(batch)
             specs = [RowSpec(p.gen.max_new_tokens, p.stop) for p in batch]
             return greedy(self.lm, rows, specs, self.eos, self._decode_raw, self.timings,
@@ -174,6 +177,20 @@ class MLLM(Model):
                 "settings": self.parts.settings, "batch_size": self.batch_size}
 
 
+@contextlib.contextmanager
+def cpu_threads(n: int | None):
+    """Run with ``n`` intra-op CPU threads (tiny models are fastest on one: no thread hand-offs)."""
+    if not n:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def load_mllm(model_cfg: dict, encoder_cfg: dict, device: DeviceSpec, cache_dir: Path) -> MLLM:
     """Build the MLLM named by the config (demo encoders build their tiny checkpoint first)."""
     model_cfg, encoder_cfg = dict(model_cfg or {}), dict(encoder_cfg or {})
@@ -193,4 +210,6 @@ def load_mllm(model_cfg: dict, encoder_cfg: dict, device: DeviceSpec, cache_dir:
     else:
         raise HarnessError("model=mllm needs model.checkpoint (an MLLM folder), or model.llm and model.projector "
                            "(composed with encoder.path)")
-    return MLLM(parts, device, model_cfg.get("template") or "vicuna_v1", int(model_cfg.get("batch_size") or 16))
+    threads = model_cfg.get("cpu_threads") or (1 if encoder_cfg.get("demo") else None)
+    return MLLM(parts, device, model_cfg.get("template") or "vicuna_v1", int(model_cfg.get("batch_size") or 16),
+                threads)
