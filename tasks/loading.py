@@ -56,7 +56,7 @@ def local_cache_dir(folder: Path) -> str:
 
     h = hashlib.sha1(str(folder.resolve()).encode())
     for f in sorted(folder.rglob("*")):
-        if f.is_file() and not any(part.startswith(".cache") for part in f.relative_to(folder).parts):
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts):  # .git, .cache
             st = f.stat()
             h.update(f"{f.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
     return str(Path(config.HF_DATASETS_CACHE) / "unit-harness-local" / h.hexdigest()[:16])
