@@ -57,8 +57,8 @@ def detail_doc(task: str, runs: list[Run], paper: PaperTable | None = None,
         row = [Cell(k)] + [Cell(fmt_metric(f.get(k))) for f in flats]
         row += [Cell(_paper_extra(paper, f, task, k)) for f in fams]
         rows.append(row)
-    for field in ("n", "failed"):
-        rows.append([Cell(field)] + [Cell(fmt_metric(r.scores[task].get(field))) for r in have]
+    for field, name in (("n", "samples scored"), ("failed", "samples failed")):
+        rows.append([Cell(name)] + [Cell(fmt_metric(r.scores[task].get(field))) for r in have]
                     + [Cell("") for _ in fams])
     versions = sorted({f"protocol {r.scores[task].get('protocol', '?')}, version {r.scores[task].get('version', '?')}"
                        for r in have})

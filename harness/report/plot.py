@@ -69,8 +69,9 @@ def plot_table(table: Table, out: str | Path, n_resamples: int = 1000, seed: int
         xs = [k + (i - (n_series - 1) / 2) * width for k in range(len(cols))]
         vals = [s["values"][j] for j in keep]
         heights = [v if v is not None else 0.0 for v in vals]
-        err = [[(v - s["lo"][j]) if v is not None and s["lo"][j] is not None else 0.0 for v, j in zip(vals, keep)],
-               [(s["hi"][j] - v) if v is not None and s["hi"][j] is not None else 0.0 for v, j in zip(vals, keep)]]
+        # an interval need not contain the value (a percentile bootstrap of a skewed metric): clip at 0
+        err = [[max(0.0, v - s["lo"][j]) if v is not None and s["lo"][j] is not None else 0.0 for v, j in zip(vals, keep)],
+               [max(0.0, s["hi"][j] - v) if v is not None and s["hi"][j] is not None else 0.0 for v, j in zip(vals, keep)]]
         has_err = any(e > 0 for e in err[0] + err[1])
         ax.bar(xs, heights, width * 0.92, label=s["label"], yerr=err if has_err else None,
                capsize=2.5, error_kw={"elinewidth": 1, "ecolor": "0.2"}, color=f"C{i % 10}")

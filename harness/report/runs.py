@@ -78,17 +78,20 @@ class Run:
         predictions (``None`` when neither is possible, e.g. no predictions or no task class)."""
         stored = (self.scores.get(task) or {}).get("ci95")
         if isinstance(stored, (list, tuple)) and len(stored) == 2:
-            return float(stored[0]), float(stored[1])
+            ok = all(isinstance(x, (int, float)) for x in stored)
+            return (float(stored[0]), float(stored[1])) if ok else None  # null: no interval possible
         if not compute:
             return None
         if task not in self._ci_cache:
             from harness.report import columns
             from harness.report.stats import bootstrap_ci
 
-            if columns.task_class(task) is None or not (self.path / "predictions" / f"{task}.jsonl").is_file():
-                self._ci_cache[task] = None
-            else:
-                self._ci_cache[task] = bootstrap_ci(task, self.records(task), n_resamples=n_resamples, seed=seed)
+            self._ci_cache[task] = None
+            if columns.task_class(task) is not None and (self.path / "predictions" / f"{task}.jsonl").is_file():
+                try:
+                    self._ci_cache[task] = bootstrap_ci(task, self.records(task), n_resamples=n_resamples, seed=seed)
+                except HarnessError:  # no scored sample: no interval
+                    pass
         return self._ci_cache[task]
 
 

@@ -13,8 +13,11 @@ resamples before use:
 3. *aggregate*: the task's ``aggregate`` on each resample (exact for any metric, slower:
    about 2.5 ms per resample per 1,000 records of a POPE-like aggregate).
 
-A unit drawn k times appears k times in the resample; its copies have every field that equals
-the unit id suffixed ``#k``, other fields (the sample id included) repeat.
+A task may declare ``resample_stratum(record) -> str`` (MME: the subtask): units are then drawn
+within each stratum, which keeps its size, as a metric summed over strata needs (a small MME
+set resampled globally can lose whole subtasks). A unit drawn k times appears k times in the
+resample; its copies have every field that equals the unit id suffixed ``#k``, other fields
+(the sample id included) repeat.
 """
 from __future__ import annotations
 
@@ -55,6 +58,7 @@ class Resampler:
         if missing:
             raise HarnessError(f"{self.task.name}: resample unit {missing[0]!r} has no scored sample")
         self.units = [groups[u] for u in self.unit_ids]
+        self.strata = self._strata()
         self._copies: dict[tuple[int, int], list[dict]] = {}
         self.value = self._aggregate(range(len(self.units)))
         self.path = "aggregate"
@@ -64,6 +68,29 @@ class Resampler:
             if fast is not None:
                 self.path, self._fast = name, fast
                 break
+
+    def _strata(self) -> list[np.ndarray]:
+        """Unit indices per stratum (``Task.resample_stratum``, e.g. MME's subtask), else one stratum."""
+        stratum = getattr(self.task, "resample_stratum", None)
+        if stratum is None:
+            return [np.arange(len(self.units))]
+        groups: dict[str, list[int]] = {}
+        for k, unit in enumerate(self.units):
+            groups.setdefault(str(stratum(unit[0])), []).append(k)
+        return [np.asarray(g) for g in groups.values()]
+
+    def draw(self, n_resamples: int, seed: int) -> np.ndarray:
+        """Resamples as rows of unit indices: units drawn with replacement within each stratum,
+        so every stratum keeps its size (one stratum: a plain bootstrap of the units)."""
+        rng = np.random.default_rng(seed)
+        if len(self.strata) == 1:
+            return rng.integers(0, len(self.units), size=(n_resamples, len(self.units)))
+        idx = np.empty((n_resamples, len(self.units)), dtype=np.int64)
+        pos = 0
+        for members in self.strata:
+            idx[:, pos:pos + len(members)] = members[rng.integers(0, len(members), size=(n_resamples, len(members)))]
+            pos += len(members)
+        return idx
 
     # ---- replicate functions ---------------------------------------------------------
     def _aggregate(self, idx) -> float:
@@ -92,7 +119,7 @@ class Resampler:
         if getattr(self.task, "ci_features", None) is None or getattr(self.task, "ci_metric", None) is None:
             return None
         feats = np.asarray([list(self.task.ci_features(u)) for u in self.units], dtype=float)
-        fast = lambda idx: np.asarray(self.task.ci_metric(feats[idx].sum(axis=1)), dtype=float)
+        fast = lambda idx: np.asarray(self.task.ci_metric(_counts(idx, len(feats)) @ feats), dtype=float)
         if not self._agrees(fast):
             raise HarnessError(f"{self.task.name}: ci_features/ci_metric disagree with aggregate() "
                                f"on resamples (a bug in the task's fast path)")
@@ -112,17 +139,16 @@ class Resampler:
         return fast if self._agrees(fast) else None
 
     def _agrees(self, fast) -> bool:
-        """``fast`` equals aggregate() on the full set, a few random resamples and a few
-        one-unit resamples (one unit drawn n times: catches what only small sets reveal)."""
+        """``fast`` equals aggregate() on the full set, a few resamples and a few one-unit
+        multisets (one unit drawn 4 times: catches what only small sets reveal)."""
         n = len(self.units)
-        rng = np.random.default_rng(12345)
-        single = rng.choice(n, size=min(n, _CHECKS), replace=False)
-        idx = np.vstack([rng.integers(0, n, size=(_CHECKS, n)), np.repeat(single[:, None], n, axis=1)])
-        got = fast(idx)
-        want = np.asarray([self._aggregate(row) for row in idx])
-        full = fast(np.arange(len(self.units))[None, :])[0]
-        return bool(np.allclose(got, want, rtol=1e-9, atol=1e-9, equal_nan=True)
-                    and np.isclose(full, self.value, rtol=1e-9, atol=1e-9))
+        single = np.random.default_rng(12345).choice(n, size=min(n, _CHECKS), replace=False)
+        checks = [np.arange(n)[None, :], self.draw(_CHECKS, 12345), np.repeat(single[:, None], 4, axis=1)]
+        for idx in checks:
+            want = [self.value] if idx.shape == (1, n) else [self._aggregate(row) for row in idx]
+            if not np.allclose(fast(idx), want, rtol=1e-9, atol=1e-9, equal_nan=True):
+                return False
+        return True
 
     def replicates(self, idx: np.ndarray) -> np.ndarray:
         """The metric on each row of unit indices ``idx`` (shape resamples × units)."""
@@ -134,8 +160,14 @@ class Resampler:
         return out
 
 
-def _draw(n_units: int, n_resamples: int, seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, n_units, size=(n_resamples, n_units))
+def _counts(idx: np.ndarray, n_units: int) -> np.ndarray:
+    """How often each unit is drawn in each resample (rows of ``idx``): shape resamples × units.
+
+    >>> _counts(np.array([[0, 0, 2], [1, 2, 2]]), 3).tolist()
+    [[2.0, 0.0, 1.0], [0.0, 1.0, 2.0]]
+    """
+    flat = (np.arange(len(idx))[:, None] * n_units + idx).ravel()
+    return np.bincount(flat, minlength=len(idx) * n_units).reshape(len(idx), n_units).astype(float)
 
 
 def _interval(reps: np.ndarray, level: float) -> tuple[float, float]:
@@ -157,7 +189,7 @@ def bootstrap_ci(task_name, records: list[dict], n_resamples: int = 1000, seed: 
     if not 0 < level < 1:
         raise HarnessError(f"confidence level must be in (0, 1), got {level}")
     rs = Resampler(task_name, records)
-    return _interval(rs.replicates(_draw(len(rs.units), n_resamples, seed)), level)
+    return _interval(rs.replicates(rs.draw(n_resamples, seed)), level)
 
 
 def mcnemar_p(b: int, c: int) -> float:
@@ -191,7 +223,7 @@ def paired_compare(task_name, records_a: list[dict], records_b: list[dict], n_re
         raise HarnessError(f"{task_name}: the two runs share no scored sample ids")
     ra = Resampler(task_name, [a[i] for i in common])
     rb = Resampler(task_name, [b[i] for i in common], units=ra.unit_ids)
-    idx = _draw(len(ra.units), n_resamples, seed)
+    idx = ra.draw(n_resamples, seed)
     diffs = rb.replicates(idx) - ra.replicates(idx)
     diff = rb.value - ra.value
     out = {"a": ra.value, "b": rb.value, "diff": diff, "ci95": _interval(diffs, level),

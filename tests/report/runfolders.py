@@ -85,6 +85,13 @@ class FakeMME(Task):
         return record["pair"]
 
 
+class FakeMMEStratified(FakeMME):
+    """Declares the subtask as the resampling stratum."""
+
+    def resample_stratum(self, record):
+        return record["category"]
+
+
 FAKES = {"pope": FakePope, "mme": FakeMME}
 
 

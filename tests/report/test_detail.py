@@ -24,7 +24,7 @@ def test_one_table_per_benchmark_in_paper_order_with_every_breakdown(tmp_path, m
     assert rows["splits/popular/f1"] == ["0.00", "0.00"]
     assert rows["splits/popular/accuracy"] == ["80.00", "100.00"]
     assert rows["precision"] == ["75.00", "100.00"] and rows["recall"] == ["100.00", "50.00"]
-    assert rows["n"] == ["8", "8"] and rows["failed"] == ["0", "0"]
+    assert rows["samples scored"] == ["8", "8"] and rows["samples failed"] == ["0", "0"]
     _, mme = _rows(docs[2])
     assert mme["subtasks/existence/acc"] == ["75.00"] and mme["subtasks/existence/acc_plus"] == ["50.00"]
     assert mme["subtasks/count/score"] == ["200.00"] and mme["cognition"] == ["0.00"]
@@ -41,7 +41,7 @@ def test_plus_minus_is_half_the_stored_interval_or_bootstrapped(tmp_path, monkey
     recs = [json.loads(x) for x in (grid / "demo_clip_l" / "predictions" / "docvqa.jsonl").read_text().splitlines()]
     lo, hi = bootstrap_ci("docvqa", recs)
     assert rows["DocVQA (anls, table)"] == [f"75.00 ± {(hi - lo) / 2:.2f}", "100.00 ± 5.25"]
-    assert rows["failed"] == ["1", "0"]
+    assert rows["samples failed"] == ["1", "0"]
 
 
 def test_paper_columns_with_mme_perception_and_cognition(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report.stats import Resampler, bootstrap_ci, mcnemar_p, paired_compare
-from runfolders import (FakeMME, FakePope, FakePopeFast, FakePopeWrongFast, docvqa_records, failed_record,
+from runfolders import (FakeMME, FakeMMEStratified, FakePope, FakePopeFast, FakePopeWrongFast, docvqa_records, failed_record,
                         install_fakes, mme_records, pope_records)
 
 
@@ -95,6 +95,22 @@ def test_mme_resamples_image_pairs_and_counts_a_pair_drawn_twice_twice(monkeypat
     assert rs.value == pytest.approx(50 + 100 / 3)  # acc 3/6, acc+ 1/3
     # draw A, A, B: acc = 5/6, acc+ = 2/3 (A counted twice) -> 150; collapsing the copies would give 133.33
     assert rs.replicates(np.array([[0, 0, 1]]))[0] == pytest.approx(150.0)
+
+
+def test_strata_keep_every_subtask_in_every_resample():
+    # one right pair per subtask (an oracle on a tiny MME set): perception = 2 x 200 = 400.
+    # Resampled globally, half the resamples draw one subtask twice and lose the other (200);
+    # resampled within subtasks, every resample is the data itself.
+    recs = mme_records([("existence", "A", 1), ("existence", "A", 1), ("count", "B", 1), ("count", "B", 1)])
+    assert bootstrap_ci(FakeMME, recs) == (200.0, 400.0)
+    strat = Resampler(FakeMMEStratified, recs)
+    assert [list(s) for s in strat.strata] == [[0], [1]]
+    assert bootstrap_ci(FakeMMEStratified, recs) == (400.0, 400.0)
+    # strata of several units keep their sizes: every row draws 2 existence and 1 count pair
+    recs = mme_records([("existence", "A", 1), ("existence", "A", 1), ("count", "B", 1), ("count", "B", 1),
+                        ("existence", "C", 0), ("existence", "C", 1)])
+    idx = Resampler(FakeMMEStratified, recs).draw(50, seed=0)
+    assert all(sorted(int(u) in (0, 2) for u in row) == [False, True, True] for row in idx)
 
 
 def test_mcnemar_exact_values():

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
+from harness.report.detail import build_detailed
 from harness.report.table import build_table
 from runfolders import install_fakes, make_grid, md_blocks, write_run, docvqa_records
 
@@ -118,7 +119,8 @@ def test_latex_is_a_booktabs_table(tmp_path, monkeypatch):
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (structure checked above)")
 def test_latex_compiles_with_booktabs(tmp_path, monkeypatch):
     grid = make_grid(tmp_path / "grid", monkeypatch)
-    body = build_table([grid], paper=True).to_latex() + build_table([PAPER_DIR]).to_latex()
+    body = (build_table([grid], paper=True).to_latex() + build_table([PAPER_DIR]).to_latex()
+            + build_detailed([grid], paper=True, n_resamples=100).render("latex"))
     (tmp_path / "t.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
                                     + body + "\\end{document}\n", encoding="utf-8")
     proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
