@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.report.cli import main
-from runfolders import make_grid, md_blocks
+from .runfolders import make_grid, md_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 PAPER_DIR = ROOT / "results" / "paper"

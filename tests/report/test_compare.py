@@ -5,7 +5,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report.compare import build_compare
-from runfolders import docvqa_records, install_fakes, make_grid, md_blocks, pope_records, write_run
+from .runfolders import docvqa_records, install_fakes, make_grid, md_blocks, pope_records, write_run
 
 
 def test_compare_two_runs_per_benchmark(tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ import json
 
 from harness.report.detail import build_detailed
 from harness.report.stats import bootstrap_ci
-from runfolders import make_grid, md_blocks
+from .runfolders import make_grid, md_blocks
 
 
 def _rows(doc):

@@ -10,7 +10,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.report.plot import plot_table, series
 from harness.report.table import build_table
-from runfolders import make_grid
+from .runfolders import make_grid
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
 

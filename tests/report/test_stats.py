@@ -6,8 +6,8 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report.stats import Resampler, bootstrap_ci, mcnemar_p, paired_compare
-from runfolders import (FakeMME, FakeMMEStratified, FakePope, FakePopeFast, FakePopeWrongFast, docvqa_records, failed_record,
-                        install_fakes, mme_records, pope_records)
+from .runfolders import (FakeMME, FakeMMEStratified, FakePope, FakePopeFast, FakePopeWrongFast, docvqa_records,
+                         failed_record, install_fakes, mme_records, pope_records)
 
 
 def _mixed_docvqa(n, seed=1):

@@ -15,7 +15,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.report.detail import build_detailed
 from harness.report.table import build_table
-from runfolders import install_fakes, make_grid, md_blocks, write_run, docvqa_records
+from .runfolders import docvqa_records, install_fakes, make_grid, md_blocks, write_run
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
 HEADER = ["Encoder", "GQA", "OKVQA", "ChartQA", "DocVQA", "InfoVQA", "OCRBench", "POPE", "MME", "SEED-Image",

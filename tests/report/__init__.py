@@ -1,0 +1,1 @@
+"""Tests of harness.report (a package so that module names stay unique)."""
