@@ -128,7 +128,8 @@ def _per_task(items: list[str]) -> dict[str, float]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.regress", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m harness.regress", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--baseline", help="baseline file (JSON), or a run/grid folder used as the baseline")
     p.add_argument("--current", help="the run or grid folder to check")
     p.add_argument("--tolerance", type=float, default=0.5, help="allowed drop in table units (default 0.5)")

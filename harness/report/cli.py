@@ -82,6 +82,8 @@ def run(cfg: ReportConfig) -> str:
     if fmt not in FORMATS:
         raise HarnessError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     if cfg.compare:
+        if cfg.runs:
+            raise HarnessError("give either run folders for a table or --compare RUN_A RUN_B, not both")
         if len(cfg.compare) != 2:
             raise HarnessError(f"compare needs two run folders, got {len(cfg.compare)}")
         from harness.report.compare import build_compare

@@ -58,7 +58,8 @@ def build_table(run_dirs: list[Path], paper: bool = False) -> Table:
     tasks = ordered(list(PAPER_TASKS) + [t for r in runs for t in r.tasks])
     columns = [column(t, next((r.scores[t] for r in runs if t in r.scores), None)) for t in tasks]
     doc = Doc(header=["Encoder"] + [c.label for c in columns], keys=["encoder"] + tasks,
-              caption="" if not runs else "Scores of each run. " + UNITS_NOTE + " Best per column in bold.")
+              caption=("Scores of each run. " if runs else f"The paper's table: {SOURCE}. ")
+              + UNITS_NOTE + " Best per column in bold.")
     if runs:
         doc.blocks.append(Block(_bold_best([_run_row(r, columns) for r in runs])))
     if show_paper:
