@@ -139,7 +139,7 @@ def _md_row(cells) -> str:
 
 _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
                   "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
-                  MISSING: "---", "±": r"$\pm$", "Δ": r"$\Delta$", "−": "-", "×": r"$\times$"}
+                  MISSING: "---", "±": r"$\pm$", "Δ": r"$\Delta$", "−": "$-$", "×": r"$\times$"}
 
 
 def latex_text(text: str) -> str:
