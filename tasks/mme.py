@@ -117,6 +117,10 @@ class MME(Task):
     def resample_unit(self, record: dict) -> str:
         return f"{record['category']}/{record['pair']}"
 
+    def resample_stratum(self, record: dict) -> str:
+        """Pairs are redrawn within their subtask: a resample keeps every subtask's size."""
+        return record["category"]
+
     # ---- fast bootstrap (harness.report.stats) ----------------------------------------
     def ci_features(self, unit_records: Sequence[dict]) -> list[int]:
         return mm.tally_features(self._tally(unit_records))

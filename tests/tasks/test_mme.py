@@ -104,9 +104,13 @@ def test_size_warning_and_demo_oracle(tmp_path, cache_dir):
     assert not demo.warnings
     m = demo.aggregate(records)
     assert (m["perception"], m["cognition"]) == (2000.0, 800.0)
-    from harness.report.stats import Resampler
+    from harness.report.stats import Resampler, bootstrap_ci
 
-    assert Resampler(demo, records).path == "features"
+    rs = Resampler(demo, records)
+    assert rs.path == "features" and len(rs.strata) == 14
+    assert bootstrap_ci(demo, records, n_resamples=50) == (2000.0, 2000.0)   # strata keep every subtask
+    records[0]["score"] = 0.0                                                 # existence: acc 50, acc+ 0
+    assert bootstrap_ci(demo, records, n_resamples=50) == (1850.0, 1850.0)
 
 
 # ---- original release layout ---------------------------------------------------------------------------
