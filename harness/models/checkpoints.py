@@ -77,17 +77,20 @@ def detect_format(folder: Path) -> str:
                        "expected a LLaVA code-base folder or a transformers Llava/LlavaNext folder")
 
 
-def hf_dtype_kwargs(dtype: torch.dtype) -> dict[str, Any]:
+def hf_dtype_kwargs(dtype: torch.dtype, device: torch.device | None = None) -> dict[str, Any]:
+    """``from_pretrained`` arguments: weights read straight into ``dtype`` (never an fp32 copy), and
+    onto an accelerator directly when ``accelerate`` is installed (else loaded on CPU, then moved)."""
+    import importlib.util
+
     import transformers
 
     major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
-    if (major, minor) >= (4, 56):
-        return {"dtype": dtype}
-    kw: dict[str, Any] = {"torch_dtype": dtype}
-    with contextlib.suppress(ImportError):
-        import accelerate  # noqa: F401  (low_cpu_mem_usage needs it on transformers 4.x)
-
+    kw: dict[str, Any] = {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+    has_accelerate = importlib.util.find_spec("accelerate") is not None
+    if has_accelerate and major < 5:
         kw["low_cpu_mem_usage"] = True
+    if has_accelerate and device is not None and device.type != "cpu":
+        kw["device_map"] = {"": str(device)}
     return kw
 
 
@@ -124,11 +127,11 @@ def llm_config(folder: Path, cfg: dict[str, Any], llm_type: str | None, trust_re
 
 
 def load_llm(folder: Path, dtype: torch.dtype, trust_remote_code: bool = False, config=None,
-             attn_implementation: str | None = None) -> torch.nn.Module:
+             attn_implementation: str | None = None, device: torch.device | None = None) -> torch.nn.Module:
     """A causal LM from ``folder`` (weights in ``dtype``); missing weights raise HarnessError."""
     from transformers import AutoModelForCausalLM
 
-    kwargs = dict(hf_dtype_kwargs(dtype), trust_remote_code=trust_remote_code, output_loading_info=True)
+    kwargs = dict(hf_dtype_kwargs(dtype, device), trust_remote_code=trust_remote_code, output_loading_info=True)
     if config is not None:
         kwargs["config"] = config
     if attn_implementation:

@@ -100,10 +100,9 @@ class UNITEncoder(VisionEncoder):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         if self.select_layer == -1:
-            x = self.model.unit_model.model.norm(self.model.forward_hidden(pixels)[-1])
+            x = self.model.unit_model.model.norm(self.model.forward_tokens(pixels))
         else:
-            layer = self.select_layer % (self.model.depth + 1)
-            x = self.model.forward_hidden(pixels, layers=layer)[layer]
+            x = self.model.forward_tokens(pixels, blocks=self.select_layer % (self.model.depth + 1))
         n = self.model.num_prefix_tokens
         if self.select_feature == "cls_patch":
             return torch.cat([x[:, :1], x[:, n:]], dim=1)

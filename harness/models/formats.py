@@ -97,7 +97,8 @@ def _projector_weights(files: list[Path], folder: Path | None, model_cfg: dict) 
                        "set model.projector=<file>")
 
 
-def load_llava(folder: Path, model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype) -> Parts:
+def load_llava(folder: Path, model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype,
+               device: torch.device | None = None) -> Parts:
     cfg = ck.read_config(folder)
     tower = cfg.get("mm_vision_tower") or cfg.get("vision_tower")
     enc_path = _encoder_from_tower(tower, folder, encoder_cfg, model_cfg)
@@ -120,12 +121,13 @@ def load_llava(folder: Path, model_cfg: dict, encoder_cfg: dict, dtype: torch.dt
     has_llm = bool(files) and any(ck.is_llm_key(k) for k in list_keys(files))
     if has_llm:
         llm = ck.load_llm(folder, dtype, trust, ck.llm_config(folder, cfg, model_cfg.get("llm_type"), trust),
-                          model_cfg.get("attn_implementation"))
+                          model_cfg.get("attn_implementation"), device)
         tok_folder = folder
     else:
         llm_path = ck.require_path(model_cfg.get("llm"), "LLM folder (projector-only checkpoint)", "model.llm",
                                    download=bool(model_cfg.get("download")))
-        llm, tok_folder = ck.load_llm(llm_path, dtype, trust, None, model_cfg.get("attn_implementation")), llm_path
+        llm = ck.load_llm(llm_path, dtype, trust, None, model_cfg.get("attn_implementation"), device)
+        tok_folder = llm_path
     aspect = normalize_aspect(_opt(model_cfg, "image_aspect_ratio", cfg.get("image_aspect_ratio") or "pad"))
     merge = _opt(model_cfg, "patch_merge", cfg.get("mm_patch_merge_type") or "flat")
     newline = mm.get("model.image_newline")
@@ -152,7 +154,7 @@ def _align_keys(sd: dict[str, torch.Tensor], module: nn.Module) -> dict[str, tor
     return sd
 
 
-def load_composed(model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype) -> Parts:
+def load_composed(model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype, device: torch.device | None = None) -> Parts:
     dl = bool(model_cfg.get("download"))
     enc_path = _encoder_from_tower(None, None, encoder_cfg, model_cfg)
     encoder = load_encoder(enc_path, encoder_cfg.get("arch"), encoder_cfg.get("select_layer"),
@@ -161,7 +163,7 @@ def load_composed(model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype) -> Par
     projector = _projector(sd, model_cfg.get("projector_type"), encoder, bool(encoder_cfg.get("layernorm")), source)
     llm_path = ck.require_path(model_cfg.get("llm"), "LLM folder", "model.llm", download=dl)
     trust = bool(model_cfg.get("trust_remote_code"))
-    llm = ck.load_llm(llm_path, dtype, trust, None, model_cfg.get("attn_implementation"))
+    llm = ck.load_llm(llm_path, dtype, trust, None, model_cfg.get("attn_implementation"), device)
     aspect = normalize_aspect(_opt(model_cfg, "image_aspect_ratio", "pad"))
     pins = model_cfg.get("image_grid_pinpoints")
     newline = mm.get("model.image_newline")
@@ -183,11 +185,11 @@ def _part(model: nn.Module, name: str):
     return getattr(inner, name, None) if inner is not None and hasattr(inner, name) else getattr(model, name)
 
 
-def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype) -> Parts:
+def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype, device: torch.device | None = None) -> Parts:
     import transformers
 
     cls = transformers.LlavaNextForConditionalGeneration if fmt == "hf_llava_next" else transformers.LlavaForConditionalGeneration
-    kwargs = dict(ck.hf_dtype_kwargs(dtype), output_loading_info=True)
+    kwargs = dict(ck.hf_dtype_kwargs(dtype, device), output_loading_info=True)
     if model_cfg.get("attn_implementation"):
         kwargs["attn_implementation"] = model_cfg["attn_implementation"]
     with ck.quiet_transformers():

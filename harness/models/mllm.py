@@ -194,19 +194,19 @@ def cpu_threads(n: int | None):
 def load_mllm(model_cfg: dict, encoder_cfg: dict, device: DeviceSpec, cache_dir: Path) -> MLLM:
     """Build the MLLM named by the config (demo encoders build their tiny checkpoint first)."""
     model_cfg, encoder_cfg = dict(model_cfg or {}), dict(encoder_cfg or {})
-    dtype = device.dtype
+    dtype, where = device.dtype, device.torch_device
     if encoder_cfg.get("demo"):
         from harness.demo.models import ensure_demo_checkpoint
 
-        parts = load_llava(ensure_demo_checkpoint(encoder_cfg, Path(cache_dir)), model_cfg, encoder_cfg, dtype)
+        parts = load_llava(ensure_demo_checkpoint(encoder_cfg, Path(cache_dir)), model_cfg, encoder_cfg, dtype, where)
     elif model_cfg.get("checkpoint"):
         raw = str(model_cfg["checkpoint"]).replace("{encoder}", str(encoder_cfg.get("name", "")))
         folder = ck.require_path(raw, "MLLM checkpoint", "model.checkpoint", download=bool(model_cfg.get("download")))
         fmt = ck.detect_format(folder)
-        parts = load_llava(folder, model_cfg, encoder_cfg, dtype) if fmt == "llava" else \
-            load_hf(folder, fmt, model_cfg, dtype)
+        parts = load_llava(folder, model_cfg, encoder_cfg, dtype, where) if fmt == "llava" else \
+            load_hf(folder, fmt, model_cfg, dtype, where)
     elif model_cfg.get("llm") and model_cfg.get("projector"):
-        parts = load_composed(model_cfg, encoder_cfg, dtype)
+        parts = load_composed(model_cfg, encoder_cfg, dtype, where)
     else:
         raise HarnessError("model=mllm needs model.checkpoint (an MLLM folder), or model.llm and model.projector "
                            "(composed with encoder.path)")

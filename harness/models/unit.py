@@ -141,19 +141,20 @@ class UNITModel(nn.Module):
     def num_prefix_tokens(self) -> int:
         return self.num_cls_tokens + self.num_registers
 
-    def forward_hidden(self, pixels: torch.Tensor, layers: int | None = None) -> list[torch.Tensor]:
-        """Token states after the patch generator and after each block (up to ``layers`` blocks)."""
+    def forward_tokens(self, pixels: torch.Tensor, blocks: int | None = None) -> torch.Tensor:
+        """All tokens after the patch generator and the first ``blocks`` blocks (all by default), before the final norm.
+
+        Only the current state is kept, so memory does not grow with depth.
+        """
         m = self.unit_model.model
         dtype = next(m.blocks.parameters()).dtype
         x = m.patch_generator(self.unit_model.input_conditioner(pixels), dtype)
-        states = [x]
-        for block in list(m.blocks)[: layers if layers is not None else len(m.blocks)]:
+        for block in list(m.blocks)[: len(m.blocks) if blocks is None else blocks]:
             x = block(x)
-            states.append(x)
-        return states
+        return x
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = self.unit_model.model.norm(self.forward_hidden(pixels)[-1])
+        x = self.unit_model.model.norm(self.forward_tokens(pixels))
         return x[:, 0], x[:, self.num_prefix_tokens:]
 
     # ---- checkpoints ------------------------------------------------------------------
