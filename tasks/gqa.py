@@ -15,6 +15,7 @@ Protocols: ``lmms-eval`` (default; strip, lowercase, delete ASCII punctuation) a
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -54,17 +55,17 @@ class GQA(Task):
         images = load_hub_any(path, images_config, split)
         require_columns(images, ("id", "image"), f"gqa images ({path}, config {images_config})")
         position = {str(image_id): j for j, image_id in enumerate(images["id"])}
-
-        def convert(i: int, row: dict) -> dict:
-            doc = dict(row, id=self._id(i, row))
-            image_id = row.get("imageId")
-            j = position.get(str(image_id)) if image_id is not None else None
-            if j is None:
-                raise SampleError(f"record {doc['id']}: image {image_id!r} is not in config {images_config}")
-            doc["images"] = [hub_image(images[j]["image"], key=str(image_id))]
-            return doc
-
+        convert = functools.partial(self._from_hub, images, position, images_config)
         return LazyDocs(questions, safe_convert(convert, self._id))
+
+    def _from_hub(self, images, position: dict[str, int], images_config: str, i: int, row: dict) -> dict:
+        doc = dict(row, id=self._id(i, row))
+        image_id = row.get("imageId")
+        j = position.get(str(image_id)) if image_id is not None else None
+        if j is None:
+            raise SampleError(f"record {doc['id']}: image {image_id!r} is not in config {images_config}")
+        doc["images"] = [hub_image(images[j]["image"], key=str(image_id))]
+        return doc
 
     def _load_original(self, root: Path) -> list[dict]:
         require_dir(root, "gqa release folder")

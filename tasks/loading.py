@@ -208,32 +208,41 @@ def check_image_files(docs: Sequence[dict], where: Path, task: str) -> str | Non
             "those samples fail")
 
 
-def safe_convert(convert: Callable[[int, dict], dict], doc_id: Callable[[int, Any], str]) -> Callable[[int, Any], dict]:
+class safe_convert:  # noqa: N801 - used like a function; a class so that workers can pickle it
     """Wrap a row converter so that it never raises: a row it cannot convert becomes a document
-    with ``error`` (a SampleError when its request is built)."""
-    def wrapped(i: int, row: Any) -> dict:
+    with ``error`` (a SampleError when its request is built). Picklable when ``convert`` and
+    ``doc_id`` are (bound methods, :func:`row_id`), as DataLoader workers started with
+    ``spawn`` need."""
+
+    def __init__(self, convert: Callable[[int, Any], dict], doc_id: Callable[[int, Any], str]):
+        self.convert, self.doc_id = convert, doc_id
+
+    def __call__(self, i: int, row: Any) -> dict:
         try:
-            return convert(i, row)
+            return self.convert(i, row)
         except SampleError as exc:
-            return {"id": doc_id(i, row), "_index": i, "error": str(exc)}
+            return {"id": self.doc_id(i, row), "_index": i, "error": str(exc)}
         except Exception as exc:  # a malformed row must not stop the run
-            return {"id": doc_id(i, row), "_index": i, "error": f"malformed record: {type(exc).__name__}: {exc}"}
-    return wrapped
+            return {"id": self.doc_id(i, row), "_index": i,
+                    "error": f"malformed record: {type(exc).__name__}: {exc}"}
 
 
-def row_id(field: str | None) -> Callable[[int, Any], str]:
+class row_id:  # noqa: N801 - used like a function; a class so that it pickles
     """A never-raising id function: the row's ``field`` as a string, ``row<i>`` when absent;
     with ``field=None`` the row index itself (sets without an id field: ChartQA, OCRBench).
 
     >>> row_id("questionId")(3, {"questionId": 57}), row_id("questionId")(3, {}), row_id(None)(3, {})
     ('57', 'row3', '3')
     """
-    def doc_id(i: int, row: Any) -> str:
-        if field is None:
+
+    def __init__(self, field: str | None):
+        self.field = field
+
+    def __call__(self, i: int, row: Any) -> str:
+        if self.field is None:
             return str(i)
-        value = row.get(field) if isinstance(row, dict) else None
+        value = row.get(self.field) if isinstance(row, dict) else None
         return f"row{i}" if value is None or value == "" else str(value)
-    return doc_id
 
 
 def text_field(doc: dict, field: str) -> str:

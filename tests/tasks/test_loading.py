@@ -77,3 +77,21 @@ def test_check_image_files(tmp_path):
     assert "1 of 2 image files are missing" in check_image_files([ok, gone], tmp_path, "t")
     with pytest.raises(HarnessError, match="none of the 1 image files exist"):
         check_image_files([gone], tmp_path, "t")
+
+
+@pytest.mark.parametrize("name", ["gqa", "okvqa", "chartqa", "docvqa", "infovqa", "ocrbench"])
+def test_loaded_tasks_pickle_for_spawned_workers(name, tmp_path):
+    """DataLoader workers started with 'spawn' (macOS, Windows) receive the task by pickle."""
+    import pickle
+
+    from harness.config import load_group
+    from harness.demo.data import ensure_demo_data
+    from tasks import get_task_class
+
+    cfg = load_group("task", name)
+    cfg["dataset"].update(path=str(ensure_demo_data(name, tmp_path)), demo=True)
+    task = get_task_class(name)(cfg)
+    docs = task.docs()
+    clone = pickle.loads(pickle.dumps(task))
+    assert [d["id"] for d in clone.docs()] == [d["id"] for d in docs]
+    assert clone.build_request(clone.docs()[1]).prompt == task.build_request(docs[1]).prompt
