@@ -15,6 +15,7 @@ Metrics: overall, ``human`` and ``augmented`` (each record carries its ``type``)
 """
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -64,9 +65,8 @@ class ChartQA(Task):
             records = data.get("data") if isinstance(data, dict) else data
             if not isinstance(records, list):
                 raise HarnessError(f"{test / fname}: expected a list of records (not a ChartQA test file)")
-            for rec in records:
-                i = len(docs)
-                docs.append(safe_convert(lambda i, r: _from_original(pngs, kind, i, r), self._id)(i, rec))
+            convert = safe_convert(functools.partial(_from_original, pngs, kind), self._id)
+            docs.extend(convert(len(docs) + k, rec) for k, rec in enumerate(records))
         warning = check_image_files(docs, pngs, self.name)
         if warning:
             self.warnings.append(warning)
