@@ -66,7 +66,8 @@ class ChartQA(Task):
             if not isinstance(records, list):
                 raise HarnessError(f"{test / fname}: expected a list of records (not a ChartQA test file)")
             convert = safe_convert(functools.partial(_from_original, pngs, kind), self._id)
-            docs.extend(convert(len(docs) + k, rec) for k, rec in enumerate(records))
+            start = len(docs)
+            docs += [convert(start + k, rec) for k, rec in enumerate(records)]
         warning = check_image_files(docs, pngs, self.name)
         if warning:
             self.warnings.append(warning)
