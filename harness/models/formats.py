@@ -57,8 +57,9 @@ def _encoder_from_tower(tower: str | None, folder: Path | None, encoder_cfg: dic
         if p is not None:
             return p
         fallback = ck.resolve_path(encoder_cfg.get("path"), None, False)
-        if fallback is not None and Path(str(encoder_cfg.get("path"))).expanduser().is_dir():
-            log.info("vision tower %s is not on disk; using encoder.path %s", tower, fallback)
+        if fallback is not None:
+            log.warning("vision tower %s (mm_vision_tower of %s) is not on disk; using encoder.path %s",
+                        tower, folder, fallback)
             return fallback
         raise HarnessError(f"vision tower {tower} (mm_vision_tower of {folder}) is not on disk; "
                            f"set encoder.path=<local folder with that checkpoint>")

@@ -162,7 +162,11 @@ class MLLM(Model):
 
     # ---- identity -----------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:
-        prints = {k: dir_fingerprint(v) for k, v in sorted(self.parts.paths.items()) if Path(v).exists()}
+        prints, seen = {}, {}
+        for key, path in sorted(self.parts.paths.items()):
+            if Path(path).exists():
+                seen.setdefault(path, dir_fingerprint(path))
+                prints[key] = seen[path]
         return {"model": self.name, "format": self.parts.format, "checkpoints": prints,
                 "template": self.template.name, "template_text": [self.template.prefix, self.template.suffix],
                 "image_aspect_ratio": self.parts.aspect, "dtype": self.device.dtype_name}
