@@ -15,6 +15,8 @@ the splits; the table shows the overall F1.
 """
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,11 @@ def unique_ids(question_ids: Sequence[Any], splits: Sequence[Any]) -> list[str]:
         if len(set(ids)) == len(ids) and not any(q is None for q in question_ids):
             return ids
     return [str(i) for i in range(len(question_ids))]
+
+
+def _convert_at(ids: list[str], i: int, row: dict) -> dict:
+    """Row converter with precomputed unique ids (module level so DataLoader workers can pickle it)."""
+    return POPE._from_hub(ids[i], row)
 
 
 class POPE(Task):
@@ -77,7 +84,7 @@ class POPE(Task):
         cats = list(rows["category"])
         self._counts = _count(cats)
         ids = unique_ids(list(rows["question_id"]), cats)
-        return LazyDocs(rows, lambda i, row: self._from_hub(ids[i], row))
+        return LazyDocs(rows, functools.partial(_convert_at, ids))
 
     @staticmethod
     def _from_hub(doc_id: str, row: dict) -> dict:

@@ -8,6 +8,8 @@ the answer letter, in any case; the breakdown has the nine question types.
 """
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ class SEED(Task):
         keep = [i for i, t in enumerate(rows["data_type"]) if t != "video"]
         if len(keep) < len(rows):
             rows = rows.select(keep)
-        return LazyDocs(rows, lambda j, row: _from_hub(keep[j], row))
+        return LazyDocs(rows, functools.partial(_from_hub_at, keep))
 
     def _load_original(self, root: Path) -> list[dict]:
         ann = root / self.dataset.get("annotations", "SEED-Bench.json") if root.is_dir() else root
@@ -109,6 +111,11 @@ def _check_type(doc: dict) -> int:
     if qtype not in QUESTION_TYPES:
         raise SampleError(f"record {doc.get('id')}: question_type_id {qtype} is not an image question type (1-9)")
     return qtype
+
+
+def _from_hub_at(keep: list[int], j: int, row: dict) -> dict:
+    """Convert the j-th kept (image) row, reporting its original hub row (picklable for workers)."""
+    return _from_hub(keep[j], row)
 
 
 def _from_hub(index: int, row: dict) -> dict:
