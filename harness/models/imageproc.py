@@ -88,8 +88,6 @@ class ImageProcessing:
             return crop["height"], crop["width"]
         if self.do_resize and "height" in size:
             return size["height"], size["width"]
-        if self.do_resize and "shortest_edge" in size and self.do_center_crop is False:
-            return None
         return None
 
     def square_side(self) -> int:

@@ -26,7 +26,7 @@ from harness.models import anyres
 from harness.models import checkpoints as ck
 from harness.models.base import Model
 from harness.models.formats import Parts, load_composed, load_hf, load_llava
-from harness.models.generation import CausalLM, RowSpec, cut_at_stop, greedy
+from harness.models.generation import CausalLM, RowSpec, cut_at_stop, greedy, left_pad
 from harness.models.imageproc import ImagePipeline
 from harness.models.prepare import IMAGE_SLOT, Prepared, Preprocessor, collate_prepared
 from harness.models.templates import resolve_template
@@ -74,7 +74,7 @@ class MLLM(Model):
         feats: list[torch.Tensor | None] = [None] * len(crops)
         with self.device.autocast():
             for idx in by_shape.values():
-                x = torch.stack([crops[i] for i in idx]).to(dev)
+                x = torch.stack([crops[i] for i in idx]).to(dev, non_blocking=True)
                 out = self.projector(self.encoder(x).to(self.device.dtype))
                 for j, i in enumerate(idx):
                     feats[i] = out[j]
@@ -144,8 +144,6 @@ class MLLM(Model):
     @torch.no_grad()
     def prompt_logits(self, batch: Sequence[Prepared]) -> list[torch.Tensor]:
         """Logits at every prompt position of each prepared request (left-padded batch, pads removed)."""
-        from harness.models.generation import left_pad
-
         with self.device.autocast():
             rows = self.prompt_embeddings(batch)
             embeds, mask = left_pad(rows)

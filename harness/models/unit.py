@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.errors import HarnessError
-from harness.models.weights import load_checked, strip_prefix, read_tensors, weight_files
+from harness.models.weights import load_checked, read_tensors, weight_files
 
 log = logging.getLogger(__name__)
 
