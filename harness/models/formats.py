@@ -98,11 +98,10 @@ def _projector_weights(files: list[Path], folder: Path | None, model_cfg: dict) 
                        "set model.projector=<file>")
 
 
-def load_llava(folder: Path, model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype,
-               device: torch.device | None = None) -> Parts:
-    cfg = ck.read_config(folder)
-    tower = cfg.get("mm_vision_tower") or cfg.get("vision_tower")
-    enc_path = _encoder_from_tower(tower, folder, encoder_cfg, model_cfg)
+def _llava_encoder(folder: Path, cfg: dict, model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype,
+                   files: list[Path]) -> tuple[VisionEncoder, Path]:
+    """The encoder named by ``mm_vision_tower`` with the checkpoint's feature selection (and stored tower weights)."""
+    enc_path = _encoder_from_tower(cfg.get("mm_vision_tower") or cfg.get("vision_tower"), folder, encoder_cfg, model_cfg)
     layer = cfg.get("mm_vision_select_layer", encoder_cfg.get("select_layer"))
     feature = cfg.get("mm_vision_select_feature", encoder_cfg.get("select_feature") or "patch")
     for key, mine, theirs in (("select_layer", encoder_cfg.get("select_layer"), layer),
@@ -110,37 +109,46 @@ def load_llava(folder: Path, model_cfg: dict, encoder_cfg: dict, dtype: torch.dt
         if mine is not None and mine != theirs:
             log.warning("%s: the checkpoint's %s (%s) overrides encoder.%s (%s)", folder, key, theirs, key, mine)
     encoder = load_encoder(enc_path, encoder_cfg.get("arch"), layer, feature, dtype)
-    files = weight_files(folder)
     tower_sd = strip_prefix(read_tensors(files, lambda k: k.startswith(TOWER)), TOWER) if files else {}
     if tower_sd:
         log.info("%s: loading %d vision-tower tensors stored in the MLLM checkpoint", folder, len(tower_sd))
         load_checked(encoder.model, _align_keys(tower_sd, encoder.model), f"vision tower in {folder}", prefix=TOWER)
         encoder.model.to(dtype)
+    return encoder, enc_path
+
+
+def _llava_llm(folder: Path, cfg: dict, model_cfg: dict, dtype: torch.dtype, files: list[Path],
+               device: torch.device | None) -> tuple[nn.Module, Path]:
+    """The LLM stored in the folder, or ``model.llm`` for a projector-only checkpoint; and the tokenizer's folder."""
+    trust, attn = bool(model_cfg.get("trust_remote_code")), model_cfg.get("attn_implementation")
+    if files and any(ck.is_llm_key(k) for k in list_keys(files)):
+        llm_cfg = ck.llm_config(folder, cfg, model_cfg.get("llm_type"), trust)
+        return ck.load_llm(folder, dtype, trust, llm_cfg, attn, device), folder
+    llm_path = ck.require_path(model_cfg.get("llm"), "LLM folder (projector-only checkpoint)", "model.llm",
+                               download=bool(model_cfg.get("download")))
+    return ck.load_llm(llm_path, dtype, trust, None, attn, device), llm_path
+
+
+def load_llava(folder: Path, model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype,
+               device: torch.device | None = None) -> Parts:
+    cfg = ck.read_config(folder)
+    files = weight_files(folder)
+    encoder, enc_path = _llava_encoder(folder, cfg, model_cfg, encoder_cfg, dtype, files)
     sd, mm, source = _projector_weights(files, folder, model_cfg)
     projector = _projector(sd, cfg.get("mm_projector_type"), encoder, bool(encoder_cfg.get("layernorm")), source)
-    trust = bool(model_cfg.get("trust_remote_code"))
-    has_llm = bool(files) and any(ck.is_llm_key(k) for k in list_keys(files))
-    if has_llm:
-        llm = ck.load_llm(folder, dtype, trust, ck.llm_config(folder, cfg, model_cfg.get("llm_type"), trust),
-                          model_cfg.get("attn_implementation"), device)
-        tok_folder = folder
-    else:
-        llm_path = ck.require_path(model_cfg.get("llm"), "LLM folder (projector-only checkpoint)", "model.llm",
-                                   download=bool(model_cfg.get("download")))
-        llm = ck.load_llm(llm_path, dtype, trust, None, model_cfg.get("attn_implementation"), device)
-        tok_folder = llm_path
+    llm, tok_folder = _llava_llm(folder, cfg, model_cfg, dtype, files, device)
     aspect = normalize_aspect(_opt(model_cfg, "image_aspect_ratio", cfg.get("image_aspect_ratio") or "pad"))
     merge = _opt(model_cfg, "patch_merge", cfg.get("mm_patch_merge_type") or "flat")
     newline = mm.get("model.image_newline")
     if aspect == "anyres" and merge == "spatial_unpad" and newline is None:
         raise HarnessError(f"{folder}: mm_patch_merge_type=spatial_unpad needs model.image_newline in the weights")
-    side = encoder.processing.square_side()
     pins = _opt(model_cfg, "image_grid_pinpoints", cfg.get("image_grid_pinpoints"))
-    return Parts("llava", encoder, projector, llm, ck.load_tokenizer(tok_folder, trust), encoder.processing,
-                 aspect, tuple(parse_pinpoints(pins, side)) if pins else (), merge,
+    return Parts("llava", encoder, projector, llm, ck.load_tokenizer(tok_folder, bool(model_cfg.get("trust_remote_code"))),
+                 encoder.processing, aspect,
+                 tuple(parse_pinpoints(pins, encoder.processing.square_side())) if pins else (), merge,
                  newline.to(dtype) if newline is not None else None, None,
                  {"checkpoint": str(folder), "encoder": str(enc_path), "llm": str(tok_folder)},
-                 {"select_layer": layer, "select_feature": feature, "projector": source})
+                 {"select_layer": encoder.select_layer, "select_feature": encoder.select_feature, "projector": source})
 
 
 def _align_keys(sd: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:

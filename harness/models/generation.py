@@ -5,8 +5,10 @@ only, so a row's tokens do not depend on its batch (identical at batch size 1 an
 A row stops at EOS, at a stop string, or at its own ``max_new_tokens``; finished rows are
 dropped from the batch (and from the cache) so they do not keep it busy.
 
-The prompt is prefilled in one call on ``inputs_embeds``; ``prefill`` takes an optional
-``cache`` argument, so a later prefix cache can prefill a shared prefix once and pass it in.
+The prompt is prefilled in one call on ``inputs_embeds``. A later prefix cache can prefill a
+shared image prefix once (``Prepared.prefix_length()``), expand its cache to the rows that share
+it, and pass it to ``CausalLM.__call__(cache=...)`` with only the suffixes: the mask may then have
+pads between prefix and suffix, and :func:`positions` (counting real tokens) stays correct.
 """
 from __future__ import annotations
 

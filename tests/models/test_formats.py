@@ -146,3 +146,25 @@ def test_projector_mismatches_are_errors(llava_pieces, cpu, cache_dir):
         load_mllm(base, dict(enc, layernorm=True), cpu, cache_dir)
     with pytest.raises(HarnessError, match="does not match the checkpoint"):
         load_mllm(base, dict(enc, arch="siglip"), cpu, cache_dir)
+
+
+def test_tower_weights_stored_in_the_llava_checkpoint_are_used(llava_pieces, tmp_path, cpu, cache_dir):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+    from transformers import CLIPVisionModel
+
+    folder = tmp_path / "with_tower"
+    shutil.copytree(llava_pieces["full"], folder)
+    tower = CLIPVisionModel.from_pretrained(str(llava_pieces["tower"])).eval()
+    with torch.no_grad():
+        tower.embeddings.patch_embedding.weight.mul_(2.0)  # an unfrozen, further-trained tower
+    weights = load_file(str(folder / "model.safetensors"))
+    # keys as the LLaVA code base (transformers 4) saved them: ...vision_tower.vision_model.*
+    weights.update({f"model.vision_tower.vision_tower.vision_model.{k}": v.contiguous()
+                    for k, v in tower.state_dict().items()})
+    save_file(weights, str(folder / "model.safetensors"))
+    mllm = load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu, cache_dir)
+    x = torch.randn(1, 3, 56, 56)
+    with torch.no_grad():
+        torch.testing.assert_close(mllm.encoder(x), tower(pixel_values=x, output_hidden_states=True).hidden_states[-2][:, 1:])
