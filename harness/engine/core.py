@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,9 @@ from tqdm import tqdm
 from harness.engine.batchsize import BatchCaller, start_size
 from harness.engine.dist import DistContext, context
 from harness.engine.interrupt import GracefulStop, Interrupted
-from harness.engine.loader import Item, batch_stream, preparer
+from harness.engine.loader import batch_stream, preparer
 from harness.engine.plan import Plan, make_batches, plan_task, shard, size_key
+from harness.engine.scoring import Scorer, failed_record, score_record  # noqa: F401 (re-exported)
 from harness.engine.store import PredictionStore, normalize
 from harness.errors import HarnessError, SampleError
 from harness.models.base import Model
@@ -43,6 +45,7 @@ class EngineSettings:
     resume: bool = True  # False: move earlier predictions aside and start afresh
     pin_memory: bool | None = None  # None: on accelerators
     prefetch_factor: int = 2  # batches each worker prepares ahead
+    background_scoring: bool = True  # score in a separate process (when num_workers > 0)
 
 
 @dataclass
@@ -53,18 +56,6 @@ class TaskResult:
     n_resumed: int = 0  # taken from an earlier run's predictions
     n_failed: int = 0
     timings: dict[str, Any] = field(default_factory=dict)  # this rank's time split
-
-
-def failed_record(doc_id: str, reason: str, prompt: str | None = None) -> dict:
-    return {"id": doc_id, "prompt": prompt, "prediction": None, "failed": reason}
-
-
-def score_record(task: Task, doc: dict, prompt: str | None, prediction: str) -> dict:
-    try:
-        fields = task.score(doc, prediction)
-    except SampleError as exc:
-        return failed_record(doc["id"], str(exc), prompt) | {"prediction": prediction}
-    return {"id": doc["id"], "prompt": prompt, "prediction": prediction, **fields}
 
 
 def default_resume_key(task: Task, model: Model) -> dict[str, Any]:
@@ -116,6 +107,18 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     return result
 
 
+class Clock(dict):
+    """Seconds spent per named step, summed: ``with clock("score"): ...``."""
+
+    @contextmanager
+    def __call__(self, key: str):
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[key] = self.get(key, 0.0) + time.perf_counter() - t0
+
+
 def _generate(task: Task, model: Model, docs, plan: Plan, ctx: DistContext, settings: EngineSettings,
               store: PredictionStore, done: int) -> tuple[dict[str, dict], dict[str, Any]]:
     """Run this rank's shard; returns its new records by id and its time split."""
@@ -132,54 +135,54 @@ def _generate(task: Task, model: Model, docs, plan: Plan, ctx: DistContext, sett
     mine = shard(plan.pending, plan.keys, ctx.rank, ctx.world)
     batches = make_batches(mine, plan.keys, size)
     workers = int(settings.num_workers) if prepare is not None else 0
-    pin = settings.pin_memory if settings.pin_memory is not None else device_type(model) in ("cuda", "npu")
     if ctx.is_main:
         log.info("%s: %d sample(s), %d finished earlier, %d to run in %d batch(es) of up to %d%s", task.name,
                  len(plan.ids), len(plan.ids) - len(plan.pending) - len(plan.failures), len(plan.pending),
                  len(batches), size, f" on {ctx.world} ranks" if ctx.world > 1 else "")
-    desc = task.name if ctx.world == 1 else f"{task.name} [rank 0 of {ctx.world}]"
     bar = tqdm(total=done + len(mine) if ctx.world > 1 else len(plan.ids), initial=done if ctx.is_main else 0,
-               desc=desc, unit="sample", disable=not (ctx.is_main and settings.progress), dynamic_ncols=True)
-    wait, finished = 0.0, not batches
-    with bar, GracefulStop() as stop:
-        stream = batch_stream(task, batches, prepare, workers, pin, settings.prefetch_factor)
-        for _ in batches:
-            t0 = time.perf_counter()
-            items = next(stream)
-            wait += time.perf_counter() - t0
-            recs = _run_batch(task, docs, plan, items, caller)
-            store.append(recs)
-            new.update((r["id"], r) for r in recs)
-            bar.update(len(items))
-            if stop.requested:
-                break
-        else:
-            finished = True
-        del stream  # shuts the workers down
+               desc=task.name if ctx.world == 1 else f"{task.name} [rank 0 of {ctx.world}]", unit="sample",
+               disable=not (ctx.is_main and settings.progress), dynamic_ncols=True)
+    clock = Clock()
+    scorer = Scorer(task, background=settings.background_scoring and workers > 0)
+
+    def save(recs: list[dict]) -> None:
+        store.append(recs)
+        new.update((r["id"], r) for r in recs)
+
+    finished = not batches
+    try:
+        with bar, GracefulStop() as stop:
+            with clock("start"):
+                pin = settings.pin_memory if settings.pin_memory is not None else device_type(model) in ("cuda", "npu")
+                stream = batch_stream(task, batches, prepare, workers, pin, settings.prefetch_factor)
+            for k in range(len(batches)):
+                with clock("data_wait"):
+                    items = next(stream)
+                ok = [it for it in items if not it.failed]
+                outputs = dict(zip((it.index for it in ok), caller([it.payload for it in ok])))
+                with clock("record"):  # hand over for scoring; journal what is scored (flushed)
+                    scorer.submit([(plan.ids[it.index], it.prompt, it.payload if it.failed else outputs[it.index],
+                                    it.doc if it.doc is not None else docs[it.index]) for it in items])
+                    save(scorer.ready())
+                bar.update(len(items))
+                finished = k == len(batches) - 1
+                if stop.requested:
+                    break
+            with clock("stop"):
+                del stream  # shuts the workers down
+    finally:
+        with clock("drain"):
+            try:
+                save(scorer.ready(wait=True))
+            finally:
+                scorer.close()
     if not finished:
         saved = done + len(new) if ctx.world == 1 else None
         what = f"{saved} of {len(plan.ids)}" if saved is not None else "this rank's finished"
         raise Interrupted(f"interrupted during {task.name}: {what} samples are saved in {store.journal}")
-    timings = {"model": caller.seconds, "data_wait": wait, "batches": len(batches), "model_calls": caller.calls,
-               "batch_size": caller.size, "workers": workers}
-    return new, timings
-
-
-def _run_batch(task: Task, docs, plan: Plan, items: list[Item], caller: BatchCaller) -> list[dict]:
-    ok = [it for it in items if not it.failed]
-    outputs = dict(zip((it.index for it in ok), caller([it.payload for it in ok])))
-    recs = []
-    for it in items:
-        doc_id = plan.ids[it.index]
-        out = it.payload if it.failed else outputs[it.index]
-        if isinstance(out, SampleError):
-            rec = failed_record(doc_id, str(out), it.prompt)
-        elif isinstance(out, str):
-            rec = score_record(task, docs[it.index], it.prompt, out)
-        else:
-            raise HarnessError(f"model returned {type(out).__name__} for sample {doc_id!r}; expected text or SampleError")
-        recs.append(normalize(rec))
-    return recs
+    clock.update(model=caller.seconds, batches=len(batches), model_calls=caller.calls, batch_size=caller.size,
+                 workers=workers)
+    return new, dict(clock)
 
 
 def _log_summary(task: Task, r: TaskResult, ctx: DistContext) -> None:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from harness.errors import SampleError
-from harness.types import Request
+from harness.types import ImageRef, Request
 
 Prepare = Callable[[Request], Any]
 
@@ -30,30 +31,63 @@ class Item:
     index: int
     prompt: str | None
     payload: Any
+    doc: dict | None = None  # the document without its image data, for scoring
 
     @property
     def failed(self) -> bool:
         return isinstance(self.payload, SampleError)
 
-    def pin_memory(self) -> Item:
-        self.payload = pin(self.payload)
-        return self
+
+class Batch(list):
+    """A batch of items; its CPU tensors share one buffer per dtype (see :func:`pack`)."""
+
+    def pin_memory(self) -> Batch:
+        return Batch(pack(list(self), pin=True))
 
 
-def pin(obj: Any) -> Any:
-    """``obj`` with its CPU tensors in page-locked memory (for faster, asynchronous copies)."""
+def map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """``obj`` with every tensor inside (dataclass fields, lists, tuples, dicts) replaced by ``fn(t)``."""
     if isinstance(obj, torch.Tensor):
-        return obj.pin_memory() if obj.device.type == "cpu" else obj
-    if hasattr(obj, "pin_memory") and not isinstance(obj, type):
-        return obj.pin_memory()
+        return fn(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.replace(obj, **{f.name: pin(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                                           if f.init})
+        changes = {f.name: map_tensors(getattr(obj, f.name), fn) for f in dataclasses.fields(obj) if f.init}
+        return dataclasses.replace(obj, **changes)
     if isinstance(obj, Mapping):
-        return {k: pin(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(pin(v) for v in obj)
+        return {k: map_tensors(v, fn) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)) and not isinstance(obj, str):
+        return type(obj)(map_tensors(v, fn) for v in obj) if type(obj) in (list, tuple) else \
+            [map_tensors(v, fn) for v in obj]
     return obj
+
+
+def pack(obj: Any, pin: bool = False) -> Any:
+    """``obj`` with its CPU tensors copied into one contiguous buffer per dtype (optionally in
+    page-locked memory), each tensor a view of it.
+
+    A worker hands a batch to the main process through shared memory one storage at a time:
+    one buffer instead of one per image makes that hand-over (and pinning) a single step.
+    """
+    found: list[torch.Tensor] = []
+    map_tensors(obj, lambda t: found.append(t) or t)
+    cpu = [t for t in found if t.device.type == "cpu"]
+    if not cpu:
+        return obj
+    buffers: dict[torch.dtype, torch.Tensor] = {}
+    for dtype in dict.fromkeys(t.dtype for t in cpu):
+        size = sum(t.numel() for t in cpu if t.dtype == dtype)
+        buffers[dtype] = torch.empty(size, dtype=dtype, pin_memory=pin)
+    offsets = dict.fromkeys(buffers, 0)
+
+    def place(t: torch.Tensor) -> torch.Tensor:
+        if t.device.type != "cpu":
+            return t
+        start = offsets[t.dtype]
+        offsets[t.dtype] = start + t.numel()
+        view = buffers[t.dtype][start:start + t.numel()].view(t.shape)
+        view.copy_(t)
+        return view
+
+    return map_tensors(obj, place)
 
 
 class SampleSet(Dataset):
@@ -66,20 +100,45 @@ class SampleSet(Dataset):
         return len(self.task.docs())
 
     def __getitem__(self, index: int) -> Item:
+        doc = self.task.docs()[index]
         try:
-            request = self.task.build_request(self.task.docs()[index])
+            request = self.task.build_request(doc)
         except SampleError as exc:
-            return Item(index, None, exc)
+            return Item(index, None, exc, slim(doc))
         if self.prepare is None:
-            return Item(index, request.prompt, request)
+            return Item(index, request.prompt, request, slim(doc))
         try:
-            return Item(index, request.prompt, self.prepare(request))
+            return Item(index, request.prompt, self.prepare(request), slim(doc))
         except SampleError as exc:
-            return Item(index, request.prompt, exc)
+            return Item(index, request.prompt, exc, slim(doc))
 
 
-def _collate(items: list[Item]) -> list[Item]:
-    return list(items)
+def _image_data(value: Any) -> bool:
+    if isinstance(value, (bytes, bytearray, ImageRef, Image.Image)):
+        return True
+    if isinstance(value, dict):
+        return "bytes" in value and "path" in value  # a hub image cell
+    if isinstance(value, (list, tuple)) and value:
+        return all(_image_data(v) for v in value)
+    return False
+
+
+def slim(doc: dict) -> dict:
+    """``doc`` without image data (``images``, image cells, raw bytes): what scoring reads, cheap to
+    send from a worker, so the main process need not read the dataset row again.
+
+    >>> slim({"id": "1", "question": "q", "images": [ImageRef(data=b"x")], "image": {"bytes": b"x", "path": None}})
+    {'id': '1', 'question': 'q'}
+    """
+    return {k: v for k, v in doc.items() if k != "images" and not _image_data(v)}
+
+
+def _collate(items: list[Item]) -> Batch:
+    return Batch(items)
+
+
+def _collate_packed(items: list[Item]) -> Batch:
+    return Batch(pack(list(items)))
 
 
 def _worker_init(_: int) -> None:
@@ -96,12 +155,12 @@ def preparer(model) -> tuple[Prepare | None, Callable[[list], list]]:
 
 
 def batch_stream(task, batches: Sequence[list[int]], prepare: Prepare | None, num_workers: int = 0,
-                 pin_memory: bool = False, prefetch_factor: int = 2) -> Iterator[list[Item]]:
+                 pin_memory: bool = False, prefetch_factor: int = 2) -> Iterator[Batch]:
     """Yield each batch's items, in the order of ``batches``."""
     if not batches:
         return iter(())
     workers = num_workers if prepare is not None else 0  # plain requests: nothing to overlap
-    loader = DataLoader(SampleSet(task, prepare), batch_sampler=list(batches), collate_fn=_collate,
+    loader = DataLoader(SampleSet(task, prepare), batch_sampler=list(batches), collate_fn=_collate_packed if workers else _collate,
                         num_workers=workers, pin_memory=pin_memory and prepare is not None,
                         prefetch_factor=prefetch_factor if workers else None,
                         worker_init_fn=_worker_init if workers else None)

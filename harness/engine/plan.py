@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -23,22 +24,58 @@ from harness.types import ImageRef, Request
 SizeKey = tuple[int, ...]
 
 
+_PNG = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    r"""(width, height) read straight from a PNG or JPEG header; None for other formats.
+
+    >>> header_size(_PNG + b"\x00\x00\x00\rIHDR" + (640).to_bytes(4, "big") + (480).to_bytes(4, "big"))
+    (640, 480)
+    """
+    if data[:8] == _PNG and data[12:16] == b"IHDR" and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return w, h
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+        elif marker in _JPEG_SOF:
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        elif marker == 0x01 or 0xD0 <= marker <= 0xD9:  # markers without a length
+            i += 2
+        else:
+            i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+    return None
+
+
 def image_pixels(ref: ImageRef) -> int:
     """Width × height from the image header only (no decoding); 0 when unreadable."""
     try:
         if ref.image is not None:
             w, h = ref.image.size
-        elif ref.data is not None:
-            with Image.open(io.BytesIO(ref.data)) as img:
-                w, h = img.size
+            return int(w) * int(h)
+        if ref.data is not None:
+            head = ref.data
         elif ref.path is not None:
-            with Image.open(ref.path) as img:
-                w, h = img.size
+            with open(ref.path, "rb") as f:
+                head = f.read(1 << 16)
         else:
             return 0
+        size = header_size(head)
+        if size is None:  # other formats, or a JPEG header past the first 64 KiB
+            with Image.open(io.BytesIO(ref.data) if ref.data is not None else ref.path) as img:
+                size = img.size
     except Exception:  # the worker that decodes it reports the real error
         return 0
-    return int(w) * int(h)
+    return int(size[0]) * int(size[1])
 
 
 def size_key(request: Request) -> SizeKey:

@@ -58,3 +58,19 @@ def test_duplicate_ids_are_a_clear_error():
     docs = [{"id": "a", "question": "q", "answer": "x"}, {"id": "a", "question": "q", "answer": "y"}]
     with pytest.raises(HarnessError, match=r"sample id 'a' occurs twice \(rows 0 and 1\)"):
         plan_task(docs, 2, set(), ToyTask().build_request)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF"])
+def test_header_size_agrees_with_pil(fmt):
+    import io
+
+    from PIL import Image
+
+    from harness.engine.plan import header_size
+
+    buf = io.BytesIO()
+    Image.new("RGB", (123, 45), "red").save(buf, fmt, **({"exif": b"Exif\x00\x00" + b"\x00" * 300} if fmt == "JPEG" else {}))
+    data = buf.getvalue()
+    assert header_size(data) == ((123, 45) if fmt != "GIF" else None)
+    assert image_pixels(ImageRef(data=data)) == 123 * 45  # GIF through PIL
+    assert header_size(data[:5]) is None
