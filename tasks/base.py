@@ -66,6 +66,16 @@ class Task:
             self.check_size(len(self._docs))
         return self._docs
 
+    def with_image_check(self, docs: list[dict], where) -> list[dict]:
+        """After reading an original release layout: fail when none of its image files exist
+        (a wrong folder), warn when some do not (those samples fail), return the documents."""
+        from tasks.loading import check_image_files
+
+        warning = check_image_files(docs, where, self.name)
+        if warning:
+            self.warnings.append(warning)
+        return docs
+
     def check_size(self, n: int) -> None:
         full = self.dataset.get("expected_size", self.expected_size)
         if full and n != full and not self.dataset.get("demo"):

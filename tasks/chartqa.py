@@ -23,7 +23,7 @@ from typing import Any
 from harness.errors import HarnessError, SampleError
 from harness.metrics.relaxed import relaxed_correctness
 from tasks.base import Task
-from tasks.loading import (LazyDocs, attach_file_image, check_image_files, hub_image, load_hub_any, raise_doc_error,
+from tasks.loading import (LazyDocs, attach_file_image, hub_image, load_hub_any, raise_doc_error,
                            read_json, require_columns, require_dir, row_id, safe_convert, text_field)
 
 SINGLE_WORD = "Answer the question with a single word."
@@ -68,10 +68,7 @@ class ChartQA(Task):
             convert = safe_convert(functools.partial(_from_original, pngs, kind), self._id)
             start = len(docs)
             docs += [convert(start + k, rec) for k, rec in enumerate(records)]
-        warning = check_image_files(docs, pngs, self.name)
-        if warning:
-            self.warnings.append(warning)
-        return docs
+        return self.with_image_check(docs, pngs)
 
     # ---- requests and scoring ---------------------------------------------------------
     def prompt(self, doc: dict) -> str:

@@ -18,20 +18,10 @@ from typing import Any, ClassVar
 from harness.errors import HarnessError, SampleError
 from harness.metrics.anls import anls
 from tasks.base import Task
-from tasks.loading import (LazyDocs, answer_list, attach_file_image, check_image_files, find_file, hub_image,
+from tasks.loading import (LazyDocs, answer_list, attach_file_image, find_file, hub_image,
                            load_hub_any, raise_doc_error, read_json, require_columns, require_dir, row_id,
                            safe_convert, text_field)
-
-SHORT_ANSWER = "Answer the question using a single word or phrase."
-
-
-def short_answer_prompt(question: str) -> str:
-    """The LLaVA-1.5 short-answer prompt (GQA, DocVQA, InfoVQA).
-
-    >>> short_answer_prompt("What is the date?")
-    'What is the date?\\nAnswer the question using a single word or phrase.'
-    """
-    return f"{question}\n{SHORT_ANSWER}"
+from tasks.prompts import short_answer_prompt
 
 
 class DocVQA(Task):
@@ -73,10 +63,7 @@ class DocVQA(Task):
             raise HarnessError(f"{ann}: no 'data' list of records (not a {self.label} annotation file)")
         convert = safe_convert(lambda i, rec: self._from_original(root, i, rec), self._id)
         docs = [convert(i, rec) for i, rec in enumerate(records)]
-        warning = check_image_files(docs, root, self.name)
-        if warning:
-            self.warnings.append(warning)
-        return docs
+        return self.with_image_check(docs, root)
 
     def _from_original(self, root: Path, i: int, rec: dict) -> dict:
         doc = dict(rec, id=self._id(i, rec), _index=i)

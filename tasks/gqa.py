@@ -23,8 +23,8 @@ from typing import Any
 from harness.errors import HarnessError, SampleError
 from harness.metrics.exact import exact_match, exact_match_llava
 from tasks.base import Task
-from tasks.docvqa import short_answer_prompt
-from tasks.loading import (LazyDocs, attach_file_image, check_image_files, find_file, hub_image, load_hub_any,
+from tasks.prompts import short_answer_prompt
+from tasks.loading import (LazyDocs, attach_file_image, find_file, hub_image, load_hub_any,
                            raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
 
 QUESTIONS_CONFIG = "testdev_balanced_instructions"
@@ -85,10 +85,7 @@ class GQA(Task):
 
         safe = safe_convert(convert, lambda i, item: str(item[0]))
         docs = [safe(i, item) for i, item in enumerate(data.items())]
-        warning = check_image_files(docs, images, self.name)
-        if warning:
-            self.warnings.append(warning)
-        return docs
+        return self.with_image_check(docs, images)
 
     # ---- requests and scoring ---------------------------------------------------------
     def prompt(self, doc: dict) -> str:

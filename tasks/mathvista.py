@@ -18,7 +18,7 @@ from harness.metrics import mathvista as mv
 from harness.metrics.breakdown import mean_by
 from harness.metrics.choice import lettered_options, option_letters
 from tasks.base import Task
-from tasks.loading import (LazyDocs, check_image_files, file_image, hub_image, load_hub_any, raise_doc_error,
+from tasks.loading import (LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error,
                            read_json, require_columns, text_field)
 
 MC_HINT = "Answer with the option's letter from the given choices directly."
@@ -89,10 +89,7 @@ class MathVista(Task):
             except SampleError as exc:
                 doc["error"] = str(exc)
             docs.append(doc)
-        warning = check_image_files(docs, ann.parent, self.name)
-        if warning:
-            self.warnings.append(warning)
-        return docs
+        return self.with_image_check(docs, ann.parent)
 
     # ---- requests ---------------------------------------------------------------------
     def prompt(self, doc: dict) -> str:

@@ -19,10 +19,10 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics import mme as mm
 from harness.metrics.yesno import ground_truth_yes_no, mme_yes_no
 from tasks.base import Task
-from tasks.loading import (LazyDocs, check_image_files, file_image, hub_image, load_hub_any, raise_doc_error,
+from tasks.loading import (LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error,
                            require_columns, text_field)
+from tasks.prompts import SHORT_ANSWER
 
-SHORT_ANSWER = "Answer the question using a single word or phrase."
 YES_NO_SUFFIX = " Please answer yes or no."
 IMAGE_EXTS = (".jpg", ".png", ".jpeg", ".JPG", ".PNG", ".JPEG")
 RELEASE_FOLDER = "MME_Benchmark_release_version"
@@ -75,10 +75,7 @@ class MME(Task):
             image_dir = folder / "images" if qa_dir.is_dir() else folder
             for txt in txts:
                 docs.extend(_docs_of_txt(txt, image_dir, subtask, start=len(docs)))
-        warning = check_image_files(docs, root, self.name)
-        if warning:
-            self.warnings.append(warning)
-        return docs
+        return self.with_image_check(docs, root)
 
     # ---- requests and scoring ---------------------------------------------------------
     def prompt(self, doc: dict) -> str:

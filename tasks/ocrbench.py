@@ -25,7 +25,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.metrics.containment import ocrbench_match
 from tasks.base import Task
-from tasks.loading import (LazyDocs, answer_list, attach_file_image, check_image_files, hub_image, load_hub_any,
+from tasks.loading import (LazyDocs, answer_list, attach_file_image, hub_image, load_hub_any,
                            raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
 
 RECOGNITION = ("Regular Text Recognition", "Irregular Text Recognition", "Artistic Text Recognition",
@@ -83,10 +83,7 @@ class OCRBench(Task):
 
         safe = safe_convert(convert, self._id)
         docs = [safe(i, rec) for i, rec in enumerate(data)]
-        warning = check_image_files(docs, images, self.name)
-        if warning:
-            self.warnings.append(warning)
-        return docs
+        return self.with_image_check(docs, images)
 
     # ---- requests and scoring ---------------------------------------------------------
     def prompt(self, doc: dict) -> str:

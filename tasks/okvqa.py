@@ -23,8 +23,8 @@ from typing import Any
 from harness.errors import HarnessError, SampleError
 from harness.metrics.vqa import vqa_accuracy
 from tasks.base import Task
-from tasks.docvqa import SHORT_ANSWER
-from tasks.loading import (LazyDocs, answer_list, attach_file_image, check_image_files, hub_image, load_hub_any,
+from tasks.prompts import SHORT_ANSWER
+from tasks.loading import (LazyDocs, answer_list, attach_file_image, hub_image, load_hub_any,
                            raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
 
 UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."
@@ -75,10 +75,7 @@ class OKVQA(Task):
 
         safe = safe_convert(convert, self._id)
         docs = [safe(i, q) for i, q in enumerate(questions)]
-        warning = check_image_files(docs, images, self.name)
-        if warning:
-            self.warnings.append(warning)
-        return docs
+        return self.with_image_check(docs, images)
 
     # ---- requests and scoring ---------------------------------------------------------
     def prompt(self, doc: dict) -> str:

@@ -25,10 +25,10 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics import pope as pm
 from harness.metrics.yesno import exact_yes_no, ground_truth_yes_no, llava_yes_no
 from tasks.base import Task
-from tasks.loading import (LazyDocs, check_image_files, file_image, hub_image, load_hub_any, raise_doc_error,
+from tasks.loading import (LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error,
                            require_columns, text_field)
+from tasks.prompts import SHORT_ANSWER
 
-SHORT_ANSWER = "Answer the question using a single word or phrase."
 SPLITS = ("adversarial", "popular", "random")
 PARSERS = {"lmms-eval": exact_yes_no, "llava": llava_yes_no}
 LLAVA_RANDOM_SIZE = 2910  # LLaVA-1.5's older copy of coco_pope_random.json
@@ -116,10 +116,7 @@ class POPE(Task):
             except SampleError as exc:
                 doc["error"] = str(exc)
             docs.append(doc)
-        warning = check_image_files(docs, images, self.name)
-        if warning:
-            self.warnings.append(warning)
-        return docs
+        return self.with_image_check(docs, images)
 
     def check_size(self, n: int) -> None:
         before = len(self.warnings)

@@ -18,7 +18,7 @@ from harness.metrics.breakdown import mean_by
 from harness.metrics.choice import first_char, lettered_options
 from harness.metrics.seed import QUESTION_TYPES, seed_score
 from tasks.base import Task
-from tasks.loading import (LazyDocs, check_image_files, file_image, hub_image, hub_image_list, load_hub_any,
+from tasks.loading import (LazyDocs, file_image, hub_image, hub_image_list, load_hub_any,
                            raise_doc_error, read_json, require_columns, text_field)
 
 MC_SUFFIX = "Answer with the option's letter from the given choices directly."
@@ -66,10 +66,7 @@ class SEED(Task):
             except SampleError as exc:
                 doc["error"] = str(exc)
             docs.append(doc)
-        warning = check_image_files(docs, images, self.name)
-        if warning:
-            self.warnings.append(warning)
-        return docs
+        return self.with_image_check(docs, images)
 
     # ---- requests and scoring ---------------------------------------------------------
     def prompt(self, doc: dict) -> str:

@@ -29,7 +29,7 @@ def qas(labels: list[str], values: list[float], unit: str, rng: random.Random) -
     top = labels[max(range(len(values)), key=values.__getitem__)]
     zero = next((lab for lab, v in zip(labels, values) if v == 0), None)
     value_q = (zero, "0") if zero else (labels[i], f"{values[i]:g}{unit}")
-    return [("human_test", f"Which region has the highest value?", top),
+    return [("human_test", "Which region has the highest value?", top),
             ("augmented_test", f"What is the value of {value_q[0]}?", value_q[1]),
             (rng.choice(["human_test", "augmented_test"]), f"Is {labels[i]} greater than {labels[j]}?",
              "Yes" if values[i] > values[j] else "No")]

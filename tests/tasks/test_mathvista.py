@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _layouts import oracle_metrics, png, run_oracle, write_hub, write_json, write_png
+from _layouts import png, run_oracle, write_hub, write_json, write_png
 from metrics.judge_server import FakeJudge
 
 from harness.config import load_group

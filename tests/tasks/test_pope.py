@@ -118,7 +118,7 @@ def write_release(root, counts=None, images=True, skip=()):
         if split in skip:
             continue
         lines = [json.dumps({"question_id": i + 1, "image": f"COCO_val2014_{i % 2:012d}.jpg",
-                             "text": f"Is there a cat in the image?", "label": "yes" if i % 2 == 0 else "no"})
+                             "text": "Is there a cat in the image?", "label": "yes" if i % 2 == 0 else "no"})
                  for i in range(n)]
         (root / f"coco_pope_{split}.json").parent.mkdir(parents=True, exist_ok=True)
         (root / f"coco_pope_{split}.json").write_text("\n".join(lines) + "\n")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from _layouts import oracle_metrics, png, run_oracle, write_hub, write_json, write_png
+from _layouts import png, run_oracle, write_hub, write_json, write_png
 
 from harness.config import load_group
 from harness.demo.data import ensure_demo_data
