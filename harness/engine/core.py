@@ -46,6 +46,7 @@ class EngineSettings:
     pin_memory: bool | None = None  # None: on accelerators
     prefetch_factor: int = 2  # batches each worker prepares ahead
     background_scoring: bool = True  # score in a separate process (when num_workers > 0)
+    min_fetch: int = 8  # samples handed over by a worker at a time (small batches: fewer hand-overs)
 
 
 @dataclass
@@ -80,7 +81,7 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     t_plan = time.perf_counter() - start
     store.open()
     try:
-        new, timings = _generate(task, model, docs, plan, ctx, settings, store, n - len(plan.pending))
+        new, timings = _generate(task, model, plan, ctx, settings, store, n - len(plan.pending))
     finally:
         store.close()
     timings["plan"] = t_plan
@@ -119,7 +120,7 @@ class Clock(dict):
             self[key] = self.get(key, 0.0) + time.perf_counter() - t0
 
 
-def _generate(task: Task, model: Model, docs, plan: Plan, ctx: DistContext, settings: EngineSettings,
+def _generate(task: Task, model: Model, plan: Plan, ctx: DistContext, settings: EngineSettings,
               store: PredictionStore, done: int) -> tuple[dict[str, dict], dict[str, Any]]:
     """Run this rank's shard; returns its new records by id and its time split."""
     new: dict[str, dict] = {}
@@ -133,7 +134,7 @@ def _generate(task: Task, model: Model, docs, plan: Plan, ctx: DistContext, sett
     if auto and hasattr(model, "batch_size"):
         model.batch_size = size
     mine = shard(plan.pending, plan.keys, ctx.rank, ctx.world)
-    batches = make_batches(mine, plan.keys, size)
+    batches = make_batches(mine, plan.keys, max(size, settings.min_fetch))  # model calls take `size` at a time
     workers = int(settings.num_workers) if prepare is not None else 0
     if ctx.is_main:
         log.info("%s: %d sample(s), %d finished earlier, %d to run in %d batch(es) of up to %d%s", task.name,
@@ -143,11 +144,12 @@ def _generate(task: Task, model: Model, docs, plan: Plan, ctx: DistContext, sett
                desc=task.name if ctx.world == 1 else f"{task.name} [rank 0 of {ctx.world}]", unit="sample",
                disable=not (ctx.is_main and settings.progress), dynamic_ncols=True)
     clock = Clock()
-    scorer = Scorer(task, background=settings.background_scoring and workers > 0)
 
-    def save(recs: list[dict]) -> None:
+    def save(recs: list[dict]) -> None:  # as soon as a batch is scored: journal it, flushed
         store.append(recs)
         new.update((r["id"], r) for r in recs)
+
+    scorer = Scorer(task, settings.background_scoring and workers > 0, save)
 
     finished = not batches
     try:
@@ -160,10 +162,9 @@ def _generate(task: Task, model: Model, docs, plan: Plan, ctx: DistContext, sett
                     items = next(stream)
                 ok = [it for it in items if not it.failed]
                 outputs = dict(zip((it.index for it in ok), caller([it.payload for it in ok])))
-                with clock("record"):  # hand over for scoring; journal what is scored (flushed)
-                    scorer.submit([(plan.ids[it.index], it.prompt, it.payload if it.failed else outputs[it.index],
-                                    it.doc if it.doc is not None else docs[it.index]) for it in items])
-                    save(scorer.ready())
+                with clock("record"):  # hand over for scoring (and then the journal)
+                    scorer.submit([(it.index, plan.ids[it.index], it.prompt,
+                                    it.payload if it.failed else outputs[it.index]) for it in items])
                 bar.update(len(items))
                 finished = k == len(batches) - 1
                 if stop.requested:
@@ -172,12 +173,10 @@ def _generate(task: Task, model: Model, docs, plan: Plan, ctx: DistContext, sett
                 del stream  # shuts the workers down
     finally:
         with clock("drain"):
-            try:
-                save(scorer.ready(wait=True))
-            finally:
-                scorer.close()
+            scorer.close()
     if not finished:
-        saved = done + len(new) if ctx.world == 1 else None
+        resumed = len(plan.ids) - len(plan.pending) - len(plan.failures)
+        saved = resumed + len(new) if ctx.world == 1 else None
         what = f"{saved} of {len(plan.ids)}" if saved is not None else "this rank's finished"
         raise Interrupted(f"interrupted during {task.name}: {what} samples are saved in {store.journal}")
     clock.update(model=caller.seconds, batches=len(batches), model_calls=caller.calls, batch_size=caller.size,

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from harness.errors import SampleError
-from harness.types import ImageRef, Request
+from harness.types import Request
 
 Prepare = Callable[[Request], Any]
 
@@ -31,7 +30,6 @@ class Item:
     index: int
     prompt: str | None
     payload: Any
-    doc: dict | None = None  # the document without its image data, for scoring
 
     @property
     def failed(self) -> bool:
@@ -104,33 +102,13 @@ class SampleSet(Dataset):
         try:
             request = self.task.build_request(doc)
         except SampleError as exc:
-            return Item(index, None, exc, slim(doc))
+            return Item(index, None, exc)
         if self.prepare is None:
-            return Item(index, request.prompt, request, slim(doc))
+            return Item(index, request.prompt, request)
         try:
-            return Item(index, request.prompt, self.prepare(request), slim(doc))
+            return Item(index, request.prompt, self.prepare(request))
         except SampleError as exc:
-            return Item(index, request.prompt, exc, slim(doc))
-
-
-def _image_data(value: Any) -> bool:
-    if isinstance(value, (bytes, bytearray, ImageRef, Image.Image)):
-        return True
-    if isinstance(value, dict):
-        return "bytes" in value and "path" in value  # a hub image cell
-    if isinstance(value, (list, tuple)) and value:
-        return all(_image_data(v) for v in value)
-    return False
-
-
-def slim(doc: dict) -> dict:
-    """``doc`` without image data (``images``, image cells, raw bytes): what scoring reads, cheap to
-    send from a worker, so the main process need not read the dataset row again.
-
-    >>> slim({"id": "1", "question": "q", "images": [ImageRef(data=b"x")], "image": {"bytes": b"x", "path": None}})
-    {'id': '1', 'question': 'q'}
-    """
-    return {k: v for k, v in doc.items() if k != "images" and not _image_data(v)}
+            return Item(index, request.prompt, exc)
 
 
 def _collate(items: list[Item]) -> Batch:

@@ -2,18 +2,19 @@
 
 Scoring is the task's business and can be slow (edit distances over long answers, a judge
 model behind MathVista's extraction). With ``background=True`` it runs in one forked process,
-so the model never waits for it: :meth:`Scorer.submit` hands over a batch,
-:meth:`Scorer.ready` returns the batches scored so far, in submission order, and
-:meth:`Scorer.close` waits for the rest. Without it (or where ``fork`` is unavailable) the
-same function runs inline.
+so the model never waits for it: :meth:`Scorer.submit` hands over a batch, and the
+records reach ``on_scored`` (which appends them to the journal) milliseconds later, in order,
+while the model works on the next batch; :meth:`Scorer.close` waits for the rest. Without
+it (or where ``fork`` is unavailable) the same function runs inline.
 """
 from __future__ import annotations
 
 import multiprocessing
 import signal
+import threading
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 from harness.engine.store import normalize
 from harness.errors import HarnessError, SampleError
@@ -33,14 +34,18 @@ def score_record(task, doc: dict, prompt: str | None, prediction: str) -> dict:
     return {"id": doc["id"], "prompt": prompt, "prediction": prediction, **fields}
 
 
-def make_records(task, entries: list[tuple[str, str | None, Any, dict]]) -> list[dict]:
-    """Records of (id, prompt, output, doc) entries: scored text, or a failure."""
+def make_records(task, entries: list[tuple[int, str, str | None, Any]]) -> list[dict]:
+    """Records of (dataset index, id, prompt, output) entries: scored text, or a failure.
+
+    The document is read here (in the scoring process when scoring runs in the background),
+    so it never travels between processes.
+    """
     recs = []
-    for doc_id, prompt, out, doc in entries:
+    for index, doc_id, prompt, out in entries:
         if isinstance(out, SampleError):
             rec = failed_record(doc_id, str(out), prompt)
         elif isinstance(out, str):
-            rec = score_record(task, doc, prompt, out)
+            rec = score_record(task, task.docs()[index], prompt, out)
         else:
             raise HarnessError(f"model returned {type(out).__name__} for sample {doc_id!r}; expected text or SampleError")
         recs.append(normalize(rec))
@@ -58,29 +63,40 @@ def _score(entries: list) -> list[dict]:
 
 
 class Scorer:
-    def __init__(self, task, background: bool):
-        self.task = task
+    """Hands batches to the scoring process; ``on_scored(records)`` runs as soon as each batch
+    is scored, in submission order (from the executor's thread, or inline)."""
+
+    def __init__(self, task, background: bool, on_scored: Callable[[list[dict]], None]):
+        self.task, self.on_scored = task, on_scored
         self._pending: deque[Future] = deque()
+        self._lock = threading.Lock()
         fork = "fork" in multiprocessing.get_all_start_methods()
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_init,
                                          initargs=(task,)) if background and fork else None
 
     def submit(self, entries: list) -> None:
+        self.check()
         if self._pool is None:
-            fut: Future = Future()
-            fut.set_result(make_records(self.task, entries))
-        else:
-            fut = self._pool.submit(_score, entries)
+            self._deliver(make_records(self.task, entries))
+            return
+        fut = self._pool.submit(_score, entries)
+        fut.add_done_callback(lambda f: None if f.cancelled() or f.exception() else self._deliver(f.result()))
         self._pending.append(fut)
 
-    def ready(self, wait: bool = False) -> list[dict]:
-        """Records of the batches scored so far (all submitted ones with ``wait``), in order."""
-        out: list[dict] = []
+    def _deliver(self, records: list[dict]) -> None:
+        with self._lock:
+            self.on_scored(records)
+
+    def check(self, wait: bool = False) -> None:
+        """Re-raise the first scoring error (waiting for every batch with ``wait``)."""
         while self._pending and (wait or self._pending[0].done()):
-            out.extend(self._pending.popleft().result())  # re-raises a scoring error
-        return out
+            self._pending.popleft().result()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Wait for every submitted batch to be scored and delivered; raise a scoring error."""
+        try:
+            self.check(wait=True)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None

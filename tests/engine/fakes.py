@@ -43,8 +43,9 @@ class ToyTask(Task):
     metric = "accuracy"
 
     def __init__(self, n: int = 20, sizes: tuple[tuple[int, int], ...] = ((8, 8), (32, 16), (64, 64)),
-                 bad: tuple[str, ...] = (), corrupt: tuple[str, ...] = ()):
+                 bad: tuple[str, ...] = (), corrupt: tuple[str, ...] = (), name: str = "toy"):
         super().__init__({})
+        self.name = name
         self._n, self._sizes, self._bad, self._corrupt = n, sizes, set(bad), set(corrupt)
 
     def load(self):

@@ -120,3 +120,13 @@ def test_oracle_and_other_plain_models_get_requests(tmp_path):
 
     res = _run(tmp_path, OracleModel(), batch_size=7, num_workers=2)
     assert all(r["score"] == 1.0 for r in res.records) and res.timings["workers"] == 0
+
+
+def test_interrupt_message_counts_failures_and_resumed_samples_once(tmp_path):
+    task = ToyTask(bad=("q3",))
+    _run(tmp_path, task=task, batch_size=4, limit=6)  # 5 generated + 1 failed, kept for the full run
+    # workers hand over at least 8 samples (two model calls of 4): the stop comes after those 8
+    with pytest.raises(Interrupted, match=r"interrupted during toy: 14 of 20 samples are saved"):
+        _run(tmp_path, FakeMLLM(sigint_on_call=1), task, batch_size=4)
+    res = _run(tmp_path, task=task, batch_size=4)
+    assert (res.n_resumed, res.n_generated, res.n_failed) == (14, 6, 1)
