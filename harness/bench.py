@@ -94,27 +94,25 @@ def load(overrides: Sequence[str]):
 
 # ---- measurements -----------------------------------------------------------------------------
 class DecodeCounter:
-    """Wraps an MLLM's language model to count decode-step rows (to check that finished
-    sequences leave the batch: rows computed ≈ tokens generated)."""
+    """Counts the rows of the language model's decode steps (calls with ``input_ids``), through
+    a forward pre-hook, to check that finished sequences leave the batch: rows ≈ tokens."""
 
-    def __init__(self, lm):
-        self.lm, self.rows = lm, 0
+    def __init__(self, module: torch.nn.Module):
+        self.rows = 0
+        self.handle = module.register_forward_pre_hook(self._hook, with_kwargs=True)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.lm, name)
-
-    def __call__(self, **inputs):
-        if inputs.get("input_ids") is not None:
-            self.rows += int(inputs["input_ids"].shape[0])
-        return self.lm(**inputs)
+    def _hook(self, module, args, kwargs) -> None:
+        ids = kwargs.get("input_ids")
+        if ids is not None:
+            self.rows += int(ids.shape[0])
 
 
 def _reset(model, device) -> None:
     if hasattr(model, "timings"):
         model.profile = True
         model.timings = dict.fromkeys(model.timings, 0.0)
-    if isinstance(getattr(model, "lm", None), DecodeCounter):
-        model.lm.rows = 0
+    if isinstance(getattr(model, "decode_counter", None), DecodeCounter):
+        model.decode_counter.rows = 0
     if device.type in ("cuda", "npu"):
         getattr(torch, device.type).reset_peak_memory_stats()
 
@@ -151,7 +149,8 @@ def _timed(fn, model, device) -> tuple[float, dict, dict, dict, int]:
     t0 = time.perf_counter()
     preds, engine_t = fn()
     wall = time.perf_counter() - t0
-    rows = model.lm.rows if isinstance(getattr(model, "lm", None), DecodeCounter) else 0
+    counter = getattr(model, "decode_counter", None)
+    rows = counter.rows if isinstance(counter, DecodeCounter) else 0
     return wall, preds, dict(getattr(model, "timings", {})), engine_t, rows
 
 
@@ -182,8 +181,9 @@ def summarize(label: str, runs: list, device, n: int) -> tuple[dict[str, Any], d
 
 def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, copies: int, repeat: int) -> dict:
     cfg, enc, device, base_task, model, load_s = load(overrides)
-    if hasattr(model, "lm"):
-        model.lm = DecodeCounter(model.lm)
+    llm = getattr(getattr(model, "lm", None), "model", None)
+    if isinstance(llm, torch.nn.Module):
+        model.decode_counter = DecodeCounter(llm)
     task = Copies(base_task, copies)
     n = len(task.docs())
     plain_loop(Copies(base_task, 1), model)  # warm-up: allocator, kernels, file cache

@@ -85,6 +85,7 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     finally:
         store.close()
     timings["plan"] = t_plan
+    t_finish = time.perf_counter()
     gathered = ctx.all_gather(new)
     merged = dict(loaded)
     for part in gathered:
@@ -98,6 +99,7 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
         store.finalize(records, [r for k, r in loaded.items() if k not in selected])
     ctx.barrier()
     store.remove_part()
+    timings["finish"] = time.perf_counter() - t_finish
     fresh = [r for part in gathered for r in part.values()]
     result = TaskResult(records=records, seconds=time.perf_counter() - start,
                         n_generated=sum(r.get("prediction") is not None for r in fresh),

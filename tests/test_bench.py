@@ -1,0 +1,41 @@
+"""harness.bench end to end on a demo MLLM: the report's shape and its correctness fields
+(no timing is asserted: timings depend on the machine)."""
+from __future__ import annotations
+
+import json
+
+from harness import bench
+
+
+def test_copies_repeat_samples_under_new_ids():
+    class T:
+        name = "t"
+
+        def docs(self):
+            return [{"id": "a", "x": 1}, {"id": "b", "x": 2}]
+
+    c = bench.Copies(T(), 3)
+    docs = c.docs()
+    assert len(docs) == 6 and c.name == "t"
+    assert [d["id"] for d in docs] == ["a#0", "b#0", "a#1", "b#1", "a#2", "b#2"] and docs[3]["x"] == 2
+
+
+def test_bench_writes_json_and_markdown_with_identical_answers(tmp_path, capsys):
+    result = bench.main(["task=seed", "encoder=demo_siglip", "--batch-sizes", "1", "4", "--copies", "1",
+                         "--repeat", "1", "--out", str(tmp_path)])
+    name = "demo_siglip-seed-cpu"
+    saved = json.loads((tmp_path / f"{name}.json").read_text())
+    assert saved["runs"] == json.loads(json.dumps(result["runs"]))
+    assert [r["config"] for r in saved["runs"]] == ["plain batch-1 loop", "engine batch 1", "engine batch 4"]
+    assert saved["samples"] == saved["distinct_samples"] > 0 and saved["copies"] == 1
+    for row in saved["runs"]:
+        assert row["generated_tokens"] > 0 and row["samples_per_s"] > 0
+        assert {"encode", "prefill", "decode", "harness"} <= set(row["split_s"])
+        # finished sequences leave the batch: at most one decode row per generated token
+        assert row["decode_rows_per_token"] is not None and row["decode_rows_per_token"] <= 1.0
+    # batching and the engine change no answer of the plain batch-1 loop
+    assert [r["differs_from_plain_loop"] for r in saved["runs"][1:]] == [0, 0]
+    assert saved["runs"][2]["model_calls"] < saved["runs"][1]["model_calls"]
+    md = (tmp_path / f"{name}.md").read_text()
+    assert md.startswith("# Throughput: SigLIP (demo) on seed") and "| engine batch 4 |" in md
+    assert "written:" in capsys.readouterr().out
