@@ -139,9 +139,11 @@ def _generate(task: Task, model: Model, plan: Plan, ctx: DistContext, settings: 
     batches = make_batches(mine, plan.keys, max(size, settings.min_fetch))  # model calls take `size` at a time
     workers = int(settings.num_workers) if prepare is not None else 0
     if ctx.is_main:
-        log.info("%s: %d sample(s), %d finished earlier, %d to run in %d batch(es) of up to %d%s", task.name,
-                 len(plan.ids), len(plan.ids) - len(plan.pending) - len(plan.failures), len(plan.pending),
-                 len(batches), size, f" on {ctx.world} ranks" if ctx.world > 1 else "")
+        where = ", ".join(str(task.dataset[k]) for k in ("path", "name", "split") if task.dataset.get(k))
+        log.info("%s%s: %d sample(s), %d finished earlier, %d to run in batches of up to %d%s, %d worker(s)",
+                 task.name, f" ({where})" if where else "", len(plan.ids),
+                 len(plan.ids) - len(plan.pending) - len(plan.failures), len(plan.pending), size,
+                 f" on {ctx.world} ranks" if ctx.world > 1 else "", workers)
     bar = tqdm(total=done + len(mine) if ctx.world > 1 else len(plan.ids), initial=done if ctx.is_main else 0,
                desc=task.name if ctx.world == 1 else f"{task.name} [rank 0 of {ctx.world}]", unit="sample",
                disable=not (ctx.is_main and settings.progress), dynamic_ncols=True)

@@ -8,6 +8,7 @@ plain requests, built in-process. A SampleError in a worker becomes that sample'
 from __future__ import annotations
 
 import dataclasses
+import logging
 import signal
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from harness.errors import SampleError
 from harness.types import Request
 
 Prepare = Callable[[Request], Any]
+log = logging.getLogger("harness.engine")
 
 
 @dataclass
@@ -39,8 +41,17 @@ class Item:
 class Batch(list):
     """A batch of items; its CPU tensors share one buffer per dtype (see :func:`pack`)."""
 
-    def pin_memory(self) -> Batch:
-        return Batch(pack(list(self), pin=True))
+    def pin_memory(self, device: Any = None) -> Batch:
+        try:
+            return Batch(pack(list(self), pin=True))
+        except RuntimeError as exc:  # no page-locked memory for this accelerator: copies stay pageable
+            if not _PIN_WARNED:
+                _PIN_WARNED.append(True)
+                log.warning("pinned memory unavailable (%s); batches stay in pageable memory", str(exc).splitlines()[0])
+            return self
+
+
+_PIN_WARNED: list[bool] = []
 
 
 def map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
