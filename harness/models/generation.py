@@ -5,10 +5,11 @@ only, so a row's tokens do not depend on its batch (identical at batch size 1 an
 A row stops at EOS, at a stop string, or at its own ``max_new_tokens``; finished rows are
 dropped from the batch (and from the cache) so they do not keep it busy.
 
-The prompt is prefilled in one call on ``inputs_embeds``. A later prefix cache can prefill a
-shared image prefix once (``Prepared.prefix_length()``), expand its cache to the rows that share
-it, and pass it to ``CausalLM.__call__(cache=...)`` with only the suffixes: the mask may then have
-pads between prefix and suffix, and :func:`positions` (counting real tokens) stays correct.
+The prompt is prefilled in one call on ``inputs_embeds`` (:func:`greedy`), then
+:func:`decode_loop` runs the steps. Prefix sharing (:mod:`harness.models.sharing`) prefills a
+shared image prefix once, expands its cache to the rows that share it and prefills only the
+suffixes before the same :func:`decode_loop`: the mask then has pads between prefix and
+suffix, and :func:`positions` (counting real tokens) keeps every row's positions unchanged.
 """
 from __future__ import annotations
 
@@ -87,9 +88,11 @@ def select_rows(cache, idx: torch.Tensor):
 
 
 @dataclass
-class _Clock:
+class Clock:
+    """Adds seconds (``add``) and counts (``count``) into a model's timings dict."""
+
     timings: dict
-    sync: Callable[[], None] | None
+    sync: Callable[[], None] | None = None
 
     def add(self, key: str, t0: float) -> float:
         if self.sync is not None:
@@ -98,21 +101,37 @@ class _Clock:
         self.timings[key] = self.timings.get(key, 0.0) + now - t0
         return now
 
+    def count(self, key: str, n: int) -> None:
+        self.timings[key] = self.timings.get(key, 0) + n
+
 
 def greedy(lm: CausalLM, rows: Sequence[torch.Tensor], specs: Sequence[RowSpec], eos: set[int],
            decode: Callable[[list[int]], str], timings: dict | None = None,
-           sync: Callable[[], None] | None = None) -> list[list[int]]:
-    """Generated token ids per row (without the token that triggered EOS)."""
-    clock = _Clock(timings if timings is not None else {}, sync)
+           sync: Callable[[], None] | None = None,
+           on_prefill: Callable[[object, torch.Tensor], None] | None = None) -> list[list[int]]:
+    """Generated token ids per row (without the token that triggered EOS).
+
+    ``on_prefill(cache, mask)`` is called after the prompt is prefilled (prefix sharing keeps a
+    row's image prefix from it).
+    """
+    clock = Clock(timings if timings is not None else {}, sync)
     t0 = time.perf_counter()
     embeds, mask = left_pad(rows)
     pos = positions(mask)
     logits, cache = lm(inputs_embeds=embeds, attention_mask=mask, position_ids=pos)
-    clock.timings["prefill_tokens"] = clock.timings.get("prefill_tokens", 0) + int(mask.sum())
+    clock.count("prefill_tokens", int(mask.sum()))
+    if on_prefill is not None:
+        on_prefill(cache, mask)
     t0 = clock.add("prefill", t0)
-    out: list[list[int]] = [[] for _ in rows]
-    active = list(range(len(rows)))  # original row index of each batch row
-    next_pos = pos[:, -1] + 1
+    return decode_loop(lm, logits, cache, mask, pos[:, -1] + 1, specs, eos, decode, clock, t0)
+
+
+def decode_loop(lm: CausalLM, logits: torch.Tensor, cache, mask: torch.Tensor, next_pos: torch.Tensor,
+                specs: Sequence[RowSpec], eos: set[int], decode: Callable[[list[int]], str], clock: Clock,
+                t0: float) -> list[list[int]]:
+    """Greedy steps from the prefill's last-position ``logits`` until every row has stopped."""
+    out: list[list[int]] = [[] for _ in specs]
+    active = list(range(len(specs)))  # original row index of each batch row
     while True:
         tokens = logits.argmax(-1)
         keep = []
@@ -133,7 +152,7 @@ def greedy(lm: CausalLM, rows: Sequence[torch.Tensor], specs: Sequence[RowSpec],
         mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
         logits, cache = lm(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_pos[:, None], cache=cache)
         next_pos = next_pos + 1
-    clock.timings["generated_tokens"] = clock.timings.get("generated_tokens", 0) + sum(len(o) for o in out)
+    clock.count("generated_tokens", sum(len(o) for o in out))
     clock.add("decode", t0)
     return out
 

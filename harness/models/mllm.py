@@ -5,8 +5,10 @@ Two stages, so the engine can preprocess in DataLoader workers::
     prep = mllm.preprocessor(request)          # CPU only: images, prompt, token ids
     texts = mllm.generate_prepared([prep, ...])
 
-``generate(requests)`` chains both, batching by ``batch_size``. ``encode_images`` is its own
-step (a later feature cache can skip it for images seen before).
+``generate(requests)`` chains both, batching by ``batch_size``. With ``share_images`` (the
+default) each distinct image is encoded once (features kept in a :class:`FeatureCache` by pixel
+hash) and the questions about one image decode from one prefill of their common prefix
+(:mod:`harness.models.sharing`); ``share_images = False`` runs every question on its own.
 """
 from __future__ import annotations
 
@@ -25,15 +27,20 @@ from harness.fingerprint import dir_fingerprint
 from harness.models import anyres
 from harness.models import checkpoints as ck
 from harness.models.base import Model
+from harness.models import kvcache
+from harness.models.featcache import FEATURES_VERSION, FeatureCache, Namespace
 from harness.models.formats import Parts, load_composed, load_hf, load_llava
-from harness.models.generation import CausalLM, RowSpec, cut_at_stop, greedy, left_pad
+from harness.models.generation import CausalLM, Clock, RowSpec, cut_at_stop, greedy, left_pad
 from harness.models.imageproc import ImagePipeline
 from harness.models.prepare import IMAGE_SLOT, Prepared, Preprocessor, collate_prepared
+from harness.models.sharing import PrefixSharer, prefix_key
 from harness.models.templates import resolve_template
 from harness.types import Request
 
 log = logging.getLogger(__name__)
-TIMING_KEYS = ("preprocess", "encode", "prefill", "decode", "prefill_tokens", "generated_tokens")
+TIMING_KEYS = ("preprocess", "encode", "prefill", "decode", "prefill_tokens", "generated_tokens", "images",
+               "images_encoded", "prefixes_computed", "shared_prefix_rows")
+MEMO_IMAGES = 8  # processed images each preprocessor remembers while sharing
 
 
 class MLLM(Model):
@@ -41,7 +48,7 @@ class MLLM(Model):
     collate = staticmethod(collate_prepared)
 
     def __init__(self, parts: Parts, device: DeviceSpec, template: Any = "vicuna_v1", batch_size: int = 16,
-                 cpu_threads: int | None = None):
+                 cpu_threads: int | None = None, features: FeatureCache | None = None, share_images: bool = True):
         self.parts, self.device = parts, device
         self.batch_size = int(batch_size)
         self.cpu_threads = cpu_threads if device.type == "cpu" else None
@@ -59,7 +66,22 @@ class MLLM(Model):
                                          ImagePipeline(parts.processing, parts.aspect, parts.pinpoints),
                                          parts.image_token_id)
         self.eos = ck.eos_ids(self.tokenizer, parts.llm, self.template.stop)
+        self.features = features if features is not None else FeatureCache()
+        self.sharer = PrefixSharer(self.lm)
+        self._prints: dict[str, str] | None = None
+        self.share_images = share_images
         log.info("MLLM ready: %s", self.describe())
+
+    @property
+    def share_images(self) -> bool:
+        return self._share
+
+    @share_images.setter
+    def share_images(self, on: bool) -> None:
+        """Turn image sharing on or off (before the engine starts its workers: the memo travels with the preprocessor)."""
+        self._share = bool(on)
+        self.preprocessor.memo = MEMO_IMAGES if self._share else 0
+        self.sharer.carry = None
 
     # ---- images -------------------------------------------------------------------------
     @torch.no_grad()
@@ -67,6 +89,7 @@ class MLLM(Model):
         """Per image (crops, 3, H, W) -> its projected embeddings (tokens, D); crops share batched encoder calls."""
         t0 = time.perf_counter()
         dev = self.device.torch_device
+        self.timings["images_encoded"] = self.timings.get("images_encoded", 0) + len(pixel_values)
         crops = [c for pv in pixel_values for c in pv]
         by_shape: dict[tuple, list[int]] = {}
         for i, c in enumerate(crops):
@@ -91,9 +114,44 @@ class MLLM(Model):
         self._tick("encode", t0)
         return result
 
+    def image_features(self, batch: Sequence[Prepared]) -> list[list[torch.Tensor]]:
+        """Per row, per image: its projected features. Sharing: each distinct image once, from the cache when there."""
+        if not self.share_images or any(len(p.image_hashes) != len(p.pixel_values) for p in batch):
+            feats = self.encode_images([pv for p in batch for pv in p.pixel_values],
+                                       [s for p in batch for s in p.image_sizes]) if any(p.pixel_values for p in batch) else []
+            it = iter(feats)
+            return [[next(it) for _ in p.pixel_values] for p in batch]
+        ns, dev = self.feature_namespace(), self.device.torch_device
+        found: dict[str, torch.Tensor] = {}
+        todo: dict[str, tuple[torch.Tensor, tuple[int, int]]] = {}
+        for p in batch:
+            for h, pv, size in zip(p.image_hashes, p.pixel_values, p.image_sizes):
+                if h not in found and h not in todo:
+                    hit = self.features.get(ns, h, dev)
+                    if hit is None:
+                        todo[h] = (pv, size)
+                    else:
+                        found[h] = hit
+        if todo:
+            for h, f in zip(todo, self.encode_images([v[0] for v in todo.values()], [v[1] for v in todo.values()])):
+                found[h] = f
+                self.features.put(ns, h, f)
+        return [[found[h] for h in p.image_hashes] for p in batch]
+
+    def feature_namespace(self) -> Namespace:
+        """What image features depend on besides the pixels (the feature cache's namespace)."""
+        pre = {k: v for k, v in self.preprocessor.describe().items() if k not in ("template", "image_tokenisation")}
+        return Namespace({"version": FEATURES_VERSION, "checkpoints": self._checkpoint_prints(),
+                          "format": self.parts.format, "encoder": self.encoder.describe(), "settings": self.parts.settings,
+                          "preprocessing": pre, "merge": self.parts.merge, "newline": self.newline is not None,
+                          "dtype": self.device.dtype_name, "device": self.device.type})
+
     def embed_prompt(self, prep: Prepared, images: Sequence[torch.Tensor]) -> torch.Tensor:
         """Token embeddings of ``prep.input_ids`` with each image slot replaced by that image's embeddings."""
-        ids = torch.tensor(prep.input_ids, device=self.device.torch_device)
+        return self.embed_ids(prep.input_ids, images)
+
+    def embed_ids(self, input_ids: Sequence[int], images: Sequence[torch.Tensor]) -> torch.Tensor:
+        ids = torch.tensor(list(input_ids), device=self.device.torch_device)
         slots = (ids == IMAGE_SLOT).nonzero().flatten().tolist()
         text = self.lm.embed(ids.clamp(min=0))
         pieces, start = [], 0
@@ -106,23 +164,41 @@ class MLLM(Model):
     # ---- generation ---------------------------------------------------------------------
     @torch.no_grad()
     def prompt_embeddings(self, batch: Sequence[Prepared]) -> list[torch.Tensor]:
-        pixel = [pv for p in batch for pv in p.pixel_values]
-        sizes = [s for p in batch for s in p.image_sizes]
-        images = self.encode_images(pixel, sizes) if pixel else []
-        rows, k = [], 0
-        for p in batch:
-            rows.append(self.embed_prompt(p, images[k:k + len(p.pixel_values)]))
-            k += len(p.pixel_values)
-        return rows
+        return [self.embed_prompt(p, f) for p, f in zip(batch, self.image_features(batch))]
 
     @torch.no_grad()
     def generate_ids(self, batch: Sequence[Prepared]) -> list[list[int]]:
         """Greedy token ids for prepared requests without errors (EOS excluded)."""
         with self.device.autocast(), cpu_threads(self.cpu_threads):
-            rows = self.prompt_embeddings(batch)
+            self.timings["images"] = self.timings.get("images", 0) + sum(len(p.pixel_values) for p in batch)
             specs = [RowSpec(p.gen.max_new_tokens, p.stop) for p in batch]
-            return greedy(self.lm, rows, specs, self.eos, self._decode_raw, self.timings,
-                          self.device.synchronize if self.profile else None)
+            clock = Clock(self.timings, self.device.synchronize if self.profile else None)
+            groups = self.sharer.plan(batch) if self.share_images else None
+            if groups is not None:
+                try:
+                    return self._generate_shared(batch, groups, specs, clock)
+                except kvcache.Unsupported as exc:
+                    if exc.lasting:
+                        self.sharer.turn_off(f"the model is not supported: {exc}")
+                    else:
+                        self.sharer.say(f"{exc}; that batch runs unshared")
+            feats = self.image_features(batch)
+            rows = [self.embed_prompt(p, f) for p, f in zip(batch, feats)]
+            hook = None
+            if self.share_images and not self.sharer.off:  # keep the last row's prefix for the next batch
+                last = batch[-1]
+                n = last.prefix_length()
+                length = n - len(feats[-1]) + sum(f.shape[0] for f in feats[-1])
+                hook = lambda cache, mask: self.sharer.capture(prefix_key(last), cache, mask, len(batch) - 1, length)  # noqa: E731
+            return greedy(self.lm, rows, specs, self.eos, self._decode_raw, self.timings, clock.sync, on_prefill=hook)
+
+    def _generate_shared(self, batch, groups, specs, clock) -> list[list[int]]:
+        fresh = [g for g, key in enumerate(groups.keys) if not self.sharer.carried(key)]
+        reps = [batch[groups.first[g]] for g in fresh]
+        prefixes = {g: self.embed_ids(rep.input_ids[:groups.lengths[g]], f)
+                    for g, rep, f in zip(fresh, reps, self.image_features(reps))}
+        suffixes = [self.embed_ids(p.input_ids[groups.lengths[g]:], []) for p, g in zip(batch, groups.of_row)]
+        return self.sharer.generate(groups, prefixes, suffixes, specs, self.eos, self._decode_raw, clock)
 
     def generate_prepared(self, batch: Sequence[Prepared]) -> list[str | SampleError]:
         """Texts for prepared requests (one batch); a prepared request carrying an error yields that error."""
@@ -159,13 +235,19 @@ class MLLM(Model):
         self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - t0
 
     # ---- identity -----------------------------------------------------------------------
+    def _checkpoint_prints(self) -> dict[str, str]:
+        """Fingerprints of the checkpoint paths (each folder hashed once per model)."""
+        if self._prints is None:
+            prints, seen = {}, {}
+            for key, path in sorted(self.parts.paths.items()):
+                if Path(path).exists():
+                    seen.setdefault(path, dir_fingerprint(path))
+                    prints[key] = seen[path]
+            self._prints = prints
+        return dict(self._prints)
+
     def fingerprint(self) -> dict[str, Any]:
-        prints, seen = {}, {}
-        for key, path in sorted(self.parts.paths.items()):
-            if Path(path).exists():
-                seen.setdefault(path, dir_fingerprint(path))
-                prints[key] = seen[path]
-        return {"model": self.name, "format": self.parts.format, "checkpoints": prints,
+        return {"model": self.name, "format": self.parts.format, "checkpoints": self._checkpoint_prints(),
                 "template": self.template.name, "template_text": [self.template.prefix, self.template.suffix],
                 "image_aspect_ratio": self.parts.aspect, "dtype": self.device.dtype_name}
 
@@ -176,7 +258,9 @@ class MLLM(Model):
                 "encoder": self.encoder.describe(), "projector_parameters": count(self.projector),
                 "llm": type(self.parts.llm).__name__, "llm_parameters": count(self.parts.llm),
                 "preprocessing": self.preprocessor.describe(), "merge": self.parts.merge,
-                "settings": self.parts.settings, "batch_size": self.batch_size}
+                "settings": self.parts.settings, "batch_size": self.batch_size, "share_images": self.share_images,
+                "feature_cache": {"max_bytes": self.features.max_bytes,
+                                  "dir": str(self.features.disk_dir) if self.features.disk_dir else None}}
 
 
 @contextlib.contextmanager
@@ -213,5 +297,7 @@ def load_mllm(model_cfg: dict, encoder_cfg: dict, device: DeviceSpec, cache_dir:
         raise HarnessError("model=mllm needs model.checkpoint (an MLLM folder), or model.llm and model.projector "
                            "(composed with encoder.path)")
     threads = model_cfg.get("cpu_threads") or (1 if encoder_cfg.get("demo") else None)
+    limit = model_cfg.get("feature_cache_bytes")
+    features = FeatureCache(1 << 30 if limit is None else int(limit), model_cfg.get("feature_cache_dir"))
     return MLLM(parts, device, model_cfg.get("template") or "vicuna_v1", int(model_cfg.get("batch_size") or 16),
-                threads)
+                threads, features)

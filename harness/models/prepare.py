@@ -3,19 +3,25 @@
 :class:`Preprocessor` is small and picklable (a tokenizer, a template, an image pipeline), so the
 engine can run it in ``torch.utils.data.DataLoader`` workers; it never touches model weights.
 The token ids carry :data:`IMAGE_SLOT` where each image's embeddings will be spliced in.
+Each image also gets a hash of its decoded pixels (``image_hashes``), the key of the feature
+cache and of prefix sharing. With ``memo > 0`` the preprocessor keeps its last few processed
+images (keyed by the encoded bytes), so the questions of one image decode and resize it once
+per worker; the memo is never pickled.
 """
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
 from harness.errors import SampleError
+from harness.models.featcache import pixel_hash
 from harness.models.imageproc import ImagePipeline
 from harness.models.templates import Template, user_turn
-from harness.types import GenerationSettings, Request
+from harness.types import GenerationSettings, ImageRef, Request
 
 IMAGE_SLOT = -200  # the LLaVA code base's IMAGE_TOKEN_INDEX
 IMAGE_TOKEN = "<image>"
@@ -30,6 +36,7 @@ class Prepared:
     pixel_values: list[torch.Tensor] = field(default_factory=list)  # per image: (crops, 3, H, W) float32
     image_sizes: list[tuple[int, int]] = field(default_factory=list)  # per image: original (width, height)
     image_keys: list[str | None] = field(default_factory=list)
+    image_hashes: list[str] = field(default_factory=list)  # per image: hash of the decoded pixels
     gen: GenerationSettings = field(default_factory=GenerationSettings)
     stop: tuple[str, ...] = ()
     error: SampleError | None = None
@@ -70,6 +77,13 @@ class Preprocessor:
     template: Template
     images: ImagePipeline
     image_token_id: int | None = None  # None: LLaVA code-base chunk tokenisation
+    memo: int = 0  # processed images remembered (by their encoded bytes); 0: none
+    _recent: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_recent"] = OrderedDict()  # workers start with an empty memo
+        return state
 
     def __call__(self, request: Request) -> Prepared:
         t0 = time.perf_counter()
@@ -77,9 +91,10 @@ class Preprocessor:
                         stop=tuple(dict.fromkeys((*self.template.stop, *request.gen.stop))))
         try:
             for ref in request.images:
-                img = ref.load()
-                prep.image_sizes.append(img.size)
-                prep.pixel_values.append(torch.from_numpy(self.images(img)))
+                size, pixels, digest = self.image(ref)
+                prep.image_sizes.append(size)
+                prep.pixel_values.append(pixels)
+                prep.image_hashes.append(digest)
             text = self.template.render(user_turn(request.prompt, len(request.images), IMAGE_TOKEN))
             prep.input_ids = self.tokenize(text)
             n_slots = prep.input_ids.count(IMAGE_SLOT)
@@ -89,6 +104,25 @@ class Preprocessor:
             prep.error, prep.pixel_values = exc, []
         prep.seconds = time.perf_counter() - t0
         return prep
+
+    def image(self, ref: ImageRef) -> tuple[tuple[int, int], torch.Tensor, str]:
+        """(size, pixel values, pixel hash) of one image; from the memo when it was just processed."""
+        key = None
+        if self.memo > 0:
+            try:
+                key = (self.images, ref.content_hash())
+            except OSError:  # an unreadable file: load() reports it
+                key = None
+        if key is not None and key in self._recent:
+            self._recent.move_to_end(key)
+            return self._recent[key]
+        img = ref.load()
+        out = (img.size, torch.from_numpy(self.images(img)), pixel_hash(img))
+        if key is not None:
+            self._recent[key] = out
+            while len(self._recent) > self.memo:
+                self._recent.popitem(last=False)
+        return out
 
     def tokenize(self, text: str) -> list[int]:
         if self.image_token_id is None:

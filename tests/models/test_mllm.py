@@ -95,13 +95,17 @@ def test_preprocessor_pickles_and_timings_accumulate(demo):
     assert prep.error is None and prep.input_ids.count(-200) == 1 and prep.image_keys == ["img0"]
     assert prep.pixel_values[0].dtype == torch.float32 and prep.pixel_values[0].shape[1:] == (3, 56, 56)
     assert demo.collate([prep, prep]) == [prep, prep]
+    assert len(prep.image_hashes) == 1 and len(prep.image_hashes[0]) == 40  # sha1 of the decoded pixels
+    demo.share_images = False  # unshared: the whole prompt is prefilled (shared counts: tests/models/test_sharing.py)
     demo.timings.update(dict.fromkeys(demo.timings, 0.0))
     demo.profile = True
     demo.generate_prepared([prep])
     demo.profile = False
+    demo.share_images = True
     t = demo.timings
     assert t["prefill_tokens"] == len(prep.input_ids) - 1 + demo.encode_images(prep.pixel_values, prep.image_sizes)[0].shape[0]
     assert t["generated_tokens"] > 0 and t["encode"] > 0 and t["prefill"] > 0 and t["decode"] > 0 and t["preprocess"] > 0
+    assert t["images"] == 1 and t["images_encoded"] == 2  # generate + the check's own encode_images call
 
 
 def test_fingerprint_and_describe(demo):

@@ -1,0 +1,155 @@
+"""Projected image features kept per image: a bounded in-memory LRU and an optional folder on disk.
+
+An entry is one image's features as the LLM receives them (encoder -> LayerNorm -> projector,
+anyres tiles packed), filed under ``(namespace, image hash)``:
+
+- the *image hash* is a hash of the decoded pixels (:func:`pixel_hash`, computed where the image
+  is decoded), so two copies of one image in different rows, splits or tasks meet;
+- the *namespace* is a fingerprint of everything else that decides the features: the encoder,
+  projector and MLLM checkpoint fingerprints, feature selection, preprocessing (processor
+  config, aspect mode, pin-points, merge), dtype and device type (see ``MLLM.feature_namespace``).
+
+So features are never served for another checkpoint or another preprocessing. In memory the
+cache holds at most ``max_bytes`` (least recently used entries leave first; an entry larger
+than the limit is not kept). On disk (``<dir>/<namespace>/<hash[:2]>/<hash>.safetensors``,
+written atomically) it has no size limit; delete the folder to reclaim it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from harness.fingerprint import obj_fingerprint
+
+log = logging.getLogger(__name__)
+FEATURES_VERSION = 1  # bump when the code computing features changes their values
+
+
+def pixel_hash(image: Image.Image) -> str:
+    """A hash of an image's decoded pixels, size and mode (not of its file's bytes).
+
+    >>> a = Image.new("RGB", (2, 1), (9, 9, 9))
+    >>> pixel_hash(a) == pixel_hash(a.copy()), pixel_hash(a) == pixel_hash(Image.new("RGB", (1, 2), (9, 9, 9)))
+    (True, False)
+    """
+    h = hashlib.sha1(repr((image.size, image.mode)).encode())
+    h.update(image.tobytes())
+    return h.hexdigest()
+
+
+def tensor_bytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+class Namespace:
+    """What features were computed with (a JSON-able mapping) and its fingerprint ``id``.
+
+    >>> Namespace({"a": 1}).id == Namespace({"a": 1}).id != Namespace({"a": 2}).id
+    True
+    """
+
+    def __init__(self, spec: dict[str, Any]):
+        self.spec = spec
+        self.id = obj_fingerprint(spec)
+
+
+class FeatureCache:
+    """``get(namespace, image_hash)`` / ``put(namespace, image_hash, features)``; counters in ``stats``."""
+
+    def __init__(self, max_bytes: int = 1 << 30, disk_dir: str | Path | None = None):
+        self.max_bytes = max(0, int(max_bytes))
+        self.disk_dir = Path(disk_dir).expanduser() if disk_dir else None
+        self.entries: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
+        self.bytes = 0
+        self.stats = {"hits": 0, "disk_hits": 0, "misses": 0, "evicted": 0, "disk_writes": 0}
+        self._described: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def get(self, namespace: Namespace, image_hash: str, device: torch.device | None = None) -> torch.Tensor | None:
+        ns = namespace.id
+        key = (ns, image_hash)
+        found = self.entries.get(key)
+        if found is not None:
+            self.entries.move_to_end(key)
+            self.stats["hits"] += 1
+            return found
+        found = self._read(ns, image_hash, device)
+        if found is None:
+            self.stats["misses"] += 1
+            return None
+        self.stats["disk_hits"] += 1
+        self._keep(key, found)
+        return found
+
+    def put(self, namespace: Namespace, image_hash: str, features: torch.Tensor) -> None:
+        self._keep((namespace.id, image_hash), features)
+        if self.disk_dir is not None:
+            self._write(namespace, image_hash, features)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.bytes = 0
+
+    # ---- memory ---------------------------------------------------------------------------
+    def _keep(self, key: tuple[str, str], features: torch.Tensor) -> None:
+        size = tensor_bytes(features)
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.bytes -= tensor_bytes(old)
+        if size > self.max_bytes:
+            return
+        while self.entries and self.bytes + size > self.max_bytes:
+            _, dropped = self.entries.popitem(last=False)
+            self.bytes -= tensor_bytes(dropped)
+            self.stats["evicted"] += 1
+        self.entries[key] = features
+        self.bytes += size
+
+    # ---- disk -----------------------------------------------------------------------------
+    def _path(self, ns: str, image_hash: str) -> Path:
+        assert self.disk_dir is not None
+        return self.disk_dir / ns / image_hash[:2] / f"{image_hash}.safetensors"
+
+    def _read(self, ns: str, image_hash: str, device: torch.device | None) -> torch.Tensor | None:
+        if self.disk_dir is None:
+            return None
+        path = self._path(ns, image_hash)
+        if not path.is_file():
+            return None
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path), device=str(device or "cpu"))["features"]
+        except Exception as exc:  # a truncated or foreign file: recompute, and overwrite it later
+            log.warning("feature cache: ignoring unreadable %s (%s: %s)", path, type(exc).__name__, exc)
+            return None
+
+    def _write(self, namespace: Namespace, image_hash: str, features: torch.Tensor) -> None:
+        from safetensors.torch import save_file
+
+        path = self._path(namespace.id, image_hash)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if namespace.id not in self._described:  # what the folder's features were computed with, for people
+            (path.parent.parent / "namespace.json").write_text(
+                json.dumps(namespace.spec, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
+            self._described.add(namespace.id)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            save_file({"features": features.detach().contiguous().cpu()}, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        self.stats["disk_writes"] += 1
