@@ -47,7 +47,7 @@ def to_layers(cache) -> Layers:
             if keys is None or values is None or keys.dim() != 4:
                 raise Unsupported(f"its cache has an empty or shared {name} layer")
             if name == "DynamicSlidingWindowLayer" and layer.cumulative_length != keys.shape[-2]:
-                raise Unsupported("its sliding-window cache has already dropped tokens")
+                raise Unsupported("its sliding-window cache has already dropped tokens", lasting=False)
             out.append((keys, values))
         return out
     if hasattr(cache, "key_cache") and hasattr(cache, "value_cache"):  # transformers 4.x DynamicCache

@@ -33,7 +33,7 @@ from harness.models.formats import Parts, load_composed, load_hf, load_llava
 from harness.models.generation import CausalLM, Clock, RowSpec, cut_at_stop, greedy, left_pad
 from harness.models.imageproc import ImagePipeline
 from harness.models.prepare import IMAGE_SLOT, Prepared, Preprocessor, collate_prepared
-from harness.models.sharing import PrefixSharer, prefix_key
+from harness.models.sharing import PrefixSharer
 from harness.models.templates import resolve_template
 from harness.types import Request
 
@@ -178,18 +178,10 @@ class MLLM(Model):
                 try:
                     return self._generate_shared(batch, groups, specs, clock)
                 except kvcache.Unsupported as exc:
-                    if exc.lasting:
-                        self.sharer.turn_off(f"the model is not supported: {exc}")
-                    else:
-                        self.sharer.say(f"{exc}; that batch runs unshared")
+                    self.sharer.refused(exc)
             feats = self.image_features(batch)
             rows = [self.embed_prompt(p, f) for p, f in zip(batch, feats)]
-            hook = None
-            if self.share_images and not self.sharer.off:  # keep the last row's prefix for the next batch
-                last = batch[-1]
-                n = last.prefix_length()
-                length = n - len(feats[-1]) + sum(f.shape[0] for f in feats[-1])
-                hook = lambda cache, mask: self.sharer.capture(prefix_key(last), cache, mask, len(batch) - 1, length)  # noqa: E731
+            hook = self.sharer.keeper(batch[-1], feats[-1], len(batch) - 1) if self.share_images else None
             return greedy(self.lm, rows, specs, self.eos, self._decode_raw, self.timings, clock.sync, on_prefill=hook)
 
     def _generate_shared(self, batch, groups, specs, clock) -> list[list[int]]:

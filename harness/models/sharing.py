@@ -104,6 +104,19 @@ class PrefixSharer:
         first = [of_row.index(g) for g in range(len(index))]
         return Groups(list(index), of_row, first, [len(k[0]) for k in index])
 
+    def refused(self, exc: kv.Unsupported) -> None:
+        if exc.lasting:
+            self.turn_off(f"the model is not supported: {exc}")
+        else:
+            self.say(f"{exc}; that batch runs unshared")
+
+    def keeper(self, prep: Prepared, images: Sequence[torch.Tensor], row: int) -> Callable | None:
+        """An ``on_prefill`` hook for the unshared path that keeps ``prep``'s prefix (batch row ``row``) as the carry."""
+        if self.off:
+            return None
+        key, length = prefix_key(prep), prep.prefix_length() - len(images) + sum(f.shape[0] for f in images)
+        return lambda cache, mask: self.capture(key, cache, mask, row, length)
+
     def capture(self, key: tuple | None, cache, mask: torch.Tensor, row: int, length: int) -> None:
         """Keep ``row``'s first ``length`` positions (its prefix) from an unshared prefill as the carry."""
         if key is None or self.off:
@@ -112,7 +125,9 @@ class PrefixSharer:
         try:
             layers = kv.to_layers(cache)
         except kv.Unsupported as exc:
-            self.turn_off(f"the model is not supported: {exc}")
+            self.carry = None
+            if exc.lasting:
+                self.turn_off(f"the model is not supported: {exc}")
             return
         self.window = kv.sliding_window(cache)
         start = mask.shape[1] - int(mask[row].sum())
@@ -137,8 +152,8 @@ class PrefixSharer:
             _, cache = self.lm(inputs_embeds=embeds, attention_mask=pmask, position_ids=positions(pmask))
             clock.count("prefill_tokens", int(pmask.sum()))
             clock.count("prefixes_computed", len(order))
-            parts.append(kv.to_layers(cache))
             kind, self.window = type(cache), kv.sliding_window(cache)
+            parts.append(kv.to_layers(cache))
             lengths.update((g, int(pmask[i].sum())) for i, g in enumerate(order))
         rest = [g for g in range(len(groups.keys)) if g not in prefixes]
         if rest:  # only the carried group can be missing

@@ -122,6 +122,28 @@ def test_llm_families_share_identically(family, tmp_path, clip_dir, tok_dir, cpu
         assert m.sharer.window == 4096
 
 
+def test_batches_reaching_a_sliding_window_run_unshared(tmp_path, clip_dir, tok_dir, cpu, cache_dir, caplog):
+    import json
+
+    folder, _ = _llava_folder(tmp_path, "mistral", clip_dir, tok_dir)
+    reqs = grouped(2, 3, max_new=(6,))
+    probe = load_mllm({"checkpoint": str(folder)}, ENC, cpu, cache_dir)
+    preps = [probe.preprocessor(r) for r in reqs]
+    prefix = max(p.prefix_length() - 1 + probe.image_features([p])[0][0].shape[0] for p in preps)
+    cfg = json.loads((folder / "config.json").read_text())
+    for window, why in ((prefix + 2, f"reaches the model's {prefix + 2}-token sliding window"),  # prefix fits, row not
+                        (prefix - 4, "sliding-window cache has already dropped tokens")):  # not even the prefix fits
+        (folder / "config.json").write_text(json.dumps(dict(cfg, sliding_window=window)))
+        m = load_mllm({"checkpoint": str(folder)}, ENC, cpu, cache_dir)
+        base, _ = run(m, reqs, False, 16)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="harness.models.sharing"):
+            out, t = run(m, reqs, True, 16)
+        assert out == base and t["shared_prefix_rows"] == 0 and m.sharer.window == window
+        assert f"{why}; that batch runs unshared" in caplog.text
+        assert m.sharer.off is None and m.sharer.carry is None  # only those batches: sharing stays on
+
+
 @pytest.mark.parametrize("fixture", ["hf_llava_dir", "hf_next_dir"])
 def test_transformers_llava_formats_share_identically(fixture, request, cpu, cache_dir):
     m = load_mllm({"checkpoint": str(request.getfixturevalue(fixture))}, ENC, cpu, cache_dir)
