@@ -179,8 +179,11 @@ def summarize(label: str, runs: list, device, n: int) -> tuple[dict[str, Any], d
     return row, preds
 
 
-def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, copies: int, repeat: int) -> dict:
-    cfg, enc, device, base_task, model, load_s = load(overrides)
+def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, copies: int, repeat: int,
+          share_images: bool = False) -> dict:
+    _, enc, device, base_task, model, load_s = load(overrides)
+    if hasattr(model, "share_images"):  # copies repeat every image: sharing would time the cache, not batching
+        model.share_images = share_images
     llm = getattr(getattr(model, "lm", None), "model", None)
     if isinstance(llm, torch.nn.Module):
         model.decode_counter = DecodeCounter(llm)
@@ -211,7 +214,7 @@ def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, co
     return {"model": enc.get("name"), "model_label": enc.get("label"), "task": base_task.name,
             "device": str(device.torch_device), "dtype": device.dtype_name, "samples": n,
             "distinct_samples": len(base_task.docs()), "copies": copies, "repeat": repeat,
-            "num_workers": workers, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "num_workers": workers, "share_images": getattr(model, "share_images", None), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "load_average": list(os.getloadavg()), "load_seconds": round(load_s, 3),
             "max_new_tokens": base_task.generation().max_new_tokens,
             "model_describe": model.describe(), "runs": rows, "checks": checks,
@@ -219,10 +222,15 @@ def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, co
 
 
 # ---- output ----------------------------------------------------------------------------------
+def _pct(x: float | None) -> str:
+    return f"{100 * x:.1f}%" if x is not None else "—"
+
+
 def markdown(result: dict) -> str:
     head = (f"# Throughput: {result['model_label']} on {result['task']} ({result['device']}, {result['dtype']})\n\n"
             f"{result['samples']} samples ({result['distinct_samples']} distinct × {result['copies']}), "
             f"max_new_tokens {result['max_new_tokens']}, {result['num_workers']} DataLoader worker(s), "
+            f"image sharing {'on' if result.get('share_images') else 'off'}, "
             f"{result['torch_threads']} torch threads on {result['cpu_count']} CPUs (load average "
             f"{result['load_average'][0]:.1f}); median of {result['repeat']} runs. Times in seconds.\n\n")
     cols = ["config", "samples/s", "tokens/s", "× plain loop", "plan", "data wait", "preprocess", "encode",
@@ -238,14 +246,13 @@ def markdown(result: dict) -> str:
                  r.get("decode_rows_per_token") or "—", r["peak_memory_mib"], r.get("differs_from_plain_loop", "—")]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     c = result["checks"]
-    pct = lambda x: f"{100 * x:.1f}%" if x is not None else "—"  # noqa: E731
     notes = ["", f"- batch 16 / batch 1 throughput: {c.get('batch16_over_batch1')}×",
-             f"- largest harness overhead (wall time outside the model's generate call): "
-             f"{pct(c.get('max_harness_overhead_fraction'))}; outside encoder+prefill+decode: "
-             f"{pct(c.get('max_outside_forward_fraction'))}",
-             "- engine rows preprocess in DataLoader workers, overlapped with the model (their preprocess "
-             "seconds are worker time, not wall time); decode rows/token ≈ 1 means finished sequences "
-             "leave the batch; CPU peak memory is the process's peak RSS so far."]
+             (f"- largest harness overhead (wall time outside the model's generate call): "
+              f"{_pct(c.get('max_harness_overhead_fraction'))}; outside encoder+prefill+decode: "
+              f"{_pct(c.get('max_outside_forward_fraction'))}"),
+             ("- engine rows preprocess in DataLoader workers, overlapped with the model (their preprocess "
+              "seconds are worker time, not wall time); decode rows/token ≈ 1 means finished sequences "
+              "leave the batch; CPU peak memory is the process's peak RSS so far.")]
     return head + "\n".join(lines + notes) + "\n"
 
 
@@ -257,12 +264,14 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--copies", type=int, default=32, help="repeat the task's samples (small demo sets)")
     p.add_argument("--repeat", type=int, default=3, help="runs per configuration (the median is reported)")
+    p.add_argument("--share-images", action="store_true",
+                   help="keep the model's image sharing on (off by default: copies repeat every image)")
     p.add_argument("--out", default="results/bench")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = bench(args.overrides, args.batch_sizes, args.num_workers, args.copies, args.repeat)
+    result = bench(args.overrides, args.batch_sizes, args.num_workers, args.copies, args.repeat, args.share_images)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     name = f"{result['model']}-{result['task']}-{result['device'].replace(':', '')}"

@@ -27,7 +27,7 @@ from harness.engine.loader import batch_stream, preparer
 from harness.engine.plan import Plan, make_batches, plan_task, shard, size_key
 from harness.engine.scoring import Scorer, failed_record, score_record  # noqa: F401 (re-exported)
 from harness.engine.store import PredictionStore, normalize
-from harness.errors import HarnessError, SampleError
+from harness.errors import HarnessError
 from harness.models.base import Model
 from tasks.base import Task
 
@@ -125,67 +125,87 @@ class Clock(dict):
 def _generate(task: Task, model: Model, plan: Plan, ctx: DistContext, settings: EngineSettings,
               store: PredictionStore, done: int) -> tuple[dict[str, dict], dict[str, Any]]:
     """Run this rank's shard; returns its new records by id and its time split."""
-    new: dict[str, dict] = {}
-    if ctx.is_main and plan.failures:
-        recs = [normalize(failed_record(plan.ids[i], why, prompt)) for i, (prompt, why) in sorted(plan.failures.items())]
-        store.append(recs)
-        new.update((r["id"], r) for r in recs)
-    size, auto = start_size(settings.batch_size, device_type(model))
-    prepare, fn = preparer(model)
-    caller = BatchCaller(fn, size, auto, model)
-    if auto and hasattr(model, "batch_size"):
-        model.batch_size = size
-    mine = shard(plan.pending, plan.keys, ctx.rank, ctx.world)
-    batches = make_batches(mine, plan.keys, max(size, settings.min_fetch))  # model calls take `size` at a time
-    workers = int(settings.num_workers) if prepare is not None else 0
-    if ctx.is_main:
-        where = ", ".join(str(task.dataset[k]) for k in ("path", "name", "split") if task.dataset.get(k))
-        log.info("%s%s: %d sample(s), %d finished earlier, %d to run in batches of up to %d%s, %d worker(s)",
-                 task.name, f" ({where})" if where else "", len(plan.ids),
-                 len(plan.ids) - len(plan.pending) - len(plan.failures), len(plan.pending), size,
-                 f" on {ctx.world} ranks" if ctx.world > 1 else "", workers)
-    bar = tqdm(total=done + len(mine) if ctx.world > 1 else len(plan.ids), initial=done if ctx.is_main else 0,
-               desc=task.name if ctx.world == 1 else f"{task.name} [rank 0 of {ctx.world}]", unit="sample",
-               disable=not (ctx.is_main and settings.progress), dynamic_ncols=True)
-    clock = Clock()
-
-    def save(recs: list[dict]) -> None:  # as soon as a batch is scored: journal it, flushed
-        store.append(recs)
-        new.update((r["id"], r) for r in recs)
-
-    scorer = Scorer(task, settings.background_scoring and workers > 0, save)
-
-    finished = not batches
-    try:
-        with bar, GracefulStop() as stop:
-            with clock("start"):
-                pin = settings.pin_memory if settings.pin_memory is not None else device_type(model) in ("cuda", "npu")
-                stream = batch_stream(task, batches, prepare, workers, pin, settings.prefetch_factor)
-            for k in range(len(batches)):
-                with clock("data_wait"):
-                    items = next(stream)
-                ok = [it for it in items if not it.failed]
-                outputs = dict(zip((it.index for it in ok), caller([it.payload for it in ok])))
-                with clock("record"):  # hand over for scoring (and then the journal)
-                    scorer.submit([(it.index, plan.ids[it.index], it.prompt,
-                                    it.payload if it.failed else outputs[it.index]) for it in items])
-                bar.update(len(items))
-                finished = k == len(batches) - 1
-                if stop.requested:
-                    break
-            with clock("stop"):
-                del stream  # shuts the workers down
-    finally:
-        with clock("drain"):
-            scorer.close()
-    if not finished:
+    run = _ShardRun(task, model, plan, ctx, settings, store)
+    run.bar = tqdm(total=done + len(run.mine) if ctx.world > 1 else len(plan.ids), initial=done if ctx.is_main else 0,
+                   desc=task.name if ctx.world == 1 else f"{task.name} [rank 0 of {ctx.world}]", unit="sample",
+                   disable=not (ctx.is_main and settings.progress), dynamic_ncols=True)
+    if not run.loop():
         resumed = len(plan.ids) - len(plan.pending) - len(plan.failures)
-        saved = resumed + len(new) if ctx.world == 1 else None
-        what = f"{saved} of {len(plan.ids)}" if saved is not None else "this rank's finished"
+        what = f"{resumed + len(run.new)} of {len(plan.ids)}" if ctx.world == 1 else "this rank's finished"
         raise Interrupted(f"interrupted during {task.name}: {what} samples are saved in {store.journal}")
-    clock.update(model=caller.seconds, batches=len(batches), model_calls=caller.calls, batch_size=caller.size,
-                 workers=workers)
-    return new, dict(clock)
+    run.clock.update(model=run.caller.seconds, batches=len(run.batches), model_calls=run.caller.calls,
+                     batch_size=run.caller.size, workers=run.workers)
+    return run.new, dict(run.clock)
+
+
+class _ShardRun:
+    """One rank's share of a task: batches through the workers, the model and the scorer."""
+
+    def __init__(self, task: Task, model: Model, plan: Plan, ctx: DistContext, settings: EngineSettings,
+                 store: PredictionStore):
+        self.task, self.model, self.plan, self.settings, self.store = task, model, plan, settings, store
+        self.new: dict[str, dict] = {}
+        self.clock = Clock()
+        if ctx.is_main and plan.failures:  # requests that could not be built: recorded by rank 0
+            self.save([normalize(failed_record(plan.ids[i], why, prompt)) for i, (prompt, why) in sorted(plan.failures.items())])
+        size, auto = start_size(settings.batch_size, device_type(model))
+        self.prepare, fn = preparer(model)
+        self.caller = BatchCaller(fn, size, auto, model)
+        if auto and hasattr(model, "batch_size"):
+            model.batch_size = size
+        self.mine = shard(plan.pending, plan.keys, ctx.rank, ctx.world)
+        self.batches = make_batches(self.mine, plan.keys, max(size, settings.min_fetch))  # calls take `size`
+        self.workers = int(settings.num_workers) if self.prepare is not None else 0
+        if ctx.is_main:
+            self._log_start(ctx, size)
+
+    def _log_start(self, ctx: DistContext, size: int) -> None:
+        plan, ds = self.plan, self.task.dataset
+        where = ", ".join(str(ds[k]) for k in ("path", "name", "split") if ds.get(k))
+        log.info("%s%s: %d sample(s), %d finished earlier, %d to run in batches of up to %d%s, %d worker(s)",
+                 self.task.name, f" ({where})" if where else "", len(plan.ids),
+                 len(plan.ids) - len(plan.pending) - len(plan.failures), len(plan.pending), size,
+                 f" on {ctx.world} ranks" if ctx.world > 1 else "", self.workers)
+
+    def save(self, recs: list[dict]) -> None:
+        """As soon as a batch is scored: append it to the journal (flushed)."""
+        self.store.append(recs)
+        self.new.update((r["id"], r) for r in recs)
+
+    def loop(self) -> bool:
+        """Run every batch; False when a stop was requested (the batches done are saved)."""
+        scorer = Scorer(self.task, self.settings.background_scoring and self.workers > 0, self.save)
+        finished = not self.batches
+        try:
+            with self.bar, GracefulStop() as stop:
+                with self.clock("start"):
+                    stream = self._stream()
+                for k in range(len(self.batches)):
+                    with self.clock("data_wait"):
+                        items = next(stream)
+                    self._run_batch(items, scorer)
+                    finished = k == len(self.batches) - 1
+                    if stop.requested:
+                        break
+                with self.clock("stop"):
+                    del stream  # shuts the workers down
+        finally:
+            with self.clock("drain"):
+                scorer.close()
+        return finished
+
+    def _stream(self):
+        s, dev = self.settings, device_type(self.model)
+        pin = s.pin_memory if s.pin_memory is not None else dev in ("cuda", "npu")
+        return batch_stream(self.task, self.batches, self.prepare, self.workers, pin, s.prefetch_factor)
+
+    def _run_batch(self, items: list, scorer: Scorer) -> None:
+        ok = [it for it in items if not it.failed]
+        outputs = dict(zip((it.index for it in ok), self.caller([it.payload for it in ok])))
+        with self.clock("record"):  # hand over for scoring (and then the journal)
+            scorer.submit([(it.index, self.plan.ids[it.index], it.prompt,
+                            it.payload if it.failed else outputs[it.index]) for it in items])
+        self.bar.update(len(items))
 
 
 def _log_summary(task: Task, r: TaskResult, ctx: DistContext) -> None:

@@ -75,7 +75,7 @@ class DistContext:
 def init_from_env(backend: str) -> DistContext:
     """Join torchrun's process group (no-op for a single process) and return this rank's context."""
     global _OBJECT_GROUP
-    rank, world, local = env_ranks()
+    _, world, local = env_ranks()
     if world <= 1:
         return DistContext()
     if not dist.is_available():

@@ -13,8 +13,9 @@ import multiprocessing
 import signal
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 from harness.engine.store import normalize
 from harness.errors import HarnessError, SampleError

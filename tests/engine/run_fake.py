@@ -22,7 +22,11 @@ def _audit_writes(log_path: str) -> None:
     sys.addaudithook(hook)
     import atexit
 
-    atexit.register(lambda: open(log_path, "w").write("\n".join(sorted(opened))))
+    def write() -> None:
+        with open(log_path, "w") as f:
+            f.write("\n".join(sorted(opened)))
+
+    atexit.register(write)
 
 
 def main() -> None:

@@ -35,7 +35,7 @@ def test_ctrl_c_then_sigkill_then_rerun_gives_the_uninterrupted_result(compose_c
     try:
         _wait_for_lines(journal, 8, proc)
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=60)
     finally:
         proc.kill()
     assert proc.returncode == 130, stderr[-2000:]
@@ -59,7 +59,7 @@ def test_ctrl_c_then_sigkill_then_rerun_gives_the_uninterrupted_result(compose_c
     with journal.open("a") as f:  # what a crash in the middle of a write leaves
         f.write('{"id": "50033", "prompt": "What is')
 
-    rerun = subprocess.run(command(out), env=env(), capture_output=True, text=True, timeout=120)  # 3. completes
+    rerun = subprocess.run(command(out), env=env(), capture_output=True, text=True, timeout=120, check=False)  # 3. completes
     check(rerun)
     logged = rerun.stdout + rerun.stderr
     assert "partial last line (interrupted write) dropped" in logged

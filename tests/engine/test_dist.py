@@ -14,7 +14,7 @@ from harness.errors import HarnessError
 
 from .fakes import FakeMLLM, ToyTask
 
-TASKS = [dict(n=1, name="one"), dict(n=7, bad=("q2",), name="seven")]  # with 2 ranks, rank 1 has nothing to do in the first
+TASKS = [{"n": 1, "name": "one"}, {"n": 7, "bad": ("q2",), "name": "seven"}]  # with 2 ranks, rank 1 has nothing to do in the first
 
 
 def _rank(rank: int, port: int, out: str) -> None:

@@ -6,7 +6,12 @@ import signal
 
 import pytest
 
-from harness.engine.interrupt import GracefulStop, Interrupted, resume_command, resume_hint
+from harness.engine.interrupt import (
+    GracefulStop,
+    Interrupted,
+    resume_command,
+    resume_hint,
+)
 
 
 def test_first_sigint_sets_a_flag_second_raises():

@@ -15,7 +15,8 @@ def test_two_gloo_ranks_give_the_single_process_result(compose_cfg, monkeypatch,
     writes = tmp_path / "writes"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            *command(out)[1:]]
-    proc = subprocess.run(cmd, env=env(WRITES_LOG=str(writes)), capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(cmd, env=env(WRITES_LOG=str(writes)), capture_output=True, text=True, timeout=180,
+                          check=False)
     check(proc)
     logged = proc.stdout + proc.stderr
     assert "rank 0 of 2" in logged and "on 2 ranks" in logged
