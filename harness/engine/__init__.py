@@ -17,13 +17,5 @@ from harness.engine.core import EngineSettings, TaskResult, run_task
 from harness.engine.dist import DistContext, context, init_from_env
 from harness.engine.interrupt import Interrupted, resume_hint
 
-__all__ = [
-           "DistContext",
-           "EngineSettings",
-           "Interrupted",
-           "TaskResult",
-           "context",
-           "init_from_env",
-           "resume_hint",
-           "run_task",
-]
+__all__ = ["DistContext", "EngineSettings", "Interrupted", "TaskResult", "context", "init_from_env", "resume_hint",
+           "run_task"]

@@ -74,6 +74,8 @@ class Scorer:
         fork = "fork" in multiprocessing.get_all_start_methods()
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_init,
                                          initargs=(task,)) if background and fork else None
+        if self._pool is not None:  # fork now, before the data-loader workers and their threads exist
+            self._pool.submit(int)
 
     def submit(self, entries: list) -> None:
         self.check()
