@@ -84,6 +84,10 @@ def dataset_fingerprint(task: Task) -> dict[str, Any]:
     return fp
 
 
+def _rounded(d: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
+
+
 def write_json(path: Path, obj: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
@@ -100,21 +104,24 @@ class RunWriter:
         self.meta: dict[str, Any] = {
             "encoder": dict(encoder), "model": {}, "fingerprints": {}, "versions": versions(),
             "git_commit": git_commit(), "device": device.type, "dtype": device.dtype_name,
-            "command": " ".join(sys.argv), "protocols": {}, "datasets": {}, "tasks": {},
+            "command": " ".join(sys.argv), "world_size": int(os.environ.get("WORLD_SIZE", 1)),
+            "protocols": {}, "datasets": {}, "tasks": {},
             "wall_time_s": None, "samples_per_second": None,
         }
         (self.dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg), encoding="utf-8")
 
-    def set_model(self, model, load_seconds: float) -> None:
+    def set_model(self, model, load_seconds: float, fingerprint: dict | None = None) -> None:
         self.meta["model"] = model.describe() | {"load_seconds": round(load_seconds, 3)}
-        self.meta["fingerprints"] = model.fingerprint()
+        self.meta["fingerprints"] = fingerprint if fingerprint is not None else model.fingerprint()
 
-    def add_task(self, task: Task, scores: dict, result) -> None:
+    def add_task(self, task: Task, scores: dict, result, data_fp: dict | None = None) -> None:
         self.scores[task.name] = scores
         self.meta["protocols"][task.name] = {"protocol": task.protocol, "version": task.version}
-        self.meta["datasets"][task.name] = dataset_fingerprint(task)
-        self.meta["tasks"][task.name] = {"n": scores["n"], "failed": scores["failed"],
-                                         "seconds": round(result.seconds, 3), "generated": result.n_generated}
+        self.meta["datasets"][task.name] = data_fp if data_fp is not None else dataset_fingerprint(task)
+        self.meta["tasks"][task.name] = {
+            "n": scores["n"], "failed": scores["failed"], "seconds": round(result.seconds, 3),
+            "generated": result.n_generated, "resumed": getattr(result, "n_resumed", 0),
+            "timings": _rounded(getattr(result, "timings", {}) or {})}
         self._flush()
 
     def finish(self, wall: float) -> None:

@@ -24,7 +24,7 @@ from harness.engine.dist import env_ranks, init_from_env, shutdown
 from harness.engine.interrupt import resume_hint
 from harness.errors import HarnessError
 from harness.models.base import Model
-from harness.results import RunWriter, task_scores
+from harness.results import RunWriter, dataset_fingerprint, task_scores
 from tasks import get_task_class
 from tasks.base import Task
 
@@ -157,21 +157,23 @@ def evaluate_encoder(cfg: DictConfig, enc: dict, task_list: list[Task], device: 
     writer = RunWriter(run_dir, cfg, enc, device) if main else None
     t0 = time.perf_counter()
     model = build_model(cfg, enc, device)
+    model_fp = model.fingerprint()  # hashes checkpoints: once per encoder, not per task
     if writer is not None:
-        writer.set_model(model, load_seconds=time.perf_counter() - t0)
+        writer.set_model(model, load_seconds=time.perf_counter() - t0, fingerprint=model_fp)
     for task in task_list:
         if hasattr(model, "task"):
             model.task = task.name  # replay: look up task-qualified ids first
+        data_fp = dataset_fingerprint(task)
         settings = EngineSettings(
             batch_size="auto" if str(cfg.batch_size) == "auto" else int(cfg.batch_size),
             num_workers=int(cfg.num_workers), limit=cfg.limit, share_images=bool(cfg.share_images),
-            resume_key={"model": model.fingerprint(), "task": task.name, "version": task.version,
-                        "protocol": task.protocol, "generation": task.generation().as_dict()})
+            resume_key={"model": model_fp, "task": task.name, "version": task.version, "protocol": task.protocol,
+                        "generation": task.generation().as_dict(), "dataset": data_fp})
         result = run_task(task, model, run_dir, settings)
         if writer is None:  # not rank 0
             continue
         scores = task_scores(task, result.records)
-        writer.add_task(task, scores, result)
+        writer.add_task(task, scores, result, data_fp)
         log.info("%s | %s: %s = %.2f (n=%d, failed=%d, %.1fs)", enc["label"], task.label, scores["metric"],
                  scores["value"], scores["n"], scores["failed"], result.seconds)
     if writer is not None:

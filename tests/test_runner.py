@@ -92,3 +92,31 @@ def test_missing_dataset_folder_is_a_one_line_error(compose_cfg, tmp_path):
     with pytest.raises(HarnessError, match="dataset folder not found"):
         _run(compose_cfg, tmp_path, "task=docvqa", "model=oracle", "data=hub",
              f"task.dataset.path={tmp_path / 'nope'}")
+
+
+def test_a_changed_dataset_in_the_same_output_folder_is_not_resumed(compose_cfg, tmp_path):
+    """The resume key covers the dataset's fingerprint: new data under the same output_dir is
+    evaluated afresh (the stale predictions are moved aside, not reused)."""
+    data = tmp_path / "docvqa_local"
+    _write_docvqa(data, [_png(), _png()])
+    out = tmp_path / "out"
+    args = (f"output_dir={out}", "device=cpu", "task=docvqa", "model=oracle", "data=hub", f"task.dataset.path={data}")
+    run(compose_cfg(*args))
+    first = [json.loads(x)["answer"] for x in (out / "predictions" / "docvqa.jsonl").read_text().splitlines()]
+    assert first == [["a0"], ["a1"]]
+    import shutil
+
+    shutil.rmtree(data)
+    from datasets import Features, Image as HFImage, List, Value
+
+    from harness.demo.hub import write_hub_dataset
+
+    feats = Features({"questionId": Value("string"), "question": Value("string"),
+                      "answers": List(Value("string")), "image": HFImage()})
+    write_hub_dataset(data, {"DocVQA": {"validation": [
+        {"questionId": str(i), "question": "q?", "answers": [f"new{i}"], "image": _png()} for i in range(2)]}}, feats)
+    run(compose_cfg(*args))
+    second = [json.loads(x)["answer"] for x in (out / "predictions" / "docvqa.jsonl").read_text().splitlines()]
+    assert second == [["new0"], ["new1"]]
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["tasks"]["docvqa"]["resumed"] == 0 and meta["world_size"] == 1
