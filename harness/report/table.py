@@ -103,7 +103,8 @@ def _diff_row(run: Run, paper: PaperTable, columns: list[Column]) -> list[Cell]:
 
 
 def _bold_best(rows: list[list[Cell]]) -> list[list[Cell]]:
-    """Bold the highest value of each column (all ties); a column with one row stays plain."""
+    """Bold the highest value of each column (all ties); a column with one row, or where every
+    row has the same value, stays plain (nothing stands out)."""
     if len(rows) < 2:
         return rows
     for j in range(1, len(rows[0])):
@@ -112,6 +113,8 @@ def _bold_best(rows: list[list[Cell]]) -> list[list[Cell]]:
         if len(present) < 2:
             continue
         best = max(present)
+        if min(present) == best:
+            continue
         for r, v in zip(rows, values):
             r[j].bold = v is not None and abs(v - best) <= 1e-12 * max(1.0, abs(best))
     return rows

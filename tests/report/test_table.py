@@ -185,3 +185,15 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     (tmp_path / "bad" / "scores.json").write_text('{"docvqa": {"n": 3}}')
     with pytest.raises(HarnessError, match="task 'docvqa' has no 'value'"):
         build_table([tmp_path / "bad"])
+
+
+def test_a_column_where_every_row_ties_has_no_bold():
+    from harness.report.render import Cell
+    from harness.report.table import _bold_best
+
+    rows = [[Cell("a"), Cell("0.00", raw=0.0), Cell("5.00", raw=5.0)],
+            [Cell("b"), Cell("0.00", raw=0.0), Cell("5.00", raw=5.0)],
+            [Cell("c"), Cell("0.00", raw=0.0), Cell("7.00", raw=7.0)]]
+    _bold_best(rows)
+    assert [r[1].bold for r in rows] == [False, False, False]
+    assert [r[2].bold for r in rows] == [False, False, True]
