@@ -10,6 +10,9 @@ task=gqa device=cuda``; defaults: the demo CLIP-L MLLM on DocVQA's demo set, on 
 
 Demo sets are small, so their samples are repeated ``--copies`` times (ids suffixed ``#k``) to
 time the steady state. Writes ``results/bench/<name>.json`` and ``<name>.md``.
+
+``--sharing`` times image sharing instead (with and without ``share_images`` on a POPE-like
+set and a one-question-per-image set): see :mod:`harness.bench_sharing`.
 """
 from __future__ import annotations
 
@@ -137,9 +140,11 @@ def plain_loop(task, model) -> tuple[dict[str, str | None], dict]:
     return preds, {"model": in_model}
 
 
-def engine(task, model, batch_size: int, workers: int) -> tuple[dict[str, str | None], dict]:
+def engine(task, model, batch_size: int, workers: int, share: bool | None = None) -> tuple[dict[str, str | None], dict]:
+    """The engine over ``task``; ``share``: image sharing (None: as the model has it now)."""
+    share = bool(getattr(model, "share_images", False)) if share is None else share
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
-        res = run_task(task, model, Path(tmp), EngineSettings(batch_size=batch_size, num_workers=workers,
+        res = run_task(task, model, Path(tmp), EngineSettings(batch_size=batch_size, num_workers=workers, share_images=share,
                                                                progress=False, resume=False))
     return {r["id"]: r.get("prediction") for r in res.records}, res.timings
 
@@ -259,24 +264,37 @@ def markdown(result: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("overrides", nargs="*", help="harness overrides, e.g. encoder=demo_siglip task=gqa device=cuda")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16])
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="default: 1 4 16 (--sharing: 16)")
     p.add_argument("--num-workers", type=int, default=1)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     p.add_argument("--copies", type=int, default=32, help="repeat the task's samples (small demo sets)")
     p.add_argument("--repeat", type=int, default=3, help="runs per configuration (the median is reported)")
     p.add_argument("--share-images", action="store_true",
                    help="keep the model's image sharing on (off by default: copies repeat every image)")
+    p.add_argument("--sharing", action="store_true", help="time image sharing on and off (harness.bench_sharing)")
+    p.add_argument("--images", type=int, default=30, help="--sharing: images of the grouped set")
+    p.add_argument("--per-image", type=int, default=18, help="--sharing: questions per image of the grouped set")
+    p.add_argument("--single-images", type=int, default=540, help="--sharing: images of the one-question set")
+    p.add_argument("--max-new-tokens", type=int, default=2, help="--sharing: answer length cap (0: the task's)")
     p.add_argument("--out", default="results/bench")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    result = bench(args.overrides, args.batch_sizes, args.num_workers, args.copies, args.repeat, args.share_images)
+    if args.sharing:
+        from harness import bench_sharing
+
+        result = bench_sharing.bench_sharing(args.overrides, args.batch_sizes or [16], args.num_workers, args.repeat,
+                                             args.images, args.per_image, args.single_images, args.max_new_tokens or None)
+        name, md = f"sharing-{result['model']}-{result['task']}-{result['device'].replace(':', '')}", \
+            bench_sharing.markdown(result)
+    else:
+        result = bench(args.overrides, args.batch_sizes or [1, 4, 16], args.num_workers, args.copies, args.repeat,
+                       args.share_images)
+        name, md = f"{result['model']}-{result['task']}-{result['device'].replace(':', '')}", markdown(result)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = f"{result['model']}-{result['task']}-{result['device'].replace(':', '')}"
     (out / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    md = markdown(result)
     (out / f"{name}.md").write_text(md, encoding="utf-8")
     print(md + f"\nwritten: {out / name}.json, {out / name}.md")
     return result

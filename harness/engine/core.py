@@ -3,9 +3,10 @@
 One task on one rank::
 
     finished = store.load()            # rank 0, broadcast: samples done by an earlier run
-    plan = plan_task(...)              # ids in dataset order, pending samples and their sizes
-    mine = shard(pending, rank, world) # this rank's samples
-    for batch in make_batches(mine):   # heaviest first; inputs prepared by DataLoader workers
+    plan = plan_task(...)              # ids in dataset order, pending samples, sizes, image groups
+    mine = shard(pending, rank, world) # this rank's samples (whole image groups when sharing)
+    for batch in make_batches(mine):   # heaviest first, an image's questions together; inputs
+                                       # prepared by DataLoader workers
         outputs = model(batch) -> scored records -> appended to the journal, flushed
     all_gather(records) -> rank 0 writes predictions/<task>.jsonl in dataset order
 """
@@ -24,7 +25,7 @@ from harness.engine.batchsize import BatchCaller, start_size
 from harness.engine.dist import DistContext, context
 from harness.engine.interrupt import GracefulStop, Interrupted
 from harness.engine.loader import batch_stream, preparer
-from harness.engine.plan import Plan, make_batches, plan_task, shard, size_key
+from harness.engine.plan import Plan, image_group, make_batches, plan_task, shard, size_key
 from harness.engine.scoring import Scorer, failed_record, score_record  # noqa: F401 (re-exported)
 from harness.engine.store import PredictionStore, normalize
 from harness.errors import HarnessError
@@ -64,6 +65,14 @@ def default_resume_key(task: Task, model: Model) -> dict[str, Any]:
             "protocol": task.protocol, "generation": task.generation().as_dict()}
 
 
+def share_images(model: Model, settings: EngineSettings) -> bool:
+    """Tell a model that can share image work (``share_images`` attribute) whether to; True when it does."""
+    if not hasattr(model, "share_images"):
+        return False
+    model.share_images = bool(settings.share_images)  # type: ignore[attr-defined]
+    return bool(settings.share_images)
+
+
 def device_type(model: Model) -> str:
     return getattr(getattr(model, "device", None), "type", None) or "cpu"
 
@@ -77,7 +86,8 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     store = PredictionStore(Path(run_dir) / "predictions", task.name,
                             settings.resume_key or default_resume_key(task, model), ctx.rank)
     loaded: dict[str, dict] = ctx.broadcast(store.load(settings.resume) if ctx.is_main else None)
-    plan = plan_task(docs, n, set(loaded), task.build_request, getattr(model, "size_key", size_key))
+    plan = plan_task(docs, n, set(loaded), task.build_request, getattr(model, "size_key", size_key),
+                     image_group if share_images(model, settings) else None)
     t_plan = time.perf_counter() - start
     store.open()
     try:
@@ -153,8 +163,8 @@ class _ShardRun:
         self.caller = BatchCaller(fn, size, auto, model)
         if auto and hasattr(model, "batch_size"):
             model.batch_size = size
-        self.mine = shard(plan.pending, plan.keys, ctx.rank, ctx.world)
-        self.batches = make_batches(self.mine, plan.keys, max(size, settings.min_fetch))  # calls take `size`
+        self.mine = shard(plan.pending, plan.keys, ctx.rank, ctx.world, plan.groups)
+        self.batches = make_batches(self.mine, plan.keys, max(size, settings.min_fetch), plan.groups)  # calls take `size`
         self.workers = int(settings.num_workers) if self.prepare is not None else 0
         if ctx.is_main:
             self._log_start(ctx, size)
@@ -162,10 +172,12 @@ class _ShardRun:
     def _log_start(self, ctx: DistContext, size: int) -> None:
         plan, ds = self.plan, self.task.dataset
         where = ", ".join(str(ds[k]) for k in ("path", "name", "split") if ds.get(k))
-        log.info("%s%s: %d sample(s), %d finished earlier, %d to run in batches of up to %d%s, %d worker(s)",
+        images = "" if plan.groups is None else \
+            f", {len({g for g in plan.groups.values() if g is not None})} distinct image(s) shared"
+        log.info("%s%s: %d sample(s), %d finished earlier, %d to run in batches of up to %d%s, %d worker(s)%s",
                  self.task.name, f" ({where})" if where else "", len(plan.ids),
                  len(plan.ids) - len(plan.pending) - len(plan.failures), len(plan.pending), size,
-                 f" on {ctx.world} ranks" if ctx.world > 1 else "", self.workers)
+                 f" on {ctx.world} ranks" if ctx.world > 1 else "", self.workers, images)
 
     def save(self, recs: list[dict]) -> None:
         """As soon as a batch is scored: append it to the journal (flushed)."""

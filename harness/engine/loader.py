@@ -74,11 +74,13 @@ def pack(obj: Any, pin: bool = False) -> Any:
     page-locked memory), each tensor a view of it.
 
     A worker hands a batch to the main process through shared memory one storage at a time:
-    one buffer instead of one per image makes that hand-over (and pinning) a single step.
+    one buffer instead of one per image makes that hand-over (and pinning) a single step. A
+    tensor found in several places (one image's pixels in each question about it) is copied once
+    and stays shared.
     """
-    found: list[torch.Tensor] = []
-    map_tensors(obj, lambda t: found.append(t) or t)
-    cpu = [t for t in found if t.device.type == "cpu"]
+    found: dict[int, torch.Tensor] = {}  # by identity: a tensor in several places is copied once
+    map_tensors(obj, lambda t: found.setdefault(id(t), t))
+    cpu = [t for t in found.values() if t.device.type == "cpu"]
     if not cpu:
         return obj
     buffers: dict[torch.dtype, torch.Tensor] = {}
@@ -87,13 +89,18 @@ def pack(obj: Any, pin: bool = False) -> Any:
         buffers[dtype] = torch.empty(size, dtype=dtype, pin_memory=pin)
     offsets = dict.fromkeys(buffers, 0)
 
+    placed: dict[int, torch.Tensor] = {}
+
     def place(t: torch.Tensor) -> torch.Tensor:
         if t.device.type != "cpu":
             return t
+        if id(t) in placed:
+            return placed[id(t)]
         start = offsets[t.dtype]
         offsets[t.dtype] = start + t.numel()
         view = buffers[t.dtype][start:start + t.numel()].view(t.shape)
         view.copy_(t)
+        placed[id(t)] = view
         return view
 
     return map_tensors(obj, place)

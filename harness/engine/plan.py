@@ -6,7 +6,10 @@ out-of-memory error shows on the first batch rather than hours in. Outputs are p
 dataset order by the engine, so the order here never shows in results.
 
 :func:`shard` (which samples a rank runs) and :func:`make_batches` (how a rank groups its
-samples) are separate so either can be replaced (e.g. sharding by image group).
+samples) are separate so either can be replaced. With image sharing on, both also take the
+samples' *image groups* (:func:`image_group`: the questions about one image): a group goes to
+one rank whole, and its samples run in consecutive batches, so each image is encoded (and its
+prompt prefix prefilled) once, on one rank.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from harness.errors import HarnessError, SampleError
 from harness.types import ImageRef, Request
 
 SizeKey = tuple[int, ...]
+GroupKey = tuple[str, ...]
 
 
 _PNG = b"\x89PNG\r\n\x1a\n"
@@ -98,28 +102,81 @@ def heaviest_first(indices: Sequence[int], keys: Mapping[int, SizeKey]) -> list[
     return sorted(indices, key=lambda i: (tuple(-k for k in keys[i]), i))
 
 
-def shard(indices: Sequence[int], keys: Mapping[int, SizeKey], rank: int, world: int) -> list[int]:
-    """The samples rank ``rank`` of ``world`` runs: dealt round-robin in heaviest-first order,
-    so every rank gets a similar load. Together the shards cover ``indices`` exactly once.
+def image_group(request: Request) -> GroupKey | None:
+    """Which images a request asks about: each image's dataset id where it has one, else a hash
+    of its encoded bytes (undecoded). None for a request without images.
+
+    >>> image_group(Request(id="a", prompt="q", images=[ImageRef(key="n161313")]))
+    ('key:n161313',)
+    >>> image_group(Request(id="b", prompt="q", images=[ImageRef(data=b"x")]))
+    ('sha1:11f6ad8ec52a2984abaafd7c3b516503785c2072',)
+    """
+    if not request.images:
+        return None
+    try:
+        return tuple(f"key:{r.key}" if r.key else f"sha1:{r.content_hash()}" for r in request.images)
+    except OSError:  # a missing file: the worker that loads it reports the error
+        return None
+
+
+def grouped_order(indices: Sequence[int], keys: Mapping[int, SizeKey],
+                  groups: Mapping[int, GroupKey | None]) -> list[list[int]]:
+    """Samples by image group (a sample without a group is one alone), each group heaviest
+    first, groups in the order of their heaviest sample.
+
+    >>> grouped_order(range(5), {0: (1,), 1: (3,), 2: (2,), 3: (1,), 4: (2,)}, {0: ("a",), 1: ("b",), 3: ("a",), 4: ("b",)})
+    [[1, 4], [2], [0, 3]]
+    """
+    by: dict[tuple, list[int]] = {}
+    for i in heaviest_first(indices, keys):
+        g = groups.get(i)
+        by.setdefault((i,) if g is None else ("group", g), []).append(i)
+    return list(by.values())
+
+
+def shard(indices: Sequence[int], keys: Mapping[int, SizeKey], rank: int, world: int,
+          groups: Mapping[int, GroupKey | None] | None = None) -> list[int]:
+    """The samples rank ``rank`` of ``world`` runs. Together the shards cover ``indices`` exactly once.
+
+    Without ``groups``: dealt round-robin in heaviest-first order, so every rank gets a similar
+    load. With ``groups``: whole image groups, largest first, each to the rank with the fewest
+    samples so far, so no two ranks ask about the same image.
 
     >>> keys = {i: (i % 3,) for i in range(7)}
     >>> [shard(range(7), keys, r, 2) for r in range(2)]
     [[2, 1, 0, 6], [5, 4, 3]]
+    >>> [shard(range(7), keys, r, 2, {i: (str(i % 2),) for i in range(7)}) for r in range(2)]
+    [[2, 4, 0, 6], [5, 1, 3]]
     """
     if not 0 <= rank < world:
         raise HarnessError(f"rank {rank} is outside a world of {world} processes")
-    return heaviest_first(indices, keys)[rank::world]
+    if groups is None:
+        return heaviest_first(indices, keys)[rank::world]
+    loads, mine = [0] * world, []
+    for members in sorted(grouped_order(indices, keys, groups), key=len, reverse=True):
+        least = loads.index(min(loads))
+        loads[least] += len(members)
+        if least == rank:
+            mine.extend(members)
+    return mine
 
 
-def make_batches(indices: Sequence[int], keys: Mapping[int, SizeKey], batch_size: int) -> list[list[int]]:
-    """Group samples of similar size into batches of at most ``batch_size``, heaviest first.
+def make_batches(indices: Sequence[int], keys: Mapping[int, SizeKey], batch_size: int,
+                 groups: Mapping[int, GroupKey | None] | None = None) -> list[list[int]]:
+    """Group samples of similar size into batches of at most ``batch_size``, heaviest first;
+    with ``groups``, the samples of one image group next to each other (see :func:`grouped_order`).
 
     >>> make_batches([0, 1, 2, 3, 4], {0: (1,), 1: (3,), 2: (2,), 3: (3,), 4: (1,)}, 2)
     [[1, 3], [2, 0], [4]]
+    >>> make_batches([0, 1, 2, 3, 4], {0: (1,), 1: (3,), 2: (2,), 3: (3,), 4: (1,)}, 2, {0: ("x",), 1: ("x",)})
+    [[1, 0], [3, 2], [4]]
     """
     if batch_size < 1:
         raise HarnessError(f"batch_size must be at least 1, got {batch_size}")
-    order = heaviest_first(indices, keys)
+    if groups is None:
+        order = heaviest_first(indices, keys)
+    else:
+        order = [i for members in grouped_order(indices, keys, groups) for i in members]
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
@@ -131,16 +188,19 @@ class Plan:
     pending: list[int] = field(default_factory=list)
     keys: dict[int, SizeKey] = field(default_factory=dict)
     failures: dict[int, tuple[str | None, str]] = field(default_factory=dict)  # index -> (prompt, reason)
+    groups: dict[int, GroupKey | None] | None = None  # index -> image group, when sharing images
 
 
 def plan_task(docs: Sequence[dict], n: int, done: set[str], build: Callable[[dict], Request],
-              key: Callable[[Request], SizeKey] = size_key) -> Plan:
-    """Build each unfinished request once to learn its size (images stay undecoded).
+              key: Callable[[Request], SizeKey] = size_key,
+              group: Callable[[Request], GroupKey | None] | None = None) -> Plan:
+    """Build each unfinished request once to learn its size (and, with ``group``, its image
+    group); images stay undecoded.
 
     A request that cannot be built (SampleError) is a failure, not a pending sample. Sample ids
     must be unique: predictions, resume and replay are keyed by them.
     """
-    plan = Plan(ids=[])
+    plan = Plan(ids=[], groups={} if group is not None else None)
     seen: dict[str, int] = {}
     for i in range(n):
         doc = docs[i]
@@ -158,4 +218,6 @@ def plan_task(docs: Sequence[dict], n: int, done: set[str], build: Callable[[dic
             continue
         plan.pending.append(i)
         plan.keys[i] = key(request)
+        if plan.groups is not None and group is not None:
+            plan.groups[i] = group(request)
     return plan

@@ -3,8 +3,10 @@
 An entry is one image's features as the LLM receives them (encoder -> LayerNorm -> projector,
 anyres tiles packed), filed under ``(namespace, image hash)``:
 
-- the *image hash* is a hash of the decoded pixels (:func:`pixel_hash`, computed where the image
-  is decoded), so two copies of one image in different rows, splits or tasks meet;
+- the *image hash* is a hash of the image's content, computed where the image is decoded: of its
+  encoded bytes (``ImageRef.content_hash``; equal bytes always decode to equal pixels, and hashing
+  them costs a hundredth of hashing the pixels) or, for an in-memory image, of its decoded
+  pixels. So copies of one image in different rows, splits or tasks meet;
 - the *namespace* is a fingerprint of everything else that decides the features: the encoder,
   projector and MLLM checkpoint fingerprints, feature selection, preprocessing (processor
   config, aspect mode, pin-points, merge), dtype and device type (see ``MLLM.feature_namespace``).
@@ -16,7 +18,6 @@ written atomically) it has no size limit; delete the folder to reclaim it.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -26,24 +27,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
-
 from harness.fingerprint import obj_fingerprint
 
 log = logging.getLogger(__name__)
 FEATURES_VERSION = 1  # bump when the code computing features changes their values
-
-
-def pixel_hash(image: Image.Image) -> str:
-    """A hash of an image's decoded pixels, size and mode (not of its file's bytes).
-
-    >>> a = Image.new("RGB", (2, 1), (9, 9, 9))
-    >>> pixel_hash(a) == pixel_hash(a.copy()), pixel_hash(a) == pixel_hash(Image.new("RGB", (1, 2), (9, 9, 9)))
-    (True, False)
-    """
-    h = hashlib.sha1(repr((image.size, image.mode)).encode())
-    h.update(image.tobytes())
-    return h.hexdigest()
 
 
 def tensor_bytes(t: torch.Tensor) -> int:

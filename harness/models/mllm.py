@@ -6,7 +6,7 @@ Two stages, so the engine can preprocess in DataLoader workers::
     texts = mllm.generate_prepared([prep, ...])
 
 ``generate(requests)`` chains both, batching by ``batch_size``. With ``share_images`` (the
-default) each distinct image is encoded once (features kept in a :class:`FeatureCache` by pixel
+default) each distinct image is encoded once (features kept in a :class:`FeatureCache` by content
 hash) and the questions about one image decode from one prefill of their common prefix
 (:mod:`harness.models.sharing`); ``share_images = False`` runs every question on its own.
 """

@@ -3,8 +3,9 @@
 :class:`Preprocessor` is small and picklable (a tokenizer, a template, an image pipeline), so the
 engine can run it in ``torch.utils.data.DataLoader`` workers; it never touches model weights.
 The token ids carry :data:`IMAGE_SLOT` where each image's embeddings will be spliced in.
-Each image also gets a hash of its decoded pixels (``image_hashes``), the key of the feature
-cache and of prefix sharing. With ``memo > 0`` the preprocessor keeps its last few processed
+Each image also gets a content hash (``image_hashes``: of its encoded bytes, which decode to
+the same pixels wherever they appear, or of the decoded pixels of an in-memory image), the key
+of the feature cache and of prefix sharing. With ``memo > 0`` the preprocessor keeps its last few processed
 images (keyed by the encoded bytes), so the questions of one image decode and resize it once
 per worker; the memo is never pickled.
 """
@@ -18,7 +19,6 @@ from typing import Any
 import torch
 
 from harness.errors import SampleError
-from harness.models.featcache import pixel_hash
 from harness.models.imageproc import ImagePipeline
 from harness.models.templates import Template, user_turn
 from harness.types import GenerationSettings, ImageRef, Request
@@ -36,7 +36,7 @@ class Prepared:
     pixel_values: list[torch.Tensor] = field(default_factory=list)  # per image: (crops, 3, H, W) float32
     image_sizes: list[tuple[int, int]] = field(default_factory=list)  # per image: original (width, height)
     image_keys: list[str | None] = field(default_factory=list)
-    image_hashes: list[str] = field(default_factory=list)  # per image: hash of the decoded pixels
+    image_hashes: list[str] = field(default_factory=list)  # per image: its content hash
     gen: GenerationSettings = field(default_factory=GenerationSettings)
     stop: tuple[str, ...] = ()
     error: SampleError | None = None
@@ -106,19 +106,18 @@ class Preprocessor:
         return prep
 
     def image(self, ref: ImageRef) -> tuple[tuple[int, int], torch.Tensor, str]:
-        """(size, pixel values, pixel hash) of one image; from the memo when it was just processed."""
-        key = None
-        if self.memo > 0:
-            try:
-                key = (self.images, ref.content_hash())
-            except OSError:  # an unreadable file: load() reports it
-                key = None
-        if key is not None and key in self._recent:
+        """(size, pixel values, content hash) of one image; from the memo when it was just processed."""
+        try:
+            digest: str | None = ref.content_hash()
+        except OSError:  # an unreadable file: load() reports it
+            digest = None
+        key = (self.images, digest)
+        if self.memo > 0 and digest is not None and key in self._recent:
             self._recent.move_to_end(key)
             return self._recent[key]
         img = ref.load()
-        out = (img.size, torch.from_numpy(self.images(img)), pixel_hash(img))
-        if key is not None:
+        out = (img.size, torch.from_numpy(self.images(img)), digest or ImageRef(image=img).content_hash())
+        if self.memo > 0 and digest is not None:
             self._recent[key] = out
             while len(self._recent) > self.memo:
                 self._recent.popitem(last=False)

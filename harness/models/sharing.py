@@ -6,7 +6,7 @@ LLaVA-style prompts put the image before the question::
     `---------------- prefix (shared) --------´     `------- suffix (per row) ------´
 
 The prefix is everything up to and including the last image slot (``Prepared.prefix_length``);
-rows whose prefix token ids and image pixel hashes are equal form a group. Per batch:
+rows whose prefix token ids and image content hashes are equal form a group. Per batch:
 
 1. each group's prefix is prefilled once (a left-padded batch of prefixes), or taken from the
    *carry*: the prefix of the previous batch's last row, kept because the engine keeps a group's
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 
 def prefix_key(prep: Prepared) -> tuple | None:
-    """(prefix token ids, image pixel hashes), or None when the row has no image before some text."""
+    """(prefix token ids, image content hashes), or None when the row has no image before some text."""
     n = prep.prefix_length()
     if n == 0 or n >= len(prep.input_ids) or len(prep.image_hashes) != prep.input_ids.count(-200):
         return None

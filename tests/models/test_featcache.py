@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from harness.models.featcache import FeatureCache, Namespace, pixel_hash
+from harness.models.featcache import FeatureCache, Namespace
 from harness.models.mllm import load_mllm
 from harness.types import GenerationSettings, ImageRef, Request
 from tests.models.conftest import random_image
@@ -62,15 +62,22 @@ def test_disk_store_survives_the_process_and_keeps_namespaces_apart(tmp_path, ca
     assert "ignoring unreadable" in caplog.text
 
 
-def test_pixel_hash_is_of_decoded_pixels_not_file_bytes():
+@pytest.fixture(scope="module")
+def demo(cpu, cache_dir):
+    return load_mllm({"template": "vicuna_v1"}, UNIT_DEMO, cpu, cache_dir)
+
+
+def test_image_hash_is_the_content_wherever_it_comes_from(demo, tmp_path):
     img = random_image(1, 20, 10)
-    png, bmp = io.BytesIO(), io.BytesIO()
+    png = io.BytesIO()
     img.save(png, "PNG")
-    img.save(bmp, "BMP")
-    refs = [ImageRef(data=png.getvalue()), ImageRef(data=bmp.getvalue()), ImageRef(image=img)]
-    assert len({r.content_hash() for r in refs}) == 3
-    assert len({pixel_hash(r.load()) for r in refs}) == 1
-    assert pixel_hash(random_image(2, 20, 10)) != pixel_hash(img)
+    (tmp_path / "a.png").write_bytes(png.getvalue())
+    same = [ImageRef(data=png.getvalue(), key="x"), ImageRef(path=str(tmp_path / "a.png"), key="y")]
+    hashes = [demo.preprocessor(Request(str(i), "q", [r])).image_hashes[0] for i, r in enumerate(same)]
+    assert hashes[0] == hashes[1] == same[0].content_hash()  # the dataset key plays no part
+    in_memory = demo.preprocessor(Request("m", "q", [ImageRef(image=img)])).image_hashes[0]
+    assert in_memory == ImageRef(image=img.copy()).content_hash() != hashes[0]  # decoded pixels, size, mode
+    assert ImageRef(image=random_image(2, 20, 10)).content_hash() != in_memory
 
 
 # ---- MLLM level: a changed checkpoint or preprocessing misses ------------------------------------

@@ -95,7 +95,7 @@ def test_preprocessor_pickles_and_timings_accumulate(demo):
     assert prep.error is None and prep.input_ids.count(-200) == 1 and prep.image_keys == ["img0"]
     assert prep.pixel_values[0].dtype == torch.float32 and prep.pixel_values[0].shape[1:] == (3, 56, 56)
     assert demo.collate([prep, prep]) == [prep, prep]
-    assert len(prep.image_hashes) == 1 and len(prep.image_hashes[0]) == 40  # sha1 of the decoded pixels
+    assert len(prep.image_hashes) == 1 and len(prep.image_hashes[0]) == 40  # sha1 of the image's content
     demo.share_images = False  # unshared: the whole prompt is prefilled (shared counts: tests/models/test_sharing.py)
     demo.timings.update(dict.fromkeys(demo.timings, 0.0))
     demo.profile = True
