@@ -173,7 +173,7 @@ class _ShardRun:
         plan, ds = self.plan, self.task.dataset
         where = ", ".join(str(ds[k]) for k in ("path", "name", "split") if ds.get(k))
         images = "" if plan.groups is None else \
-            f", {len({g for g in plan.groups.values() if g is not None})} distinct image(s) shared"
+            f", image sharing on ({len({g for g in plan.groups.values() if g is not None})} distinct image(s))"
         log.info("%s%s: %d sample(s), %d finished earlier, %d to run in batches of up to %d%s, %d worker(s)%s",
                  self.task.name, f" ({where})" if where else "", len(plan.ids),
                  len(plan.ids) - len(plan.pending) - len(plan.failures), len(plan.pending), size,

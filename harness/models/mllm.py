@@ -69,6 +69,7 @@ class MLLM(Model):
         self.features = features if features is not None else FeatureCache()
         self.sharer = PrefixSharer(self.lm)
         self._prints: dict[str, str] | None = None
+        self._namespace: tuple[tuple, Namespace] | None = None
         self.share_images = share_images
         log.info("MLLM ready: %s", self.describe())
 
@@ -139,7 +140,15 @@ class MLLM(Model):
         return [[found[h] for h in p.image_hashes] for p in batch]
 
     def feature_namespace(self) -> Namespace:
-        """What image features depend on besides the pixels (the feature cache's namespace)."""
+        """What image features depend on besides the pixels (the feature cache's namespace); rebuilt
+        whenever the image pipeline, encoder, projector, merge or device changes."""
+        signature = (self.preprocessor.images, id(self.encoder), id(self.projector), self.parts.merge,
+                     self.newline is not None, self.device)
+        if self._namespace is None or self._namespace[0] != signature:
+            self._namespace = (signature, self._namespace_spec())
+        return self._namespace[1]
+
+    def _namespace_spec(self) -> Namespace:
         pre = {k: v for k, v in self.preprocessor.describe().items() if k not in ("template", "image_tokenisation")}
         return Namespace({"version": FEATURES_VERSION, "checkpoints": self._checkpoint_prints(),
                           "format": self.parts.format, "encoder": self.encoder.describe(), "settings": self.parts.settings,

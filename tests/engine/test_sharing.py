@@ -124,3 +124,45 @@ def test_workers_and_small_batches_share_identically(demo_setup, tmp_path):
     off, _ = _records(tasks["gqa"], model, tmp_path / "off", False)
     on, t = _records(tasks["gqa"], model, tmp_path / "on", True, workers=1, batch_size=3)
     assert on == off and t["images_encoded"] == 8 and t["prefixes_computed"] + t["shared_prefix_rows"] > 0
+
+
+def _sharing_rank(rank: int, port: int, out: str, task, model) -> None:
+    import json
+    import os
+
+    from harness.engine.dist import init_from_env, shutdown
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                      LOCAL_RANK=str(rank))
+    init_from_env("gloo")
+    records, timings = _records(task, model, Path(out), True, batch_size=3)
+    encoded = sorted(h for _, h in model.features.entries)  # the images this rank ran through the encoder
+    with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
+        json.dump({"records": records, "encoded": encoded, "images_encoded": timings["images_encoded"]}, f)
+    shutdown()
+
+
+def test_two_ranks_encode_disjoint_images_and_match_one_process(demo_setup, tmp_path):
+    import json
+    import multiprocessing
+    import socket
+
+    tasks, model = demo_setup
+    task = tasks["pope"]
+    reference, _ = _records(task, model, tmp_path / "one", False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    fork = multiprocessing.get_context("fork")
+    procs = [fork.Process(target=_sharing_rank, args=(r, port, str(tmp_path / "dist"), task, model)) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    got = [json.loads((tmp_path / "dist" / f"rank{r}.json").read_text()) for r in range(2)]
+    assert got[0]["records"] == got[1]["records"] == reference
+    mine = [set(g["encoded"]) for g in got]
+    distinct = {model.preprocessor(task.build_request(d)).image_hashes[0] for d in task.docs()}
+    assert not mine[0] & mine[1] and mine[0] | mine[1] == distinct and all(mine)
+    assert [g["images_encoded"] for g in got] == [len(m) for m in mine]
