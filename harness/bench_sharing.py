@@ -154,7 +154,7 @@ def bench_sharing(overrides: Sequence[str], batch_sizes: Sequence[int], workers:
 def markdown(result: dict) -> str:
     sets = "; ".join(f"{k}: {v['images']} images × {v['questions_per_image']} question(s)" for k, v in result["sets"].items())
     head = (f"# Image sharing: {result['model_label']}, questions of {result['task']} ({result['device']}, "
-            f"{result['dtype']})\n\n{sets}; max_new_tokens {result['max_new_tokens']}, {result['num_workers']} "
+            f"{result['dtype']})\n\n{sets}; max_new_tokens {result['max_new_tokens'] or 'as the task'}, {result['num_workers']} "
             f"DataLoader worker(s), {result['torch_threads']} torch threads on {result['cpu_count']} CPUs (load "
             f"average {result['load_average'][0]:.1f}); median of {result['repeat']} runs. Times in seconds.\n\n")
     cols = ["set", "batch", "sharing", "wall s", "samples/s", "× unshared", "encoder passes", "prefill tokens",
