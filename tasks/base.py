@@ -17,7 +17,9 @@ dataset, so reports and bootstrap intervals can be recomputed from saved predict
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.errors import HarnessError
@@ -33,6 +35,10 @@ class Task:
     expected_size: ClassVar[int | None] = None  # full-benchmark sample count
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval",)  # first = default
     formats: ClassVar[tuple[str, ...]] = ("hub",)  # dataset layouts the loader reads
+    hub_config: ClassVar[str | None] = None  # default hub config (``task.dataset.name`` overrides)
+    hub_split: ClassVar[str] = "test"  # default hub split (``task.dataset.split`` overrides)
+    hub_columns: ClassVar[tuple[str, ...]] = ()  # columns a hub split must have
+    hub_image_columns: ClassVar[tuple[str, ...]] = ("image",)  # left undecoded (bytes)
 
     def __init__(self, cfg: Mapping[str, Any] | None = None):
         self.cfg: dict[str, Any] = dict(cfg or {})
@@ -55,10 +61,38 @@ class Task:
         Each document is a dict with a unique string ``id`` and its row position ``_index``;
         images are a list of :class:`ImageRef` under ``images``. Converting a row never raises:
         a malformed row keeps its id and carries ``error`` (raised as SampleError when the
-        request is built).
-        A missing or incomplete dataset raises HarnessError naming what is missing.
+        request is built). A missing or incomplete dataset raises HarnessError naming what is
+        missing.
         """
-        raise NotImplementedError
+        if self.dataset.get("format", "hub") == "original":
+            return self.load_original(self.dataset_path())
+        return self.load_hub()
+
+    def dataset_path(self) -> Path:
+        return Path(os.path.expanduser(str(self.dataset.get("path") or "")))
+
+    def hub_rows(self, name: str | None = None, split: str | None = None,
+                 columns: Sequence[str] | None = None):
+        """The configured hub split (a ``datasets.Dataset``, images undecoded), checked to have
+        ``columns`` (default ``hub_columns``)."""
+        from tasks.loading import load_hub_any, require_columns
+
+        path = str(self.dataset.get("path") or "")
+        rows = load_hub_any(path, name or self.dataset.get("name", self.hub_config),
+                            split or self.dataset.get("split", self.hub_split), image_columns=self.hub_image_columns)
+        require_columns(rows, self.hub_columns if columns is None else columns, f"{self.name} ({path})")
+        return rows
+
+    def load_hub(self) -> Sequence[dict]:
+        """Documents of the hub schema: ``hub_rows()`` converted lazily by ``self._from_hub(i, row)``
+        (never raising; the id from ``self._id(i, row)``)."""
+        from tasks.loading import LazyDocs, safe_convert
+
+        return LazyDocs(self.hub_rows(), safe_convert(self._from_hub, self._id))  # type: ignore[attr-defined]
+
+    def load_original(self, root: Path) -> Sequence[dict]:
+        """Documents of the benchmark's original release layout under ``root``."""
+        raise HarnessError(f"task {self.name}: no loader for the original release layout")
 
     def docs(self) -> Sequence[dict]:
         if self._docs is None:

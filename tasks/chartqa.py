@@ -16,15 +16,14 @@ Metrics: overall, ``human`` and ``augmented`` (each record carries its ``type``)
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics.relaxed import relaxed_correctness
 from tasks.base import Task
-from tasks.loading import (LazyDocs, attach_file_image, hub_image, load_hub_any, raise_doc_error,
-                           read_json, require_columns, require_dir, row_id, safe_convert, text_field)
+from tasks.loading import (attach_file_image, hub_image, raise_doc_error,
+                           read_json, require_dir, row_id, safe_convert, text_field)
 
 SINGLE_WORD = "Answer the question with a single word."
 HUMAN, AUGMENTED = "human_test", "augmented_test"
@@ -38,16 +37,8 @@ class ChartQA(Task):
     metric = "relaxed_accuracy"
     expected_size = 2500
     formats = ("hub", "original")
+    hub_columns = ("type", "question", "answer", "image")
     _id = staticmethod(row_id(None))
-
-    def load(self):
-        ds = self.dataset
-        path = str(ds.get("path") or "")
-        if ds.get("format", "hub") == "original":
-            return self._load_original(Path(os.path.expanduser(path)))
-        rows = load_hub_any(path, ds.get("name"), ds.get("split", "test"))
-        require_columns(rows, ("type", "question", "answer", "image"), f"chartqa ({path})")
-        return LazyDocs(rows, safe_convert(self._from_hub, self._id))
 
     def _from_hub(self, i: int, row: dict) -> dict:
         doc = dict(row, id=self._id(i, row))
@@ -55,7 +46,7 @@ class ChartQA(Task):
         doc["images"] = [hub_image(row.get("image"), key=None if key is None else str(key))]
         return doc
 
-    def _load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict]:
         require_dir(root, "ChartQA release folder")
         test = root if (root / ORIGINAL_FILES[0][1]).is_file() else root / "test"
         pngs = require_dir(test / "png", "ChartQA chart folder")

@@ -11,15 +11,14 @@ Prompt: ``{question}\\nAnswer the question using a single word or phrase.``
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics.anls import anls
 from tasks.base import Task
-from tasks.loading import (LazyDocs, answer_list, attach_file_image, find_file, hub_image,
-                           load_hub_any, raise_doc_error, read_json, require_columns, require_dir, row_id,
+from tasks.loading import (answer_list, attach_file_image, find_file, hub_image,
+                           raise_doc_error, read_json, require_dir, row_id,
                            safe_convert, text_field)
 from tasks.prompts import short_answer_prompt
 
@@ -31,6 +30,8 @@ class DocVQA(Task):
     metric = "anls"
     expected_size = 5349
     formats = ("hub", "original")
+    hub_split = "validation"
+    hub_columns = ("questionId", "question", "answers", "image")
     hub_config: ClassVar[str] = "DocVQA"
     image_key_column: ClassVar[str] = "docId"  # hub column naming the page its questions share
     annotation_files: ClassVar[tuple[str, ...]] = ("val_v1.0.json",)
@@ -38,22 +39,13 @@ class DocVQA(Task):
     image_dirs: ClassVar[tuple[str, ...]] = ("",)  # where those paths are relative to
     _id = staticmethod(row_id("questionId"))
 
-    def load(self):
-        ds = self.dataset
-        path = str(ds.get("path") or "")
-        if ds.get("format", "hub") == "original":
-            return self._load_original(Path(os.path.expanduser(path)))
-        rows = load_hub_any(path, ds.get("name", self.hub_config), ds.get("split", "validation"))
-        require_columns(rows, ("questionId", "question", "answers", "image"), f"{self.name} ({path})")
-        return LazyDocs(rows, safe_convert(self._from_hub, self._id))
-
     def _from_hub(self, i: int, row: dict) -> dict:
         doc = dict(row, id=self._id(i, row))
         key = row.get(self.image_key_column)
         doc["images"] = [hub_image(row.get("image"), key=None if key in (None, "") else str(key))]
         return doc
 
-    def _load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict]:
         require_dir(root, f"{self.name} release folder")
         ann = self.dataset.get("annotations")
         ann = root / ann if ann else find_file(root, self.annotation_files, f"{self.label} annotation file")

@@ -16,7 +16,6 @@ Protocols: ``lmms-eval`` (default; strip, lowercase, delete ASCII punctuation) a
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,7 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics.exact import exact_match, exact_match_llava
 from tasks.base import Task
 from tasks.prompts import short_answer_prompt
-from tasks.loading import (LazyDocs, attach_file_image, find_file, hub_image, load_hub_any,
-                           raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
+from tasks.loading import (LazyDocs, attach_file_image, find_file, hub_image, raise_doc_error, read_json, require_dir, row_id, safe_convert, text_field)
 
 QUESTIONS_CONFIG = "testdev_balanced_instructions"
 IMAGES_CONFIG = "testdev_balanced_images"
@@ -41,19 +39,14 @@ class GQA(Task):
     expected_size = 12578
     protocols = ("lmms-eval", "llava")
     formats = ("hub", "original")
+    hub_split = "testdev"
     _id = staticmethod(row_id("id"))
 
-    def load(self):
-        ds = self.dataset
-        path = str(ds.get("path") or "")
-        if ds.get("format", "hub") == "original":
-            return self._load_original(Path(os.path.expanduser(path)))
-        split = ds.get("split", "testdev")
-        questions = load_hub_any(path, ds.get("name", QUESTIONS_CONFIG), split)
-        require_columns(questions, ("id", "imageId", "question", "answer"), f"gqa questions ({path})")
-        images_config = ds.get("images_name", IMAGES_CONFIG)
-        images = load_hub_any(path, images_config, split)
-        require_columns(images, ("id", "image"), f"gqa images ({path}, config {images_config})")
+    def load_hub(self):
+        questions = self.hub_rows(self.dataset.get("name", QUESTIONS_CONFIG), self.hub_split,
+                                  ("id", "imageId", "question", "answer"))
+        images_config = self.dataset.get("images_name", IMAGES_CONFIG)
+        images = self.hub_rows(images_config, self.hub_split, ("id", "image"))
         position = {str(image_id): j for j, image_id in enumerate(images["id"])}
         convert = functools.partial(self._from_hub, images, position, images_config)
         return LazyDocs(questions, safe_convert(convert, self._id))
@@ -67,7 +60,7 @@ class GQA(Task):
         doc["images"] = [hub_image(images[j]["image"], key=str(image_id))]
         return doc
 
-    def _load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict]:
         require_dir(root, "gqa release folder")
         ann = self.dataset.get("annotations")
         ann = root / ann if ann else find_file(root, (QUESTIONS_FILE, f"questions/{QUESTIONS_FILE}",

@@ -18,8 +18,8 @@ from harness.metrics import mathvista as mv
 from harness.metrics.breakdown import mean_by
 from harness.metrics.choice import lettered_options, option_letters
 from tasks.base import Task
-from tasks.loading import (LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error,
-                           read_json, require_columns, text_field)
+from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
+                           read_json, text_field)
 
 MC_HINT = "Answer with the option's letter from the given choices directly."
 PLACES = {1: "one decimal place", 2: "two decimal places", 3: "three decimal places"}
@@ -61,18 +61,15 @@ class MathVista(Task):
     metric = "accuracy"
     expected_size = 1000
     formats = ("hub", "original")
+    hub_split = "testmini"
+    hub_columns = ("pid", "question", "decoded_image", "choices", "answer", "question_type", "answer_type")
+    hub_image_columns = ("decoded_image",)
 
     # ---- data -------------------------------------------------------------------------
-    def load(self):
-        ds = self.dataset
-        if ds.get("format", "hub") == "original":
-            return self._load_original(Path(ds["path"]).expanduser())
-        rows = load_hub_any(ds["path"], ds.get("name"), ds.get("split", "testmini"), image_columns=("decoded_image",))
-        require_columns(rows, ("pid", "question", "decoded_image", "choices", "answer", "question_type",
-                               "answer_type"), f"{self.name} {ds['path']}")
-        return LazyDocs(rows, _from_hub)
+    def load_hub(self):
+        return LazyDocs(self.hub_rows(), _from_hub)
 
-    def _load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict]:
         ann = root if root.is_file() else next((root / p for p in ("testmini.json", "data/testmini.json")
                                                 if (root / p).is_file()), root / "testmini.json")
         data = read_json(ann, "testmini.json (MathVista's {pid: problem} file)")

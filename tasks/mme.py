@@ -19,8 +19,8 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics import mme as mm
 from harness.metrics.yesno import ground_truth_yes_no, mme_yes_no
 from tasks.base import Task
-from tasks.loading import (LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error,
-                           require_columns, text_field)
+from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
+                           text_field)
 from tasks.prompts import SHORT_ANSWER
 
 YES_NO_SUFFIX = " Please answer yes or no."
@@ -36,15 +36,11 @@ class MME(Task):
     max_value = 2000.0
     expected_size = 2374
     formats = ("hub", "original")
+    hub_columns = ("question_id", "question", "answer", "image", "category")
 
     # ---- data -------------------------------------------------------------------------
-    def load(self):
-        ds = self.dataset
-        if ds.get("format", "hub") == "original":
-            return self._load_original(Path(ds["path"]).expanduser())
-        rows = load_hub_any(ds["path"], ds.get("name"), ds.get("split", "test"))
-        require_columns(rows, ("question_id", "question", "answer", "image", "category"), f"{self.name} {ds['path']}")
-        return LazyDocs(rows, self._from_hub)
+    def load_hub(self):
+        return LazyDocs(self.hub_rows(), self._from_hub)
 
     @staticmethod
     def _from_hub(i: int, row: dict) -> dict:
@@ -58,7 +54,7 @@ class MME(Task):
             doc["error"] = str(exc)
         return doc
 
-    def _load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict]:
         if (root / RELEASE_FOLDER).is_dir():
             root = root / RELEASE_FOLDER
         missing = [s for s in mm.SUBTASKS if not (root / s).is_dir()]

@@ -17,7 +17,6 @@ total), ``total`` = the raw points, and for each category (snake-cased) its raw 
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,7 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.metrics.containment import ocrbench_match
 from tasks.base import Task
-from tasks.loading import (LazyDocs, answer_list, attach_file_image, hub_image, load_hub_any,
-                           raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
+from tasks.loading import (answer_list, attach_file_image, hub_image, raise_doc_error, read_json, require_dir, row_id, safe_convert, text_field)
 
 RECOGNITION = ("Regular Text Recognition", "Irregular Text Recognition", "Artistic Text Recognition",
                "Handwriting Recognition", "Digit String Recognition", "Non-Semantic Text Recognition")
@@ -53,21 +51,13 @@ class OCRBench(Task):
     expected_size = 1000
     protocols = ("lmms-eval", "official")
     formats = ("hub", "original")
+    hub_columns = ("dataset", "question", "question_type", "answer", "image")
     _id = staticmethod(row_id(None))
-
-    def load(self):
-        ds = self.dataset
-        path = str(ds.get("path") or "")
-        if ds.get("format", "hub") == "original":
-            return self._load_original(Path(os.path.expanduser(path)))
-        rows = load_hub_any(path, ds.get("name"), ds.get("split", "test"))
-        require_columns(rows, ("dataset", "question", "question_type", "answer", "image"), f"ocrbench ({path})")
-        return LazyDocs(rows, safe_convert(self._from_hub, self._id))
 
     def _from_hub(self, i: int, row: dict) -> dict:
         return dict(row, id=self._id(i, row), images=[hub_image(row.get("image"))])
 
-    def _load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict]:
         require_dir(root, "OCRBench release folder")
         ann = root / self.dataset.get("annotations", "OCRBench.json")
         data = read_json(ann, "OCRBench annotation file")

@@ -16,7 +16,6 @@ tool: ground truths get the punctuation step only, and only when they disagree);
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,7 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics.vqa import vqa_accuracy
 from tasks.base import Task
 from tasks.prompts import SHORT_ANSWER
-from tasks.loading import (LazyDocs, answer_list, attach_file_image, hub_image, load_hub_any,
-                           raise_doc_error, read_json, require_columns, require_dir, row_id, safe_convert, text_field)
+from tasks.loading import (answer_list, attach_file_image, hub_image, raise_doc_error, read_json, require_dir, row_id, safe_convert, text_field)
 
 UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."
 QUESTIONS_FILE = "OpenEnded_mscoco_val2014_questions.json"
@@ -40,16 +38,9 @@ class OKVQA(Task):
     expected_size = 5046
     protocols = ("lmms-eval", "official")
     formats = ("hub", "original")
+    hub_split = "val2014"
+    hub_columns = ("question_id", "question", "answers", "image")
     _id = staticmethod(row_id("question_id"))
-
-    def load(self):
-        ds = self.dataset
-        path = str(ds.get("path") or "")
-        if ds.get("format", "hub") == "original":
-            return self._load_original(Path(os.path.expanduser(path)))
-        rows = load_hub_any(path, ds.get("name"), ds.get("split", "val2014"))
-        require_columns(rows, ("question_id", "question", "answers", "image"), f"okvqa ({path})")
-        return LazyDocs(rows, safe_convert(self._from_hub, self._id))
 
     def _from_hub(self, i: int, row: dict) -> dict:
         doc = dict(row, id=self._id(i, row))
@@ -57,7 +48,7 @@ class OKVQA(Task):
         doc["images"] = [hub_image(row.get("image"), key=None if key is None else str(key))]
         return doc
 
-    def _load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict]:
         require_dir(root, "OK-VQA release folder")
         questions = _records(root / self.dataset.get("questions", QUESTIONS_FILE), "questions")
         annotations = _records(root / self.dataset.get("annotations", ANNOTATIONS_FILE), "annotations")

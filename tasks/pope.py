@@ -16,17 +16,16 @@ the splits; the table shows the overall F1.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError, SampleError
+from harness.jsonl import json_lines
 from harness.metrics import pope as pm
 from harness.metrics.yesno import exact_yes_no, ground_truth_yes_no, llava_yes_no
 from tasks.base import Task
-from tasks.loading import (LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error,
-                           require_columns, text_field)
+from tasks.loading import LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error, require_columns, text_field
 from tasks.prompts import SHORT_ANSWER
 
 SPLITS = ("adversarial", "popular", "random")
@@ -63,12 +62,7 @@ class POPE(Task):
     formats = ("hub", "original")
 
     # ---- data -------------------------------------------------------------------------
-    def load(self):
-        if self.dataset.get("format", "hub") == "original":
-            return self._load_original(Path(self.dataset["path"]).expanduser())
-        return self._load_hub()
-
-    def _load_hub(self):
+    def load_hub(self):
         import datasets
 
         ds = self.dataset
@@ -95,14 +89,14 @@ class POPE(Task):
             doc["error"] = str(exc)
         return doc
 
-    def _load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict]:
         files = {s: _find_split_file(root, s) for s in SPLITS}
         missing = [f"coco_pope_{s}.json" for s, f in files.items() if f is None]
         if missing:
             raise HarnessError(f"{self.name}: {', '.join(missing)} not found under {root} (nor {root}/coco, "
                                f"{root}/output/coco); expected the POPE release files")
         images = _image_dir(root, self.dataset.get("image_dir"))
-        lines = [(s, rec) for s in SPLITS for rec in _json_lines(files[s])]
+        lines = [(s, rec if isinstance(rec, dict) else {}) for s in SPLITS for _, rec in json_lines(files[s])]
         self._counts = _count([s for s, _ in lines])
         ids = unique_ids([rec.get("question_id") for _, rec in lines], [s for s, _ in lines])
         docs = []
@@ -193,21 +187,6 @@ def _image_dir(root: Path, given: str | None) -> Path:
             return folder
     raise HarnessError(f"pope: COCO val2014 image folder not found (looked for {', '.join(str(c) for c in candidates)} "
                        f"under {root}); set task.dataset.image_dir=DIR")
-
-
-def _json_lines(path: Path) -> list[dict]:
-    import json
-
-    out = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise HarnessError(f"{path}:{lineno}: not a JSON line ({exc})") from None
-        out.append(rec if isinstance(rec, dict) else {})
-    return out
 
 
 TASK = POPE

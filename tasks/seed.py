@@ -18,8 +18,7 @@ from harness.metrics.breakdown import mean_by
 from harness.metrics.choice import first_char, lettered_options
 from harness.metrics.seed import QUESTION_TYPES, seed_score
 from tasks.base import Task
-from tasks.loading import (LazyDocs, file_image, hub_image, hub_image_list, load_hub_any,
-                           raise_doc_error, read_json, require_columns, text_field)
+from tasks.loading import (LazyDocs, file_image, hub_image, hub_image_list, raise_doc_error, read_json, text_field)
 
 MC_SUFFIX = "Answer with the option's letter from the given choices directly."
 CHOICE_FIELDS = ("choice_a", "choice_b", "choice_c", "choice_d")
@@ -33,21 +32,17 @@ class SEED(Task):
     metric = "accuracy"
     expected_size = 14233
     formats = ("hub", "original")
+    hub_columns = ("question_id", "question", "answer", "data_type", "question_type_id", "image") + CHOICE_FIELDS
 
     # ---- data -------------------------------------------------------------------------
-    def load(self):
-        ds = self.dataset
-        if ds.get("format", "hub") == "original":
-            return self._load_original(Path(ds["path"]).expanduser())
-        rows = hub_image_list(load_hub_any(ds["path"], ds.get("name"), ds.get("split", "test")))
-        require_columns(rows, ("question_id", "question", "answer", "data_type", "question_type_id", "image")
-                        + CHOICE_FIELDS, f"{self.name} {ds['path']}")
+    def load_hub(self):
+        rows = hub_image_list(self.hub_rows())
         keep = [i for i, t in enumerate(rows["data_type"]) if t != "video"]
         if len(keep) < len(rows):
             rows = rows.select(keep)
         return LazyDocs(rows, functools.partial(_from_hub_at, keep))
 
-    def _load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict]:
         ann = root / self.dataset.get("annotations", "SEED-Bench.json") if root.is_dir() else root
         data = read_json(ann, "SEED-Bench.json (the release's question file)")
         questions = data.get("questions") if isinstance(data, dict) else data

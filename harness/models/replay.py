@@ -5,12 +5,12 @@ The file may hold several tasks' predictions; ids are matched per task when line
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import HarnessError, SampleError
 from harness.fingerprint import file_sha256
+from harness.jsonl import json_lines
 from harness.models.base import Model
 from harness.types import Request
 
@@ -21,21 +21,15 @@ def read_predictions(path: str | Path) -> dict[str, str]:
     if not p.is_file():
         raise HarnessError(f"replay predictions file not found: {p}")
     preds: dict[str, str] = {}
-    with p.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                key = str(rec["id"])
-                pred = rec["prediction"]
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise HarnessError(f"{p}:{lineno}: not a {{\"id\", \"prediction\"}} JSON line ({exc})") from None
-            if pred is None:  # a failed sample in a saved run
-                continue
-            if rec.get("task"):
-                preds[f"{rec['task']}/{key}"] = str(pred)
-            preds.setdefault(key, str(pred))
+    for lineno, rec in json_lines(p):
+        if not isinstance(rec, dict) or "id" not in rec or "prediction" not in rec:
+            raise HarnessError(f"{p}:{lineno}: not a {{\"id\", \"prediction\"}} JSON object")
+        key, pred = str(rec["id"]), rec["prediction"]
+        if pred is None:  # a failed sample in a saved run
+            continue
+        if rec.get("task"):
+            preds[f"{rec['task']}/{key}"] = str(pred)
+        preds.setdefault(key, str(pred))
     return preds
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.jsonl import json_lines
 from harness.report.paper import FAMILY_LABELS, PaperTable, is_paper_dir, load_paper
 
 
@@ -60,17 +61,10 @@ class Run:
         if not path.is_file():
             raise HarnessError(f"predictions file not found: {path}")
         out = []
-        with path.open(encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise HarnessError(f"{path}:{i}: not valid JSON ({exc.msg})") from None
-                if not isinstance(rec, dict) or "id" not in rec:
-                    raise HarnessError(f"{path}:{i}: a prediction record must be an object with an 'id'")
-                out.append(rec)
+        for i, rec in json_lines(path):
+            if not isinstance(rec, dict) or "id" not in rec:
+                raise HarnessError(f"{path}:{i}: a prediction record must be an object with an 'id'")
+            out.append(rec)
         return out
 
     def ci(self, task: str, compute: bool = True, n_resamples: int = 1000, seed: int = 0):
