@@ -33,10 +33,15 @@ log = logging.getLogger("harness")
 
 def run(cfg: DictConfig) -> list[Path]:
     """Evaluate every (encoder, task) of the config; return the run folders written."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise HarnessError(f"missing config value(s): {', '.join(missing)} (set on the command line, e.g. "
+                           f"{missing[0]}=...)")
     try:
         OmegaConf.resolve(cfg)
     except MissingMandatoryValue as exc:
         raise HarnessError(f"missing config value {exc.full_key!r} (set it on the command line: {exc.full_key}=...)") from None
+    validate(cfg)
     _seed(int(cfg.seed))
     _, world, local_rank = env_ranks()  # torchrun: one process per device, device index = LOCAL_RANK
     device = resolve_device(cfg.device.type, str(cfg.dtype), index=local_rank if world > 1 else None)
@@ -70,6 +75,26 @@ def _run(cfg: DictConfig, device: DeviceSpec, main: bool) -> list[Path]:
     if main:
         _print_table(run_dirs, out)
     return run_dirs
+
+
+def _whole(value, key: str, minimum: int, allow=()) -> None:
+    if value in allow:
+        return
+    try:
+        ok = int(str(value)) >= minimum and str(int(str(value))) == str(value).strip()
+    except ValueError:
+        ok = False
+    if not ok:
+        extra = "".join(f" or {a}" for a in allow if a is not None)
+        raise HarnessError(f"{key}={value!r}: expected an integer >= {minimum}{extra}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """One-line errors for top-level values of the wrong kind (before anything is loaded)."""
+    _whole(cfg.batch_size, "batch_size", 1, allow=("auto",))
+    _whole(cfg.num_workers, "num_workers", 0)
+    _whole(cfg.limit, "limit", 0, allow=(None,))
+    _whole(cfg.seed, "seed", 0)
 
 
 def _seed(seed: int) -> None:
