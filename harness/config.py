@@ -45,6 +45,30 @@ def to_dict(cfg: DictConfig | dict | None) -> dict[str, Any]:
     return dict(cfg)
 
 
+ENCODER_PLACEHOLDERS = ("%encoder%", "{encoder}")
+
+
+def has_encoder_placeholder(value: Any) -> bool:
+    return value is not None and any(p in str(value) for p in ENCODER_PLACEHOLDERS)
+
+
+def per_encoder(value: Any, encoder: str) -> Any:
+    """Fill a path's encoder placeholder (``%encoder%`` on the command line, where Hydra does
+    not accept braces; ``{encoder}`` in YAML) with the encoder's name, for grids.
+
+    >>> per_encoder("/ckpts/llava-%encoder%", "unit_1b"), per_encoder("/c/{encoder}/x", "clip_l")
+    ('/ckpts/llava-unit_1b', '/c/clip_l/x')
+    >>> per_encoder(None, "clip_l") is None
+    True
+    """
+    if value is None:
+        return None
+    out = str(value)
+    for p in ENCODER_PLACEHOLDERS:
+        out = out.replace(p, encoder)
+    return out
+
+
 def check_argv(argv: list[str]) -> None:
     """Validate ``group=name`` overrides before Hydra sees them, for one-line errors."""
     for arg in argv:

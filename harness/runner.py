@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from harness import PAPER_TASKS
-from harness.config import load_group, to_dict
+from harness.config import has_encoder_placeholder, load_group, per_encoder, to_dict
 from harness.device import DeviceSpec, resolve_device
 from harness.engine import EngineSettings, run_task
 from harness.engine.dist import env_ranks, init_from_env, shutdown
@@ -114,7 +114,7 @@ def resolve_encoders(cfg: DictConfig) -> list[dict[str, Any]]:
     names = enc.get("grid")
     encoders = [load_group("encoder", n) for n in names] if names else [enc]
     model = cfg.model.name
-    if model == "oracle" or (model == "replay" and "{encoder}" not in str(cfg.model.predictions)):
+    if model == "oracle" or (model == "replay" and not has_encoder_placeholder(cfg.model.predictions)):
         if names:  # the encoder does not change oracle/replay answers: one row, not four copies
             return [{"name": model, "label": model.capitalize(), "family": None, "arch": None}]
     return encoders
@@ -168,7 +168,7 @@ def build_model(cfg: DictConfig, enc: dict, device: DeviceSpec) -> Model:
         from harness.models.replay import ReplayModel
 
         path = cfg.model.predictions
-        return ReplayModel(str(path).replace("{encoder}", enc["name"]) if path else path)
+        return ReplayModel(per_encoder(path, enc["name"]) if path else path)
     from harness.models.mllm import load_mllm
 
     model = load_mllm(to_dict(cfg.model), enc, device, Path(cfg.cache_dir))

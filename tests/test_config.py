@@ -49,3 +49,10 @@ def test_unknown_names_fail_with_one_line_listing_valid_names(arg, needle):
 
 def test_valid_overrides_and_plain_keys_pass():
     check_argv(["task=docvqa", "encoder=unit_600m", "device=npu", "limit=3", "task.dataset.path=/x", "--help"])
+
+
+def test_encoder_placeholder_survives_hydra_parsing_and_is_filled(compose_cfg):
+    from harness.config import per_encoder
+
+    cfg = compose_cfg("model.checkpoint=/ckpts/llava-%encoder%", "output_dir=x")
+    assert per_encoder(cfg.model.checkpoint, "unit_600m") == "/ckpts/llava-unit_600m"

@@ -130,3 +130,21 @@ def test_bad_top_level_values_are_one_line_errors(compose_cfg, tmp_path, overrid
     with pytest.raises(HarnessError) as exc:
         run(compose_cfg(f"output_dir={tmp_path}", "device=cpu", "model=oracle", "task=docvqa", override))
     assert needle in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_grid_replay_reads_one_predictions_file_per_encoder(compose_cfg, tmp_path):
+    """model.predictions=/x/%encoder%.jsonl under a grid: one row per encoder, each its own file."""
+    oracle = _run(compose_cfg, tmp_path / "o", "task=docvqa", "model=oracle", "data=demo")
+    lines = [json.loads(x) for x in (oracle / "predictions" / "docvqa.jsonl").read_text().splitlines()]
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    (preds / "demo_clip_l.jsonl").write_text("".join(json.dumps({"id": r["id"], "prediction": r["prediction"]}) + "\n"
+                                                     for r in lines))
+    (preds / "demo_siglip.jsonl").write_text("".join(json.dumps({"id": r["id"], "prediction": "wrong answer"}) + "\n"
+                                                     for r in lines))
+    out = tmp_path / "grid"
+    run(compose_cfg(f"output_dir={out}", "device=cpu", "task=docvqa", "data=demo", "model=replay",
+                    f"model.predictions={preds}/%encoder%.jsonl", "encoder.grid=[demo_clip_l,demo_siglip]"))
+    clip = json.loads((out / "demo_clip_l" / "scores.json").read_text())["docvqa"]["value"]
+    siglip = json.loads((out / "demo_siglip" / "scores.json").read_text())["docvqa"]["value"]
+    assert (clip, siglip) == (100.0, 0.0)

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from harness.config import per_encoder
 from harness.device import DeviceSpec
 from harness.errors import HarnessError, SampleError
 from harness.fingerprint import dir_fingerprint
@@ -281,14 +282,16 @@ def cpu_threads(n: int | None):
 def load_mllm(model_cfg: dict, encoder_cfg: dict, device: DeviceSpec, cache_dir: Path) -> MLLM:
     """Build the MLLM named by the config (demo encoders build their tiny checkpoint first)."""
     model_cfg, encoder_cfg = dict(model_cfg or {}), dict(encoder_cfg or {})
+    name = str(encoder_cfg.get("name", ""))
+    for key in ("checkpoint", "llm", "projector"):  # grids: one MLLM per encoder
+        model_cfg[key] = per_encoder(model_cfg.get(key), name)
     dtype, where = device.dtype, device.torch_device
     if encoder_cfg.get("demo"):
         from harness.demo.models import ensure_demo_checkpoint
 
         parts = load_llava(ensure_demo_checkpoint(encoder_cfg, Path(cache_dir)), model_cfg, encoder_cfg, dtype, where)
     elif model_cfg.get("checkpoint"):
-        raw = str(model_cfg["checkpoint"]).replace("{encoder}", str(encoder_cfg.get("name", "")))
-        folder = ck.require_path(raw, "MLLM checkpoint", "model.checkpoint", download=bool(model_cfg.get("download")))
+        folder = ck.require_path(model_cfg["checkpoint"], "MLLM checkpoint", "model.checkpoint", download=bool(model_cfg.get("download")))
         fmt = ck.detect_format(folder)
         parts = load_llava(folder, model_cfg, encoder_cfg, dtype, where) if fmt == "llava" else \
             load_hf(folder, fmt, model_cfg, dtype, where)
