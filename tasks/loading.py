@@ -283,3 +283,13 @@ def hub_image_list(ds: Any, column: str = "image") -> Any:
     if isinstance(inner, datasets.Image):
         ds = ds.cast_column(column, type(feat)(datasets.Image(decode=False)))
     return ds
+
+
+def yes_no_truth(doc: dict) -> str:
+    """A record's yes/no ground truth as ``"yes"``/``"no"`` (POPE, MME); SampleError otherwise."""
+    from harness.metrics.yesno import ground_truth_yes_no
+
+    label = ground_truth_yes_no(doc.get("answer"))
+    if label is None:
+        raise SampleError(f"record {doc['id']}: answer {doc.get('answer')!r} is not Yes/No")
+    return label

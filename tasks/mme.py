@@ -17,10 +17,10 @@ from typing import Any
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics import mme as mm
-from harness.metrics.yesno import ground_truth_yes_no, mme_yes_no
+from harness.metrics.yesno import mme_yes_no
 from tasks.base import Task
 from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
-                           text_field)
+                           text_field, yes_no_truth)
 from tasks.prompts import SHORT_ANSWER
 
 YES_NO_SUFFIX = " Please answer yes or no."
@@ -79,17 +79,11 @@ class MME(Task):
         question = text_field(doc, "question").strip().replace(YES_NO_SUFFIX, "")
         return f"{question}\n{SHORT_ANSWER}"
 
-    def _truth(self, doc: dict) -> str:
-        label = ground_truth_yes_no(doc.get("answer"))
-        if label is None:
-            raise SampleError(f"record {doc['id']}: answer {doc.get('answer')!r} is not Yes/No")
-        return label
-
     def reference(self, doc: dict) -> str:
-        return self._truth(doc).capitalize()
+        return yes_no_truth(doc).capitalize()
 
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
-        truth = self._truth(doc)
+        truth = yes_no_truth(doc)
         category = doc.get("category")
         if not isinstance(category, str) or not category:
             raise SampleError(f"record {doc['id']}: missing field 'category' (the subtask)")

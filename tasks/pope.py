@@ -23,9 +23,10 @@ from typing import Any
 from harness.errors import HarnessError, SampleError
 from harness.jsonl import json_lines
 from harness.metrics import pope as pm
-from harness.metrics.yesno import exact_yes_no, ground_truth_yes_no, llava_yes_no
+from harness.metrics.yesno import exact_yes_no, llava_yes_no
 from tasks.base import Task
-from tasks.loading import LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error, require_columns, text_field
+from tasks.loading import (LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error, require_columns, text_field,
+                           yes_no_truth)
 from tasks.prompts import SHORT_ANSWER
 
 SPLITS = ("adversarial", "popular", "random")
@@ -125,17 +126,11 @@ class POPE(Task):
         raise_doc_error(doc)
         return f"{text_field(doc, 'question').strip()}\n{SHORT_ANSWER}"
 
-    def _truth(self, doc: dict) -> str:
-        label = ground_truth_yes_no(doc.get("answer"))
-        if label is None:
-            raise SampleError(f"record {doc['id']}: answer {doc.get('answer')!r} is not yes/no")
-        return label
-
     def reference(self, doc: dict) -> str:
-        return self._truth(doc)
+        return yes_no_truth(doc)
 
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
-        truth = self._truth(doc)
+        truth = yes_no_truth(doc)
         pred = PARSERS[self.protocol](prediction)
         return {"answer": truth, "split": doc.get("split"), "pred_label": pred, "score": float(pred == truth)}
 
