@@ -285,11 +285,12 @@ def hub_image_list(ds: Any, column: str = "image") -> Any:
     return ds
 
 
-def yes_no_truth(doc: dict) -> str:
-    """A record's yes/no ground truth as ``"yes"``/``"no"`` (POPE, MME); SampleError otherwise."""
+def yes_no_truth(doc: dict, labels: str = "yes/no") -> str:
+    """A record's yes/no ground truth as ``"yes"``/``"no"`` (POPE, MME); SampleError otherwise,
+    naming the labels the benchmark uses (``labels``)."""
     from harness.metrics.yesno import ground_truth_yes_no
 
     label = ground_truth_yes_no(doc.get("answer"))
     if label is None:
-        raise SampleError(f"record {doc['id']}: answer {doc.get('answer')!r} is not Yes/No")
+        raise SampleError(f"record {doc['id']}: answer {doc.get('answer')!r} is not {labels}")
     return label

@@ -80,10 +80,10 @@ class MME(Task):
         return f"{question}\n{SHORT_ANSWER}"
 
     def reference(self, doc: dict) -> str:
-        return yes_no_truth(doc).capitalize()
+        return yes_no_truth(doc, "Yes/No").capitalize()
 
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
-        truth = yes_no_truth(doc)
+        truth = yes_no_truth(doc, "Yes/No")
         category = doc.get("category")
         if not isinstance(category, str) or not category:
             raise SampleError(f"record {doc['id']}: missing field 'category' (the subtask)")
