@@ -20,6 +20,7 @@ from harness import PAPER_TASKS
 from harness.config import has_encoder_placeholder, load_group, per_encoder, to_dict
 from harness.device import DeviceSpec, resolve_device
 from harness.engine import EngineSettings, run_task
+from harness.engine.core import default_resume_key
 from harness.engine.dist import env_ranks, init_from_env, shutdown
 from harness.engine.interrupt import resume_hint
 from harness.errors import HarnessError
@@ -143,9 +144,9 @@ def _dataset_for(cfg: DictConfig, task: str, ds: dict) -> dict:
     """Point a task's dataset at the demo set, a local root, or leave its hub id."""
     source = cfg.data.name
     if source == "demo":
-        from harness.demo.data import ensure_demo_data
+        from harness.demo.data import demo_dataset
 
-        ds.update(path=str(ensure_demo_data(task, Path(cfg.data.root))), format="hub", demo=True)
+        ds = demo_dataset(task, Path(cfg.data.root), ds)
     elif source == "local":
         root = Path(os.path.expanduser(str(cfg.data.root)))
         candidates = [root / task, root / Path(str(ds.get("path", task))).name]
@@ -192,8 +193,7 @@ def evaluate_encoder(cfg: DictConfig, enc: dict, task_list: list[Task], device: 
         settings = EngineSettings(
             batch_size="auto" if str(cfg.batch_size) == "auto" else int(cfg.batch_size),
             num_workers=int(cfg.num_workers), limit=cfg.limit, share_images=bool(cfg.share_images),
-            resume_key={"model": model_fp, "task": task.name, "version": task.version, "protocol": task.protocol,
-                        "generation": task.generation().as_dict(), "dataset": data_fp})
+            resume_key=default_resume_key(task, model_fp, dataset=data_fp))
         result = run_task(task, model, run_dir, settings)
         if writer is None:  # not rank 0
             continue

@@ -8,14 +8,14 @@ import pytest
 
 from harness import PAPER_TASKS
 from harness.config import load_group
-from harness.demo.data import ensure_demo_data
+from harness.demo.data import demo_dataset
 from harness.errors import HarnessError
 from tasks import get_task_class, implemented_tasks
 
 
 def _demo_task(name, cache_dir):
     cfg = load_group("task", name)
-    cfg["dataset"].update(path=str(ensure_demo_data(name, cache_dir / "demo" / "data")), demo=True)
+    cfg["dataset"] = demo_dataset(name, cache_dir / "demo" / "data", cfg["dataset"])
     cfg["cache_dir"] = str(cache_dir)
     return get_task_class(name)(cfg)
 

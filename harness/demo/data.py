@@ -18,3 +18,8 @@ def ensure_demo_data(task_name: str, root: Path) -> Path:
     """The folder of ``task_name``'s demo set under ``root``, building it on first use."""
     module = importlib.import_module(f"tasks.demo.{task_name}")
     return build_once(demo_folder(task_name, root), lambda tmp: module.build(tmp, DEMO_SEED))
+
+
+def demo_dataset(task_name: str, root: Path, dataset: dict) -> dict:
+    """A task's dataset config pointed at its demo set (hub layout, built on first use)."""
+    return dict(dataset, path=str(ensure_demo_data(task_name, root)), format="hub", demo=True)

@@ -7,7 +7,7 @@ from _layouts import oracle_metrics, png, run_oracle, write_hub, write_json, wri
 from datasets import Features, Image, Value
 
 from harness.config import load_group
-from harness.demo.data import ensure_demo_data
+from harness.demo.data import demo_dataset
 from harness.errors import HarnessError, SampleError
 from tasks.chartqa import ChartQA
 
@@ -101,7 +101,7 @@ def test_original_layout_errors(tmp_path):
 
 def test_demo_set_reaches_the_maximum(tmp_path):
     cfg = load_group("task", "chartqa")
-    cfg["dataset"].update(path=str(ensure_demo_data("chartqa", tmp_path)), demo=True)
+    cfg["dataset"] = demo_dataset("chartqa", tmp_path, cfg["dataset"])
     task = ChartQA(cfg)
     docs = task.docs()
     assert 20 <= len(docs) <= 50

@@ -6,7 +6,7 @@ from _layouts import CORRUPT, oracle_metrics, png, run_oracle, write_hub, write_
 from datasets import Features, Image, List, Value
 
 from harness.config import load_group
-from harness.demo.data import ensure_demo_data
+from harness.demo.data import demo_dataset
 from harness.errors import HarnessError, SampleError
 from tasks.docvqa import DocVQA
 
@@ -138,7 +138,7 @@ def test_original_layout_errors(tmp_path):
 
 def test_demo_set_reaches_the_maximum(tmp_path):
     cfg = load_group("task", "docvqa")
-    cfg["dataset"].update(path=str(ensure_demo_data("docvqa", tmp_path)), demo=True)
+    cfg["dataset"] = demo_dataset("docvqa", tmp_path, cfg["dataset"])
     task = DocVQA(cfg)
     assert len(task.docs()) >= 20
     assert len({d["images"][0].key for d in task.docs()}) < len(task.docs())  # several questions per page

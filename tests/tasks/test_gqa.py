@@ -6,7 +6,7 @@ from _layouts import CORRUPT, oracle_metrics, png, run_oracle, write_hub, write_
 from datasets import Features, Image, Value
 
 from harness.config import load_group
-from harness.demo.data import ensure_demo_data
+from harness.demo.data import demo_dataset
 from harness.errors import HarnessError, SampleError
 from tasks.gqa import GQA
 
@@ -121,7 +121,7 @@ def test_original_layout_errors(tmp_path):
 def test_demo_set_reaches_the_maximum(tmp_path):
     for protocol in GQA.protocols:
         cfg = load_group("task", "gqa")
-        cfg["dataset"].update(path=str(ensure_demo_data("gqa", tmp_path)), demo=True)
+        cfg["dataset"] = demo_dataset("gqa", tmp_path, cfg["dataset"])
         task = GQA(cfg | {"protocol": protocol})
         docs = task.docs()
         assert 20 <= len(docs) <= 50 and task.warnings == []

@@ -6,7 +6,7 @@ from _layouts import oracle_metrics, png, write_hub, write_json, write_png
 from datasets import Features, Image, List, Value
 
 from harness.config import load_group
-from harness.demo.data import ensure_demo_data
+from harness.demo.data import demo_dataset
 from harness.errors import HarnessError
 from tasks.infovqa import InfoVQA
 
@@ -60,7 +60,7 @@ def test_original_layout(tmp_path):
 
 def test_demo_set_reaches_the_maximum(tmp_path):
     cfg = load_group("task", "infovqa")
-    cfg["dataset"].update(path=str(ensure_demo_data("infovqa", tmp_path)), demo=True)
+    cfg["dataset"] = demo_dataset("infovqa", tmp_path, cfg["dataset"])
     task = InfoVQA(cfg)
     docs = task.docs()
     assert 20 <= len(docs) <= 50

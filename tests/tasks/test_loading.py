@@ -85,11 +85,11 @@ def test_loaded_tasks_pickle_for_spawned_workers(name, tmp_path):
     import pickle
 
     from harness.config import load_group
-    from harness.demo.data import ensure_demo_data
+    from harness.demo.data import demo_dataset
     from tasks import get_task_class
 
     cfg = load_group("task", name)
-    cfg["dataset"].update(path=str(ensure_demo_data(name, tmp_path)), demo=True)
+    cfg["dataset"] = demo_dataset(name, tmp_path, cfg["dataset"])
     task = get_task_class(name)(cfg)
     docs = task.docs()
     clone = pickle.loads(pickle.dumps(task))

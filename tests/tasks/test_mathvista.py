@@ -10,7 +10,7 @@ from _layouts import png, run_oracle, write_hub, write_json, write_png
 from metrics.judge_server import FakeJudge
 
 from harness.config import load_group
-from harness.demo.data import ensure_demo_data
+from harness.demo.data import demo_dataset
 from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
 from harness.models.replay import ReplayModel
@@ -148,7 +148,7 @@ def test_malformed_records(tmp_path):
 
 def test_demo_oracle(tmp_path, cache_dir):
     cfg = load_group("task", "mathvista")
-    cfg["dataset"].update(path=str(ensure_demo_data("mathvista", cache_dir / "demo" / "data")), demo=True)
+    cfg["dataset"] = demo_dataset("mathvista", cache_dir / "demo" / "data", cfg["dataset"])
     task = MathVista(cfg)
     records = run_oracle(task, tmp_path)
     assert not any(r.get("failed") for r in records) and not task.warnings

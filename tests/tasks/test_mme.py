@@ -8,7 +8,7 @@ import pytest
 from _layouts import oracle_metrics, png, run_oracle, write_hub, write_png
 
 from harness.config import load_group
-from harness.demo.data import ensure_demo_data
+from harness.demo.data import demo_dataset
 from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
 from harness.metrics.mme import COGNITION, PERCEPTION
@@ -97,7 +97,7 @@ def test_size_warning_and_demo_oracle(tmp_path, cache_dir):
     task.docs()
     assert len(task.warnings) == 1 and "2374" in task.warnings[0]
     cfg = load_group("task", "mme")
-    cfg["dataset"].update(path=str(ensure_demo_data("mme", cache_dir / "demo" / "data")), demo=True)
+    cfg["dataset"] = demo_dataset("mme", cache_dir / "demo" / "data", cfg["dataset"])
     demo = MME(cfg)
     records = run_oracle(demo, tmp_path / "demo")
     assert {r["category"] for r in records} == set(PERCEPTION + COGNITION) and len(records) == 28

@@ -8,7 +8,7 @@ import pytest
 from _layouts import png, run_oracle, write_hub, write_json, write_png
 
 from harness.config import load_group
-from harness.demo.data import ensure_demo_data
+from harness.demo.data import demo_dataset
 from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
 from harness.metrics.seed import QUESTION_TYPES
@@ -85,7 +85,7 @@ def test_malformed_records(tmp_path):
 
 def test_demo_oracle(tmp_path, cache_dir):
     cfg = load_group("task", "seed")
-    cfg["dataset"].update(path=str(ensure_demo_data("seed", cache_dir / "demo" / "data")), demo=True)
+    cfg["dataset"] = demo_dataset("seed", cache_dir / "demo" / "data", cfg["dataset"])
     task = SEED(cfg)
     records = run_oracle(task, tmp_path)
     assert len(records) == 18 and not any(r.get("failed") for r in records)
