@@ -60,9 +60,11 @@ class TaskResult:
     timings: dict[str, Any] = field(default_factory=dict)  # this rank's time split
 
 
-def default_resume_key(task: Task, model: Model) -> dict[str, Any]:
-    return {"model": model.fingerprint(), "task": task.name, "version": task.version,
-            "protocol": task.protocol, "generation": task.generation().as_dict()}
+def default_resume_key(task: Task, model_fingerprint: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """What must match for earlier predictions to be reused: the model's fingerprint, the task's
+    version, protocol and generation settings (plus ``extra``, e.g. the dataset's fingerprint)."""
+    return {"model": model_fingerprint, "task": task.name, "version": task.version,
+            "protocol": task.protocol, "generation": task.generation().as_dict(), **extra}
 
 
 def share_images(model: Model, settings: EngineSettings) -> bool:
@@ -84,7 +86,7 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     docs = task.docs()
     n = len(docs) if settings.limit is None else max(0, min(int(settings.limit), len(docs)))
     store = PredictionStore(Path(run_dir) / "predictions", task.name,
-                            settings.resume_key or default_resume_key(task, model), ctx.rank)
+                            settings.resume_key or default_resume_key(task, model.fingerprint()), ctx.rank)
     loaded: dict[str, dict] = ctx.broadcast(store.load(settings.resume) if ctx.is_main else None)
     plan = plan_task(docs, n, set(loaded), task.build_request, getattr(model, "size_key", size_key),
                      image_group if share_images(model, settings) else None)
