@@ -6,24 +6,29 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from harness.errors import HarnessError
+from harness.config import conf_dir
+from harness.errors import ConfigError, HarnessError
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def _hydra_main(cfg: DictConfig) -> None:
     from harness.runner import run
 
     try:
         run(cfg)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
 
 
 def main() -> None:
-    from harness.config import check_argv
+    from harness.config import check_argv, normalise_argv
 
     try:
+        sys.argv[1:] = normalise_argv(sys.argv[1:])
         check_argv(sys.argv[1:])
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)

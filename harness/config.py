@@ -1,40 +1,89 @@
-"""Config helpers: read config-group files shipped inside the package, validate group names."""
+"""Config helpers: where the config groups live, group options, and override validation.
+
+Every command-line override is checked against the typed schema (:mod:`harness.schema`) before
+anything runs: an unknown key gets a did-you-mean, a value of the wrong kind names the key. Both
+are one-line :class:`HarnessError` (exit code 2 from ``python -m harness``).
+"""
 from __future__ import annotations
 
 import difflib
+import os
+import typing
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.errors import HarnessError
+from harness.errors import ConfigError as HarnessError
 
 GROUPS = ("task", "encoder", "model", "device", "data")
 
 
 def conf_dir() -> Path:
-    """The package's config folder (works from a checkout and from a non-editable install)."""
+    """The built-in config folder: ``conf/`` at the top of a checkout (also what an editable
+    install points at), else the copy a wheel installs as ``harness/conf``."""
+    import harness.schema  # noqa: F401  (registers ``config_schema`` for any compose)
+
+    checkout = Path(__file__).resolve().parent.parent / "conf"
+    if (checkout / "config.yaml").is_file():
+        return checkout
     return Path(str(resources.files("harness") / "conf"))
 
 
-def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+def search_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
+    """Config folders searched for group options: the user's (``--config-dir``) first."""
+    dirs = [Path(os.path.expanduser(str(d))) for d in extra]
+    return [d for d in dirs if d.is_dir()] + [conf_dir()]
 
 
-def check_choice(group: str, name: str) -> None:
-    """Raise a one-line HarnessError listing the valid names when ``name`` is not an option of ``group``."""
-    options = group_options(group)
+def group_options(group: str, dirs: Sequence[Path] | None = None) -> list[str]:
+    dirs = search_dirs() if dirs is None else dirs
+    return sorted({p.stem for d in dirs for p in (d / group).glob("*.yaml")})
+
+
+def did_you_mean(name: str, options: Iterable[str]) -> str:
+    """A " (did you mean 'x'?)" hint, or "".
+
+    >>> did_you_mean("spilt", ["split", "path"]), did_you_mean("zzz", ["split"])
+    (" (did you mean 'split'?)", '')
+    """
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_choice(group: str, name: str, dirs: Sequence[Path] | None = None) -> None:
+    """Raise a one-line HarnessError listing the valid names when ``name`` is not an option."""
+    options = group_options(group, dirs)
     if name not in options:
-        close = difflib.get_close_matches(name, options, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise HarnessError(f"unknown {group} {name!r}{hint}; valid: {', '.join(options)}")
+        raise HarnessError(f"unknown {group} {name!r}{did_you_mean(name, options)}; "
+                           f"valid: {', '.join(options)}")
 
 
-def load_group(group: str, name: str) -> dict[str, Any]:
-    """One option of a config group as a plain dict (used to expand grids and task=all)."""
-    check_choice(group, name)
-    return OmegaConf.to_container(OmegaConf.load(conf_dir() / group / f"{name}.yaml"), resolve=True)  # type: ignore[return-value]
+def group_file(group: str, name: str, dirs: Sequence[Path] | None = None) -> Path:
+    check_choice(group, name, dirs)
+    dirs = search_dirs() if dirs is None else dirs
+    return next(d / group / f"{name}.yaml" for d in dirs if (d / group / f"{name}.yaml").is_file())
+
+
+def load_group_cfg(group: str, name: str, dirs: Sequence[Path] | None = None) -> DictConfig:
+    """One option of a config group merged into its typed schema (unknown keys and wrong types
+    in the file are one-line errors naming the file)."""
+    from harness.schema import GROUP_SCHEMAS
+
+    path = group_file(group, name, dirs)
+    try:
+        data = OmegaConf.load(path)
+        data.pop("defaults", None)
+        return OmegaConf.merge(OmegaConf.structured(GROUP_SCHEMAS[group]), data)
+    except Exception as exc:  # omegaconf's ValidationError / ConfigKeyError / yaml errors
+        raise HarnessError(f"{path}: {one_line(exc)}") from None
+
+
+def load_group(group: str, name: str, dirs: Sequence[Path] | None = None) -> dict[str, Any]:
+    """One option of a config group as a plain dict, every schema key present."""
+    return to_dict(load_group_cfg(group, name, dirs))
 
 
 def to_dict(cfg: DictConfig | dict | None) -> dict[str, Any]:
@@ -43,6 +92,12 @@ def to_dict(cfg: DictConfig | dict | None) -> dict[str, Any]:
     if isinstance(cfg, DictConfig):
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     return dict(cfg)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (omegaconf's carry full_key/object_type lines)."""
+    msg = str(getattr(exc, "msg", None) or exc).strip().splitlines()
+    return msg[0] if msg else type(exc).__name__
 
 
 ENCODER_PLACEHOLDERS = ("%encoder%", "{encoder}")
@@ -69,11 +124,144 @@ def per_encoder(value: Any, encoder: str) -> Any:
     return out
 
 
-def check_argv(argv: list[str]) -> None:
-    """Validate ``group=name`` overrides before Hydra sees them, for one-line errors."""
-    for arg in argv:
-        if arg.startswith("-") or "=" not in arg:
+# ---- override validation -----------------------------------------------------------------
+def parse_overrides(argv: Sequence[str]) -> list[tuple[str, Any, bool]]:
+    """The ``key=value`` overrides of a command line as ``(key, value, deleted)``; Hydra's own
+    flags and ``hydra.*`` keys are left out."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    args = [a for a in argv if not a.startswith("-") and "=" in a or a.startswith("~")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(args)
+    except Exception as exc:
+        raise HarnessError(f"cannot parse override: {one_line(exc)}") from None
+    out = []
+    for o in parsed:
+        key = o.key_or_group
+        if key.startswith("hydra"):
             continue
-        key, _, value = arg.lstrip("+~").partition("=")
-        if key in GROUPS and value and not value.startswith(("[", "$")) and "," not in value:
-            check_choice(key, value)
+        if o.is_sweep_override():
+            raise HarnessError(f"{o.input_line}: a sweep; give one value (grids: encoder=paper, "
+                               "task=all) or use --multirun")
+        out.append((key, None if o.is_delete() else o.value(), o.is_delete()))
+    return out
+
+
+def check_overrides(argv: Sequence[str], dirs: Sequence[Path] | None = None) -> None:
+    """Validate every override against the schema: group options, key names (with a
+    did-you-mean), value kinds and ranges. One-line HarnessError on the first fault."""
+    from harness import PAPER_TASKS
+
+    for key, value, deleted in parse_overrides(argv):
+        if key in GROUPS:
+            if deleted or not isinstance(value, str):
+                raise HarnessError(f"{key}={value!r}: expected one {key} name")
+            check_choice(key, value, dirs)
+            continue
+        parts = key.split(".")
+        if parts[:2] == ["task", "overrides"] and len(parts) > 2:
+            tasks = [t for t in group_options("task", dirs) if t != "all"] or list(PAPER_TASKS)
+            if parts[2] not in tasks:
+                raise HarnessError(f"{key}: unknown task {parts[2]!r}"
+                                   f"{did_you_mean(parts[2], tasks)}; valid: {', '.join(tasks)}")
+            if len(parts) > 3:
+                check_key_value("task." + ".".join(parts[3:]), value, shown=key)
+            continue
+        check_key_value(key, value)
+
+
+def check_key_value(key: str, value: Any, shown: str | None = None) -> None:
+    from harness.schema import key_names, schema_of
+
+    shown = shown or key
+    tp = schema_of(key)
+    if tp is None:
+        parent, _, leaf = key.rpartition(".")
+        close = difflib.get_close_matches(leaf, key_names(parent), n=1, cutoff=0.6)
+        base = shown.rpartition(".")[0]
+        hint = f" (did you mean {(base + '.' if base else '') + close[0]!r}?)" if close else ""
+        raise HarnessError(f"unknown config key {shown!r}{hint}")
+    check_value(shown, tp, value)
+
+
+_RANGES = {"limit": 0, "seed": 0, "num_workers": 0, "max_new_tokens": 1,
+           "feature_cache_bytes": 0, "cpu_threads": 1, "retries": 0}
+
+
+def check_value(key: str, tp: Any, value: Any) -> None:
+    """Raise a one-line HarnessError when ``value`` is not of the schema's type ``tp``.
+
+    >>> check_value("seed", int, 3)
+    >>> check_value("seed", int, "abc")
+    Traceback (most recent call last):
+    ...
+    harness.errors.HarnessError: seed='abc': expected an integer
+    """
+    leaf = key.rsplit(".", 1)[-1]
+    if value is None:
+        return  # None is validated by OmegaConf (Optional fields) when the config is composed
+    if leaf == "batch_size":
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+            return
+        raise HarnessError(f"{key}={value!r}: expected an integer >= 1 or auto")
+    kind = _kind(tp)
+    ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+          "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+          "bool": isinstance(value, bool),
+          "str": isinstance(value, (str, int, float)) and not isinstance(value, bool),
+          "list": isinstance(value, (list, str)),
+          "any": True, "node": isinstance(value, dict)}[kind]
+    if not ok:
+        expected = {"int": "an integer", "float": "a number", "bool": "true or false",
+                    "str": "a string", "list": "a list", "node": "a group of keys"}[kind]
+        raise HarnessError(f"{key}={value!r}: expected {expected}")
+    low = _RANGES.get(leaf)
+    if low is not None and kind == "int" and value < low:
+        raise HarnessError(f"{key}={value!r}: expected an integer >= {low}")
+
+
+def _kind(tp: Any) -> str:
+    from dataclasses import is_dataclass
+
+    if is_dataclass(tp):
+        return "node"
+    if tp in (int, float, bool, str):
+        return tp.__name__
+    if typing.get_origin(tp) in (list, typing.List):
+        return "list"
+    return "any"
+
+
+def normalise_argv(argv: Sequence[str]) -> list[str]:
+    """``+key=value`` for a key the schema already has is plain ``key=value`` (Hydra would refuse
+    to append an existing key; older instructions wrote ``+task.protocol=...``).
+
+    >>> normalise_argv(["+task.protocol=llava", "+x.y=1", "limit=3"])
+    ['task.protocol=llava', '+x.y=1', 'limit=3']
+    """
+    from harness.schema import schema_of
+
+    out = []
+    for a in argv:
+        key = a.lstrip("+").split("=", 1)[0]
+        if a.startswith("+") and "=" in a and not key.startswith("hydra") and (
+                schema_of(key) is not None or key.startswith("task.overrides.")):
+            a = a.lstrip("+")
+        out.append(a)
+    return out
+
+
+def check_argv(argv: Sequence[str]) -> None:
+    """Validate a command line's overrides before Hydra sees them, for one-line errors."""
+    check_overrides(argv, search_dirs(_config_dirs(argv)))
+
+
+def _config_dirs(argv: Sequence[str]) -> list[str]:
+    """The ``--config-dir``/``-cd`` folders of a command line."""
+    out = []
+    for i, a in enumerate(argv):
+        if a in ("--config-dir", "-cd") and i + 1 < len(argv):
+            out.append(argv[i + 1])
+        elif a.startswith("--config-dir="):
+            out.append(a.split("=", 1)[1])
+    return out

@@ -13,3 +13,8 @@ class SampleError(Exception):
 
     The engine records it as a failed sample with ``str(exc)`` as its reason and goes on.
     """
+
+
+class ConfigError(HarnessError):
+    """What the user wrote cannot be run as written (unknown key, wrong type, a conflict between
+    two settings): ``python -m harness`` exits with code 2, before anything is written."""

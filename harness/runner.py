@@ -10,20 +10,22 @@ import os
 import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
 from harness import PAPER_TASKS
-from harness.config import has_encoder_placeholder, load_group, per_encoder, to_dict
+from harness.config import check_overrides, per_encoder, search_dirs, to_dict
 from harness.device import DeviceSpec, resolve_device
 from harness.engine import EngineSettings, run_task
 from harness.engine.core import default_resume_key
 from harness.engine.dist import env_ranks, init_from_env, shutdown
 from harness.engine.interrupt import resume_hint
-from harness.errors import HarnessError
+from harness.errors import ConfigError, HarnessError
+from harness.jobs import Plan, Written, plan
 from harness.models.base import Model
 from harness.results import RunWriter, dataset_fingerprint, task_scores
 from tasks import get_task_class
@@ -32,17 +34,20 @@ from tasks.base import Task
 log = logging.getLogger("harness")
 
 
-def run(cfg: DictConfig) -> list[Path]:
-    """Evaluate every (encoder, task) of the config; return the run folders written."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        raise HarnessError(f"missing config value(s): {', '.join(missing)} (set on the command line, e.g. "
-                           f"{missing[0]}=...)")
-    try:
-        OmegaConf.resolve(cfg)
-    except MissingMandatoryValue as exc:
-        raise HarnessError(f"missing config value {exc.full_key!r} (set it on the command line: {exc.full_key}=...)") from None
-    validate(cfg)
+def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
+    """Evaluate every (encoder, task) of the config; return the run folders written.
+
+    ``overrides`` are the command line's ``key=value`` arguments: under ``python -m harness``
+    they come from Hydra; a config from ``hydra.compose(..., return_hydra_config=True)`` carries
+    them too. They decide what the user asked for (see :mod:`harness.jobs`).
+    """
+    overrides, dirs = _invocation(cfg, overrides)
+    try:  # everything the user wrote is checked, and every dataset opened, before any work
+        cfg, jobs, task_list = _plan(cfg, overrides, dirs)
+    except ConfigError:
+        raise
+    except HarnessError as exc:
+        raise ConfigError(str(exc)) from None
     _seed(int(cfg.seed))
     _, world, local_rank = env_ranks()  # torchrun: one process per device, device index = LOCAL_RANK
     device = resolve_device(cfg.device.type, str(cfg.dtype), index=local_rank if world > 1 else None)
@@ -50,7 +55,7 @@ def run(cfg: DictConfig) -> list[Path]:
     if not ctx.is_main:
         logging.getLogger("harness").setLevel(logging.WARNING)
     try:
-        return _run(cfg, device, ctx.is_main)
+        return _run(cfg, jobs, task_list, list(overrides), device, ctx.is_main)
     except KeyboardInterrupt as exc:  # the engine stopped after a batch; its predictions are saved
         if ctx.is_main:
             print(resume_hint(exc), file=sys.stderr)
@@ -59,23 +64,98 @@ def run(cfg: DictConfig) -> list[Path]:
         shutdown()
 
 
-def _run(cfg: DictConfig, device: DeviceSpec, main: bool) -> list[Path]:
-    out = Path(cfg.output_dir)
-    encoders = resolve_encoders(cfg)
-    task_list = build_tasks(cfg)
+def _plan(cfg: DictConfig, overrides: list[str], dirs: list[Path]):
+    check_overrides(overrides, dirs)
+    cfg = _resolved(cfg)
+    validate(cfg)
+    written = Written.of(overrides)
+    if cfg.get("tasks") and written.under("task"):
+        key = next(iter(written.under("task")))
+        raise ConfigError(f"task.{key}: this config is a saved job with its tasks resolved; set "
+                          f"tasks.<name>.{key}=... instead")
+    jobs = plan(cfg, written, dirs)
+    task_list = [get_task_class(str(t.name))(_task_dict(cfg, t)) for t in jobs.tasks]
+    for task in task_list:
+        task.docs()  # a missing, empty or wrong dataset is found now, before anything is written
+    return cfg, jobs, task_list
+
+
+def _invocation(cfg: DictConfig, overrides: Sequence[str] | None) -> tuple[list[str], list[Path]]:
+    """The user's overrides and the config folders searched (``--config-dir`` first)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra_node = cfg.get("hydra") if "hydra" in cfg else None
+    if hydra_node is None and HydraConfig.initialized():
+        hydra_node = HydraConfig.get()
+    sources: list[str] = []
+    if hydra_node is not None:
+        if overrides is None:
+            overrides = list(hydra_node.overrides.task)
+        sources = [s.path for s in hydra_node.runtime.config_sources
+                   if s.schema == "file" and s.path]
+    return list(overrides or []), search_dirs(sources)
+
+
+def _resolved(cfg: DictConfig) -> DictConfig:
+    cfg = cfg.copy()
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise HarnessError(f"missing config value(s): {', '.join(missing)} (set on the command "
+                           f"line, e.g. {missing[0]}=...)")
+    try:
+        OmegaConf.resolve(cfg)
+    except MissingMandatoryValue as exc:
+        raise HarnessError(f"missing config value {exc.full_key!r} (set it on the command line: "
+                           f"{exc.full_key}=...)") from None
+    return cfg
+
+
+def _run(cfg: DictConfig, jobs: Plan, task_list: list[Task], overrides: list[str],
+         device: DeviceSpec, main: bool) -> list[Path]:
+    out = Path(jobs.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if main:  # under torchrun, rank 0 alone writes the results
-        (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg), encoding="utf-8")
-    log.info("device %s, dtype %s; tasks: %s; runs: %s", device.type, device.dtype_name,
-             ", ".join(t.name for t in task_list), ", ".join(e["label"] for e in encoders))
-    grid = len(encoders) > 1
+    log.info("device %s, dtype %s; data %s; tasks: %s; runs: %s", device.type, device.dtype_name,
+             jobs.data, ", ".join(f"{t.name} ({t.protocol})" for t in task_list),
+             ", ".join(str(e.label or e.name) for e in jobs.encoders))
+    grid = len(jobs.encoders) > 1
     run_dirs = []
-    for enc in encoders:
-        run_dir = out / enc["name"] if grid else out
-        run_dirs.append(evaluate_encoder(cfg, enc, task_list, device, run_dir, main))
+    for enc in jobs.encoders:
+        run_dir = out / str(enc.name) if grid else out
+        job = job_config(cfg, jobs, enc, run_dir)
+        run_dirs.append(evaluate_encoder(job, to_dict(enc), task_list, device, run_dir, main,
+                                         overrides=overrides))
     if main:
         _print_table(run_dirs, out)
     return run_dirs
+
+
+def _task_dict(cfg: DictConfig, tc: DictConfig) -> dict[str, Any]:
+    d = to_dict(tc)
+    for key in ("names", "overrides"):
+        d.pop(key, None)
+    d["cache_dir"] = str(Path(cfg.cache_dir))
+    return d
+
+
+def job_config(cfg: DictConfig, jobs: Plan, enc: DictConfig, run_dir: Path) -> DictConfig:
+    """One run folder's whole config, resolved: ``python -m harness --config-path <run_dir>``
+    re-runs exactly this job (every task, dataset, protocol and model setting as evaluated)."""
+    body = to_dict(cfg)
+    model = body["model"]
+    for key in ("checkpoint", "llm", "projector", "predictions"):
+        model[key] = per_encoder(model.get(key), str(enc.name))
+    body.update(encoder=to_dict(enc), model=model, output_dir=str(run_dir),
+                data={"name": jobs.data, "root": body["data"].get("root")},
+                task={"name": str(cfg.task.name)},
+                tasks={str(t.name): _task_dict(cfg, t) | {"names": None, "overrides": {}}
+                       for t in jobs.tasks})
+    for t in body["tasks"].values():
+        t.pop("cache_dir", None)
+    return OmegaConf.create({"defaults": ["config_schema", "_self_"], **body,
+                             "hydra": {"run": {"dir": "."}, "output_subdir": None,
+                                       "job": {"name": "harness", "chdir": False}}})
 
 
 def _whole(value, key: str, minimum: int, allow=()) -> None:
@@ -107,57 +187,6 @@ def _seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-# ---- what to evaluate ---------------------------------------------------------------------
-def resolve_encoders(cfg: DictConfig) -> list[dict[str, Any]]:
-    """The encoder configs of this run: one, a grid (``encoder.grid``), or a model label for
-    oracle / replay runs where the encoder plays no part."""
-    enc = to_dict(cfg.encoder)
-    names = enc.get("grid")
-    encoders = [load_group("encoder", n) for n in names] if names else [enc]
-    model = cfg.model.name
-    if model == "oracle" or (model == "replay" and not has_encoder_placeholder(cfg.model.predictions)):
-        if names:  # the encoder does not change oracle/replay answers: one row, not four copies
-            return [{"name": model, "label": model.capitalize(), "family": None, "arch": None}]
-    return encoders
-
-
-def build_tasks(cfg: DictConfig) -> list[Task]:
-    tcfg = to_dict(cfg.task)
-    if tcfg.get("names"):
-        overrides = tcfg.get("overrides") or {}
-        configs = [_merge(load_group("task", n), overrides.get(n, {})) for n in tcfg["names"]]
-    else:
-        configs = [tcfg]
-    tasks = []
-    for tc in configs:
-        tc["dataset"] = _dataset_for(cfg, tc["name"], dict(tc.get("dataset") or {}))
-        tc.setdefault("cache_dir", str(Path(cfg.cache_dir)))
-        tasks.append(get_task_class(tc["name"])(tc))
-    return tasks
-
-
-def _merge(base: dict, extra: dict) -> dict:
-    return to_dict(OmegaConf.merge(base, extra)) if extra else base
-
-
-def _dataset_for(cfg: DictConfig, task: str, ds: dict) -> dict:
-    """Point a task's dataset at the demo set, a local root, or leave its hub id."""
-    source = cfg.data.name
-    if source == "demo":
-        from harness.demo.data import demo_dataset
-
-        ds = demo_dataset(task, Path(cfg.data.root), ds)
-    elif source == "local":
-        root = Path(os.path.expanduser(str(cfg.data.root)))
-        candidates = [root / task, root / Path(str(ds.get("path", task))).name]
-        found = next((c for c in candidates if c.is_dir()), None)
-        if found is None:
-            raise HarnessError(f"data=local: no folder for task {task} under {root} (looked for "
-                               f"{', '.join(str(c) for c in candidates)})")
-        ds["path"] = str(found)
-    return ds
-
-
 # ---- one encoder ------------------------------------------------------------------------------
 def build_model(cfg: DictConfig, enc: dict, device: DeviceSpec) -> Model:
     kind = cfg.model.name
@@ -169,7 +198,8 @@ def build_model(cfg: DictConfig, enc: dict, device: DeviceSpec) -> Model:
         from harness.models.replay import ReplayModel
 
         path = cfg.model.predictions
-        return ReplayModel(per_encoder(path, enc["name"]) if path else path)
+        return ReplayModel(per_encoder(path, enc["name"]) if path else path,
+                           cfg.model.get("predictions_format"))
     from harness.models.mllm import load_mllm
 
     model = load_mllm(to_dict(cfg.model), enc, device, Path(cfg.cache_dir))
@@ -179,11 +209,17 @@ def build_model(cfg: DictConfig, enc: dict, device: DeviceSpec) -> Model:
 
 
 def evaluate_encoder(cfg: DictConfig, enc: dict, task_list: list[Task], device: DeviceSpec,
-                     run_dir: Path, main: bool = True) -> Path:
+                     run_dir: Path, main: bool = True, overrides: Sequence[str] = ()) -> Path:
     writer = RunWriter(run_dir, cfg, enc, device) if main else None
+    if writer is not None:  # what was asked and what it resolved to, beside the scores
+        settings = {k: v for k, v in to_dict(cfg).items() if k not in ("defaults", "hydra")}
+        writer.meta.update(overrides=list(overrides), config=settings,
+                           data_source=str(cfg.data.name))
     t0 = time.perf_counter()
     model = build_model(cfg, enc, device)
     model_fp = model.fingerprint()  # hashes checkpoints: once per encoder, not per task
+    if hasattr(model, "check_tasks"):  # replay: saved ids against the datasets, before any work
+        model.check_tasks(task_list, cfg.limit)
     if writer is not None:
         writer.set_model(model, load_seconds=time.perf_counter() - t0, fingerprint=model_fp)
     for task in task_list:

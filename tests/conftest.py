@@ -34,13 +34,34 @@ def cache_dir() -> Path:
 
 @pytest.fixture
 def compose_cfg():
-    """Compose the primary config with overrides, as ``python -m harness`` would."""
+    """Compose the primary config with overrides, as ``python -m harness`` would (with the
+    hydra node, which carries the overrides: ``run(cfg)`` reads what the user wrote there)."""
     from hydra import compose, initialize_config_dir
 
     from harness.config import conf_dir
 
     def _compose(*overrides: str):
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides))
+            return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
 
     return _compose
+
+
+@pytest.fixture
+def cli(monkeypatch, capsys):
+    """Run ``python -m harness ARGS`` in this process: returns (exit code, stdout, stderr)."""
+    import sys
+
+    from harness.__main__ import main
+
+    def _cli(*args: str):
+        monkeypatch.setattr(sys, "argv", ["harness", *args])
+        code = 0
+        try:
+            main()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return _cli
