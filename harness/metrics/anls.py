@@ -38,3 +38,17 @@ def anls(prediction: str, answers: Sequence[str], threshold: float = 0.5) -> flo
         value = levenshtein(gt_norm, pred_norm) / denom if denom else 0.0
         best = max(best, 1.0 - value)
     return best if best >= threshold else 0.0
+
+
+def anls_accuracy(prediction: str, answers: Sequence[str], threshold: float = 0.5) -> float:
+    """lmms-eval v0.1.0–v0.2.4's DocVQA/InfoVQA score (a defect, fixed in v0.3.0): each ground
+    truth is scored alone by :func:`anls` and the sample counts 1.0 when any of them is non-zero,
+    that is when the best ANLS reaches ``threshold``; else 0.0. A thresholded accuracy, not ANLS.
+    No ground truth gives 0.0 (``any`` of nothing).
+
+    >>> anls_accuracy("helo", ["hello"]), anls("helo", ["hello"])     # 1 - 1/5 = 0.8 counts as 1
+    (1.0, 0.8)
+    >>> anls_accuracy("ab", ["abcd", "xyz"]), anls_accuracy("a", ["abc"]), anls_accuracy("a", [])
+    (1.0, 0.0, 0.0)
+    """
+    return float(any(anls(prediction, [gt], threshold) > 0 for gt in answers))

@@ -42,12 +42,13 @@ def first_char(prediction: str) -> str:
 
 
 def first_letter_correct(prediction: str, answer: str) -> bool:
-    """SEED's rule: the prediction's first character equals the answer letter, ignoring case.
+    """SEED's rule: the prediction's first character equals the answer letter, ignoring case
+    (both lowercased and stripped, as lmms-eval compares them).
 
     >>> first_letter_correct("b", "B"), first_letter_correct("(B)", "B"), first_letter_correct("Because", "B")
     (True, False, True)
     """
-    return first_char(prediction).upper() == answer.strip().upper()
+    return first_char(prediction).lower() == answer.lower().strip()
 
 
 _LONE_LETTER = re.compile(r"^\(?([A-Za-z])\)?[.:]?$")

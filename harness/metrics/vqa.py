@@ -18,6 +18,7 @@ otherwise every occurrence becomes a space; then periods not followed by a digit
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Sequence
 
 PUNCTUATION = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`",
@@ -112,20 +113,21 @@ def normalize_prediction_official(text: str) -> str:
     return process_digit_article(process_punctuation(text))
 
 
-def soft_accuracy(prediction: str, answers: Sequence[str]) -> float:
+def soft_accuracy(prediction: str, answers: Sequence[str], exact_mean: bool = False) -> float:
     """Mean over the ground truths i of ``min(1, #(other answers equal to prediction) / 3)``;
-    no normalisation here.
+    no normalisation here. The official tool averages with ``sum(accs) / n`` (left-to-right
+    float sums); lmms-eval with ``statistics.mean`` (exact, rounded once): ``exact_mean``.
+    The two can differ in the last bit.
 
     >>> soft_accuracy("cat", ["cat"] * 2 + ["dog"] * 8)
     0.6
+    >>> answers = ["x", "y", "y", "x"]
+    >>> soft_accuracy("x", answers), soft_accuracy("x", answers, exact_mean=True)
+    (0.49999999999999994, 0.5)
     """
-    n = len(answers)
     hits = sum(a == prediction for a in answers)
-    total = 0.0
-    for a in answers:
-        others = hits - (a == prediction)
-        total += min(1.0, others / 3)
-    return total / n
+    accs = [min(1, (hits - (a == prediction)) / 3) for a in answers]
+    return float(statistics.mean(accs)) if exact_mean else sum(accs) / len(accs)
 
 
 def vqa_accuracy(prediction: str, answers: Sequence[str], protocol: str = "lmms-eval") -> float:
@@ -140,8 +142,9 @@ def vqa_accuracy(prediction: str, answers: Sequence[str], protocol: str = "lmms-
     """
     if not answers:
         raise ValueError("vqa_accuracy: no ground-truth answers")
-    if protocol == "lmms-eval":
-        return soft_accuracy(normalize_answer(prediction), [normalize_answer(a) for a in answers])
+    if protocol in ("lmms-eval", "lmms-eval-0.2"):
+        gts = [normalize_answer(a) for a in answers]
+        return soft_accuracy(normalize_answer(prediction), gts, exact_mean=True)
     if protocol == "official":
         gts = list(answers)
         if len(set(gts)) > 1:
