@@ -6,6 +6,7 @@ later keeps every finished task's scores.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import platform
@@ -19,37 +20,76 @@ from omegaconf import DictConfig, OmegaConf
 
 import harness
 from harness.device import DeviceSpec
+from harness.errors import HarnessError
+from harness.engine.files import atomic_write_text, is_write_fault, write_error, write_json
 from harness.fingerprint import dir_fingerprint, obj_fingerprint
 from tasks.base import Task
+
+log = logging.getLogger("harness")
 
 PACKAGES = ("torch", "torch_npu", "transformers", "timm", "tokenizers", "datasets", "safetensors",
             "hydra-core", "omegaconf", "pillow", "numpy", "pandas")
 
 
 def task_scores(task: Task, records: list[dict]) -> dict[str, Any]:
-    """The scores.json entry of one task, from its per-sample records."""
+    """The scores.json entry of one task, from its per-sample records.
+
+    ``value`` counts the whole selection: a failed sample counts as wrong (scored as an empty
+    answer, as a peer scores a sample its model did not answer). ``scored_only`` holds the
+    metric over the successful samples alone, as a labelled secondary figure. A task where no
+    sample succeeded has ``value`` null and an ``error``.
+    """
     ok = [r for r in records if r.get("failed") is None]
-    failed = len(records) - len(ok)
-    metrics = task.aggregate(ok) if ok else {}
-    value = metrics.get(task.metric, float("nan"))
-    entry = {"metric": task.metric, "value": _num(value), "n": len(ok), "failed": failed,
-             "metrics": metrics, "protocol": task.protocol, "version": task.version, "label": task.label,
-             "max_value": task.max_value, "warnings": list(task.warnings)}
-    if failed:
-        reasons = sorted({str(r["failed"]) for r in records if r.get("failed") is not None})
-        entry["warnings"].append(f"{failed} failed sample(s), excluded from the metric; e.g. {reasons[0]}")
-    if ok:
-        try:
-            from harness.report.stats import bootstrap_ci
-        except ImportError:
-            bootstrap_ci = None
-        if bootstrap_ci is not None:
-            entry["ci95"] = [_num(x) for x in bootstrap_ci(task.name, ok)]
+    bad = [r for r in records if r.get("failed") is not None]
+    as_empty = [_as_answered(r) for r in bad if "score" in r]  # failures scored as an empty answer
+    unscorable = len(bad) - len(as_empty)
+    entry: dict[str, Any] = {"metric": task.metric, "value": None, "n": len(ok), "failed": len(bad),
+                             "total": len(records), "metrics": {}, "protocol": task.protocol,
+                             "version": task.version, "label": task.label, "max_value": task.max_value,
+                             "warnings": list(task.warnings)}
+    if not ok:
+        reason = str(bad[0]["failed"]) if bad else "the selection is empty"
+        entry["error"] = f"no sample succeeded ({len(bad)} of {len(records)} failed; e.g. {reason})"
+        return entry
+    counted = ok + as_empty
+    metrics = task.aggregate(counted)
+    entry["value"] = _num(metrics.get(task.metric, float("nan")))
+    if unscorable and entry["value"] is not None:  # no empty-answer fields: scaled as score 0
+        entry["value"] *= len(counted) / len(records)
+    entry["metrics"] = metrics
+    if bad:
+        reasons = sorted({str(r["failed"]) for r in bad})
+        how = "counted as wrong (scored as empty answers)" if not unscorable else \
+            f"counted as wrong ({unscorable} unscorable, counted by scaling the metric by the scored share)"
+        entry["warnings"].append(f"{len(bad)} failed sample(s) {how}; e.g. {reasons[0]}")
+        scored = task.aggregate(ok)
+        entry["scored_only"] = {"value": _num(scored.get(task.metric, float("nan"))), "n": len(ok),
+                                "metrics": scored, "note": "metric over the successful samples only"}
+    ci = _ci(task, counted)
+    if ci is not None:
+        entry["ci95"] = ci
     return entry
 
 
+def _as_answered(record: dict) -> dict:
+    """A failed record scored as an empty answer, as the metric and the bootstrap read it."""
+    out = {k: v for k, v in record.items() if k != "failed"}
+    return out | {"prediction": ""}
+
+
+def _ci(task: Task, records: list[dict]) -> list[float | None] | None:
+    try:
+        from harness.report.stats import bootstrap_ci
+    except ImportError:
+        return None
+    return [_num(x) for x in bootstrap_ci(task.name, records)]
+
+
 def _num(x: Any) -> float | None:
-    x = float(x)
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return None
     return None if math.isnan(x) else x
 
 
@@ -88,14 +128,13 @@ def _rounded(d: dict) -> dict:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
 
 
-def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
 class RunWriter:
-    """Accumulates one encoder's results and keeps its run folder's files current."""
+    """Accumulates one encoder's results and keeps its run folder's files current.
+
+    A folder holding earlier results of the same model keeps them: running one task into the
+    folder of a ``task=all`` run replaces that task's entry in scores.json and meta.json and
+    keeps the others. Results of another model are moved to ``old/`` first (never mixed).
+    """
 
     def __init__(self, run_dir: Path, cfg: DictConfig, encoder: dict, device: DeviceSpec):
         self.dir = Path(run_dir)
@@ -108,11 +147,33 @@ class RunWriter:
             "protocols": {}, "datasets": {}, "tasks": {},
             "wall_time_s": None, "samples_per_second": None,
         }
-        (self.dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg), encoding="utf-8")
+        self._earlier = _read_json(self.dir / "scores.json"), _read_json(self.dir / "meta.json")
+        _write_text(self.dir / "config.yaml", OmegaConf.to_yaml(cfg))
 
     def set_model(self, model, load_seconds: float, fingerprint: dict | None = None) -> None:
         self.meta["model"] = model.describe() | {"load_seconds": round(load_seconds, 3)}
         self.meta["fingerprints"] = fingerprint if fingerprint is not None else model.fingerprint()
+        self._keep_earlier()
+
+    def _keep_earlier(self) -> None:
+        scores, meta = self._earlier
+        self._earlier = None, None
+        if not isinstance(scores, dict) or not scores:
+            return
+        same = isinstance(meta, dict) and _plain(meta.get("fingerprints")) == _plain(self.meta["fingerprints"])
+        if same:
+            self.scores = {**scores, **self.scores}
+            for key in ("protocols", "datasets", "tasks"):
+                if isinstance(meta.get(key), dict):
+                    self.meta[key] = {**meta[key], **self.meta[key]}
+            return
+        dest = self.dir / "old"
+        dest.mkdir(exist_ok=True)
+        tag = obj_fingerprint(_plain(meta.get("fingerprints") if isinstance(meta, dict) else None))
+        for name in ("scores.json", "meta.json"):
+            if (self.dir / name).is_file():
+                os.replace(self.dir / name, dest / f"{tag}.{name}")
+        log.warning("%s: scores.json holds results of another model; moved to %s", self.dir, dest)
 
     def add_task(self, task: Task, scores: dict, result, data_fp: dict | None = None) -> None:
         self.scores[task.name] = scores
@@ -123,6 +184,8 @@ class RunWriter:
             "generated": result.n_generated, "resumed": getattr(result, "n_resumed", 0),
             "timings": _rounded(getattr(result, "timings", {}) or {})}
         self._flush()
+        OUTCOME.add(str(self.meta["encoder"].get("label") or self.dir.name), task.name, scores,
+                    self.dir / "predictions" / f"{task.name}.jsonl")
 
     def finish(self, wall: float) -> None:
         total = sum(t["n"] + t["failed"] for t in self.meta["tasks"].values())
@@ -133,3 +196,76 @@ class RunWriter:
     def _flush(self) -> None:
         write_json(self.dir / "scores.json", self.scores)
         write_json(self.dir / "meta.json", self.meta)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _plain(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, sort_keys=True, default=str))
+
+
+def _write_text(path: Path, text: str) -> None:
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        if is_write_fault(exc):
+            raise write_error(exc, path) from None
+        raise
+
+
+class Outcome:
+    """What this run's tasks came to: failures per task, tasks where nothing succeeded."""
+
+    def __init__(self) -> None:
+        self.failed: list[tuple[str, str, int, int, Path]] = []  # (run label, task, failed, total, file)
+        self.errors: list[str] = []
+
+    def add(self, label: str, task: str, entry: dict, path: Path) -> None:
+        if entry.get("error"):
+            self.errors.append(f"{task} ({label}): {entry['error']}; see {path}")
+        elif entry.get("failed"):
+            self.failed.append((label, task, int(entry["failed"]), int(entry.get("total") or 0), path))
+
+    def warning(self) -> str | None:
+        """One line naming the failure count per task, or None."""
+        if not self.failed:
+            return None
+        labels = {f[0] for f in self.failed}
+        parts = [f"{t} {k} of {n}" + (f" ({lab})" if len(labels) > 1 else "") for lab, t, k, n, _ in self.failed]
+        return (f"warning: failed samples, counted as wrong in the scores: {', '.join(parts)} (reasons in "
+                f"the 'failed' field of predictions/<task>.jsonl; strict=true makes this an error)")
+
+    def finish(self, strict: bool = False) -> None:
+        """Print the warning; raise HarnessError when a task had no success, or on failures
+        under ``strict``."""
+        line = self.warning()
+        if self.errors:
+            if line:
+                print(line, file=sys.stderr)
+            more = f" (and {len(self.errors) - 1} more task(s))" if len(self.errors) > 1 else ""
+            raise HarnessError(self.errors[0] + more)
+        if line and strict:
+            total = sum(f[2] for f in self.failed)
+            raise HarnessError(f"strict=true: {total} failed sample(s): "
+                               + ", ".join(f"{t} {k} of {n}" for _, t, k, n, _ in self.failed))
+        if line:
+            print(line, file=sys.stderr)
+
+
+OUTCOME = Outcome()
+
+
+def new_outcome() -> Outcome:
+    """Start counting a new run's outcome (the runner calls this first)."""
+    global OUTCOME
+    OUTCOME = Outcome()
+    return OUTCOME
+
+
+def finish_outcome(strict: bool = False) -> None:
+    OUTCOME.finish(strict)

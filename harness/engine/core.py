@@ -26,8 +26,9 @@ from harness.engine.dist import DistContext, context
 from harness.engine.interrupt import GracefulStop, Interrupted
 from harness.engine.loader import batch_stream, preparer
 from harness.engine.plan import Plan, image_group, make_batches, plan_task, shard, size_key
-from harness.engine.scoring import Scorer, failed_record, score_record  # noqa: F401 (re-exported)
-from harness.engine.store import PredictionStore, normalize
+from harness.engine.scoring import Scorer, as_empty_answer, failed_record, score_record  # noqa: F401
+from harness.engine.shm import fallback_stream, workers_for_shm
+from harness.engine.store import PredictionStore, check_resumed, normalize, resumable, sample_digest
 from harness.errors import HarnessError
 from harness.models.base import Model
 from tasks.base import Task
@@ -48,6 +49,7 @@ class EngineSettings:
     prefetch_factor: int = 2  # batches each worker prepares ahead
     background_scoring: bool = True  # score in a separate process (when num_workers > 0)
     min_fetch: int = 8  # samples handed over by a worker at a time (small batches: fewer hand-overs)
+    retry_failed: bool = True  # run samples that failed in an earlier run again on resume
 
 
 @dataclass
@@ -87,9 +89,12 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     n = len(docs) if settings.limit is None else max(0, min(int(settings.limit), len(docs)))
     store = PredictionStore(Path(run_dir) / "predictions", task.name,
                             settings.resume_key or default_resume_key(task, model.fingerprint()), ctx.rank)
-    loaded: dict[str, dict] = ctx.broadcast(store.load(settings.resume) if ctx.is_main else None)
+    earlier = store.load(settings.resume) if ctx.is_main else {}  # every finished record, kept
+    loaded: dict[str, dict] = ctx.broadcast(
+        resumable(earlier, task.name, settings.retry_failed) if ctx.is_main else None)
     plan = plan_task(docs, n, set(loaded), task.build_request, getattr(model, "size_key", size_key),
                      image_group if share_images(model, settings) else None)
+    check_resumed(task, docs, plan.ids, loaded, store.main)  # every rank: all raise together
     t_plan = time.perf_counter() - start
     store.open()
     try:
@@ -108,7 +113,7 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     records = [merged[i] for i in plan.ids]
     if ctx.is_main:
         selected = set(plan.ids)
-        store.finalize(records, [r for k, r in loaded.items() if k not in selected])
+        store.finalize(records, [r for k, r in earlier.items() if k not in selected])
     ctx.barrier()
     store.remove_part()
     timings["finish"] = time.perf_counter() - t_finish
@@ -144,7 +149,9 @@ def _generate(task: Task, model: Model, plan: Plan, ctx: DistContext, settings: 
     if not run.loop():
         resumed = len(plan.ids) - len(plan.pending) - len(plan.failures)
         what = f"{resumed + len(run.new)} of {len(plan.ids)}" if ctx.world == 1 else "this rank's finished"
-        raise Interrupted(f"interrupted during {task.name}: {what} samples are saved in {store.journal}")
+        exc = Interrupted(f"interrupted during {task.name}: {what} samples are saved in {store.journal}")
+        exc.signum = run.signum
+        raise exc
     run.clock.update(model=run.caller.seconds, batches=len(run.batches), model_calls=run.caller.calls,
                      batch_size=run.caller.size, workers=run.workers)
     return run.new, dict(run.clock)
@@ -157,9 +164,10 @@ class _ShardRun:
                  store: PredictionStore):
         self.task, self.model, self.plan, self.settings, self.store = task, model, plan, settings, store
         self.new: dict[str, dict] = {}
+        self.signum = 0  # the signal that stopped the loop
         self.clock = Clock()
         if ctx.is_main and plan.failures:  # requests that could not be built: recorded by rank 0
-            self.save([normalize(failed_record(plan.ids[i], why, prompt)) for i, (prompt, why) in sorted(plan.failures.items())])
+            self.save([self._failure(i, prompt, why) for i, (prompt, why) in sorted(plan.failures.items())])
         size, auto = start_size(settings.batch_size, device_type(model))
         self.prepare, fn = preparer(model)
         self.caller = BatchCaller(fn, size, auto, model)
@@ -167,7 +175,8 @@ class _ShardRun:
             model.batch_size = size
         self.mine = shard(plan.pending, plan.keys, ctx.rank, ctx.world, plan.groups)
         self.batches = make_batches(self.mine, plan.keys, max(size, settings.min_fetch), plan.groups)  # calls take `size`
-        self.workers = int(settings.num_workers) if self.prepare is not None else 0
+        self.workers = workers_for_shm(int(settings.num_workers) if self.prepare is not None else 0,
+                                       settings.prefetch_factor)
         if ctx.is_main:
             self._log_start(ctx, size)
 
@@ -180,6 +189,11 @@ class _ShardRun:
                  self.task.name, f" ({where})" if where else "", len(plan.ids),
                  len(plan.ids) - len(plan.pending) - len(plan.failures), len(plan.pending), size,
                  f" on {ctx.world} ranks" if ctx.world > 1 else "", self.workers, images)
+
+    def _failure(self, index: int, prompt: str | None, why: str) -> dict:
+        doc = self.task.docs()[index]
+        rec = as_empty_answer(self.task, doc, failed_record(self.plan.ids[index], why, prompt))
+        return normalize(rec | {"digest": sample_digest(self.task, doc)})
 
     def save(self, recs: list[dict]) -> None:
         """As soon as a batch is scored: append it to the journal (flushed)."""
@@ -200,6 +214,7 @@ class _ShardRun:
                     self._run_batch(items, scorer)
                     finished = k == len(self.batches) - 1
                     if stop.requested:
+                        self.signum = stop.signum
                         break
                 with self.clock("stop"):
                     del stream  # shuts the workers down
@@ -211,7 +226,9 @@ class _ShardRun:
     def _stream(self):
         s, dev = self.settings, device_type(self.model)
         pin = s.pin_memory if s.pin_memory is not None else dev in ("cuda", "npu")
-        return batch_stream(self.task, self.batches, self.prepare, self.workers, pin, s.prefetch_factor)
+        return fallback_stream(
+            lambda start, workers: batch_stream(self.task, self.batches[start:], self.prepare, workers, pin,
+                                                s.prefetch_factor), self.workers)
 
     def _run_batch(self, items: list, scorer: Scorer) -> None:
         ok = [it for it in items if not it.failed]

@@ -11,7 +11,35 @@ from pathlib import Path
 
 
 class Interrupted(KeyboardInterrupt):
-    """Raised by the engine after a graceful stop; the message says what was saved."""
+    """Raised by the engine after a graceful stop; the message says what was saved, ``signum``
+    which signal asked for it (the exit status is 128 + signum: 130 for Ctrl-C, 143 for SIGTERM)."""
+
+    signum: int = signal.SIGINT
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the engine's batch loop (loading, writing results)."""
+
+    signum: int = signal.SIGTERM
+
+
+def exit_status(exc: BaseException) -> int:
+    """The exit status of a run stopped by ``exc``: 128 + the signal's number.
+
+    >>> exit_status(KeyboardInterrupt()), exit_status(Terminated())
+    (130, 143)
+    """
+    return 128 + int(getattr(exc, "signum", signal.SIGINT))
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM stops the run like Ctrl-C (resume hint) but exits 143 (main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
 
 
 class GracefulStop:
@@ -21,6 +49,7 @@ class GracefulStop:
 
     def __init__(self) -> None:
         self.requested = False
+        self.signum = int(signal.SIGINT)  # the first signal received
         self._old: dict[int, object] = {}
 
     def __enter__(self) -> GracefulStop:
@@ -36,9 +65,11 @@ class GracefulStop:
 
     def _handle(self, signum, frame) -> None:
         if self.requested:
-            raise KeyboardInterrupt
+            raise Terminated if self.signum == signal.SIGTERM else KeyboardInterrupt
         self.requested = True
-        print("\nstopping after the current batch (press Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        self.signum = int(signum)
+        again = "press Ctrl-C again" if signum == signal.SIGINT else "send the signal again"
+        print(f"\nstopping after the current batch ({again} to stop at once)", file=sys.stderr, flush=True)
 
 
 def resume_command(argv: list[str] | None = None, env: dict | None = None) -> str:

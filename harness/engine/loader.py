@@ -3,13 +3,17 @@
 For a model with a picklable ``preprocessor(request) -> Prepared`` and ``generate_prepared``,
 workers run the preprocessor (JPEG decoding, resizing, tokenising) while the device works on
 the previous batch; with pinned memory on accelerators. Other models (oracle, replay) get the
-plain requests, built in-process. A SampleError in a worker becomes that sample's failure.
+plain requests, their images decoded all the same (so a corrupt image fails its sample for every
+model). A SampleError in a worker becomes that sample's failure.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import os
 import signal
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -107,10 +111,16 @@ def pack(obj: Any, pin: bool = False) -> Any:
 
 
 class SampleSet(Dataset):
-    """Dataset index -> :class:`Item`; runs in a worker process."""
+    """Dataset index -> :class:`Item`; runs in a worker process.
 
-    def __init__(self, task, prepare: Prepare | None):
-        self.task, self.prepare = task, prepare
+    Without a preprocessor (oracle, replay) each request's images are still decoded (PIL open +
+    load, what an MLLM's preprocessing does first), so an undecodable image fails its sample
+    for every model alike and ``n``/``failed`` agree across models on the same data.
+    """
+
+    def __init__(self, task, prepare: Prepare | None, memo: int = 4096):
+        self.task, self.prepare, self.memo = task, prepare, memo
+        self._decoded: OrderedDict[str, None] = OrderedDict()  # content hashes known to decode
 
     def __len__(self) -> int:
         return len(self.task.docs())
@@ -122,11 +132,33 @@ class SampleSet(Dataset):
         except SampleError as exc:
             return Item(index, None, exc)
         if self.prepare is None:
+            try:
+                self.check_images(request)
+            except SampleError as exc:
+                return Item(index, request.prompt, exc)
             return Item(index, request.prompt, request)
         try:
             return Item(index, request.prompt, self.prepare(request))
         except SampleError as exc:
             return Item(index, request.prompt, exc)
+
+
+    def check_images(self, request: Request) -> None:
+        """Decode each image of ``request`` (SampleError when one fails); an image whose encoded
+        bytes decoded before is not decoded again."""
+        for ref in request.images:
+            try:
+                digest: str | None = ref.content_hash()
+            except OSError:  # an unreadable file: load() names it
+                digest = None
+            if digest is not None and digest in self._decoded:
+                self._decoded.move_to_end(digest)
+                continue
+            ref.load()
+            if digest is not None and self.memo > 0:
+                self._decoded[digest] = None
+                while len(self._decoded) > self.memo:
+                    self._decoded.popitem(last=False)
 
 
 def _collate(items: list[Item]) -> Batch:
@@ -137,7 +169,10 @@ def _collate_packed(items: list[Item]) -> Batch:
     return Batch(pack(list(items)))
 
 
-def _worker_init(_: int) -> None:
+def _worker_init(_: int, parent: int | None = None) -> None:
+    from harness.engine.lifetime import die_with_parent
+
+    die_with_parent(parent)  # a SIGKILLed run leaves no worker behind
     # Ctrl-C reaches the whole process group; the main process decides when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -155,9 +190,9 @@ def batch_stream(task, batches: Sequence[list[int]], prepare: Prepare | None, nu
     """Yield each batch's items, in the order of ``batches``."""
     if not batches:
         return iter(())
-    workers = num_workers if prepare is not None else 0  # plain requests: nothing to overlap
+    workers = num_workers  # plain requests too: their images are decoded there
     loader = DataLoader(SampleSet(task, prepare), batch_sampler=list(batches), collate_fn=_collate_packed if workers else _collate,
                         num_workers=workers, pin_memory=pin_memory and prepare is not None,
                         prefetch_factor=prefetch_factor if workers else None,
-                        worker_init_fn=_worker_init if workers else None)
+                        worker_init_fn=functools.partial(_worker_init, parent=os.getpid()) if workers else None)
     return iter(loader)

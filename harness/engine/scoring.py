@@ -10,6 +10,7 @@ it (or where ``fork`` is unavailable) the same function runs inline.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
 from collections import deque
@@ -17,7 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
-from harness.engine.store import normalize
+from harness.engine.lifetime import die_with_parent
+from harness.engine.store import normalize, sample_digest
 from harness.errors import HarnessError, SampleError
 
 _TASK: Any = None  # the task, in the scoring process
@@ -27,34 +29,50 @@ def failed_record(doc_id: str, reason: str, prompt: str | None = None) -> dict:
     return {"id": doc_id, "prompt": prompt, "prediction": None, "failed": reason}
 
 
+def as_empty_answer(task, doc: dict, record: dict) -> dict:
+    """A failed sample's record, also scored as an empty answer (what a peer scores for a
+    sample its model did not answer), so the headline counts it as wrong; ``failed`` and the
+    prediction stay as they were. A sample whose empty answer cannot be scored (a malformed
+    reference) keeps no score fields; the headline counts it by scaling (see results)."""
+    try:
+        fields = task.score(doc, "")
+    except Exception:  # noqa: BLE001 (a malformed record: any error of the task's scorer)
+        return record
+    return {**fields, **record, "score": fields.get("score", 0.0)}
+
+
 def score_record(task, doc: dict, prompt: str | None, prediction: str) -> dict:
     try:
         fields = task.score(doc, prediction)
     except SampleError as exc:
-        return failed_record(doc["id"], str(exc), prompt) | {"prediction": prediction}
+        return as_empty_answer(task, doc, failed_record(doc["id"], str(exc), prompt) | {"prediction": prediction})
     return {"id": doc["id"], "prompt": prompt, "prediction": prediction, **fields}
 
 
 def make_records(task, entries: list[tuple[int, str, str | None, Any]]) -> list[dict]:
-    """Records of (dataset index, id, prompt, output) entries: scored text, or a failure.
+    """Records of (dataset index, id, prompt, output) entries: scored text, or a failure
+    (scored as an empty answer), each with the digest of its dataset sample.
 
     The document is read here (in the scoring process when scoring runs in the background),
     so it never travels between processes.
     """
     recs = []
     for index, doc_id, prompt, out in entries:
+        doc = task.docs()[index]
         if isinstance(out, SampleError):
-            rec = failed_record(doc_id, str(out), prompt)
+            rec = as_empty_answer(task, doc, failed_record(doc_id, str(out), prompt))
         elif isinstance(out, str):
-            rec = score_record(task, task.docs()[index], prompt, out)
+            rec = score_record(task, doc, prompt, out)
         else:
             raise HarnessError(f"model returned {type(out).__name__} for sample {doc_id!r}; expected text or SampleError")
+        rec["digest"] = sample_digest(task, doc)
         recs.append(normalize(rec))
     return recs
 
 
-def _init(task) -> None:
+def _init(task, parent: int) -> None:
     global _TASK
+    die_with_parent(parent)  # a SIGKILLed run leaves no scoring process behind
     _TASK = task
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
 
@@ -71,9 +89,10 @@ class Scorer:
         self.task, self.on_scored = task, on_scored
         self._pending: deque[Future] = deque()
         self._lock = threading.Lock()
+        self._error: BaseException | None = None  # raised by on_scored in the executor's thread
         fork = "fork" in multiprocessing.get_all_start_methods()
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_init,
-                                         initargs=(task,)) if background and fork else None
+                                         initargs=(task, os.getpid())) if background and fork else None
         if self._pool is not None:  # fork now, before the data-loader workers and their threads exist
             self._pool.submit(int)
 
@@ -88,12 +107,21 @@ class Scorer:
 
     def _deliver(self, records: list[dict]) -> None:
         with self._lock:
-            self.on_scored(records)
+            if self._error is not None:  # after a failed write nothing more is written
+                return
+            try:
+                self.on_scored(records)
+            except BaseException as exc:  # noqa: BLE001 (kept for the main thread: a callback's
+                self._error = exc          # exception would otherwise be logged and lost)
+                if self._pool is None:
+                    raise
 
     def check(self, wait: bool = False) -> None:
-        """Re-raise the first scoring error (waiting for every batch with ``wait``)."""
+        """Re-raise the first scoring or saving error (waiting for every batch with ``wait``)."""
         while self._pending and (wait or self._pending[0].done()):
             self._pending.popleft().result()
+        if self._error is not None:
+            raise self._error
 
     def close(self) -> None:
         """Wait for every submitted batch to be scored and delivered; raise a scoring error."""

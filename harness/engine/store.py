@@ -13,6 +13,7 @@ A crash can leave a partial last line: it is dropped when the journal is read ba
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,6 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.engine.files import atomic_write_lines, atomic_write_text, is_write_fault, write_error
+from harness.errors import HarnessError
 from harness.fingerprint import obj_fingerprint
 
 log = logging.getLogger("harness.engine")
@@ -67,6 +70,21 @@ def _parse(raw: bytes) -> dict | None:
     return rec if isinstance(rec, dict) and "id" in rec else None
 
 
+def sample_digest(task, doc: dict) -> str:
+    """A short digest of what a sample asks and expects (its prompt and reference answers),
+    stored in each prediction record so a resumed record is checked against the dataset sample
+    it claims to be. A part that cannot be built (a malformed record) counts as null."""
+    parts = []
+    for get in (task.prompt, task.reference):
+        try:
+            parts.append(get(doc))
+        except Exception:  # noqa: BLE001 (the same malformed record fails the same way each time)
+            parts.append(None)
+    parts.append(doc.get("answers", doc.get("answer")))
+    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
 def key_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     """The leaves that differ between two resume keys, as ``path: old -> new``.
 
@@ -111,10 +129,10 @@ class PredictionStore:
             recs, notes = read_journal(path)
             for note in notes:
                 log.warning("%s", note)
-            for rec in recs:
-                records.setdefault(str(rec["id"]), rec)
+            for rec in recs:  # a later line for the same id is a retry: it wins
+                records[str(rec["id"])] = rec
         self._write_key()
-        _atomic_write_lines(self.main, records.values())
+        self._rewrite(self.main, records.values())
         for path in files:
             if path != self.main:
                 path.unlink()
@@ -133,9 +151,22 @@ class PredictionStore:
 
     def _write_key(self) -> None:
         doc = {"task": self.task, "key_hash": obj_fingerprint(self.key), "resume_key": self.key}
-        tmp = self.keyfile.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(tmp, self.keyfile)
+        try:
+            atomic_write_text(self.keyfile, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise self._fault(exc, self.keyfile) from None
+
+    def _fault(self, exc: OSError, path: Path) -> BaseException:
+        """A write fault as one line that says what is kept; other errors unchanged."""
+        if not is_write_fault(exc):
+            return exc
+        return write_error(exc, path, f"finished samples are kept in {self.journal}")
+
+    def _rewrite(self, path: Path, records: Iterable[dict]) -> None:
+        try:
+            atomic_write_lines(path, records)
+        except OSError as exc:
+            raise self._fault(exc, path) from None
 
     def _move_aside(self, files: list[Path], old_key: Any, resume: bool) -> None:
         tag = obj_fingerprint(old_key) if old_key is not None else "unknown-key"
@@ -160,32 +191,60 @@ class PredictionStore:
     def open(self) -> None:
         """Open this rank's journal for appending (rank > 0 starts its part afresh: rank 0 has
         already merged any earlier part it could see)."""
-        self.journal.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.journal.open("a" if self.rank == 0 else "w", encoding="utf-8")
+        try:
+            self.journal.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.journal.open("a" if self.rank == 0 else "w", encoding="utf-8")
+        except OSError as exc:
+            raise self._fault(exc, self.journal) from None
 
     def append(self, records: Iterable[dict]) -> None:
-        """Write finished records as one block and flush it to the OS (survives a killed process)."""
+        """Write finished records as one block and flush it to the OS (survives a killed process).
+        A failed write closes the journal (what was flushed before stays) and raises one line."""
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-        if text and self._fh is not None:
+        if not text or self._fh is None:
+            return
+        try:
             self._fh.write(text)
             self._fh.flush()
+        except OSError as exc:
+            self._abandon()
+            raise self._fault(exc, self.journal) from None
+
+    def _abandon(self) -> None:
+        """Close after a failed write without flushing again (the buffer holds a partial block)."""
+        fh, self._fh = self._fh, None
+        if fh is None:
+            return
+        try:
+            os.close(fh.fileno())
+        except OSError:
+            pass
+        try:
+            fh.close()
+        except (OSError, ValueError):
+            pass
 
     def close(self) -> None:
-        if self._fh is not None:
+        if self._fh is None:
+            return
+        try:
             self._fh.flush()
             os.fsync(self._fh.fileno())
             self._fh.close()
             self._fh = None
+        except OSError as exc:
+            self._abandon()
+            raise self._fault(exc, self.journal) from None
 
     # ---- the end --------------------------------------------------------------------------
     def finalize(self, records: list[dict], extras: list[dict]) -> None:
         """Rank 0: the task's file becomes ``records`` in dataset order; ``extras`` (finished
         records outside this run's selection) are kept beside it."""
         if extras:
-            _atomic_write_lines(self.extra, extras)
+            self._rewrite(self.extra, extras)
         elif self.extra.exists():
             self.extra.unlink()
-        _atomic_write_lines(self.main, records)
+        self._rewrite(self.main, records)
 
     def remove_part(self) -> None:
         if self.rank != 0 and self.journal.exists():
@@ -196,11 +255,36 @@ class PredictionStore:
                 pass  # other ranks' parts still there
 
 
-def _atomic_write_lines(path: Path, records: Iterable[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+def resumable(loaded: dict[str, dict], task: str, retry_failed: bool = True) -> dict[str, dict]:
+    """The finished records a run reuses: failed samples are dropped (run again) unless
+    ``retry_failed`` is off; records without a sample digest (an older harness) are run again.
+
+    >>> recs = {"a": {"id": "a", "digest": "x"}, "b": {"id": "b", "digest": "y", "failed": "oom"}, "c": {"id": "c"}}
+    >>> sorted(resumable(recs, "t")), sorted(resumable(recs, "t", retry_failed=False))
+    (['a'], ['a', 'b'])
+    """
+    keep = {k: r for k, r in loaded.items() if r.get("digest") and (not retry_failed or r.get("failed") is None)}
+    retried = sum(r.get("failed") is not None and bool(r.get("digest")) for r in loaded.values())
+    undigested = sum(not r.get("digest") for r in loaded.values())
+    if retry_failed and retried:
+        log.info("%s: retrying %d sample(s) that failed in an earlier run (retry_failed=false keeps them)",
+                 task, retried)
+    if undigested:
+        log.warning("%s: %d earlier record(s) carry no sample digest (an older harness): computed again",
+                    task, undigested)
+    return keep
+
+
+def check_resumed(task, docs, ids: list[str], loaded: dict[str, dict], path: Path) -> None:
+    """Each resumed record must be the dataset sample it claims to be (same prompt and answers);
+    a record of another task or dataset with the same id is a one-line error."""
+    for index, doc_id in enumerate(ids):
+        rec = loaded.get(doc_id)
+        if rec is None:
+            continue
+        if rec.get("digest") != sample_digest(task, docs[index]):
+            raise HarnessError(
+                f"{path}: the record for id {doc_id!r} does not match the dataset's sample with that id (another "
+                f"prompt or answers): the file holds another task's or dataset's predictions; move it away "
+                f"or choose another output_dir")

@@ -81,8 +81,18 @@ def _run_row(run: Run, columns: list[Column]) -> list[Cell]:
     cells = [Cell(run.label)]
     for c in columns:
         v = run.value(c.task)
-        cells.append(Cell(c.fmt(v), raw=v))
+        cells.append(Cell(c.fmt(v) + _failed_note(run.scores.get(c.task)), raw=v))
     return cells
+
+
+def _failed_note(entry: dict | None) -> str:
+    """`` (3 failed)`` after a cell whose task had failed samples (they count as wrong).
+
+    >>> _failed_note({"failed": 3}), _failed_note({"failed": 0}), _failed_note(None)
+    (' (3 failed)', '', '')
+    """
+    failed = (entry or {}).get("failed")
+    return f" ({int(failed)} failed)" if isinstance(failed, (int, float)) and failed > 0 else ""
 
 
 def _paper_row(paper: PaperTable, family: str, columns: list[Column]) -> list[Cell]:
@@ -134,7 +144,7 @@ def _warnings(runs: list[Run]) -> list[str]:
         for task, entry in r.scores.items():
             texts = [f"{task}: {w}" for w in entry.get("warnings") or []]
             if entry.get("failed"):
-                texts.append(f"{task}: {entry['failed']} failed sample(s) not scored")
+                texts.append(f"{task}: {entry['failed']} failed sample(s), counted as wrong")
             for t in texts:
                 seen.setdefault(t, []).append(r.label)
     return [f"Note: {t} ({', '.join(labels)})." for t, labels in seen.items()]

@@ -48,8 +48,10 @@ def test_failures_in_build_in_workers_and_in_the_model_are_per_sample(tmp_path):
     model = FakeMLLM(fail=("q7",), batch_errors=("q11",))
     res = _run(tmp_path, model, task, batch_size=4, num_workers=2)
     by_id = {r["id"]: r for r in res.records}
-    assert by_id["q3"] == {"id": "q3", "prompt": None, "prediction": None,
-                           "failed": "record q3 is missing field 'question'"}
+    digest = by_id["q3"].pop("digest")
+    assert by_id["q3"] == {"id": "q3", "prompt": None, "prediction": None, "answer": "a3", "score": 0.0,
+                           "failed": "record q3 is missing field 'question'"}  # scored as an empty answer
+    assert len(digest) == 12 and digest != by_id["q4"]["digest"]
     assert "decode" in by_id["q5"]["failed"] and by_id["q5"]["prompt"] == "Q: xxxxxx"
     assert by_id["q7"]["failed"] == "preprocessing failed for q7"
     assert by_id["q11"]["failed"] == "a sample of this batch broke the model"
@@ -129,4 +131,6 @@ def test_interrupt_message_counts_failures_and_resumed_samples_once(tmp_path):
     with pytest.raises(Interrupted, match=r"interrupted during toy: 14 of 20 samples are saved"):
         _run(tmp_path, FakeMLLM(sigint_on_call=1), task, batch_size=4)
     res = _run(tmp_path, task=task, batch_size=4)
-    assert (res.n_resumed, res.n_generated, res.n_failed) == (14, 6, 1)
+    assert (res.n_resumed, res.n_generated, res.n_failed) == (13, 6, 1)  # q3's failure is retried
+    kept = _run(tmp_path, task=task, batch_size=4, retry_failed=False)
+    assert (kept.n_resumed, kept.n_generated, kept.n_failed) == (20, 0, 1)

@@ -33,7 +33,9 @@ def test_background_and_inline_scoring_agree_batch_by_batch():
     assert got == inline
     assert [r["id"] for r in got] == ["q3", "q1", "q0", "q7", "q2"]
     assert got[0]["score"] == 1.0 and got[1]["score"] == 0.0
-    assert got[3] == {"id": "q7", "prompt": "Q7", "prediction": None, "failed": "broke"}
+    assert len(got[3].pop("digest")) == 12 and got[0]["digest"] != got[1]["digest"]
+    assert got[3] == {"id": "q7", "prompt": "Q7", "prediction": None, "failed": "broke",
+                      "answer": "a7", "score": 0.0}  # scored as an empty answer: counts as wrong
 
 
 def test_a_scoring_error_in_the_background_process_reaches_the_caller():
@@ -53,4 +55,5 @@ def test_a_sample_error_while_scoring_is_a_failed_record_that_keeps_the_predicti
 
     task = Strict(n=1)
     (rec,) = make_records(task, _entries(task, [0], ["x"]))
+    assert rec.pop("digest")
     assert rec == {"id": "q0", "prompt": "Q0", "prediction": "x", "failed": "record q0: answer field malformed"}

@@ -42,12 +42,12 @@ def test_grid_rows_columns_missing_cells_and_bold(tmp_path, monkeypatch):
     md = build_table([grid]).to_markdown()
     [block] = md_blocks(md)
     assert block[0] == HEADER
-    assert block[1] == ["CLIP-L (demo)", D, D, D, "75.00", D, D, "85.71", "325.00", D, D]
+    assert block[1] == ["CLIP-L (demo)", D, D, D, "75.00 (1 failed)", D, D, "85.71", "325.00", D, D]
     assert block[2] == ["UNIT-1B (demo)", D, D, D, "100.00", D, D, "66.67", D, D, D]
     # best per column in bold; a column with a single value has no best
     assert "| **100.00** |" in md and "| **85.71** |" in md
     assert "**75.00**" not in md and "**325.00**" not in md
-    assert "docvqa: 1 failed sample(s) not scored (CLIP-L (demo))" in md
+    assert "docvqa: 1 failed sample(s), counted as wrong (CLIP-L (demo))" in md
 
 
 def test_grid_order_follows_the_grid_config(tmp_path, monkeypatch):
@@ -157,7 +157,7 @@ def test_html_table(tmp_path, monkeypatch):
     parser = _Cells()
     parser.feed(build_table([grid], paper=True).to_html())
     assert parser.rows[0] == HEADER
-    assert parser.rows[1] == ["CLIP-L (demo)", D, D, D, "75.00", D, D, "85.71", "325.00", D, D]
+    assert parser.rows[1] == ["CLIP-L (demo)", D, D, D, "75.00 (1 failed)", D, D, "85.71", "325.00", D, D]
     assert parser.rows[3][0].startswith("Paper: UNIT") and parser.rows[4:8] == README
     assert parser.strong == 2 + 10  # runs: DocVQA, POPE; paper: one best per column
 
