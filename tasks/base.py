@@ -25,6 +25,13 @@ from typing import Any, ClassVar
 from harness.errors import HarnessError
 from harness.types import GenerationSettings, Request
 
+PROTOCOL_ALIASES = {"paper": "lmms-eval-0.2"}
+"""Other names of a protocol (``task.protocol=paper``); a task records the canonical name."""
+DEFAULT_MAX_NEW_TOKENS = 16
+LMMS_EVAL_LLAVA_DEFAULT_TOKENS = 1024
+"""lmms-eval's LLaVA models generate up to 1024 new tokens when a task's YAML sets no
+``max_new_tokens`` (v0.2.x and today)."""
+
 
 class Task:
     name: ClassVar[str]
@@ -34,6 +41,8 @@ class Task:
     max_value: ClassVar[float] = 100.0  # best possible value of ``metric``
     expected_size: ClassVar[int | None] = None  # full-benchmark sample count
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval",)  # first = default
+    # max_new_tokens per protocol, as that protocol's source sets it (else DEFAULT_MAX_NEW_TOKENS)
+    generation_tokens: ClassVar[Mapping[str, int]] = {}
     formats: ClassVar[tuple[str, ...]] = ("hub",)  # dataset layouts the loader reads
     hub_config: ClassVar[str | None] = None  # default hub config (``task.dataset.name`` overrides)
     hub_split: ClassVar[str] = "test"  # default hub split (``task.dataset.split`` overrides)
@@ -43,11 +52,12 @@ class Task:
     def __init__(self, cfg: Mapping[str, Any] | None = None):
         self.cfg: dict[str, Any] = dict(cfg or {})
         self.dataset: dict[str, Any] = dict(self.cfg.get("dataset") or {})
-        self.protocol: str = self.cfg.get("protocol") or self.protocols[0]
+        requested = self.cfg.get("protocol") or self.protocols[0]
+        self.protocol: str = PROTOCOL_ALIASES.get(requested, requested)  # the canonical name
         if self.protocol not in self.protocols:
-            raise HarnessError(
-                f"task {self.name}: unknown protocol {self.protocol!r}; valid: {', '.join(self.protocols)}"
-            )
+            aliases = [a for a, p in PROTOCOL_ALIASES.items() if p in self.protocols]
+            raise HarnessError(f"task {self.name}: unknown protocol {requested!r}; valid: "
+                               f"{', '.join((*self.protocols, *aliases))}")
         fmt = self.dataset.get("format", "hub")
         if fmt not in self.formats:
             raise HarnessError(f"task {self.name}: unknown dataset.format {fmt!r}; valid: {', '.join(self.formats)}")
@@ -119,8 +129,15 @@ class Task:
 
     # ---- requests ---------------------------------------------------------------------
     def generation(self) -> GenerationSettings:
-        return GenerationSettings(max_new_tokens=int(self.cfg.get("max_new_tokens", 16)),
-                                  stop=tuple(self.cfg.get("stop", ())))
+        """Greedy decoding with the protocol's generation length (``generation_tokens``); an
+        explicit ``max_new_tokens`` in the task config (default None) wins over it."""
+        given = self.cfg.get("max_new_tokens")
+        default = self.generation_tokens.get(self.protocol, DEFAULT_MAX_NEW_TOKENS)
+        tokens = default if given is None else given
+        if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
+            raise HarnessError(f"task {self.name}: max_new_tokens must be a positive integer, "
+                               f"got {tokens!r}")
+        return GenerationSettings(max_new_tokens=tokens, stop=tuple(self.cfg.get("stop") or ()))
 
     def prompt(self, doc: dict) -> str:
         raise NotImplementedError
