@@ -23,11 +23,12 @@ from harness.device import DeviceSpec, resolve_device
 from harness.engine import EngineSettings, run_task
 from harness.engine.core import default_resume_key
 from harness.engine.dist import env_ranks, init_from_env, shutdown
-from harness.engine.interrupt import resume_hint
+from harness.engine.files import ignore_file_size_signal, open_output
+from harness.engine.interrupt import exit_on_sigterm, exit_status, resume_hint
 from harness.errors import ConfigError, HarnessError
 from harness.jobs import Plan, Written, plan
 from harness.models.base import Model
-from harness.results import RunWriter, dataset_fingerprint, task_scores
+from harness.results import RunWriter, dataset_fingerprint, finish_outcome, new_outcome, task_scores
 from tasks import get_task_class
 from tasks.base import Task
 
@@ -51,16 +52,25 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
     _seed(int(cfg.seed))
     _, world, local_rank = env_ranks()  # torchrun: one process per device, device index = LOCAL_RANK
     device = resolve_device(cfg.device.type, str(cfg.dtype), index=local_rank if world > 1 else None)
+    exit_on_sigterm()  # SIGTERM: like Ctrl-C, exit 143
+    ignore_file_size_signal()  # past `ulimit -f` a write raises EFBIG (reported) instead of killing
+    new_outcome()
     ctx = init_from_env(device.dist_backend)
     if not ctx.is_main:
         logging.getLogger("harness").setLevel(logging.WARNING)
+    lock = open_output(cfg.output_dir, cfg.get("min_free_mb")) if ctx.is_main else None  # writable, ours
     try:
-        return _run(cfg, jobs, task_list, list(overrides), device, ctx.is_main)
+        dirs = _run(cfg, jobs, task_list, list(overrides), device, ctx.is_main)
+        if ctx.is_main:  # a warning line for failed samples; an error where a task had no success
+            finish_outcome(bool(cfg.get("strict") or False))
+        return dirs
     except KeyboardInterrupt as exc:  # the engine stopped after a batch; its predictions are saved
         if ctx.is_main:
             print(resume_hint(exc), file=sys.stderr)
-        raise SystemExit(130) from None
+        raise SystemExit(exit_status(exc)) from None
     finally:
+        if lock is not None:
+            lock.release()
         shutdown()
 
 
@@ -229,14 +239,16 @@ def evaluate_encoder(cfg: DictConfig, enc: dict, task_list: list[Task], device: 
         settings = EngineSettings(
             batch_size="auto" if str(cfg.batch_size) == "auto" else int(cfg.batch_size),
             num_workers=int(cfg.num_workers), limit=cfg.limit, share_images=bool(cfg.share_images),
-            resume_key=default_resume_key(task, model_fp, dataset=data_fp))
+            resume_key=default_resume_key(task, model_fp, dataset=data_fp),
+            retry_failed=bool(cfg.get("retry_failed", True)))
         result = run_task(task, model, run_dir, settings)
         if writer is None:  # not rank 0
             continue
         scores = task_scores(task, result.records)
         writer.add_task(task, scores, result, data_fp)
-        log.info("%s | %s: %s = %.2f (n=%d, failed=%d, %.1fs)", enc["label"], task.label, scores["metric"],
-                 scores["value"], scores["n"], scores["failed"], result.seconds)
+        log.info("%s | %s: %s = %s (n=%d, failed=%d, %.1fs)", enc["label"], task.label, scores["metric"],
+                 "—" if scores["value"] is None else f"{scores['value']:.2f}", scores["n"], scores["failed"],
+                 result.seconds)
     if writer is not None:
         writer.finish(time.perf_counter() - t0)
     return run_dir
