@@ -183,12 +183,6 @@ def load_composed(model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype, device
                  {"select_layer": encoder.select_layer, "select_feature": encoder.select_feature})
 
 
-def _read_json(path: Path) -> dict:
-    import json
-
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
 def _part(model: nn.Module, name: str):
     inner = getattr(model, "model", None)
     return getattr(inner, name, None) if inner is not None and hasattr(inner, name) else getattr(model, name)
@@ -211,10 +205,10 @@ def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype, device:
         raise HarnessError(f"{folder}: vision_feature_layer {layer} (several layers) is not supported")
     vision_type = cfg.vision_config.model_type
     arch = "siglip" if vision_type.startswith("siglip") else "clip"
-    processing = ImageProcessing.from_folder(folder)
+    processing = ImageProcessing.from_folder(folder, backend="transformers")  # pixels as AutoProcessor's
     encoder = HFVisionEncoder(_part(model, "vision_tower"), arch, layer, "patch", processing,
                               has_cls=cfg.vision_feature_select_strategy == "default")
-    do_pad = bool(_read_json(folder / "preprocessor_config.json").get("do_pad"))
+    do_pad = bool(getattr(processing.reference, "do_pad", False))  # LlavaImageProcessor's pad-to-square
     default_aspect = "anyres" if fmt == "hf_llava_next" else ("pad" if do_pad else "crop")
     aspect = normalize_aspect(_opt(model_cfg, "image_aspect_ratio", default_aspect))
     pins = _opt(model_cfg, "image_grid_pinpoints", getattr(cfg, "image_grid_pinpoints", None))

@@ -1,17 +1,27 @@
-"""Image preprocessing that travels with the checkpoint: ``preprocessor_config.json``, honoured exactly.
+"""Image preprocessing that travels with the checkpoint, computed as that checkpoint's reference does.
 
-The steps and their order are those of transformers' CLIPImageProcessor / SiglipImageProcessor
-(PIL backend): convert to RGB, resize (shortest edge, or height x width) with the configured
-resample filter, centre crop, rescale, normalise, channels first. A test checks equality with
-transformers' own processors. The LLaVA aspect modes run before: ``pad`` (to a square in the
-mean colour), ``resize`` (squash to the square input size), ``crop`` (the processor as is) and
-``anyres`` (tiles from a pin-point grid plus a downscaled overview).
+Two backends, chosen by the checkpoint format:
+
+- ``pil`` (LLaVA code-base checkpoints, composed models): the steps and their order of the
+  CLIPImageProcessor / SiglipImageProcessor that LLaVA's own evaluation ran (transformers 4.x,
+  PIL): convert to RGB, resize (shortest edge, or height x width) with the configured resample
+  filter, centre crop, rescale (float64, then float32), normalise, channels first. Bit-equal to
+  transformers' PIL processors (tested).
+- ``transformers`` (HF Llava/LlavaNext folders): the folder's own image processor, as the
+  installed transformers' ``AutoImageProcessor`` builds it (in transformers 5 a torchvision
+  backend, which differs from PIL by up to a few 8-bit levels after resizing), called on each
+  image in the data-loader worker.
+
+The config is ``preprocessor_config.json``, or (folders written by transformers 5) the
+``image_processor`` entry of ``processor_config.json``. The LLaVA aspect modes run before:
+``pad`` (to a square in the mean colour), ``resize`` (squash to the square input size), ``crop``
+(the processor as is) and ``anyres`` (tiles from a pin-point grid plus a downscaled overview).
 """
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +34,34 @@ from harness.models import anyres
 log = logging.getLogger(__name__)
 
 ASPECT_MODES = ("pad", "resize", "crop", "anyres")
+BACKENDS = ("pil", "transformers")
+CONFIG_FILES = ("preprocessor_config.json", "processor_config.json")
+
+
+def read_processor_config(folder: Path) -> tuple[dict[str, Any], Path]:
+    """The image processor's settings of a checkpoint folder and the file they came from.
+
+    ``preprocessor_config.json`` (transformers 4.x, encoder folders), else the ``image_processor``
+    entry of ``processor_config.json`` (what transformers 5's ``save_pretrained`` writes).
+    """
+    folder = Path(folder)
+    for name in CONFIG_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise HarnessError(f"{path}: invalid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise HarnessError(f"{path}: expected a JSON object, found {type(data).__name__}")
+        if name == "processor_config.json":
+            data = data.get("image_processor")
+            if not isinstance(data, dict):
+                continue
+        return data, path
+    raise HarnessError(f"{folder}: no image processor config (preprocessor_config.json, or "
+                       "processor_config.json with an 'image_processor' entry)")
 _ASPECT_ALIASES = {"square": "crop", None: "crop", "": "crop"}
 
 
@@ -41,6 +79,9 @@ class ImageProcessing:
     do_normalize: bool = True
     image_mean: tuple[float, ...] = (0.48145466, 0.4578275, 0.40821073)
     image_std: tuple[float, ...] = (0.26862954, 0.26130258, 0.27577711)
+    backend: str = "pil"
+    # backend "transformers": the folder's own image processor (not compared: the fields above say what it does)
+    reference: Any = field(default=None, compare=False, hash=False, repr=False)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "preprocessor_config.json") -> "ImageProcessing":
@@ -66,18 +107,25 @@ class ImageProcessing:
                    do_normalize=bool(d.get("do_normalize", True)), image_mean=mean, image_std=std)
 
     @classmethod
-    def from_folder(cls, folder: Path) -> "ImageProcessing":
-        path = Path(folder) / "preprocessor_config.json"
-        if not path.is_file():
-            raise HarnessError(f"{folder}: preprocessor_config.json not found (the image preprocessing of this checkpoint)")
-        try:
-            return cls.from_dict(json.loads(path.read_text()), str(path))
-        except json.JSONDecodeError as exc:
-            raise HarnessError(f"{path}: invalid JSON ({exc})") from None
+    def from_folder(cls, folder: Path, backend: str = "pil") -> "ImageProcessing":
+        """The folder's processor settings; ``backend="transformers"`` also loads its own processor."""
+        data, path = read_processor_config(folder)
+        if backend == "pil":
+            return cls.from_dict(data, str(path))
+        if backend != "transformers":
+            raise HarnessError(f"unknown image backend {backend!r}; valid: {', '.join(BACKENDS)}")
+        ref = load_reference(folder, path)
+        # the settings as the processor holds them (its class defaults filled in)
+        settings = {**ref.to_dict(), "image_processor_type": type(ref).__name__}
+        return replace(cls.from_dict(settings, str(path)), backend=backend, reference=ref)
 
     def describe(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.compare}
         d["size"], d["crop_size"] = dict(self.size), dict(self.crop_size)
+        if self.backend == "pil":
+            del d["backend"]  # as before backends existed (keeps feature-cache namespaces)
+        else:
+            d["reference"] = type(self.reference).__name__
         return d
 
     # ---- geometry -----------------------------------------------------------------------
@@ -108,6 +156,8 @@ class ImageProcessing:
     # ---- the processor ------------------------------------------------------------------
     def __call__(self, image: Image.Image) -> np.ndarray:
         """One image -> float32 array (3, H, W)."""
+        if self.reference is not None and not slices_grid(self.reference):
+            return reference_pixels(self.reference, image, do_pad=False)[0]
         if self.do_convert_rgb and image.mode != "RGB":
             image = image.convert("RGB")
         if self.do_resize:
@@ -128,6 +178,39 @@ class ImageProcessing:
             std = np.asarray(self.image_std, dtype=np.float32)[:, None, None]
             out = (out - mean) / std
         return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def load_reference(folder: Path, where: Path) -> Any:
+    """The folder's own image processor, as the installed transformers' AutoImageProcessor builds it."""
+    from transformers import AutoImageProcessor
+
+    from harness.models.checkpoints import quiet_transformers
+
+    try:
+        with quiet_transformers():
+            return AutoImageProcessor.from_pretrained(str(folder))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise HarnessError(f"{where}: transformers cannot build this image processor ({first})") from None
+
+
+def slices_grid(ref: Any) -> bool:
+    """Whether a transformers processor does AnyRes slicing itself (LlavaNext). Such a processor
+    computes ``anyres`` only; another aspect mode forced on its checkpoint uses the PIL steps."""
+    return hasattr(ref, "image_grid_pinpoints")
+
+
+def reference_pixels(ref: Any, image: Image.Image, **kwargs: Any) -> np.ndarray:
+    """One image through a transformers image processor -> float32 (crops, 3, H, W).
+
+    ``do_pad=False`` is passed only to processors that pad (LLaVA's pad-to-square; the pipeline
+    pads itself, in the same way, when its aspect mode says so).
+    """
+    if "do_pad" in kwargs and not getattr(ref, "do_pad", False):
+        del kwargs["do_pad"]
+    pixels = ref(images=image, return_tensors="pt", **kwargs)["pixel_values"]
+    pixels = pixels[0] if pixels.ndim == 5 else pixels  # LlavaNext: (images, crops, 3, H, W)
+    return np.ascontiguousarray(pixels.numpy(), dtype=np.float32)
 
 
 def _center_crop(arr: np.ndarray, ch: int, cw: int) -> np.ndarray:
@@ -162,7 +245,12 @@ def normalize_aspect(mode: str | None) -> str:
 
 @dataclass(frozen=True)
 class ImagePipeline:
-    """Aspect handling + the checkpoint's processor: PIL image -> (crops, 3, H, W) float32."""
+    """Aspect handling + the checkpoint's processor: PIL image -> (crops, 3, H, W) float32.
+
+    ``pad`` is LLaVA's ``expand2square`` (fill ``int(mean * 255)``, the image centred), the same
+    padding transformers' LlavaImageProcessor applies with ``do_pad``; with a transformers
+    backend, ``anyres`` is the LlavaNext processor's own slicing when the processor has one.
+    """
 
     processing: ImageProcessing
     aspect: str = "pad"
@@ -179,13 +267,22 @@ class ImagePipeline:
             return self.processing(image.resize((side, side), resample=resample))[None]
         if self.aspect == "crop":
             return self.processing(image)[None]
+        ref = self.processing.reference
+        if ref is not None and slices_grid(ref):  # LlavaNext: its own grid slicing
+            if not self.pinpoints:
+                raise HarnessError("image_aspect_ratio=anyres needs image_grid_pinpoints (model.image_grid_pinpoints)")
+            return reference_pixels(ref, image, image_grid_pinpoints=[[h, w] for w, h in self.pinpoints])
         return np.stack([self.processing(t) for t in self.anyres_crops(image, side)])
 
     def anyres_crops(self, image: Image.Image, tile: int) -> list[Image.Image]:
-        """The overview (squashed to tile x tile) followed by the tiles, row by row."""
+        """The overview (squashed to tile x tile) followed by the tiles, row by row.
+
+        As LLaVA's ``process_anyres_image``: both resizes use PIL's default filter for RGB images
+        (bicubic), whatever the processor's ``resample``; each crop then goes through the processor.
+        """
         if not self.pinpoints:
             raise HarnessError("image_aspect_ratio=anyres needs image_grid_pinpoints (model.image_grid_pinpoints)")
-        resample = Image.Resampling(self.processing.resample)
+        resample = Image.Resampling.BICUBIC
         best = anyres.select_best_resolution(image.size, self.pinpoints)
         fitted = image.resize(anyres.fit_size(image.size, best), resample=resample)
         canvas = Image.new("RGB", best, (0, 0, 0))
