@@ -12,6 +12,8 @@ human records come first, then the augmented ones, as in the hub set. Image keys
 original's ``imgname`` (none in the hub schema).
 Prompt: ``{question}\\nAnswer the question with a single word.``
 Metrics: overall, ``human`` and ``augmented`` (each record carries its ``type``).
+Protocols: ``lmms-eval`` and ``lmms-eval-0.2`` (identical: ChartQA did not change); the
+prediction is stripped first, as lmms-eval's task layer does; 16 new tokens.
 """
 from __future__ import annotations
 
@@ -33,7 +35,9 @@ ORIGINAL_FILES = ((HUMAN, "test_human.json"), (AUGMENTED, "test_augmented.json")
 class ChartQA(Task):
     name = "chartqa"
     label = "ChartQA"
-    version = "1"
+    version = "2"  # 2: the prediction is stripped before scoring
+    protocols = ("lmms-eval", "lmms-eval-0.2")
+    generation_tokens = {"lmms-eval": 16, "lmms-eval-0.2": 16}
     metric = "relaxed_accuracy"
     expected_size = 2500
     formats = ("hub", "original")
@@ -71,7 +75,8 @@ class ChartQA(Task):
 
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
         answer = text_field(doc, "answer")
-        return {"answer": answer, "score": relaxed_correctness(prediction, answer), "type": doc.get("type")}
+        score = relaxed_correctness(prediction.strip(), answer)
+        return {"answer": answer, "score": score, "type": doc.get("type")}
 
     def aggregate(self, records) -> dict[str, Any]:
         """Overall and per split; lmms-eval counts every non-``human_test`` record as augmented."""

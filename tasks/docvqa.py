@@ -7,7 +7,10 @@ e.g. ``documents/xxx.png``).
 
 Sample ids: the dataset's ``questionId`` (``row<i>`` if a record lacks one). Questions on the
 same page share an image key (hub ``docId``; original: the image path).
-Prompt: ``{question}\\nAnswer the question using a single word or phrase.``
+Prompt: ``{question}\\nAnswer the question using a single word or phrase.``; 32 new tokens.
+Protocols (the prediction stripped first, as lmms-eval's task layer does): ``lmms-eval``
+(default; ANLS of the best ground truth, 0 below 0.5) and ``lmms-eval-0.2`` (v0.1.0–v0.2.4's
+defect: 1.0 when the best ANLS reaches 0.5, else 0.0, a thresholded accuracy).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.errors import HarnessError, SampleError
-from harness.metrics.anls import anls
+from harness.metrics.anls import anls, anls_accuracy
 from tasks.base import Task
 from tasks.loading import (answer_list, attach_file_image, find_file, hub_image,
                            raise_doc_error, read_json, require_dir, row_id,
@@ -26,7 +29,9 @@ from tasks.prompts import short_answer_prompt
 class DocVQA(Task):
     name = "docvqa"
     label = "DocVQA"
-    version = "2"  # 2: ANLS denominator len(s.upper()) as the official script
+    version = "3"  # 2: ANLS denominator len(s.upper()), as the official script; 3: strip first
+    protocols = ("lmms-eval", "lmms-eval-0.2")
+    generation_tokens = {"lmms-eval": 32, "lmms-eval-0.2": 32}
     metric = "anls"
     expected_size = 5349
     formats = ("hub", "original")
@@ -75,7 +80,8 @@ class DocVQA(Task):
 
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
         answers = answer_list(doc, "answers")
-        return {"answer": answers, "score": anls(prediction, answers)}
+        metric = anls_accuracy if self.protocol == "lmms-eval-0.2" else anls
+        return {"answer": answers, "score": metric(prediction.strip(), answers)}
 
     def aggregate(self, records) -> dict[str, Any]:
         n = len(records)

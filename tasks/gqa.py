@@ -10,8 +10,9 @@ are fetched when its document is built. Or the original release (``format=origin
 
 Sample ids: the question ``id``. Questions on one image share its ImageRef key (``imageId``).
 Prompt: ``{question}\\nAnswer the question using a single word or phrase.``
-Protocols: ``lmms-eval`` (default; strip, lowercase, delete ASCII punctuation) and ``llava``
-(strip, drop trailing periods, lowercase).
+Protocols: ``lmms-eval`` (default; strip, lowercase, delete ASCII punctuation, with numpy's
+string-cell quirks), ``lmms-eval-0.2`` (the same: GQA's scoring did not change) and ``llava``
+(strip, drop trailing periods, lowercase). 16 new tokens under all three.
 """
 from __future__ import annotations
 
@@ -28,16 +29,17 @@ from tasks.loading import (LazyDocs, attach_file_image, find_file, hub_image, ra
 QUESTIONS_CONFIG = "testdev_balanced_instructions"
 IMAGES_CONFIG = "testdev_balanced_images"
 QUESTIONS_FILE = "testdev_balanced_questions.json"
-_METRICS = {"lmms-eval": exact_match, "llava": exact_match_llava}
+_METRICS = {"lmms-eval": exact_match, "lmms-eval-0.2": exact_match, "llava": exact_match_llava}
 
 
 class GQA(Task):
     name = "gqa"
     label = "GQA"
-    version = "1"
+    version = "2"  # 2: numpy's string-cell quirks of lmms-eval's exact_match
     metric = "exact_match"
     expected_size = 12578
-    protocols = ("lmms-eval", "llava")
+    protocols = ("lmms-eval", "llava", "lmms-eval-0.2")
+    generation_tokens = {"lmms-eval": 16, "lmms-eval-0.2": 16, "llava": 16}
     formats = ("hub", "original")
     hub_split = "testdev"
     _id = staticmethod(row_id("id"))
@@ -90,7 +92,7 @@ class GQA(Task):
 
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
         answer = text_field(doc, "answer")
-        return {"answer": answer, "score": _METRICS[self.protocol](prediction, answer)}
+        return {"answer": answer, "score": _METRICS[self.protocol](prediction.strip(), answer)}
 
     def aggregate(self, records) -> dict[str, Any]:
         n = len(records)

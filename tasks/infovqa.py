@@ -18,7 +18,7 @@ from tasks.docvqa import DocVQA
 class InfoVQA(DocVQA):
     name = "infovqa"
     label = "InfoVQA"
-    version = "1"
+    version = "2"  # 2: the prediction is stripped before scoring
     expected_size = 2801
     hub_config = "InfographicVQA"
     image_key_column = "image_url"

@@ -8,6 +8,7 @@ holds the image's questions as ``question<TAB>Yes|No`` lines.
 Sample ids are row indices (``question_id`` repeats); each record keeps its subtask and image
 key (``pair``) for acc+, and a bootstrap resamples image pairs. The table shows perception;
 cognition (out of 800) and every subtask's acc, acc+ and score are in the breakdown.
+Protocols: ``lmms-eval`` and ``lmms-eval-0.2`` (identical: MME did not change); 16 new tokens.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ class MME(Task):
     name = "mme"
     label = "MME"
     version = "1"
+    protocols = ("lmms-eval", "lmms-eval-0.2")
+    generation_tokens = {"lmms-eval": 16, "lmms-eval-0.2": 16}
     metric = "perception"
     max_value = 2000.0
     expected_size = 2374
@@ -87,7 +90,7 @@ class MME(Task):
         category = doc.get("category")
         if not isinstance(category, str) or not category:
             raise SampleError(f"record {doc['id']}: missing field 'category' (the subtask)")
-        pred = mme_yes_no(prediction)
+        pred = mme_yes_no(prediction.strip())
         return {"answer": truth, "category": category, "pair": doc.get("pair"), "pred_label": pred,
                 "score": float(pred == truth)}
 

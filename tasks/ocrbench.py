@@ -9,8 +9,10 @@ or the original release (``format=original``): ``OCRBench.json`` (records ``data
 Sample ids: the row index as a string (the hub data has no id field). Image keys: the
 original's ``image_path`` (none in the hub schema).
 Prompt: the question alone (stripped).
-Protocols: ``lmms-eval`` (default; full-width ASCII folded) and ``official`` (no folding); see
-:func:`harness.metrics.containment.ocrbench_match`.
+Protocols (the prediction stripped first; 128 new tokens): ``lmms-eval`` (default, today's
+main: full-width ASCII folded outside HME100k), ``lmms-eval-0.2`` (no folding, and the
+prediction lowercased before the HME100k branch: v0.2.0–v0.7.1's defect) and ``official``
+(no folding); see :func:`harness.metrics.containment.ocrbench_match`.
 Metrics: ``score`` = 1000 × the share of samples right (on the full set, the official points
 total), ``total`` = the raw points, and for each category (snake-cased) its raw points and
 ``<category>_n`` its number of samples, ``text_recognition`` summing the six recognition ones.
@@ -45,11 +47,12 @@ def slug(category: str) -> str:
 class OCRBench(Task):
     name = "ocrbench"
     label = "OCRBench"
-    version = "1"
+    version = "2"  # 2: no full-width folding in the HME100k branch (as lmms-eval)
     metric = "score"
     max_value = 1000.0
     expected_size = 1000
-    protocols = ("lmms-eval", "official")
+    protocols = ("lmms-eval", "official", "lmms-eval-0.2")
+    generation_tokens = {"lmms-eval": 128, "lmms-eval-0.2": 128, "official": 128}
     formats = ("hub", "original")
     hub_columns = ("dataset", "question", "question_type", "answer", "image")
     _id = staticmethod(row_id(None))
@@ -86,7 +89,9 @@ class OCRBench(Task):
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
         answers = answer_list(doc, "answer", allow_single=True)
         source = doc.get("dataset")
-        value = ocrbench_match(prediction, answers, str(source), fold_width=self.protocol == "lmms-eval")
+        value = ocrbench_match(prediction.strip(), answers, str(source),
+                               fold_width=self.protocol == "lmms-eval",
+                               lower_first=self.protocol == "lmms-eval-0.2")
         return {"answer": answers, "score": value, "category": doc.get("question_type"), "source": source}
 
     def aggregate(self, records) -> dict[str, Any]:

@@ -10,9 +10,10 @@ Sample ids: the dataset's ``question_id``. Image keys: the COCO ``image_id`` whe
 has one (the hub schema does not).
 Prompt (lmms-eval): ``{question}\\nWhen the provided information is insufficient, respond with
 'Unanswerable'.\\nAnswer the question using a single word or phrase.``
-Protocols: ``lmms-eval`` (default; ground truths always normalised) and ``official`` (the VQA
-tool: ground truths get the punctuation step only, and only when they disagree); see
-:mod:`harness.metrics.vqa`.
+Protocols: ``lmms-eval`` (default; ground truths always normalised; 1,024 new tokens, the
+LLaVA default, as lmms-eval's YAML sets none), ``lmms-eval-0.2`` (identical: OK-VQA did not
+change) and ``official`` (the VQA tool: ground truths get the punctuation step only, and only
+when they disagree; 16 new tokens); see :mod:`harness.metrics.vqa`.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Any
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics.vqa import vqa_accuracy
-from tasks.base import Task
+from tasks.base import LMMS_EVAL_LLAVA_DEFAULT_TOKENS, Task
 from tasks.prompts import SHORT_ANSWER
 from tasks.loading import (answer_list, attach_file_image, hub_image, raise_doc_error, read_json, require_dir, row_id, safe_convert, text_field)
 
@@ -33,10 +34,13 @@ ANNOTATIONS_FILE = "mscoco_val2014_annotations.json"
 class OKVQA(Task):
     name = "okvqa"
     label = "OKVQA"
-    version = "1"
+    version = "2"  # 2: prediction stripped; lmms-eval's exact mean; lmms-eval's 1024 new tokens
     metric = "vqa_accuracy"
     expected_size = 5046
-    protocols = ("lmms-eval", "official")
+    protocols = ("lmms-eval", "official", "lmms-eval-0.2")
+    # lmms-eval's OK-VQA YAML sets no max_new_tokens (v0.2.x and today): its LLaVA default
+    generation_tokens = {"lmms-eval": LMMS_EVAL_LLAVA_DEFAULT_TOKENS,
+                         "lmms-eval-0.2": LMMS_EVAL_LLAVA_DEFAULT_TOKENS, "official": 16}
     formats = ("hub", "original")
     hub_split = "val2014"
     hub_columns = ("question_id", "question", "answers", "image")
@@ -81,7 +85,8 @@ class OKVQA(Task):
 
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
         answers = answer_list(doc, "answers")
-        return {"answer": answers, "score": vqa_accuracy(prediction, answers, self.protocol)}
+        score = vqa_accuracy(prediction.strip(), answers, self.protocol)
+        return {"answer": answers, "score": score}
 
     def aggregate(self, records) -> dict[str, Any]:
         n = len(records)

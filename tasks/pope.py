@@ -8,10 +8,11 @@ label}``) with a COCO val2014 image folder.
 Sample ids: ``question_id`` when it is unique over the whole set; otherwise (the release
 numbers each split from 1) ``<split>/<question_id>``; failing that, the row index.
 
-Protocols: ``lmms-eval`` (default) reads an answer only when it is exactly yes/no;
-``llava`` reads it as LLaVA's ``eval_pope.py`` does. Both report per-split and overall
-accuracy, precision, recall, F1 and yes-ratio (of the predictions), and LLaVA's mean F1 of
-the splits; the table shows the overall F1.
+Protocols (the prediction stripped first): ``lmms-eval`` (default; 128 new tokens) reads an
+answer only when it is exactly yes/no; ``lmms-eval-0.2`` is identical (POPE's scoring did not
+change); ``llava`` (16 new tokens) reads it as LLaVA's ``eval_pope.py`` does. All report
+per-split and overall accuracy, precision, recall, F1 and yes-ratio (of the predictions), and
+LLaVA's mean F1 of the splits; the table shows the overall F1.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from tasks.loading import (LazyDocs, file_image, hub_image, load_hub_any, raise_
 from tasks.prompts import SHORT_ANSWER
 
 SPLITS = ("adversarial", "popular", "random")
-PARSERS = {"lmms-eval": exact_yes_no, "llava": llava_yes_no}
+PARSERS = {"lmms-eval": exact_yes_no, "lmms-eval-0.2": exact_yes_no, "llava": llava_yes_no}
 LLAVA_RANDOM_SIZE = 2910  # LLaVA-1.5's older copy of coco_pope_random.json
 
 
@@ -56,10 +57,11 @@ def _convert_at(ids: list[str], i: int, row: dict) -> dict:
 class POPE(Task):
     name = "pope"
     label = "POPE"
-    version = "1"
+    version = "2"  # 2: the prediction is stripped first; lmms-eval's 128 new tokens
     metric = "f1"
     expected_size = 9000
-    protocols = ("lmms-eval", "llava")
+    protocols = ("lmms-eval", "llava", "lmms-eval-0.2")
+    generation_tokens = {"lmms-eval": 128, "lmms-eval-0.2": 128, "llava": 16}
     formats = ("hub", "original")
 
     # ---- data -------------------------------------------------------------------------
@@ -131,7 +133,7 @@ class POPE(Task):
 
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
         truth = yes_no_truth(doc)
-        pred = PARSERS[self.protocol](prediction)
+        pred = PARSERS[self.protocol](prediction.strip())
         return {"answer": truth, "split": doc.get("split"), "pred_label": pred, "score": float(pred == truth)}
 
     def aggregate(self, records) -> dict[str, Any]:

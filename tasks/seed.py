@@ -5,6 +5,8 @@ skipped; ``image`` is a list of images (one for image rows). Original: the relea
 ``SEED-Bench.json`` (``questions[]``) with its image folder (``SEED-Bench-image/<data_id>``).
 Sample id: ``question_id``. An answer is right when its first character (after stripping) is
 the answer letter, in any case; the breakdown has the nine question types.
+Protocols: ``lmms-eval`` and ``lmms-eval-0.2`` (identical: SEED did not change); 1,024 new
+tokens (lmms-eval's YAML sets none: its LLaVA models' default).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics.breakdown import mean_by
 from harness.metrics.choice import first_char, lettered_options
 from harness.metrics.seed import QUESTION_TYPES, seed_score
-from tasks.base import Task
+from tasks.base import LMMS_EVAL_LLAVA_DEFAULT_TOKENS, Task
 from tasks.loading import (LazyDocs, file_image, hub_image, hub_image_list, raise_doc_error, read_json, text_field)
 
 MC_SUFFIX = "Answer with the option's letter from the given choices directly."
@@ -28,7 +30,10 @@ IMAGE_FOLDERS = ("SEED-Bench-image", "images", ".")
 class SEED(Task):
     name = "seed"
     label = "SEED-Image"
-    version = "1"
+    version = "2"  # 2: lmms-eval's 1024 new tokens
+    protocols = ("lmms-eval", "lmms-eval-0.2")
+    generation_tokens = {"lmms-eval": LMMS_EVAL_LLAVA_DEFAULT_TOKENS,
+                         "lmms-eval-0.2": LMMS_EVAL_LLAVA_DEFAULT_TOKENS}
     metric = "accuracy"
     expected_size = 14233
     formats = ("hub", "original")
@@ -83,6 +88,7 @@ class SEED(Task):
         qtype = _check_type(doc)
         return {"answer": truth, "question_type": QUESTION_TYPES[qtype], "pred_letter": first_char(prediction),
                 "score": seed_score(prediction, truth)}
+        prediction = prediction.strip()
 
     def aggregate(self, records) -> dict[str, Any]:
         n = len(records)

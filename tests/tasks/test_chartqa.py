@@ -27,7 +27,7 @@ def hub_task(tmp_path, rows):
 
 def test_prompt_snapshot_and_config():
     task = ChartQA(load_group("task", "chartqa"))
-    assert task.version == "1" and (task.dataset["split"], task.generation().max_new_tokens) == ("test", 16)
+    assert task.version == "2" and (task.dataset["split"], task.generation().max_new_tokens) == ("test", 16)
     assert task.prompt({"id": "0", "question": "How many bars are above 50?"}) == (
         "How many bars are above 50?\nAnswer the question with a single word.")
 

@@ -30,7 +30,7 @@ def hub_task(tmp_path, rows, **ds):
 def test_prompt_snapshot():
     """Frozen prompt text; changing it means bumping DocVQA.version."""
     task = DocVQA()
-    assert task.version == "2"
+    assert task.version == "3"
     assert task.prompt({"id": "1", "question": "What is the date on the invoice?"}) == (
         "What is the date on the invoice?\nAnswer the question using a single word or phrase.")
     assert task.prompt({"id": "2", "question": "Who signed the letter ?"}) == (

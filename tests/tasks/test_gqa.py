@@ -33,7 +33,7 @@ def hub_task(tmp_path, questions, images, protocol=None, **ds):
 
 def test_prompt_snapshot_and_config():
     task = GQA(load_group("task", "gqa"))
-    assert task.version == "1" and task.protocols == ("lmms-eval", "llava")
+    assert task.version == "2" and task.protocols == ("lmms-eval", "llava", "lmms-eval-0.2")
     assert task.generation().max_new_tokens == 16
     assert task.prompt({"id": "1", "question": "Is the sky blue?"}) == (
         "Is the sky blue?\nAnswer the question using a single word or phrase.")

@@ -22,7 +22,7 @@ def row(qid, url, answers=("12%",)):
 
 def test_prompt_snapshot_and_config():
     task = InfoVQA(load_group("task", "infovqa"))
-    assert task.version == "1" and task.metric == "anls" and task.expected_size == 2801
+    assert task.version == "2" and task.metric == "anls" and task.expected_size == 2801
     assert (task.dataset["path"], task.dataset["name"], task.dataset["split"]) == (
         "lmms-lab/DocVQA", "InfographicVQA", "validation")
     assert task.generation().max_new_tokens == 32

@@ -21,7 +21,7 @@ def row(category, answers, source="IIIT5K", question="what is written in the ima
 
 def test_prompt_snapshot_and_config():
     task = OCRBench(load_group("task", "ocrbench"))
-    assert task.version == "1" and task.protocols == ("lmms-eval", "official")
+    assert task.version == "2" and task.protocols == ("lmms-eval", "official", "lmms-eval-0.2")
     assert (task.metric, task.max_value, task.generation().max_new_tokens) == ("score", 1000.0, 128)
     assert task.prompt({"id": "0", "question": "what is written in the image?"}) == "what is written in the image?"
     assert task.prompt({"id": "1", "question": " What is the total amount?\n"}) == "What is the total amount?"
@@ -117,5 +117,9 @@ def test_demo_set_covers_every_category_and_reaches_1000(tmp_path):
         assert {d["question_type"] for d in docs} == set(CATEGORIES)
         assert "HME100k" in {d["dataset"] for d in docs}
         out = oracle_metrics(task)
+        if task.protocol == "lmms-eval-0.2":  # the defect: a formula with a capital never matches
+            capitals = [d for d in docs if d["dataset"] == "HME100k" and task.reference(d).lower() != task.reference(d)]
+            assert capitals and out["total"] == len(docs) - len(capitals)
+            continue
         assert out["score"] == 1000.0 and out["total"] == len(docs)
         assert all(out[slug(c)] == out[f"{slug(c)}_n"] > 0 for c in CATEGORIES)

@@ -29,7 +29,7 @@ def hub_task(tmp_path, rows, protocol=None, **ds):
 
 def test_prompt_snapshot():
     """Frozen prompt text; changing it means bumping POPE.version."""
-    assert POPE.version == "1"
+    assert POPE.version == "2"
     assert POPE().prompt({"id": "1", "question": "Is there a snowboard in the image? "}) == (
         "Is there a snowboard in the image?\nAnswer the question using a single word or phrase.")
 
