@@ -234,19 +234,22 @@ def _kind(tp: Any) -> str:
 
 def normalise_argv(argv: Sequence[str]) -> list[str]:
     """``+key=value`` for a key the schema already has is plain ``key=value`` (Hydra would refuse
-    to append an existing key; older instructions wrote ``+task.protocol=...``).
+    to append an existing key; older instructions wrote ``+task.protocol=...``), and a per-task
+    setting ``task.overrides.<task>.<key>=...`` always gets the ``+`` Hydra needs for a new key.
 
-    >>> normalise_argv(["+task.protocol=llava", "+x.y=1", "limit=3"])
-    ['task.protocol=llava', '+x.y=1', 'limit=3']
+    >>> normalise_argv(["+task.protocol=llava", "+x.y=1", "task.overrides.mme.protocol=x"])
+    ['task.protocol=llava', '+x.y=1', '+task.overrides.mme.protocol=x']
     """
     from harness.schema import schema_of
 
     out = []
     for a in argv:
         key = a.lstrip("+").split("=", 1)[0]
-        if a.startswith("+") and "=" in a and not key.startswith("hydra") and (
-                schema_of(key) is not None or key.startswith("task.overrides.")):
-            a = a.lstrip("+")
+        if "=" in a and not a.startswith("-") and not key.startswith("hydra"):
+            if key.startswith("task.overrides."):
+                a = "+" + a.lstrip("+")  # always a new key of a free-form mapping
+            elif a.startswith("+") and schema_of(key) is not None:
+                a = a.lstrip("+")
         out.append(a)
     return out
 

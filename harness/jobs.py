@@ -73,6 +73,8 @@ def plan(cfg: DictConfig, written: Written, dirs: Sequence[Path]) -> Plan:
         tasks = [_task(cfg, t, written, data, dirs) for t in _task_configs(cfg, written, dirs)]
     for t in tasks:
         _point_dataset(cfg, t, data)
+    if kind == "replay":
+        _check_replay_files(cfg, encoders)
     out = cfg.output_dir or _default_output(cfg, kind, grid, encoders, data)
     return Plan(encoders=encoders, tasks=tasks, data=data, grid=grid, output_dir=str(out))
 
@@ -125,11 +127,11 @@ def _member(name: str, overrides: dict[str, Any], dirs: Sequence[Path]) -> DictC
 
 
 def _inferred_encoder(ckpt: str) -> str:
-    from harness.models.formats import checkpoint_tower
-
     if has_encoder_placeholder(ckpt):
         raise HarnessError(f"model.checkpoint={ckpt} has an %encoder% placeholder but no encoder "
                            "grid was chosen; give encoder=paper (or another grid)")
+    from harness.models.formats import checkpoint_tower
+
     tower = checkpoint_tower(ckpt)
     if tower is None:
         raise HarnessError(f"cannot tell which encoder model.checkpoint={ckpt} was built on; "
@@ -151,6 +153,17 @@ def _check_checkpoint(ckpt: Any, enc: DictConfig) -> None:
     if tower is not None and tower not in (enc.name, enc.family):
         raise HarnessError(f"model.checkpoint={path} was built on encoder {tower} (its vision "
                            f"tower), but encoder={enc.name}; drop encoder= or fix one of them")
+
+
+def _check_replay_files(cfg: DictConfig, encoders: list[DictConfig]) -> None:
+    import os
+
+    if not cfg.model.predictions:
+        raise HarnessError("model=replay needs model.predictions=FILE")
+    for enc in encoders:
+        path = Path(os.path.expanduser(per_encoder(str(cfg.model.predictions), str(enc.name))))
+        if not path.is_file():
+            raise HarnessError(f"model.predictions: no such file {path}")
 
 
 # ---- data ---------------------------------------------------------------------------------
