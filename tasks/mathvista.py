@@ -1,14 +1,19 @@
-"""MathVista testmini (1,000 problems): accuracy, with rule-based answer extraction.
+"""MathVista testmini (1,000 problems): accuracy, scored as lmms-eval's ``mathvista_testmini_format``.
 
 Hub (its release): AI4Math/MathVista split ``testmini`` (image in ``decoded_image``); also a
 local ``testmini.json`` (``{pid: problem}``, images relative to the file). Sample id: ``pid``.
 Prompt: lmms-eval's format prompt (question, ``(Unit: u)``, lettered choices, a hint by
-answer type and precision). Extraction (:mod:`harness.metrics.mathvista`): exact, then rules,
-then an optional OpenAI-compatible judge (``task.judge.url``), else empty; the method is
-recorded per sample. Breakdown by question type, answer type, task and skill.
+answer type and precision). Extraction (:mod:`harness.metrics.mathvista`): exact, then (opt-in)
+rules, then the judge when one is configured (``task.judge``, :mod:`harness.metrics.judge`),
+else empty; the method and the judge are recorded per sample and in the aggregate.
+
+Protocols (:data:`PROTOCOLS`): ``lmms-eval`` (today's main) and ``lmms-eval-0.2`` (v0.2.4, the
+paper's era; alias ``paper``) score alike, float-precision defect included; they differ in the
+judge model lmms-eval asks by default and in the generation length.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,8 @@ from typing import Any
 from harness.errors import HarnessError, SampleError
 from harness.metrics import mathvista as mv
 from harness.metrics.breakdown import mean_by
-from harness.metrics.choice import lettered_options, option_letters
+from harness.metrics.choice import lettered_options
+from harness.metrics.judge import judge_from_config
 from tasks.base import Task
 from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
                            read_json, text_field)
@@ -24,6 +30,24 @@ from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
 MC_HINT = "Answer with the option's letter from the given choices directly."
 PLACES = {1: "one decimal place", 2: "two decimal places", 3: "three decimal places"}
 BREAKDOWN = ("question_type", "answer_type", "task", "skill")
+RULES_ONLY = "rules only"  # recorded as the judge when none is configured
+DEMO_MAX_NEW_TOKENS = 128  # demo data: the seeded demo models never emit EOS
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    max_new_tokens: int  # the task YAML's generation_kwargs
+    judge_model: str  # the model lmms-eval's judge asks unless told otherwise
+    precision_defect: bool  # round(x, <float precision>) raises: float answers never match
+
+
+PROTOCOLS = {
+    # today's main (checked at 75571cf, 2026-08): 16384 tokens since v0.4 (2025-07); judge
+    # MODEL_VERSION, default gpt-4o-2024-11-20 since 2025-03
+    "lmms-eval": Protocol(16384, "gpt-4o-2024-11-20", True),
+    # v0.2.4 (2024-10-02): 1024 tokens; gpt_eval_model_name gpt-3.5-turbo, quick_extract false
+    "lmms-eval-0.2": Protocol(1024, "gpt-3.5-turbo", True),
+}
 
 
 def hint(question_type: str, answer_type: str, precision: Any) -> str:
@@ -57,13 +81,22 @@ def _precision(value: Any) -> int | None:
 class MathVista(Task):
     name = "mathvista"
     label = "MathVista"
-    version = "1"
+    version = "2"  # 2: lmms-eval's extraction (no rules by default), its float defect, both protocols
     metric = "accuracy"
     expected_size = 1000
+    protocols = tuple(PROTOCOLS)
+    generation_tokens = {name: p.max_new_tokens for name, p in PROTOCOLS.items()}
     formats = ("hub", "original")
     hub_split = "testmini"
     hub_columns = ("pid", "question", "decoded_image", "choices", "answer", "question_type", "answer_type")
     hub_image_columns = ("decoded_image",)
+
+    def __init__(self, cfg=None):
+        super().__init__(cfg)
+        # built now so a config mistake is one line at start; nothing is loaded or sent yet
+        base = Path(str(self.cfg.get("cache_dir") or "~/.cache/unit-harness")).expanduser()
+        self._judge = judge_from_config(self.cfg.get("judge"), PROTOCOLS[self.protocol].judge_model,
+                                        base / "judge" / self.name)
 
     # ---- data -------------------------------------------------------------------------
     def load_hub(self):
@@ -108,12 +141,10 @@ class MathVista(Task):
         return list(choices)
 
     def reference(self, doc: dict) -> str:
+        """The answer itself (for multi-choice, the choice's text: it is taken without a judge)."""
         answer = text_field(doc, "answer")
-        if doc.get("question_type") == "multi_choice":
-            choices = self._choices(doc)
-            if answer not in choices:
-                raise SampleError(f"record {doc['id']}: answer {answer!r} is not one of its choices")
-            return option_letters(len(choices))[choices.index(answer)]
+        if doc.get("question_type") == "multi_choice" and answer not in self._choices(doc):
+            raise SampleError(f"record {doc['id']}: answer {answer!r} is not one of its choices")
         return answer
 
     # ---- scoring ----------------------------------------------------------------------
@@ -122,39 +153,49 @@ class MathVista(Task):
         qtype, atype = text_field(doc, "question_type"), text_field(doc, "answer_type")
         choices = self._choices(doc) if qtype == "multi_choice" else doc.get("choices")
         extraction, method = self.extract(doc, prediction.strip(), qtype, atype, choices)
-        pred = mv.normalize(extraction, qtype, atype, choices, doc.get("precision"))
+        precision = doc["precision"] if "precision" in doc else 0  # as lmms-eval reads it
+        pred = mv.normalize(extraction, qtype, atype, choices, precision,
+                            precision_defect=PROTOCOLS[self.protocol].precision_defect)
         meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
         skills = meta.get("skills")
+        judge = self.judge()
         return {"answer": answer, "extraction": extraction, "extraction_method": method, "normalized": pred,
+                "judge": judge.label if judge else RULES_ONLY,
                 "score": float(mv.is_correct(pred, answer)), "question_type": qtype, "answer_type": atype,
                 "task": meta.get("task"), "skills": list(skills) if isinstance(skills, (list, tuple)) else []}
 
     def extract(self, doc: dict, response: str, qtype: str, atype: str, choices) -> tuple[str, str]:
-        """(extraction, method): exact, rule, judge or none."""
+        """(extraction, method): ``exact``; ``rule`` (only with ``judge.use_rules``); ``judge``;
+        ``judge-failed`` (no answer after the retries: ``""``, as lmms-eval); ``none`` (no judge)."""
         got = mv.exact_extract(response, qtype, atype, choices)
         if got is not None:
             return got, "exact"
-        judge_cfg = dict(self.cfg.get("judge") or {})
-        if judge_cfg.get("use_rules", True):
+        if (self.cfg.get("judge") or {}).get("use_rules"):
             got = mv.rule_extract(response, qtype, atype, choices)
             if got is not None:
                 return got, "rule"
-        if response and judge_cfg.get("url"):
-            from harness.metrics.judge import extraction_prompt
+        judge = self.judge()
+        if judge is None:
+            return "", "none"
+        query = doc.get("query")
+        if not isinstance(query, str):
+            raise SampleError(f"record {doc['id']}: no 'query' text, which the judge's prompt quotes")
+        try:
+            return judge.complete(mv.judge_prompt(query, response)), "judge"
+        except SampleError:
+            return "", "judge-failed"
 
-            return self._judge().complete(extraction_prompt(self.prompt(doc), response)), "judge"
-        return "", "none"
+    def judge(self):
+        """The configured judge, or None (rules only)."""
+        return self._judge
 
-    def _judge(self):
-        if getattr(self, "_judge_client", None) is None:
-            from harness.metrics.judge import Judge
-
-            j = dict(self.cfg.get("judge") or {})
-            base = Path(str(self.cfg.get("cache_dir") or "~/.cache/unit-harness")).expanduser()
-            cache = Path(str(j["cache_dir"])).expanduser() if j.get("cache_dir") else base / "judge" / self.name
-            self._judge_client = Judge(j["url"], j.get("model") or "", cache, api_key_env=j.get("api_key_env"),
-                                       timeout_s=float(j.get("timeout_s") or 60))
-        return self._judge_client
+    def generation(self):
+        """The protocol's generation length (an explicit ``max_new_tokens`` wins); at most
+        ``DEMO_MAX_NEW_TOKENS`` on demo data unless given."""
+        gen = super().generation()
+        if self.cfg.get("max_new_tokens") is None and self.dataset.get("demo"):
+            return dataclasses.replace(gen, max_new_tokens=min(gen.max_new_tokens, DEMO_MAX_NEW_TOKENS))
+        return gen
 
     def aggregate(self, records) -> dict[str, Any]:
         n = len(records)
@@ -167,6 +208,7 @@ class MathVista(Task):
         for r in records:
             k = f"extraction/{r.get('extraction_method')}"
             out[k] = out.get(k, 0) + 1
+        out["judge"] = ", ".join(sorted({str(r.get("judge") or RULES_ONLY) for r in records})) or RULES_ONLY
         return out
 
 

@@ -1,22 +1,25 @@
-"""MathVista: answer extraction (exact, then rules), normalisation and the correctness test.
+"""MathVista scoring as lmms-eval scores ``mathvista_testmini_format`` (v0.2.4 and today alike).
 
-Pipeline for one response (stripped first):
+Pipeline for one response (stripped first, as lmms-eval's task layer does):
 
-1. *exact* (the official pipelines' first step): a multi-choice response equal to a choice;
-   an integer answer for which ``int(response)`` works; a float answer for which
-   ``float(response)`` works; (ours, so list answers can score without a judge) a list answer
-   whose whole response is a bracketed list.
-2. *rule* (this project's substitute for the official GPT extractor): ``The answer is X``
-   (``X`` read per answer type); a lone option letter; the last bracketed list (list
-   answers); the last number (integer and float answers).
-3. *judge*: an optional OpenAI-compatible model (:mod:`harness.metrics.judge`), by the task.
-4. *none*: the extraction is empty, as in the official pipelines without a judge.
+1. *exact*: an empty response extracts ``""``; a multi-choice response equal to a choice is
+   taken; an integer answer for which ``int(response)`` works (``str`` of it); a float answer
+   for which ``float(response)`` works (``str`` of it).
+2. *rule* (opt-in, this project's, never part of a protocol): ``The answer is X``, a lone option
+   letter, a whole/last bracketed list, the last number.
+3. *judge*: the model named by the task's judge config answers :func:`judge_prompt` (lmms-eval's
+   demo prompt with its five worked examples, then the hub's ``query`` and the response).
+4. otherwise the extraction is ``""`` (what lmms-eval records when no judge answered).
 
-Normalisation then maps the extraction to the answer's form (multi-choice: a letter ``X``
-or ``(X)`` → that choice's text, anything else → the Levenshtein-closest choice, so an empty
-extraction picks the shortest choice; integer → ``str(int(float(x)))``; float →
-``str(round(float(x), precision))``; list → ``str(x)``), and the prediction is right when
-``str(pred).strip() == str(answer).strip()``.
+Normalisation then maps the extraction to the answer's form (multi-choice: a letter ``X`` or
+``(X)`` → that choice, anything else → the Levenshtein-closest choice, so ``""`` picks the
+shortest; integer → ``str(int(float(x)))``; float → ``str(round(float(x), precision))``; list →
+``str(x)``), and a prediction is right when ``str(pred).strip() == str(answer).strip()``.
+
+The float step is lmms-eval's defect, in every version from its first MathVista task to today's
+main: ``precision`` comes from the hub as a Python float (``1.0``), ``round()`` refuses a float
+number of digits, the error is swallowed and the prediction is ``None``, so float answers never
+match. ``precision_defect=False`` rounds to ``int(precision)`` as MathVista's own scorer does.
 """
 from __future__ import annotations
 
@@ -29,6 +32,58 @@ from harness.metrics.choice import closest_choice, lone_letter, option_letters
 NUMBER = re.compile(r"-?\d+(?:,\d{3})*(?:\.\d+)?|-?\.\d+")
 LIST = re.compile(r"\[[^\[\]]*\]")
 ANSWER_IS = re.compile(r"the (?:final |correct )?answer is\s*:?\s*(.+)", re.IGNORECASE)
+
+# lmms-eval's DEMO_PROMPT for the answer-extraction judge (the same text in v0.2.4 and today).
+DEMO_PROMPT = """
+Please read the following example. Then extract the answer from the model response and type it at the end of the prompt.
+
+Hint: Please answer the question requiring an integer answer and provide the final value, e.g., 1, 2, 3, at the end.
+Question: Which number is missing?
+
+Model response: The number missing in the sequence is 14.
+
+Extracted answer: 14
+
+Hint: Please answer the question requiring a floating-point number with one decimal place and provide the final value, e.g., 1.2, 1.3, 1.4, at the end.
+Question: What is the fraction of females facing the camera?
+
+Model response: The fraction of females facing the camera is 0.6, which means that six out of ten females in the group are facing the camera.
+
+Extracted answer: 0.6
+
+Hint: Please answer the question requiring a floating-point number with two decimal places and provide the final value, e.g., 1.23, 1.34, 1.45, at the end.
+Question: How much money does Luca need to buy a sour apple candy and a butterscotch candy? (Unit: $)
+
+Model response: Luca needs $1.45 to buy a sour apple candy and a butterscotch candy.
+
+Extracted answer: 1.45
+
+Hint: Please answer the question requiring a Python list as an answer and provide the final list, e.g., [1, 2, 3], [1.2, 1.3, 1.4], at the end.
+Question: Between which two years does the line  graph saw its maximum peak?
+
+Model response: The line graph saw its maximum peak between 2007 and 2008.
+
+Extracted answer: [2007, 2008]
+
+Hint: Please answer the question and provide the correct option letter, e.g., A, B, C, D, at the end.
+Question: What fraction of the shape is blue?\nChoices:\n(A) 3/11\n(B) 8/11\n(C) 6/11\n(D) 3/5
+
+Model response: The correct answer is (B) 8/11.
+
+Extracted answer: B
+"""
+
+
+def judge_prompt(query: str, response: str) -> str:
+    """The judge's prompt: the demo prompt (stripped), the hub's query, the response.
+
+    >>> p = judge_prompt("Q?", "It is 4.")
+    >>> p.startswith("Please read the following example."), p.endswith("\\n\\nQ?\\n\\nIt is 4.\\n\\nExtracted answer: ")
+    (True, True)
+    >>> "Choices:\\n(A) 3/11\\n(B) 8/11" in p
+    True
+    """
+    return f"{DEMO_PROMPT.strip()}\n\n{query}\n\n{response}\n\nExtracted answer: "
 
 
 def _number(text: str, last: bool = True) -> str | None:
@@ -49,18 +104,22 @@ def last_number(text: str) -> str | None:
 
 def exact_extract(response: str, question_type: str, answer_type: str,
                   choices: Sequence[str] | None) -> str | None:
-    """Step 1: the response itself, when it already has the answer's form; else ``None``.
+    """Step 1 (lmms-eval's before its judge): ``""`` for an empty response, the response when it
+    already has the answer's form, else ``None`` (the judge's turn). Python's own ``int`` and
+    ``float`` decide, so ``"1_000"``, ``"nan"`` and ``"1e3"`` count.
 
     >>> exact_extract("8/11", "multi_choice", "text", ["3/11", "8/11"])
     '8/11'
     >>> exact_extract("14", "free_form", "integer", None), exact_extract("1.50", "free_form", "float", None)
     ('14', '1.5')
-    >>> exact_extract("14.0", "free_form", "integer", None) is None
+    >>> exact_extract("14.0", "free_form", "integer", None) is None, exact_extract("", "free_form", "list", None)
+    (True, '')
+    >>> exact_extract("[1, 2]", "free_form", "list", None) is None
     True
     """
     if not response:
-        return None
-    if question_type == "multi_choice" and choices and response in choices:
+        return ""
+    if question_type == "multi_choice" and response in (choices or ()):
         return response
     if answer_type == "integer":
         try:
@@ -72,8 +131,6 @@ def exact_extract(response: str, question_type: str, answer_type: str,
             return str(float(response))
         except ValueError:
             pass
-    if answer_type == "list" and LIST.fullmatch(response):
-        return response
     return None
 
 
@@ -93,7 +150,7 @@ def _read_answer_is(x: str, question_type: str, answer_type: str, choices) -> st
 
 def rule_extract(response: str, question_type: str, answer_type: str,
                  choices: Sequence[str] | None) -> str | None:
-    """Step 2: the answer by rules, or ``None`` when no rule applies.
+    """Step 2 (opt-in): the answer by this project's rules, or ``None`` when none applies.
 
     >>> rule_extract('So the answer is "(B) 8/11".', "multi_choice", "text", ["3/11", "8/11"])
     '(B) 8/11'
@@ -110,6 +167,8 @@ def rule_extract(response: str, question_type: str, answer_type: str,
     """
     if not response:
         return None
+    if answer_type == "list" and LIST.fullmatch(response):
+        return response
     matches = ANSWER_IS.findall(response)
     if matches:
         got = _read_answer_is(matches[-1].splitlines()[0], question_type, answer_type, choices)
@@ -125,8 +184,16 @@ def rule_extract(response: str, question_type: str, answer_type: str,
     return None
 
 
+def _round(value: float, precision: object, precision_defect: bool) -> float:
+    if precision_defect:
+        return round(value, precision)  # type: ignore[call-overload]  # raises unless an int or None
+    if precision is None or (isinstance(precision, float) and math.isnan(precision)):
+        return value
+    return round(value, int(precision))  # type: ignore[call-overload]
+
+
 def normalize(extraction: object, question_type: str, answer_type: str, choices: Sequence[str] | None,
-              precision: float | None) -> str | None:
+              precision: object, precision_defect: bool = True) -> str | None:
     """Map an extraction to the answer's form (``None`` when it cannot be read as one).
 
     >>> ch = ["3/11", "8/11", "6/11"]
@@ -134,10 +201,14 @@ def normalize(extraction: object, question_type: str, answer_type: str, choices:
     ('8/11', '6/11')
     >>> normalize("8/1", "multi_choice", "text", ch, None), normalize("", "multi_choice", "text", ["abc", "d"], None)
     ('8/11', 'd')
-    >>> normalize("14.7", "free_form", "integer", None, None), normalize("1.456", "free_form", "float", None, 2.0)
-    ('14', '1.46')
-    >>> normalize("x", "free_form", "float", None, 1.0) is None
+    >>> normalize("14.7", "free_form", "integer", None, None)
+    '14'
+    >>> normalize("1.456", "free_form", "float", None, 2.0) is None   # lmms-eval: round(x, 2.0) raises
     True
+    >>> normalize("1.456", "free_form", "float", None, 2), normalize("1.456", "free_form", "float", None, None)
+    ('1.46', '1')
+    >>> normalize("1.456", "free_form", "float", None, 2.0, precision_defect=False)
+    '1.46'
     """
     if question_type == "multi_choice":
         ext = extraction.strip() if isinstance(extraction, str) else str(extraction)
@@ -146,16 +217,13 @@ def normalize(extraction: object, question_type: str, answer_type: str, choices:
             ext = letters[0].upper()
         options = option_letters(len(choices or ()))
         if ext in options:
-            return choices[options.index(ext)]
+            return choices[options.index(ext)]  # type: ignore[index]
         return closest_choice(ext, list(choices or ()))
     try:
         if answer_type == "integer":
-            return str(int(float(extraction)))
+            return str(int(float(extraction)))  # type: ignore[arg-type]
         if answer_type == "float":
-            value = float(extraction)
-            if precision is None or (isinstance(precision, float) and math.isnan(precision)):
-                return str(value)
-            return str(round(value, int(precision)))
+            return str(_round(float(extraction), precision, precision_defect))  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
         return None
     if answer_type == "list":

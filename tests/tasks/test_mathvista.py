@@ -1,18 +1,19 @@
-"""MathVista: hub and testmini.json loaders, format-prompt snapshots for every answer type,
-extraction methods on hand-worked responses, breakdowns, the optional judge (a local fake
-endpoint on 127.0.0.1) with its on-disk cache, malformed records."""
+"""MathVista: hub and testmini.json loaders, format-prompt snapshots for every answer type, both
+protocols (lmms-eval today, lmms-eval-0.2) on hand-worked responses, generation lengths, the
+judge (a fake endpoint on 127.0.0.1, a tiny local chat model) with its cache, malformed records."""
 from __future__ import annotations
 
 import json
 
 import pytest
 from _layouts import png, run_oracle, write_hub, write_json, write_png
-from metrics.judge_server import FakeJudge
+from metrics.judge_server import FakeJudge, build_tiny_chat_model
 
 from harness.config import load_group
 from harness.demo.data import demo_dataset
 from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
+from harness.metrics.mathvista import judge_prompt
 from harness.models.replay import ReplayModel
 from tasks.demo.mathvista import features
 from tasks.mathvista import MathVista
@@ -26,7 +27,7 @@ def row(pid, question, answer, qtype="free_form", atype="integer", choices=None,
     return {"pid": str(pid), "question": question, "image": f"images/{pid}.jpg",
             "decoded_image": png() if image == "png" else image, "choices": choices, "unit": unit,
             "precision": precision, "answer": answer, "question_type": qtype, "answer_type": atype,
-            "metadata": dict(META, task=task, skills=list(skills)), "query": question}
+            "metadata": dict(META, task=task, skills=list(skills)), "query": f"Hint: hint {pid}.\nQuestion: {question}"}
 
 
 MC = row(1, "What fraction of the shape is blue?", "8/11", "multi_choice", "text", ["3/11", "8/11", "6/11", "3/5"],
@@ -46,7 +47,7 @@ def hub_task(tmp_path, rows, **cfg):
 
 def test_prompt_snapshots():
     """Frozen prompt text (lmms-eval's format prompt); changing it means bumping MathVista.version."""
-    assert MathVista.version == "1"
+    assert MathVista.version == "2"
     t = MathVista()
     prompts = [t.prompt(dict(r, id=r["pid"])) for r in ROWS]
     assert prompts == [
@@ -61,76 +62,105 @@ def test_prompt_snapshots():
     ]
 
 
-def test_config_yaml():
+def test_config_yaml_protocols_and_generation_lengths():
     cfg = load_group("task", "mathvista")
     task = MathVista(cfg)
     assert (task.dataset["path"], task.dataset["split"]) == ("AI4Math/MathVista", "testmini")
-    assert task.generation().max_new_tokens == 128 and cfg["judge"]["url"] is None
+    assert cfg["max_new_tokens"] is None and cfg["judge"]["url"] is None and cfg["judge"]["model"] is None
+    assert task.protocol == "lmms-eval" and task.generation().max_new_tokens == 16384   # today's YAML
+    assert task.judge() is None
+    for name in ("lmms-eval-0.2", "paper"):
+        old = MathVista(dict(cfg, protocol=name))
+        assert old.protocol == "lmms-eval-0.2" and old.generation().max_new_tokens == 1024   # v0.2.4's YAML
+    assert MathVista(dict(cfg, protocol="paper", max_new_tokens=64)).generation().max_new_tokens == 64
+    demo = MathVista(dict(cfg, dataset=dict(cfg["dataset"], demo=True)))
+    assert demo.generation().max_new_tokens == 128
+    with pytest.raises(HarnessError, match="unknown protocol 'llava'"):
+        MathVista(dict(cfg, protocol="llava"))
 
 
-# (row, response, extraction method, right?)
-CASES = [(MC, "B", "rule", True), (MC, "8/11", "exact", True), (MC, "The answer is (C) 6/11.", "rule", False),
-         (MC, "B. 8/11", "none", False),            # empty extraction -> the shortest choice "3/5"
-         (INT, "14", "exact", True), (INT, "There are 14.0 in all", "rule", True), (INT, "fourteen", "none", False),
-         (F1, "0.6", "exact", True), (F1, "0.64 cm", "rule", True), (F2, "1.450", "exact", True),
-         (F2, "$1.5", "rule", False), (LST, "[2007, 2008]", "exact", True), (LST, "", "none", False)]
+# (row, response, extraction method, right?) with no judge: lmms-eval's exact step, else ""
+CASES = [(MC, "8/11", "exact", True), (MC, " 8/11 ", "exact", True),      # stripped first
+         (MC, "B", "none", False),                  # "" -> the shortest choice "3/5"
+         (MC, "The answer is (B) 8/11.", "none", False),
+         (INT, "14", "exact", True), (INT, "There are 14 in all", "none", False), (INT, "", "exact", False),
+         (F1, "0.6", "exact", False),               # precision 1.0 from the hub: round() raises
+         (F2, "1.45", "exact", False), (LST, "[2007, 2008]", "none", False)]
 
 
-def test_extraction_methods_and_breakdowns_through_replay(tmp_path):
+def _replay(tmp_path, task, responses, name="run"):
+    preds = tmp_path / f"{name}.jsonl"
+    preds.write_text("".join(json.dumps({"id": str(i), "prediction": r}) + "\n" for i, r in enumerate(responses)))
+    return run_task(task, ReplayModel(preds), tmp_path / name, EngineSettings(progress=False)).records
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "lmms-eval-0.2"])
+def test_rules_only_scoring_through_replay(tmp_path, protocol):
     rows = [dict(r, pid=str(i)) for i, (r, _, _, _) in enumerate(CASES)]
-    task = hub_task(tmp_path, rows)
-    preds = tmp_path / "p.jsonl"
-    preds.write_text("".join(json.dumps({"id": str(i), "prediction": c[1]}) + "\n" for i, c in enumerate(CASES)))
-    records = run_task(task, ReplayModel(preds), tmp_path / "run", EngineSettings(progress=False)).records
+    task = hub_task(tmp_path, rows, protocol=protocol)
+    records = _replay(tmp_path, task, [c[1] for c in CASES])
     assert [r["extraction_method"] for r in records] == [c[2] for c in CASES]
     assert [r["score"] for r in records] == [float(c[3]) for c in CASES]
-    assert records[3]["normalized"] == "3/5" and records[6]["normalized"] is None
+    assert records[2]["extraction"] == "" and records[2]["normalized"] == "3/5"
+    assert records[7]["extraction"] == "0.6" and records[7]["normalized"] is None
+    assert {r["judge"] for r in records} == {"rules only"}
     m = task.aggregate(records)
-    assert m["accuracy"] == pytest.approx(100 * 8 / 13)
-    assert m["question_type/multi_choice"] == 50.0 and m["answer_type/integer"] == pytest.approx(200 / 3)
-    assert m["answer_type/float"] == 75.0 and m["answer_type/list"] == 50.0
-    # math word problem: the 4 MC rows (2 right) and the 2 F2 rows (1 right)
-    assert m["task/math word problem"] == 50.0
-    assert m["skill/algebraic reasoning"] == 50.0 and m["skill/arithmetic reasoning"] == 50.0
-    assert m["skill/statistical reasoning"] == pytest.approx(100 * 5 / 7)
-    assert (m["extraction/exact"], m["extraction/rule"], m["extraction/none"]) == (5, 5, 3)
+    assert m["accuracy"] == pytest.approx(100 * 3 / 10) and m["judge"] == "rules only"
+    assert m["question_type/multi_choice"] == 50.0 and m["answer_type/float"] == 0.0
+    assert (m["extraction/exact"], m["extraction/none"]) == (6, 4)
 
 
-def test_judge_is_used_only_when_configured_and_cached(tmp_path):
-    rows = [dict(INT, pid="1"), dict(MC, pid="2")]
-    preds = tmp_path / "p.jsonl"
-    preds.write_text(json.dumps({"id": "1", "prediction": "fourteen"}) + "\n"
-                     + json.dumps({"id": "2", "prediction": "I pick B"}) + "\n")
-    seen = []
+def test_opt_in_rules_are_recorded(tmp_path):
+    task = hub_task(tmp_path, [dict(INT, pid="1")], judge={"use_rules": True})
+    rec = task.score(task.docs()[0], "There are 14 in all")
+    assert (rec["extraction_method"], rec["score"]) == ("rule", 1.0)
 
-    def reply(prompt):
-        seen.append(prompt)
-        return "14" if "Which number is missing?" in prompt else "B"
 
-    with FakeJudge(reply=reply) as srv:
-        judge = {"url": srv.url, "model": "tiny-judge", "api_key_env": None, "timeout_s": 5}
+@pytest.mark.parametrize("protocol,model", [("lmms-eval", "gpt-4o-2024-11-20"), ("paper", "gpt-3.5-turbo")])
+def test_judge_prompt_model_cache_and_record(tmp_path, protocol, model):
+    rows = [dict(INT, pid="0"), dict(MC, pid="1"), dict(LST, pid="2"), dict(INT, pid="3")]
+    responses = ["fourteen", "I pick B", "It peaks in 2007 and 2008", "14"]
+    replies = {"fourteen": "14", "I pick B": "B", "It peaks in 2007 and 2008": "[2007, 2008]"}
+    with FakeJudge(reply=lambda p: replies[p.rsplit("\n\n", 2)[1]]) as srv:
+        judge = {"url": srv.url, "api_key_env": None, "timeout_s": 5, "retries": 0}
         for attempt in range(2):
-            task = hub_task(tmp_path / "d", rows, judge=judge, cache_dir=str(tmp_path / "cache"))
-            records = run_task(task, ReplayModel(preds), tmp_path / f"run{attempt}", EngineSettings(progress=False)).records
-            assert [r["extraction_method"] for r in records] == ["judge", "judge"]
-            assert [r["extraction"] for r in records] == ["14", "B"] and [r["score"] for r in records] == [1.0, 1.0]
-        assert len(srv.requests) == 2                  # the second run read the cache
-        assert any("Which number is missing?" in p and p.endswith("Reply: fourteen\nExtracted answer:") for p in seen)
-    assert len(list((tmp_path / "cache" / "judge" / "mathvista").glob("*.json"))) == 2
-    # rules first by default: an answer the rules read never reaches the judge
-    task = hub_task(tmp_path / "e", [dict(INT, pid="1")], judge=dict(judge, url="http://127.0.0.1:9"))
-    assert task.score(task.docs()[0], "It is 14")["extraction_method"] == "rule"
+            task = hub_task(tmp_path / "d", rows, protocol=protocol, judge=judge, cache_dir=str(tmp_path / "c"))
+            records = _replay(tmp_path, task, responses, name=f"run{attempt}")
+            assert [r["extraction_method"] for r in records] == ["judge", "judge", "judge", "exact"]
+            assert [r["extraction"] for r in records] == ["14", "B", "[2007, 2008]", "14"]
+            assert [r["score"] for r in records] == [1.0] * 4
+        assert len(srv.requests) == 3                  # the second run read the cache
+        assert {r["body"]["model"] for r in srv.requests} == {model}
+        prompts = [r["body"]["messages"][0]["content"] for r in srv.requests]
+        assert judge_prompt("Hint: hint 2.\nQuestion: Which number is missing?", "fourteen") in prompts
+        m = task.aggregate(records)
+        assert m["judge"] == f"{model} @ {srv.url}" and m["extraction/judge"] == 3
+    assert len(list((tmp_path / "c" / "judge" / "mathvista").glob("*.json"))) == 3
 
 
-def test_judge_before_rules_when_use_rules_is_false(tmp_path):
-    with FakeJudge(reply=lambda p: "13") as srv:
-        judge = {"url": srv.url, "model": "m", "cache_dir": str(tmp_path / "jc"), "use_rules": False, "timeout_s": 5}
-        task = hub_task(tmp_path, [dict(INT, pid="1")], judge=judge)
-        doc = task.docs()[0]
-        rec = task.score(doc, "It is 14")
-        assert (rec["extraction_method"], rec["extraction"], rec["score"]) == ("judge", "13", 0.0)
-        assert task.score(doc, "14")["extraction_method"] == "exact"   # exact still comes first
-        assert len(srv.requests) == 1
+def test_no_answer_from_the_judge_is_an_empty_extraction(tmp_path):
+    with FakeJudge(status=500) as srv:
+        judge = {"url": srv.url, "retries": 1, "backoff_s": 0.0, "timeout_s": 5}
+        task = hub_task(tmp_path, [dict(INT, pid="1"), dict(MC, pid="2", query=None)], judge=judge)
+        docs = task.docs()
+        rec = task.score(docs[0], "fourteen")
+        assert (rec["extraction_method"], rec["extraction"], rec["score"]) == ("judge-failed", "", 0.0)
+        assert len(srv.requests) == 2
+        with pytest.raises(SampleError, match="record 2: no 'query'"):
+            task.score(docs[1], "I pick B")
+
+
+def test_offline_judge_with_a_tiny_local_chat_model(tmp_path):
+    folder = tmp_path / "tiny-judge"
+    build_tiny_chat_model(folder, answer="7")      # answers "7" to any prompt
+    task = hub_task(tmp_path, [dict(INT, pid="1", answer="7"), dict(INT, pid="2")],
+                    judge={"model": str(folder)}, cache_dir=str(tmp_path / "c"))
+    docs = task.docs()
+    rec = task.score(docs[0], "seven")
+    assert (rec["extraction_method"], rec["extraction"], rec["score"]) == ("judge", "7", 1.0)
+    assert rec["judge"] == f"local {folder.resolve()}"
+    assert task.score(docs[1], "fourteen")["score"] == 0.0          # "7" != "14"
+    assert task.judge().requests == 2
 
 
 def test_malformed_records(tmp_path):
@@ -143,10 +173,13 @@ def test_malformed_records(tmp_path):
         with pytest.raises(SampleError, match=msg):
             task.build_request(doc)
     assert task.prompt(docs[3]).endswith("using a single floating-point number.")   # no precision given
-    assert task.score(docs[3], "0.6")["score"] == 1.0
+    rec = task.score(docs[3], "0.6")   # lmms-eval: round(0.6, None) = 1
+    assert (rec["normalized"], rec["score"]) == ("1", 0.0)
 
 
 def test_demo_oracle(tmp_path, cache_dir):
+    """The oracle answers each ground truth: multi-choice and integer answers are taken as they
+    are; float answers never match (the precision defect) and lists need a judge."""
     cfg = load_group("task", "mathvista")
     cfg["dataset"] = demo_dataset("mathvista", cache_dir / "demo" / "data", cfg["dataset"])
     task = MathVista(cfg)
@@ -156,7 +189,8 @@ def test_demo_oracle(tmp_path, cache_dir):
         ("multi_choice", "text"), ("free_form", "integer"), ("free_form", "float"), ("free_form", "list")}
     assert {task.docs()[i].get("precision") for i in range(len(records))} >= {1.0, 2.0}
     m = task.aggregate(records)
-    assert m["accuracy"] == 100.0 and all(v == 100.0 for k, v in m.items() if "/" in k and not k.startswith("extraction"))
+    assert m["answer_type/text"] == 100.0 and m["answer_type/integer"] == 100.0
+    assert m["answer_type/float"] == 0.0 and m["answer_type/list"] == 0.0
 
 
 def test_testmini_json_layout(tmp_path):
