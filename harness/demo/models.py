@@ -5,7 +5,8 @@ For each demo encoder (CLIP-L-, SigLIP-, UNIT-600M- and UNIT-1B-shaped) this wri
 
 - ``encoder/``: a transformers CLIP/SigLIP vision checkpoint, or a UNIT checkpoint (``config.json``
   with ``args``, ``model.safetensors`` with the released key names), plus ``preprocessor_config.json``;
-- ``mllm/``: a LLaVA code-base folder (``config.json`` with ``mm_vision_tower: ../encoder``, Llama
+- ``mllm/``: a LLaVA code-base folder (``config.json`` with ``mm_vision_tower: ../encoder`` and
+  the demo encoder's name under ``harness_demo_encoder``, read by ``checkpoint_tower``), Llama
   weights + ``model.mm_projector.*`` + ``model.image_newline``, a BPE tokenizer built with the
   ``tokenizers`` library).
 
@@ -23,8 +24,9 @@ import torch
 
 from harness.demo.hub import build_once
 from harness.errors import HarnessError
+from harness.models.towers import DEMO_KEY
 
-DEMO_MODELS_VERSION = "1"  # bump to rebuild every cached demo model
+DEMO_MODELS_VERSION = "2"  # bump to rebuild every cached demo model (2: the demo-encoder marker)
 IMAGE = 56  # demo input side: a 4 x 4 grid of 14-px patches
 PINPOINTS = [[56, 112], [112, 56], [112, 112]]  # anyres grid (LLaVA order: width, height)
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
@@ -142,7 +144,8 @@ def build_mllm(folder: Path, encoder_width: int, encoder_cfg: dict, tower: str =
                    "mm_vision_select_feature": encoder_cfg.get("select_feature", "patch"),
                    "image_aspect_ratio": "anyres", "image_grid_pinpoints": PINPOINTS,
                    "mm_patch_merge_type": "spatial_unpad", "mm_use_im_start_end": False,
-                   "mm_use_im_patch_token": False, "tokenizer_model_max_length": 2048})
+                   "mm_use_im_patch_token": False, "tokenizer_model_max_length": 2048,
+                   DEMO_KEY: str(encoder_cfg.get("name") or "demo")})  # checkpoint_tower's answer
     (folder / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
 

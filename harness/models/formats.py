@@ -21,6 +21,7 @@ from harness.models.anyres import parse_pinpoints
 from harness.models.encoders import HFVisionEncoder, VisionEncoder, load_encoder
 from harness.models.imageproc import ImageProcessing, normalize_aspect
 from harness.models.projector import build_projector, infer_projector
+from harness.models.towers import checkpoint_tower  # noqa: F401  (the tower a checkpoint names)
 from harness.models.weights import list_keys, load_checked, read_tensors, strip_prefix, weight_files
 
 log = logging.getLogger(__name__)
