@@ -40,3 +40,13 @@ def test_upper_case_length_quirk():
 def test_no_answers_is_an_error():
     with pytest.raises(ValueError):
         anls("x", [])
+
+
+def test_v02_thresholded_accuracy():
+    from harness.metrics.anls import anls_accuracy
+
+    # each answer alone: 1 - 1/5 = 0.8 counts as 1; 1 - 2/4 = 0.5 counts; 1 - 2/3 does not
+    assert anls_accuracy("helo", ["hello"]) == 1.0
+    assert anls_accuracy("ab", ["xyz", "abcd"]) == 1.0
+    assert anls_accuracy("a", ["abc", "xyz"]) == 0.0
+    assert anls_accuracy("a", []) == 0.0  # any() of no answers

@@ -110,3 +110,15 @@ def test_demo_set_reaches_the_maximum(tmp_path):
     out = oracle_metrics(task)
     assert (out["relaxed_accuracy"], out["human"], out["augmented"]) == (100.0, 100.0, 100.0)
     assert out["n_human"] > 0 and out["n_augmented"] > 0
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "lmms-eval-0.2", "paper"])
+def test_protocol_scores_on_edge_cases(protocol):
+    """The task layer strips first, then relaxed correctness (float parse, 5 %, else lowercase ==)."""
+    task = ChartQA({"protocol": protocol})
+    cases = [(" 12", "12", 1.0), (" 0", "0", 1.0),   # zero target: string compare of "0" and "0"
+             (" Yes\n", "Yes", 1.0), ("0.0", "0", 0.0),
+             ("12.6 ", "12", 1.0), ("12.61", "12", 0.0),  # 0.6 / 12 is 0.04999... in floats: kept
+             ("0.45", "45%", 1.0)]
+    assert [task.score({"id": "0", "answer": a, "type": "human_test"}, p)["score"] for p, a, _ in cases] == \
+        [expected for _, _, expected in cases]

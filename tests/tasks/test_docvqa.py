@@ -143,3 +143,24 @@ def test_demo_set_reaches_the_maximum(tmp_path):
     assert len(task.docs()) >= 20
     assert len({d["images"][0].key for d in task.docs()}) < len(task.docs())  # several questions per page
     assert oracle_metrics(task) == {"anls": 100.0}
+
+
+DOCVQA_EDGES = [  # prediction, answers, ANLS (lmms-eval today), v0.2.4's thresholded accuracy
+    ("helo", ["hello", "world wide"], 1 - 1 / 5, 1.0),
+    ("  helo\n", ["hello"], 1 - 1 / 5, 1.0),           # stripped first: the raw length is 4, not 7
+    ("wrld wide", ["hello", "world wide"], 1 - 1 / 10, 1.0),
+    ("ab", ["abcd"], 0.5, 1.0),                         # 1 - 2/4 = 0.5 is kept
+    ("a", ["abc"], 0.0, 0.0),                           # 1 - 2/3 < 0.5
+    ("Hello World", ["hello world", "x"], 1.0, 1.0),
+]
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "lmms-eval-0.2", "paper"])
+def test_protocol_scores_on_edge_cases(protocol):
+    task = DocVQA({"protocol": protocol})
+    column = 2 if protocol == "lmms-eval" else 3
+    got = [task.score({"id": "q", "answers": answers}, pred)["score"] for pred, answers, *_ in DOCVQA_EDGES]
+    assert got == pytest.approx([case[column] for case in DOCVQA_EDGES])
+    records = [{"id": str(i), "score": s} for i, s in enumerate(got)]
+    expected = 100 * (0.8 + 0.8 + 0.9 + 0.5 + 1.0) / 6 if column == 2 else 100 * 5 / 6
+    assert task.aggregate(records)["anls"] == pytest.approx(expected)

@@ -127,3 +127,24 @@ def test_demo_set_reaches_the_maximum(tmp_path):
         assert 20 <= len(docs) <= 50 and task.warnings == []
         assert len({d["images"][0].key for d in docs}) * 2 <= len(docs)  # several questions per image
         assert oracle_metrics(task) == {"exact_match": 100.0}
+
+
+# Expected values worked by hand from lmms-eval's exact_match (v0.2.4 and today alike): the task
+# layer strips the prediction; each side is a numpy string cell, lowercased in place, ASCII
+# punctuation deleted, compared. LLaVA: strip, drop trailing periods, lowercase.
+GQA_EDGES = [  # prediction, answer, lmms-eval (both versions), llava
+    (" T-Shirt.", "t-shirt", 1.0, 1.0),    # "tshirt" == "tshirt"; llava "t-shirt"
+    ("t shirt", "t-shirt", 0.0, 0.0),      # the space stays
+    ("\u00a0Left\u2003", "left", 1.0, 1.0),  # str.strip removes Unicode spaces
+    ("yes\x00", "yes", 1.0, 0.0),          # numpy drops trailing NULs
+    ("İ", "i", 1.0, 0.0),                  # "i̇" cut to the cell's one character
+    ("no.", "No", 1.0, 1.0),
+]
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "lmms-eval-0.2", "paper", "llava"])
+def test_protocol_scores_on_edge_cases(protocol):
+    task = GQA({"protocol": protocol})
+    column = 3 if protocol == "llava" else 2
+    got = [task.score({"id": "q", "answer": case[1]}, case[0])["score"] for case in GQA_EDGES]
+    assert got == [case[column] for case in GQA_EDGES]

@@ -66,3 +66,13 @@ def test_demo_set_reaches_the_maximum(tmp_path):
     assert 20 <= len(docs) <= 50
     assert len({d["images"][0].key for d in docs}) * 2 <= len(docs)
     assert oracle_metrics(task) == {"anls": 100.0}
+
+
+def test_protocol_scores_on_edge_cases():
+    """DocVQA's two protocols: today ANLS; v0.2.4 1.0 when the best ANLS reaches 0.5."""
+    doc = {"id": "q", "answers": ["12%", "twelve percent"]}
+    today, paper = InfoVQA(), InfoVQA({"protocol": "paper"})
+    assert paper.protocol == "lmms-eval-0.2"
+    assert today.score(doc, " 12 % ")["score"] == pytest.approx(1 - 1 / 4)  # "12 %" vs "12%"
+    assert paper.score(doc, " 12 % ")["score"] == 1.0
+    assert today.score(doc, "1")["score"] == paper.score(doc, "1")["score"] == 0.0  # 1 - 2/3

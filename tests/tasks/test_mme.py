@@ -163,3 +163,14 @@ def test_original_layout_errors(tmp_path):
     with pytest.raises(SampleError, match="image file not found"):
         task.build_request(count[0])
     assert any("2 of 28 image files are missing" in w for w in task.warnings)
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "lmms-eval-0.2", "paper"])
+def test_protocol_scores_on_edge_cases(protocol):
+    """Both versions: lowercase, strip, delete '.', yes/no, y/n, else yes/no within 4 characters."""
+    task = MME({"protocol": protocol})
+    doc = {"id": "0", "answer": "No", "category": "count", "pair": "count/a.jpg"}
+    expected = {" No.\n": "no", "n": "no", "none": "no", "Yes, it is": "yes", "I think no": "other", "": "other"}
+    for pred, label in expected.items():
+        rec = task.score(doc, pred)
+        assert (rec["pred_label"], rec["score"]) == (label, float(label == "no"))

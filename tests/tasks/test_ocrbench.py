@@ -123,3 +123,23 @@ def test_demo_set_covers_every_category_and_reaches_1000(tmp_path):
             continue
         assert out["score"] == 1000.0 and out["total"] == len(docs)
         assert all(out[slug(c)] == out[f"{slug(c)}_n"] > 0 for c in CATEGORIES)
+
+
+OCR_EDGES = [  # prediction, answers, source, lmms-eval (today's main), lmms-eval-0.2, official
+    ("\\Delta x", ["\\Delta x"], "HME100k", 1.0, 0.0, 1.0),   # v0.2 lowercases the prediction first
+    ("\\Delta x", ["\\delta x"], "HME100k", 0.0, 1.0, 0.0),   # ... which also makes this one match
+    ("ｘ^2", ["x^2"], "HME100k", 0.0, 0.0, 0.0),              # no folding in the formula branch
+    ("ＴＯＴＡＬ　１２．５０", ["total 12.50"], "SROIE", 1.0, 0.0, 0.0),
+    ("  The total is 12.50\n", ["TOTAL IS 12.50"], "SROIE", 1.0, 1.0, 1.0),
+    ("x ^ { 2 }", ["x^{2}"], "HME100k", 1.0, 1.0, 1.0),
+]
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "lmms-eval-0.2", "official"])
+def test_protocol_scores_on_edge_cases(protocol):
+    task = OCRBench({"protocol": protocol})
+    column = {"lmms-eval": 3, "lmms-eval-0.2": 4, "official": 5}[protocol]
+    docs = [{"id": str(i), "answer": a, "dataset": s, "question_type": "Doc-oriented VQA"}
+            for i, (_, a, s, *_) in enumerate(OCR_EDGES)]
+    assert [task.score(d, case[0])["score"] for d, case in zip(docs, OCR_EDGES)] == \
+        [case[column] for case in OCR_EDGES]

@@ -120,3 +120,19 @@ def test_demo_set_reaches_the_maximum(tmp_path):
         assert 20 <= len(docs) <= 50 and all(len(d["answers"]) == 10 for d in docs)
         assert len({max(Counter(d["answers"]).values()) for d in docs}) >= 3  # unanimous and split answers
         assert oracle_metrics(task) == {"vqa_accuracy": 100.0}
+
+
+def test_protocol_scores_on_edge_cases():
+    """Hand-worked VQA accuracy: mean over the answers of min(1, other matching answers / 3)."""
+    doc = {"id": "q", "answers": ["x", "y", "y", "x"]}  # "x": 1/3, 2/3, 2/3, 1/3
+    for protocol in ("lmms-eval", "lmms-eval-0.2", "paper"):
+        task = OKVQA({"protocol": protocol})
+        assert task.score(doc, "  x\n")["score"] == 0.5  # statistics.mean: exact, rounded once
+        tens = {"id": "q", "answers": ["Two"] * 3 + ["2"] + ["three"] * 6}
+        assert task.score(tens, " 2 ")["score"] == 1.0  # "two" -> "2" on the ground truths too
+    official = OKVQA({"protocol": "official"})
+    # the VQA tool: sum(accs) / n, summed left to right in floats
+    assert official.score(doc, "  x\n")["score"] == (1 / 3 + 2 / 3 + 2 / 3 + 1 / 3) / 4 != 0.5
+    # ground truths left as written: only the one "2" matches, 1/3 for the nine others, 0 for itself
+    tens = {"id": "q", "answers": ["Two"] * 3 + ["2"] + ["three"] * 6}
+    assert official.score(tens, "2")["score"] == pytest.approx(9 * (1 / 3) / 10)

@@ -172,3 +172,16 @@ def test_demo_oracle_reaches_the_maximum_and_bootstrap_uses_counts(tmp_path, cac
     m = task.aggregate(records)
     assert m["f1"] == 100.0 and m["mean_f1"] == 100.0 and m["accuracy"] == 100.0
     assert Resampler(task, records).path == "features"
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "lmms-eval-0.2", "paper", "llava"])
+def test_protocol_scores_on_edge_cases(protocol):
+    """lmms-eval (both versions): the stripped, lowercased answer must be exactly yes/no.
+    LLaVA: before the first '.', commas dropped, 'no'/'No'/'not' among the words means no."""
+    task = POPE({"protocol": protocol})
+    cases = {" Yes\n": ("yes", "yes"), "NO": ("no", "yes"), "Yes.": ("other", "yes"),
+             "No, there is not.": ("other", "no"), "\u3000no\u3000": ("no", "no")}
+    column = 1 if protocol == "llava" else 0
+    for pred, labels in cases.items():
+        rec = task.score({"id": "q", "answer": "yes", "split": "random"}, pred)
+        assert rec["pred_label"] == labels[column] and rec["score"] == float(labels[column] == "yes")

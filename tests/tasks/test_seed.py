@@ -129,3 +129,12 @@ def test_original_layout_errors(tmp_path):
     write_json(tmp_path / "y" / "SEED-Bench.json", {"no_questions": []})
     with pytest.raises(HarnessError, match="questions"):
         SEED({"dataset": {"path": str(tmp_path / "y"), "format": "original"}}).docs()
+
+
+@pytest.mark.parametrize("protocol", ["lmms-eval", "lmms-eval-0.2", "paper"])
+def test_protocol_scores_on_edge_cases(protocol):
+    """Both versions: strip, keep the first character, compare lowercased with the answer."""
+    task = SEED({"protocol": protocol})
+    doc = {"id": "q", "answer": "B", "question_type_id": "1"}
+    cases = {" b) a cat": 1.0, "\u3000B": 1.0, "(B)": 0.0, "Because": 1.0, "": 0.0, "A": 0.0}
+    assert {p: task.score(doc, p)["score"] for p in cases} == cases
