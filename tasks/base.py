@@ -28,6 +28,7 @@ from harness.types import GenerationSettings, Request
 PROTOCOL_ALIASES = {"paper": "lmms-eval-0.2"}
 """Other names of a protocol (``task.protocol=paper``); a task records the canonical name."""
 DEFAULT_MAX_NEW_TOKENS = 16
+DEMO_MAX_NEW_TOKENS = 128  # demo data (``dataset.demo``): a cap unless max_new_tokens is given
 LMMS_EVAL_LLAVA_DEFAULT_TOKENS = 1024
 """lmms-eval's LLaVA models generate up to 1024 new tokens when a task's YAML sets no
 ``max_new_tokens`` (v0.2.x and today)."""
@@ -129,10 +130,13 @@ class Task:
 
     # ---- requests ---------------------------------------------------------------------
     def generation(self) -> GenerationSettings:
-        """Greedy decoding with the protocol's generation length (``generation_tokens``); an
-        explicit ``max_new_tokens`` in the task config (default None) wins over it."""
+        """Greedy decoding with the protocol's generation length (``generation_tokens``), at most
+        ``DEMO_MAX_NEW_TOKENS`` on demo data (its seeded models never stop); an explicit
+        ``max_new_tokens`` in the task config (default None) wins over both."""
         given = self.cfg.get("max_new_tokens")
         default = self.generation_tokens.get(self.protocol, DEFAULT_MAX_NEW_TOKENS)
+        if self.dataset.get("demo"):
+            default = min(default, DEMO_MAX_NEW_TOKENS)
         tokens = default if given is None else given
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
             raise HarnessError(f"task {self.name}: max_new_tokens must be a positive integer, "

@@ -53,3 +53,10 @@ def test_unknown_protocol_lists_the_valid_ones_and_the_alias():
     with pytest.raises(HarnessError, match=r"unknown protocol 'lmms-eval-0.3'; valid: lmms-eval, "
                                            r"lmms-eval-0.2, paper"):
         get_task_class("docvqa")({"protocol": "lmms-eval-0.3"})
+
+
+def test_demo_data_caps_the_protocol_length_unless_given():
+    seed = get_task_class("seed")
+    assert seed({"dataset": {"demo": True}}).generation().max_new_tokens == 128
+    assert seed({"dataset": {"demo": True}, "max_new_tokens": 600}).generation().max_new_tokens == 600
+    assert get_task_class("gqa")({"dataset": {"demo": True}}).generation().max_new_tokens == 16
