@@ -22,8 +22,11 @@ from tasks import get_task_class
 
 def demo_task(cache_dir: Path, name: str = "docvqa"):
     """The task on its demo set, as ``data=demo`` builds it (same folder as the runner's)."""
-    ds = demo_dataset(name, Path(cache_dir) / "demo" / "data", {})
-    return get_task_class(name)({"name": name, "dataset": ds})
+    from harness.config import load_group
+
+    cfg = load_group("task", name)
+    cfg["dataset"] = demo_dataset(name, Path(cache_dir) / "demo" / "data", cfg.get("dataset") or {})
+    return get_task_class(name)(cfg)
 
 
 def _hash(text: str) -> str:
