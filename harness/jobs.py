@@ -162,7 +162,7 @@ def _check_replay_files(cfg: DictConfig, encoders: list[DictConfig]) -> None:
         raise HarnessError("model=replay needs model.predictions=FILE")
     for enc in encoders:
         path = Path(os.path.expanduser(per_encoder(str(cfg.model.predictions), str(enc.name))))
-        if not path.is_file():
+        if not path.exists():  # a file, or a folder of per-task files (lmms-eval, VLMEvalKit)
             raise HarnessError(f"model.predictions: no such file {path}")
 
 
