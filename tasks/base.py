@@ -17,6 +17,8 @@ dataset, so reports and bootstrap intervals can be recomputed from saved predict
 """
 from __future__ import annotations
 
+import difflib
+import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,6 +35,9 @@ LMMS_EVAL_LLAVA_DEFAULT_TOKENS = 1024
 """lmms-eval's LLaVA models generate up to 1024 new tokens when a task's YAML sets no
 ``max_new_tokens`` (v0.2.x and today)."""
 
+COMMON_DATASET_KEYS = ("path", "format", "expected_size", "demo")
+"""Dataset keys every task reads, whatever its layout (``demo`` is set by ``data=demo``)."""
+
 
 class Task:
     name: ClassVar[str]
@@ -45,8 +50,11 @@ class Task:
     # max_new_tokens per protocol, as that protocol's source sets it (else DEFAULT_MAX_NEW_TOKENS)
     generation_tokens: ClassVar[Mapping[str, int]] = {}
     formats: ClassVar[tuple[str, ...]] = ("hub",)  # dataset layouts the loader reads
-    hub_config: ClassVar[str | None] = None  # default hub config (``task.dataset.name`` overrides)
-    hub_split: ClassVar[str] = "test"  # default hub split (``task.dataset.split`` overrides)
+    # Dataset keys (``task.dataset.<key>``) each layout reads; their defaults live in the task's
+    # YAML only. ``dataset_keys`` (every key the class reads) is derived from these two.
+    hub_keys: ClassVar[tuple[str, ...]] = ("name", "split")
+    original_keys: ClassVar[tuple[str, ...]] = ("split",)
+    dataset_keys: ClassVar[tuple[str, ...]] = COMMON_DATASET_KEYS + ("name", "split")
     hub_columns: ClassVar[tuple[str, ...]] = ()  # columns a hub split must have
     hub_image_columns: ClassVar[tuple[str, ...]] = ("image",)  # left undecoded (bytes)
 
@@ -65,6 +73,11 @@ class Task:
         self.warnings: list[str] = []
         self._docs: Sequence[dict] | None = None
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        keys = (*COMMON_DATASET_KEYS, *cls.hub_keys, *cls.original_keys)
+        cls.dataset_keys = tuple(dict.fromkeys(keys))
+
     # ---- data -------------------------------------------------------------------------
     def load(self) -> Sequence[dict]:
         """Read the dataset named by ``self.dataset`` (path, name, split, format) into documents.
@@ -75,22 +88,69 @@ class Task:
         request is built). A missing or incomplete dataset raises HarnessError naming what is
         missing.
         """
-        if self.dataset.get("format", "hub") == "original":
+        self.check_dataset_keys()
+        fmt = self.dataset.get("format") or "hub"
+        self.check_unused_keys(fmt)
+        path = str(self.setting("path"))
+        if fmt == "original":
             return self.load_original(self.dataset_path())
+        from tasks.loading import check_local_folder
+
+        check_local_folder(path)  # a wrong folder is named before any other missing setting
         return self.load_hub()
 
     def dataset_path(self) -> Path:
         return Path(os.path.expanduser(str(self.dataset.get("path") or "")))
 
+    def setting(self, key: str) -> Any:
+        """``task.dataset.<key>``, which must be set (the task's YAML gives every default)."""
+        value = self.dataset.get(key)
+        if value is None or value == "":
+            raise HarnessError(f"task {self.name}: task.dataset.{key} is not set "
+                               f"(format={self.dataset.get('format') or 'hub'} reads it)")
+        return value
+
+    def check_dataset_keys(self) -> None:
+        """One-line HarnessError for a ``task.dataset`` key this task does not read (a typo such
+        as ``spilt``), with a did-you-mean. Keys set to null are allowed (a shared schema)."""
+        for key, value in self.dataset.items():
+            if key in self.dataset_keys or value is None:
+                continue
+            close = difflib.get_close_matches(str(key), self.dataset_keys, n=1)
+            hint = f" (did you mean task.dataset.{close[0]}?)" if close else ""
+            raise HarnessError(f"task {self.name}: unknown key task.dataset.{key}{hint}; "
+                               f"valid: {', '.join(k for k in self.dataset_keys if k != 'demo')}")
+
+    def check_unused_keys(self, fmt: str) -> None:
+        """One-line HarnessError for a key the ``fmt`` layout does not read, set to something
+        other than null or the task's YAML default (e.g. a hub config name with format=original)."""
+        used = {"hub": self.hub_keys, "original": self.original_keys}.get(fmt, ())
+        defaults = dataset_defaults(self.name)
+        for key, value in self.dataset.items():
+            if key in COMMON_DATASET_KEYS or key in used or value in (None, defaults.get(key)):
+                continue
+            raise HarnessError(f"task {self.name}: task.dataset.{key}={value!r} is not used with "
+                               f"format={fmt} (it reads: {', '.join(used)}); remove it")
+
+    def split_choice(self, choices: Mapping[str, Any], layout: str) -> Any:
+        """What the configured split selects in an original layout (``choices``: split name ->
+        value; the first is taken when no split is set); HarnessError naming the valid splits."""
+        split = self.dataset.get("split")
+        key = next(iter(choices)) if split is None else str(split)
+        if key not in choices:
+            raise HarnessError(f"task {self.name}: task.dataset.split={split!r} is not a split of "
+                               f"{layout} (it has: {', '.join(map(str, choices))})")
+        return choices[key]
+
     def hub_rows(self, name: str | None = None, split: str | None = None,
                  columns: Sequence[str] | None = None):
         """The configured hub split (a ``datasets.Dataset``, images undecoded), checked to have
-        ``columns`` (default ``hub_columns``)."""
+        ``columns`` (default ``hub_columns``); ``name``: another config than ``dataset.name``."""
         from tasks.loading import load_hub_any, require_columns
 
-        path = str(self.dataset.get("path") or "")
-        rows = load_hub_any(path, name or self.dataset.get("name", self.hub_config),
-                            split or self.dataset.get("split", self.hub_split), image_columns=self.hub_image_columns)
+        path = str(self.setting("path"))
+        rows = load_hub_any(path, name or self.dataset.get("name"), split or self.setting("split"),
+                            image_columns=self.hub_image_columns)
         require_columns(rows, self.hub_columns if columns is None else columns, f"{self.name} ({path})")
         return rows
 
@@ -122,7 +182,7 @@ class Task:
         return docs
 
     def check_size(self, n: int) -> None:
-        full = self.dataset.get("expected_size", self.expected_size)
+        full = self.dataset.get("expected_size") or self.expected_size
         if full and n != full and not self.dataset.get("demo"):
             self.warnings.append(
                 f"{self.name}: dataset has {n} samples, the full benchmark has {full}; scores are not comparable to the paper"
@@ -169,3 +229,22 @@ class Task:
     def resample_unit(self, record: dict) -> str:
         """The unit a bootstrap resamples (MME: the image pair); default the sample itself."""
         return record["id"]
+
+
+@functools.lru_cache(maxsize=None)
+def _yaml_dataset(name: str) -> tuple[tuple[str, Any], ...]:
+    from omegaconf import OmegaConf
+
+    from harness.config import conf_dir
+
+    path = conf_dir() / "task" / f"{name}.yaml"
+    if not path.is_file():
+        return ()
+    data = OmegaConf.to_container(OmegaConf.load(path))
+    section = data.get("dataset") or {}  # type: ignore[union-attr]
+    return tuple((k, v if not isinstance(v, list) else tuple(v)) for k, v in section.items())
+
+
+def dataset_defaults(name: str) -> dict[str, Any]:
+    """The ``dataset`` section of task ``name``'s YAML (its one home for defaults); {} if none."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in _yaml_dataset(name)}

@@ -2,10 +2,10 @@
 
 Data: lmms-lab/ChartQA (or lmms-lab-encoder/ChartQA), default config, split ``test``
 (``type`` = ``human_test``/``augmented_test``, ``question``, ``answer``, ``image``); or the
-original release (``format=original``): ``test/test_human.json`` and
-``test/test_augmented.json`` (records ``imgname``, ``query``, ``label``; a plain list or
-``{"data": [...]}``) with the charts in ``test/png/``. The folder given may be the release
-root or its ``test/`` folder.
+original release (``format=original``): ``<split>/<split>_human.json`` and
+``<split>/<split>_augmented.json`` (records ``imgname``, ``query``, ``label``; a plain list or
+``{"data": [...]}``) with the charts in ``<split>/png/`` (split test when null). The folder
+given may be the release root or its split folder.
 
 Sample ids: the row index as a string (the data has no id field); in the original layout the
 human records come first, then the augmented ones, as in the hub set. Image keys: the
@@ -29,7 +29,8 @@ from tasks.loading import (attach_file_image, hub_image, raise_doc_error,
 
 SINGLE_WORD = "Answer the question with a single word."
 HUMAN, AUGMENTED = "human_test", "augmented_test"
-ORIGINAL_FILES = ((HUMAN, "test_human.json"), (AUGMENTED, "test_augmented.json"))
+ORIGINAL_FILES = ((HUMAN, "{split}_human.json"), (AUGMENTED, "{split}_augmented.json"))
+SPLITS = ("test", "val", "train")  # of the original layout; the first when no split is set
 
 
 class ChartQA(Task):
@@ -52,10 +53,12 @@ class ChartQA(Task):
 
     def load_original(self, root: Path) -> list[dict]:
         require_dir(root, "ChartQA release folder")
-        test = root if (root / ORIGINAL_FILES[0][1]).is_file() else root / "test"
+        split = self.split_choice({s: s for s in SPLITS}, "the ChartQA release")
+        files = [(kind, f.format(split=split)) for kind, f in ORIGINAL_FILES]
+        test = root if (root / files[0][1]).is_file() else root / split
         pngs = require_dir(test / "png", "ChartQA chart folder")
         docs: list[dict] = []
-        for kind, fname in ORIGINAL_FILES:
+        for kind, fname in files:
             data = read_json(test / fname, f"ChartQA {kind} file")
             records = data.get("data") if isinstance(data, dict) else data
             if not isinstance(records, list):

@@ -1,7 +1,8 @@
 """DocVQA (validation, 5,349 questions on 1,286 pages): ANLS, reported ×100.
 
 Data: lmms-lab/DocVQA (or lmms-lab-encoder/DocVQA), config ``DocVQA``, split ``validation``;
-or the original release folder (``format=original``): ``val_v1.0.json`` (``data[]`` records
+or the original release folder (``format=original``): ``val_v1.0.json`` (``train_``/``test_``
+for those splits; ``task.dataset.annotations`` names another file; ``data[]`` records
 with ``questionId``, ``question``, ``answers``, ``image`` = a path relative to the folder,
 e.g. ``documents/xxx.png``).
 
@@ -25,6 +26,9 @@ from tasks.loading import (answer_list, attach_file_image, find_file, hub_image,
                            safe_convert, text_field)
 from tasks.prompts import short_answer_prompt
 
+ORIGINAL_SPLITS = {"validation": "val", "val": "val", "test": "test", "train": "train"}
+"""Split names (hub's, then the release's) -> the release's file-name part; first when null."""
+
 
 class DocVQA(Task):
     name = "docvqa"
@@ -35,11 +39,10 @@ class DocVQA(Task):
     metric = "anls"
     expected_size = 5349
     formats = ("hub", "original")
-    hub_split = "validation"
     hub_columns = ("questionId", "question", "answers", "image")
-    hub_config: ClassVar[str] = "DocVQA"
+    original_keys = ("split", "annotations")
     image_key_column: ClassVar[str] = "docId"  # hub column naming the page its questions share
-    annotation_files: ClassVar[tuple[str, ...]] = ("val_v1.0.json",)
+    annotation_files: ClassVar[tuple[str, ...]] = ("{split}_v1.0.json",)  # {split}: ORIGINAL_SPLITS
     image_fields: ClassVar[tuple[str, ...]] = ("image",)  # original record keys of the image path
     image_dirs: ClassVar[tuple[str, ...]] = ("",)  # where those paths are relative to
     _id = staticmethod(row_id("questionId"))
@@ -53,7 +56,12 @@ class DocVQA(Task):
     def load_original(self, root: Path) -> list[dict]:
         require_dir(root, f"{self.name} release folder")
         ann = self.dataset.get("annotations")
-        ann = root / ann if ann else find_file(root, self.annotation_files, f"{self.label} annotation file")
+        if not ann:
+            split = self.split_choice(ORIGINAL_SPLITS, f"the {self.label} release")
+            ann = find_file(root, [f.format(split=split) for f in self.annotation_files],
+                            f"{self.label} annotation file")
+        else:
+            ann = root / ann
         data = read_json(ann, f"{self.label} annotation file")
         records = data.get("data") if isinstance(data, dict) else None
         if not isinstance(records, list):

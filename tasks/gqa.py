@@ -5,8 +5,9 @@ Data: lmms-lab/GQA (or lmms-lab-encoder/GQA), split ``testdev``: config
 joined on ``imageId`` with config ``testdev_balanced_images`` (``id``, ``image``). The join
 reads only the images' ``id`` column (no image is decoded) and the image bytes of a question
 are fetched when its document is built. Or the original release (``format=original``):
-``testdev_balanced_questions.json`` (``{question id: record}``) and an ``images/`` folder of
-``<imageId>.jpg``.
+``<split>_balanced_questions.json`` (``{question id: record}``; ``task.dataset.annotations``
+names another file) and an ``images/`` folder (``task.dataset.image_dir``) of ``<imageId>.jpg``.
+Every dataset default is in ``gqa.yaml``; with format=original a null split reads testdev.
 
 Sample ids: the question ``id``. Questions on one image share its ImageRef key (``imageId``).
 Prompt: ``{question}\\nAnswer the question using a single word or phrase.``
@@ -26,9 +27,8 @@ from tasks.base import Task
 from tasks.prompts import short_answer_prompt
 from tasks.loading import (LazyDocs, attach_file_image, find_file, hub_image, raise_doc_error, read_json, require_dir, row_id, safe_convert, text_field)
 
-QUESTIONS_CONFIG = "testdev_balanced_instructions"
-IMAGES_CONFIG = "testdev_balanced_images"
-QUESTIONS_FILE = "testdev_balanced_questions.json"
+QUESTIONS_FILE = "{split}_balanced_questions.json"  # original release: one file per split
+SPLITS = ("testdev", "val", "train", "challenge", "submission")  # the first when no split is set
 _METRICS = {"lmms-eval": exact_match, "lmms-eval-0.2": exact_match, "llava": exact_match_llava}
 
 
@@ -41,14 +41,15 @@ class GQA(Task):
     protocols = ("lmms-eval", "llava", "lmms-eval-0.2")
     generation_tokens = {"lmms-eval": 16, "lmms-eval-0.2": 16, "llava": 16}
     formats = ("hub", "original")
-    hub_split = "testdev"
+    hub_keys = ("name", "images_name", "split")  # questions config, images config, split of both
+    original_keys = ("split", "annotations", "image_dir")
     _id = staticmethod(row_id("id"))
 
     def load_hub(self):
-        questions = self.hub_rows(self.dataset.get("name", QUESTIONS_CONFIG), self.hub_split,
-                                  ("id", "imageId", "question", "answer"))
-        images_config = self.dataset.get("images_name", IMAGES_CONFIG)
-        images = self.hub_rows(images_config, self.hub_split, ("id", "image"))
+        questions = self.hub_rows(str(self.setting("name")),
+                                  columns=("id", "imageId", "question", "answer"))
+        images_config = str(self.setting("images_name"))
+        images = self.hub_rows(images_config, columns=("id", "image"))
         position = {str(image_id): j for j, image_id in enumerate(images["id"])}
         convert = functools.partial(self._from_hub, images, position, images_config)
         return LazyDocs(questions, safe_convert(convert, self._id))
@@ -65,12 +66,15 @@ class GQA(Task):
     def load_original(self, root: Path) -> list[dict]:
         require_dir(root, "gqa release folder")
         ann = self.dataset.get("annotations")
-        ann = root / ann if ann else find_file(root, (QUESTIONS_FILE, f"questions/{QUESTIONS_FILE}",
-                                                      f"questions1.2/{QUESTIONS_FILE}"), "GQA questions file")
+        split = self.split_choice({s: s for s in SPLITS}, "the GQA release")
+        name = QUESTIONS_FILE.format(split=split)
+        ann = root / ann if ann else find_file(
+            root, (name, f"questions/{name}", f"questions1.2/{name}"), "GQA questions file")
         data = read_json(ann, "GQA questions file")
         if not isinstance(data, dict):
             raise HarnessError(f"{ann}: expected an object {{question id: record}} (not a GQA questions file)")
-        images = require_dir(root / self.dataset.get("images", "images"), "GQA images folder")
+        images = require_dir(root / (self.dataset.get("image_dir") or "images"),
+                             "GQA images folder")
 
         def convert(i: int, item: tuple[str, dict]) -> dict:
             qid, rec = item

@@ -20,10 +20,10 @@ class InfoVQA(DocVQA):
     label = "InfoVQA"
     version = "2"  # 2: the prediction is stripped before scoring
     expected_size = 2801
-    hub_config = "InfographicVQA"
     image_key_column = "image_url"
-    annotation_files = ("infographicsVQA_val_v1.0_withQT.json", "infographicVQA_val_v1.0.json",
-                        "infographicsVQA_val_v1.0.json", "val_v1.0.json")
+    annotation_files = ("infographicsVQA_{split}_v1.0_withQT.json",
+                        "infographicVQA_{split}_v1.0.json", "infographicsVQA_{split}_v1.0.json",
+                        "{split}_v1.0.json")
     image_fields = ("image_local_name", "image")
     image_dirs = ("infographicsvqa_images", "images", "")
 

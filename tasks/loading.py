@@ -19,10 +19,8 @@ def load_hub(path: str, name: str | None, split: str, image_columns: Sequence[st
     """
     import datasets
 
-    local = Path(os.path.expanduser(path))
-    looks_local = local.exists() or path.startswith((".", "/", "~"))
-    if looks_local and not local.is_dir():
-        raise HarnessError(f"dataset folder not found: {local}")
+    local = check_local_folder(path)
+    looks_local = local is not None
     try:
         if looks_local:
             ds = datasets.load_dataset(str(local), name, split=split, cache_dir=local_cache_dir(local))
@@ -40,6 +38,17 @@ def load_hub(path: str, name: str | None, split: str, image_columns: Sequence[st
         if col in ds.column_names and isinstance(ds.features[col], datasets.Image):
             ds = ds.cast_column(col, datasets.Image(decode=False))
     return ds
+
+
+def check_local_folder(path: str) -> Path | None:
+    """The folder ``path`` names when it is local (exists, or starts with ``.``, ``/``, ``~``),
+    HarnessError when that folder does not exist; None for a hub id."""
+    local = Path(os.path.expanduser(path))
+    if not (local.exists() or path.startswith((".", "/", "~"))):
+        return None
+    if not local.is_dir():
+        raise HarnessError(f"dataset folder not found: {local}")
+    return local
 
 
 def local_cache_dir(folder: Path) -> str:

@@ -1,4 +1,5 @@
-"""MathVista testmini (1,000 problems): accuracy, scored as lmms-eval's ``mathvista_testmini_format``.
+"""MathVista testmini (1,000 problems): accuracy, scored as lmms-eval's
+``mathvista_testmini_format``.
 
 Hub (its release): AI4Math/MathVista split ``testmini`` (image in ``decoded_image``); also a
 local ``testmini.json`` (``{pid: problem}``, images relative to the file). Sample id: ``pid``.
@@ -30,6 +31,7 @@ from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
 MC_HINT = "Answer with the option's letter from the given choices directly."
 PLACES = {1: "one decimal place", 2: "two decimal places", 3: "three decimal places"}
 BREAKDOWN = ("question_type", "answer_type", "task", "skill")
+ORIGINAL_SPLITS = ("testmini", "test")  # the release's files <split>.json; the first when null
 RULES_ONLY = "rules only"  # recorded as the judge when none is configured
 DEMO_MAX_NEW_TOKENS = 128  # demo data: the seeded demo models never emit EOS
 
@@ -81,13 +83,12 @@ def _precision(value: Any) -> int | None:
 class MathVista(Task):
     name = "mathvista"
     label = "MathVista"
-    version = "2"  # 2: lmms-eval's extraction (no rules by default), its float defect, both protocols
+    version = "2"  # 2: lmms-eval's extraction (no rules by default), its float defect, protocols
     metric = "accuracy"
     expected_size = 1000
     protocols = tuple(PROTOCOLS)
     generation_tokens = {name: p.max_new_tokens for name, p in PROTOCOLS.items()}
     formats = ("hub", "original")
-    hub_split = "testmini"
     hub_columns = ("pid", "question", "decoded_image", "choices", "answer", "question_type", "answer_type")
     hub_image_columns = ("decoded_image",)
 
@@ -103,9 +104,8 @@ class MathVista(Task):
         return LazyDocs(self.hub_rows(), _from_hub)
 
     def load_original(self, root: Path) -> list[dict]:
-        ann = root if root.is_file() else next((root / p for p in ("testmini.json", "data/testmini.json")
-                                                if (root / p).is_file()), root / "testmini.json")
-        data = read_json(ann, "testmini.json (MathVista's {pid: problem} file)")
+        ann = self._original_file(root)
+        data = read_json(ann, f"{ann.name} (MathVista's {{pid: problem}} file)")
         problems = list(data.values()) if isinstance(data, dict) else data
         if not isinstance(problems, list):
             raise HarnessError(f"{ann}: expected a {{pid: problem}} object or a list of problems")
@@ -120,6 +120,18 @@ class MathVista(Task):
                 doc["error"] = str(exc)
             docs.append(doc)
         return self.with_image_check(docs, ann.parent)
+
+    def _original_file(self, root: Path) -> Path:
+        """``<split>.json`` (testmini when no split is set) in ``root`` or ``root/data``; ``root``
+        itself when it is a file (whose name, if a split's, must be the configured one)."""
+        split = self.split_choice({s: s for s in ORIGINAL_SPLITS}, "the MathVista release")
+        if root.is_file():
+            if root.stem in ORIGINAL_SPLITS and root.stem != split:
+                raise HarnessError(f"task mathvista: task.dataset.path is {root.name} but "
+                                   f"task.dataset.split is {split!r}")
+            return root
+        found = (root / p for p in (f"{split}.json", f"data/{split}.json") if (root / p).is_file())
+        return next(found, root / f"{split}.json")
 
     # ---- requests ---------------------------------------------------------------------
     def prompt(self, doc: dict) -> str:
@@ -159,14 +171,16 @@ class MathVista(Task):
         meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
         skills = meta.get("skills")
         judge = self.judge()
-        return {"answer": answer, "extraction": extraction, "extraction_method": method, "normalized": pred,
-                "judge": judge.label if judge else RULES_ONLY,
-                "score": float(mv.is_correct(pred, answer)), "question_type": qtype, "answer_type": atype,
-                "task": meta.get("task"), "skills": list(skills) if isinstance(skills, (list, tuple)) else []}
+        return {"answer": answer, "extraction": extraction, "extraction_method": method,
+                "normalized": pred, "judge": judge.label if judge else RULES_ONLY,
+                "score": float(mv.is_correct(pred, answer)), "question_type": qtype,
+                "answer_type": atype, "task": meta.get("task"),
+                "skills": list(skills) if isinstance(skills, (list, tuple)) else []}
 
     def extract(self, doc: dict, response: str, qtype: str, atype: str, choices) -> tuple[str, str]:
         """(extraction, method): ``exact``; ``rule`` (only with ``judge.use_rules``); ``judge``;
-        ``judge-failed`` (no answer after the retries: ``""``, as lmms-eval); ``none`` (no judge)."""
+        ``judge-failed`` (no answer after the retries: ``""``, as lmms-eval); ``none`` (no
+        judge)."""
         got = mv.exact_extract(response, qtype, atype, choices)
         if got is not None:
             return got, "exact"
@@ -179,7 +193,8 @@ class MathVista(Task):
             return "", "none"
         query = doc.get("query")
         if not isinstance(query, str):
-            raise SampleError(f"record {doc['id']}: no 'query' text, which the judge's prompt quotes")
+            raise SampleError(f"record {doc['id']}: no 'query' text, which the judge's prompt "
+                              "quotes")
         try:
             return judge.complete(mv.judge_prompt(query, response)), "judge"
         except SampleError:
@@ -194,7 +209,8 @@ class MathVista(Task):
         ``DEMO_MAX_NEW_TOKENS`` on demo data unless given."""
         gen = super().generation()
         if self.cfg.get("max_new_tokens") is None and self.dataset.get("demo"):
-            return dataclasses.replace(gen, max_new_tokens=min(gen.max_new_tokens, DEMO_MAX_NEW_TOKENS))
+            tokens = min(gen.max_new_tokens, DEMO_MAX_NEW_TOKENS)
+            return dataclasses.replace(gen, max_new_tokens=tokens)
         return gen
 
     def aggregate(self, records) -> dict[str, Any]:
@@ -208,7 +224,8 @@ class MathVista(Task):
         for r in records:
             k = f"extraction/{r.get('extraction_method')}"
             out[k] = out.get(k, 0) + 1
-        out["judge"] = ", ".join(sorted({str(r.get("judge") or RULES_ONLY) for r in records})) or RULES_ONLY
+        judges = sorted({str(r.get("judge") or RULES_ONLY) for r in records})
+        out["judge"] = ", ".join(judges) or RULES_ONLY
         return out
 
 

@@ -58,6 +58,7 @@ class MME(Task):
         return doc
 
     def load_original(self, root: Path) -> list[dict]:
+        self.split_choice({"test": None}, "the MME release (one set)")
         if (root / RELEASE_FOLDER).is_dir():
             root = root / RELEASE_FOLDER
         missing = [s for s in mm.SUBTASKS if not (root / s).is_dir()]

@@ -55,6 +55,7 @@ class OCRBench(Task):
     generation_tokens = {"lmms-eval": 128, "lmms-eval-0.2": 128, "official": 128}
     formats = ("hub", "original")
     hub_columns = ("dataset", "question", "question_type", "answer", "image")
+    original_keys = ("split", "annotations")
     _id = staticmethod(row_id(None))
 
     def _from_hub(self, i: int, row: dict) -> dict:
@@ -62,7 +63,8 @@ class OCRBench(Task):
 
     def load_original(self, root: Path) -> list[dict]:
         require_dir(root, "OCRBench release folder")
-        ann = root / self.dataset.get("annotations", "OCRBench.json")
+        self.split_choice({"test": None}, "the OCRBench release (one set)")
+        ann = root / (self.dataset.get("annotations") or "OCRBench.json")
         data = read_json(ann, "OCRBench annotation file")
         if not isinstance(data, list):
             raise HarnessError(f"{ann}: expected a list of records (not OCRBench.json)")

@@ -2,9 +2,10 @@
 
 Data: lmms-lab/OK-VQA (or lmms-lab-encoder/OK-VQA), default config, split ``val2014``
 (``question_id``, ``image``, ``question``, ``answers`` = ten strings); or the original release
-(``format=original``): ``OpenEnded_mscoco_val2014_questions.json`` +
-``mscoco_val2014_annotations.json`` (joined on ``question_id``; each answer's ``answer``) and
-the COCO ``val2014/`` images folder (``COCO_val2014_%012d.jpg``).
+(``format=original``): ``OpenEnded_mscoco_<split>_questions.json`` +
+``mscoco_<split>_annotations.json`` (joined on ``question_id``; each answer's ``answer``) and
+the COCO ``<split>/`` images folder (``COCO_<split>_%012d.jpg``); split val2014 when null;
+``task.dataset.questions``, ``annotations`` and ``image_dir`` name other files.
 
 Sample ids: the dataset's ``question_id``. Image keys: the COCO ``image_id`` where the data
 has one (the hub schema does not).
@@ -27,8 +28,9 @@ from tasks.prompts import SHORT_ANSWER
 from tasks.loading import (answer_list, attach_file_image, hub_image, raise_doc_error, read_json, require_dir, row_id, safe_convert, text_field)
 
 UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."
-QUESTIONS_FILE = "OpenEnded_mscoco_val2014_questions.json"
-ANNOTATIONS_FILE = "mscoco_val2014_annotations.json"
+QUESTIONS_FILE = "OpenEnded_mscoco_{split}_questions.json"  # original release: one per split
+ANNOTATIONS_FILE = "mscoco_{split}_annotations.json"
+SPLITS = ("val2014", "train2014")  # of the original layout; the first when no split is set
 
 
 class OKVQA(Task):
@@ -42,7 +44,7 @@ class OKVQA(Task):
     generation_tokens = {"lmms-eval": LMMS_EVAL_LLAVA_DEFAULT_TOKENS,
                          "lmms-eval-0.2": LMMS_EVAL_LLAVA_DEFAULT_TOKENS, "official": 16}
     formats = ("hub", "original")
-    hub_split = "val2014"
+    original_keys = ("split", "questions", "annotations", "image_dir")
     hub_columns = ("question_id", "question", "answers", "image")
     _id = staticmethod(row_id("question_id"))
 
@@ -54,10 +56,14 @@ class OKVQA(Task):
 
     def load_original(self, root: Path) -> list[dict]:
         require_dir(root, "OK-VQA release folder")
-        questions = _records(root / self.dataset.get("questions", QUESTIONS_FILE), "questions")
-        annotations = _records(root / self.dataset.get("annotations", ANNOTATIONS_FILE), "annotations")
+        split = self.split_choice({s: s for s in SPLITS}, "the OK-VQA release")
+        ds = self.dataset
+        q_file = ds.get("questions") or QUESTIONS_FILE.format(split=split)
+        a_file = ds.get("annotations") or ANNOTATIONS_FILE.format(split=split)
+        questions = _records(root / q_file, "questions")
+        annotations = _records(root / a_file, "annotations")
         by_qid = {a.get("question_id"): a for a in annotations if isinstance(a, dict)}
-        images = require_dir(root / self.dataset.get("images", "val2014"), "COCO val2014 images folder")
+        images = require_dir(root / (ds.get("image_dir") or split), f"COCO {split} images folder")
 
         def convert(i: int, q: dict) -> dict:
             doc = dict(q, id=self._id(i, q), _index=i)
@@ -66,7 +72,8 @@ class OKVQA(Task):
                 raise SampleError(f"record {doc['id']}: no annotation with this question_id")
             doc["answers"] = [a.get("answer") if isinstance(a, dict) else None for a in ann.get("answers") or []]
             image_id = int(q["image_id"])
-            return attach_file_image(doc, images / f"COCO_val2014_{image_id:012d}.jpg", key=str(image_id))
+            image = images / f"COCO_{split}_{image_id:012d}.jpg"
+            return attach_file_image(doc, image, key=str(image_id))
 
         safe = safe_convert(convert, self._id)
         docs = [safe(i, q) for i, q in enumerate(questions)]

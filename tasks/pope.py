@@ -3,7 +3,8 @@
 Hub: lmms-lab/POPE, config ``default`` split ``test`` (the three splits in ``category``), or
 config ``Full`` with ``dataset.split`` a list of its splits. Original: the release's
 ``coco_pope_{adversarial,popular,random}.json`` (JSON lines ``{question_id, image, text,
-label}``) with a COCO val2014 image folder.
+label}``) with a COCO val2014 image folder (``task.dataset.image_dir``); ``dataset.split``
+test (all three), one split name or a list of them.
 
 Sample ids: ``question_id`` when it is unique over the whole set; otherwise (the release
 numbers each split from 1) ``<split>/<question_id>``; failing that, the row index.
@@ -63,16 +64,17 @@ class POPE(Task):
     protocols = ("lmms-eval", "llava", "lmms-eval-0.2")
     generation_tokens = {"lmms-eval": 128, "lmms-eval-0.2": 128, "llava": 16}
     formats = ("hub", "original")
+    original_keys = ("split", "image_dir")
 
     # ---- data -------------------------------------------------------------------------
     def load_hub(self):
         import datasets
 
         ds = self.dataset
-        splits = ds.get("split", "test")
+        splits = self.setting("split")
         parts = []
         for split in ([splits] if isinstance(splits, str) else list(splits)):
-            rows = load_hub_any(ds["path"], ds.get("name"), split)
+            rows = load_hub_any(str(self.setting("path")), ds.get("name"), split)
             if "category" not in rows.column_names:
                 rows = rows.add_column("category", [split] * len(rows))
             parts.append(rows)
@@ -93,13 +95,14 @@ class POPE(Task):
         return doc
 
     def load_original(self, root: Path) -> list[dict]:
-        files = {s: _find_split_file(root, s) for s in SPLITS}
+        files = {s: _find_split_file(root, s) for s in self._original_splits()}
         missing = [f"coco_pope_{s}.json" for s, f in files.items() if f is None]
         if missing:
             raise HarnessError(f"{self.name}: {', '.join(missing)} not found under {root} (nor {root}/coco, "
                                f"{root}/output/coco); expected the POPE release files")
         images = _image_dir(root, self.dataset.get("image_dir"))
-        lines = [(s, rec if isinstance(rec, dict) else {}) for s in SPLITS for _, rec in json_lines(files[s])]
+        lines = [(s, rec if isinstance(rec, dict) else {})
+                 for s in files for _, rec in json_lines(files[s])]
         self._counts = _count([s for s, _ in lines])
         ids = unique_ids([rec.get("question_id") for _, rec in lines], [s for s, _ in lines])
         docs = []
@@ -114,6 +117,18 @@ class POPE(Task):
                 doc["error"] = str(exc)
             docs.append(doc)
         return self.with_image_check(docs, images)
+
+    def _original_splits(self) -> list[str]:
+        """The release splits ``task.dataset.split`` names: test (or null) for all three, one of
+        them, or a list of them."""
+        given = self.dataset.get("split")
+        out: list[str] = []
+        for name in [given] if given is None or isinstance(given, str) else list(given):
+            if name not in (None, "test", *SPLITS):
+                raise HarnessError(f"task pope: task.dataset.split={given!r} is not a split of the "
+                                   f"POPE release (it has: test = all three, {', '.join(SPLITS)})")
+            out += list(SPLITS) if name in (None, "test") else [name]
+        return list(dict.fromkeys(out))
 
     def check_size(self, n: int) -> None:
         before = len(self.warnings)

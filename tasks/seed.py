@@ -38,6 +38,7 @@ class SEED(Task):
     expected_size = 14233
     formats = ("hub", "original")
     hub_columns = ("question_id", "question", "answer", "data_type", "question_type_id", "image") + CHOICE_FIELDS
+    original_keys = ("split", "annotations", "image_dir")
 
     # ---- data -------------------------------------------------------------------------
     def load_hub(self):
@@ -48,7 +49,9 @@ class SEED(Task):
         return LazyDocs(rows, functools.partial(_from_hub_at, keep))
 
     def load_original(self, root: Path) -> list[dict]:
-        ann = root / self.dataset.get("annotations", "SEED-Bench.json") if root.is_dir() else root
+        self.split_choice({"test": None}, "the SEED-Bench release (one set)")
+        name = self.dataset.get("annotations") or "SEED-Bench.json"
+        ann = root / name if root.is_dir() else root
         data = read_json(ann, "SEED-Bench.json (the release's question file)")
         questions = data.get("questions") if isinstance(data, dict) else data
         if not isinstance(questions, list):

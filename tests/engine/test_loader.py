@@ -1,12 +1,15 @@
 """Worker-side pieces: one shared buffer per batch, errors in place, the plain-model path."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+import pytest
 import torch
 
 from harness.engine.loader import Batch, Item, batch_stream, pack
 from harness.errors import SampleError
+from harness.types import ImageRef
 
 from .fakes import FakePreprocessor, ToyTask
 
@@ -49,7 +52,31 @@ def test_workers_return_prepared_items_in_batch_order_with_errors_in_place():
     assert by[5].payload.sizes == [(64, 64)] and by[3].payload.sizes == [(8, 8)]
 
 
-def test_plain_models_get_requests_in_process():
-    task = ToyTask(n=3)
-    got = list(batch_stream(task, [[2, 0]], None, num_workers=4))
+@pytest.mark.parametrize("workers", [0, 2])
+def test_plain_models_get_requests_with_their_images_decoded(workers):
+    """Oracle and replay take plain requests; their images are decoded all the same, so a corrupt
+    image fails its sample as it does in the MLLM's preprocessing."""
+    task = ToyTask(n=4, bad=("q1",), corrupt=("q3",))
+    got = list(batch_stream(task, [[2, 0], [1, 3]], None, num_workers=workers))
     assert [it.payload.id for it in got[0]] == ["q2", "q0"] and got[0][0].payload.reference == "a2"
+    assert got[1][0].failed and got[1][0].prompt is None and "question" in str(got[1][0].payload)
+    bad = got[1][1]
+    assert bad.failed and bad.prompt == "Q: xxxx" and "image failed to decode" in str(bad.payload)
+
+
+def test_plain_path_reports_the_same_reason_as_the_preprocessor():
+    task = ToyTask(n=4, corrupt=("q3",))
+    plain = next(iter(batch_stream(task, [[3]], None)))[0].payload
+    with pytest.raises(SampleError) as real:
+        task.docs()[3]["images"][0].load()
+    same = re.compile(r" at 0x[0-9a-f]+")  # PIL names the buffer object by its address
+    assert same.sub("", str(plain)) == same.sub("", str(real.value))
+
+
+def test_an_image_that_decoded_is_not_decoded_again(monkeypatch):
+    task = ToyTask(n=10, sizes=((8, 8),))  # every doc carries the same PNG bytes
+    calls = []
+    original = ImageRef.load
+    monkeypatch.setattr(ImageRef, "load", lambda self: calls.append(1) or original(self))
+    items = list(batch_stream(task, [list(range(10))], None))[0]
+    assert not any(it.failed for it in items) and len(calls) == 1
