@@ -43,7 +43,8 @@ class DiskCache:
             entry = json.loads(self.path(model, prompt).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        ok = isinstance(entry, dict) and entry.get("model") == model and entry.get("prompt") == prompt
+        ok = isinstance(entry, dict) and entry.get("model") == model
+        ok = ok and entry.get("prompt") == prompt
         return entry["reply"] if ok and isinstance(entry.get("reply"), str) else None
 
     def put(self, model: str, prompt: str, reply: str) -> None:
@@ -88,8 +89,9 @@ class Judge:
 
 
 class ApiJudge(Judge):
-    def __init__(self, url: str, model: str, cache: DiskCache, api_key_env: str | None = "OPENAI_API_KEY",
-                 timeout_s: float = 60.0, retries: int = 4, backoff_s: float = 1.0, max_tokens: int = 256,
+    def __init__(self, url: str, model: str, cache: DiskCache,
+                 api_key_env: str | None = "OPENAI_API_KEY", timeout_s: float = 60.0,
+                 retries: int = 4, backoff_s: float = 1.0, max_tokens: int = 256,
                  sleep: Callable[[float], None] = time.sleep):
         super().__init__(cache)
         if not url or not model:
@@ -107,8 +109,8 @@ class ApiJudge(Judge):
 
             key = os.environ.get(self.api_key_env) if self.api_key_env else None
             # local servers (vLLM, SGLang, Ollama) take any key; the client insists on one
-            self._client = openai.OpenAI(base_url=self.url, api_key=key or "EMPTY", timeout=self.timeout_s,
-                                         max_retries=0)
+            self._client = openai.OpenAI(base_url=self.url, api_key=key or "EMPTY",
+                                         timeout=self.timeout_s, max_retries=0)
         return self._client
 
     def _ask(self, prompt: str) -> str:
@@ -126,11 +128,13 @@ class ApiJudge(Judge):
                 return str(out.choices[0].message.content or "").strip()
             except (openai.OpenAIError, AttributeError, IndexError, TypeError) as exc:
                 last = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise SampleError(f"judge {self.label} gave no answer after {self.retries + 1} attempt(s): {last}")
+        raise SampleError(f"judge {self.label} gave no answer after {self.retries + 1} "
+                          f"attempt(s): {last}")
 
 
 class LocalJudge(Judge):
-    def __init__(self, folder: str | Path, cache: DiskCache, max_tokens: int = 256, device: str = "cpu"):
+    def __init__(self, folder: str | Path, cache: DiskCache, max_tokens: int = 256,
+                 device: str = "cpu"):
         super().__init__(cache)
         from harness.fingerprint import dir_fingerprint
 
@@ -145,7 +149,8 @@ class LocalJudge(Judge):
 
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
-            self._model = AutoModelForCausalLM.from_pretrained(str(self.folder)).to(self.device).eval()
+            model = AutoModelForCausalLM.from_pretrained(str(self.folder))
+            self._model = model.to(self.device).eval()
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise HarnessError(f"judge: cannot load the chat model in {self.folder}: "
                                f"{str(exc).splitlines()[0]}") from exc
@@ -159,12 +164,14 @@ class LocalJudge(Judge):
             self._load()
         tok, model = self._tokenizer, self._model
         self.requests += 1
-        enc = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                      return_tensors="pt", return_dict=True)
+        messages = [{"role": "user", "content": prompt}]
+        enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                      return_dict=True)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=self.max_tokens, do_sample=False, pad_token_id=pad)
+            out = model.generate(**enc, max_new_tokens=self.max_tokens, do_sample=False,
+                                 pad_token_id=pad)
         return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
 
@@ -174,12 +181,13 @@ def _number(cfg: Mapping[str, Any], key: str, default: float, kind: type = float
         return kind(default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low \
             or (kind is int and value != int(value)):
-        raise HarnessError(f"task.judge.{key} must be {'an integer' if kind is int else 'a number'} "
-                           f">= {low}, got {value!r}")
+        what = "an integer" if kind is int else "a number"
+        raise HarnessError(f"task.judge.{key} must be {what} >= {low}, got {value!r}")
     return kind(value)
 
 
-def judge_from_config(cfg: Mapping[str, Any] | None, default_model: str, cache_dir: str | Path) -> Judge | None:
+def judge_from_config(cfg: Mapping[str, Any] | None, default_model: str,
+                      cache_dir: str | Path) -> Judge | None:
     """The judge a task's ``judge`` config asks for, or ``None`` (no judge: rules only).
 
     ``model`` naming an existing folder: a :class:`LocalJudge`. Else ``url`` set: an
@@ -192,12 +200,15 @@ def judge_from_config(cfg: Mapping[str, Any] | None, default_model: str, cache_d
     max_tokens = _number(cfg, "max_tokens", 256, int, 1)
     if model and Path(str(model)).expanduser().is_dir():
         if url:
-            raise HarnessError(f"task.judge.model={model} is a local folder and task.judge.url={url} is set; "
-                               "choose one (url: null for the local model)")
-        return LocalJudge(str(model), cache, max_tokens=max_tokens, device=str(cfg.get("device") or "cpu"))
+            raise HarnessError(f"task.judge.model={model} is a local folder and task.judge.url="
+                               f"{url} is set; choose one (url: null for the local model)")
+        device = str(cfg.get("device") or "cpu")
+        return LocalJudge(str(model), cache, max_tokens=max_tokens, device=device)
     if url:
-        return ApiJudge(str(url), str(model or default_model), cache, api_key_env=cfg.get("api_key_env"),
-                        timeout_s=_number(cfg, "timeout_s", 60.0, float, 0), retries=_number(cfg, "retries", 4, int),
+        return ApiJudge(str(url), str(model or default_model), cache,
+                        api_key_env=cfg.get("api_key_env"),
+                        timeout_s=_number(cfg, "timeout_s", 60.0),
+                        retries=_number(cfg, "retries", 4, int),
                         backoff_s=_number(cfg, "backoff_s", 1.0), max_tokens=max_tokens)
     if model:
         raise HarnessError(f"task.judge.model={model} is not a local folder; for a model behind an "
