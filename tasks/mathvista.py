@@ -31,6 +31,7 @@ from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
 MC_HINT = "Answer with the option's letter from the given choices directly."
 PLACES = {1: "one decimal place", 2: "two decimal places", 3: "three decimal places"}
 BREAKDOWN = ("question_type", "answer_type", "task", "skill")
+ORIGINAL_SPLITS = ("testmini", "test")  # the release's files <split>.json; the first when null
 RULES_ONLY = "rules only"  # recorded as the judge when none is configured
 DEMO_MAX_NEW_TOKENS = 128  # demo data: the seeded demo models never emit EOS
 
@@ -88,7 +89,6 @@ class MathVista(Task):
     protocols = tuple(PROTOCOLS)
     generation_tokens = {name: p.max_new_tokens for name, p in PROTOCOLS.items()}
     formats = ("hub", "original")
-    hub_split = "testmini"
     hub_columns = ("pid", "question", "decoded_image", "choices", "answer", "question_type", "answer_type")
     hub_image_columns = ("decoded_image",)
 
@@ -104,9 +104,8 @@ class MathVista(Task):
         return LazyDocs(self.hub_rows(), _from_hub)
 
     def load_original(self, root: Path) -> list[dict]:
-        ann = root if root.is_file() else next((root / p for p in ("testmini.json", "data/testmini.json")
-                                                if (root / p).is_file()), root / "testmini.json")
-        data = read_json(ann, "testmini.json (MathVista's {pid: problem} file)")
+        ann = self._original_file(root)
+        data = read_json(ann, f"{ann.name} (MathVista's {{pid: problem}} file)")
         problems = list(data.values()) if isinstance(data, dict) else data
         if not isinstance(problems, list):
             raise HarnessError(f"{ann}: expected a {{pid: problem}} object or a list of problems")
@@ -121,6 +120,18 @@ class MathVista(Task):
                 doc["error"] = str(exc)
             docs.append(doc)
         return self.with_image_check(docs, ann.parent)
+
+    def _original_file(self, root: Path) -> Path:
+        """``<split>.json`` (testmini when no split is set) in ``root`` or ``root/data``; ``root``
+        itself when it is a file (whose name, if a split's, must be the configured one)."""
+        split = self.split_choice({s: s for s in ORIGINAL_SPLITS}, "the MathVista release")
+        if root.is_file():
+            if root.stem in ORIGINAL_SPLITS and root.stem != split:
+                raise HarnessError(f"task mathvista: task.dataset.path is {root.name} but "
+                                   f"task.dataset.split is {split!r}")
+            return root
+        found = (root / p for p in (f"{split}.json", f"data/{split}.json") if (root / p).is_file())
+        return next(found, root / f"{split}.json")
 
     # ---- requests ---------------------------------------------------------------------
     def prompt(self, doc: dict) -> str:
