@@ -22,7 +22,8 @@ from harness.models.encoders import HFVisionEncoder, VisionEncoder, load_encoder
 from harness.models.imageproc import ImageProcessing, normalize_aspect
 from harness.models.projector import build_projector, infer_projector
 from harness.models.towers import checkpoint_tower  # noqa: F401  (the tower a checkpoint names)
-from harness.models.weights import list_keys, load_checked, read_tensors, strip_prefix, weight_files
+from harness.models.weights import (list_keys, load_checked, load_hf_llava_renamed, read_tensors, strip_prefix,
+                                    weight_files)
 
 log = logging.getLogger(__name__)
 PROJ = "model.mm_projector."
@@ -198,7 +199,12 @@ def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype, device:
         kwargs["attn_implementation"] = model_cfg["attn_implementation"]
     with ck.quiet_transformers():
         model, info = cls.from_pretrained(str(folder), **kwargs)
-    ck.check_loading_info(info, folder, tied=ck._tied(model))
+    tied = ck._tied(model)
+    if any(k not in tied for k in info.get("missing_keys", [])):  # another transformers version's layout
+        log.info("%s: weight names of another transformers version; matching them by name", folder)
+        load_hf_llava_renamed(model, weight_files(folder), str(folder), tied)
+        info = {**info, "missing_keys": [], "unexpected_keys": []}
+    ck.check_loading_info(info, folder, tied=tied)
     model.eval()
     cfg = model.config
     layer = cfg.vision_feature_layer

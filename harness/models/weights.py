@@ -6,6 +6,7 @@ out of a 7B checkpoint costs megabytes, not gigabytes. Key mismatches are report
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
@@ -113,3 +114,47 @@ def load_checked(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], where:
     """Strictly load ``sd`` into ``module`` (which may live on the meta device) after checking keys and shapes."""
     check_state_dict(module, sd, where, prefix)
     module.load_state_dict(dict(sd), strict=True, assign=True)
+
+
+# transformers Llava/LlavaNext weight names, as 4.x (< 4.52), 4.52-4.57 and 5.x write or hold them
+_HF_LLAVA_RENAMES = ((re.compile(r"^model\.(language_model|vision_tower|multi_modal_projector|image_newline)"), r"\1"),
+                     (re.compile(r"^language_model\.model\."), "language_model."),
+                     (re.compile(r"^language_model\.lm_head\."), "lm_head."),
+                     (re.compile(r"^vision_tower\.vision_model\."), "vision_tower."))
+
+
+def hf_llava_key(key: str) -> str:
+    """One spelling of a Llava/LlavaNext weight name, whichever transformers version wrote it.
+
+    >>> hf_llava_key("language_model.model.layers.0.mlp.up_proj.weight")
+    'language_model.layers.0.mlp.up_proj.weight'
+    >>> hf_llava_key("model.language_model.layers.0.mlp.up_proj.weight")
+    'language_model.layers.0.mlp.up_proj.weight'
+    >>> hf_llava_key("model.vision_tower.vision_model.embeddings.patch_embedding.weight")
+    'vision_tower.embeddings.patch_embedding.weight'
+    >>> hf_llava_key("language_model.lm_head.weight"), hf_llava_key("model.image_newline")
+    ('lm_head.weight', 'image_newline')
+    """
+    for pattern, repl in _HF_LLAVA_RENAMES:
+        key = pattern.sub(repl, key)
+    return key
+
+
+def load_hf_llava_renamed(model: torch.nn.Module, files: list[Path], where: str, tied: set[str]) -> None:
+    """Load a Llava/LlavaNext folder's tensors into ``model`` matching names across transformers
+    versions (for a transformers that does not rename another version's layout itself).
+    Weights the model needs and the files lack (tied ones aside) are a HarnessError."""
+    by_name = {hf_llava_key(k): v for k, v in read_tensors(files).items()}
+    found, missing = {}, []
+    for key in model.state_dict():
+        tensor = by_name.get(hf_llava_key(key))
+        if tensor is None:
+            if key not in tied:
+                missing.append(key)
+        else:
+            found[key] = tensor
+    if missing:
+        raise HarnessError(f"{where}: weights missing for {len(missing)} keys ({', '.join(sorted(missing)[:6])}); "
+                           "refusing a random init")
+    check_state_dict(model, {**model.state_dict(), **found}, where)  # shapes
+    model.load_state_dict(found, strict=False)

@@ -9,7 +9,7 @@ import yaml
 from safetensors import safe_open
 
 from harness.config import conf_dir
-from harness.demo.models import ensure_demo_checkpoint
+from harness.demo.models import DEMO_MODELS_VERSION, ensure_demo_checkpoint
 
 NAMES = ["demo_clip_l", "demo_siglip", "demo_unit_600m", "demo_unit_1b"]
 
@@ -68,7 +68,7 @@ def test_concurrent_builds_agree(tmp_path):
     with ThreadPoolExecutor(2) as pool:  # two builders racing for the same cache folder
         (a, wa), (b, wb) = pool.map(_build, [enc, enc], [tmp_path, tmp_path])
     assert a == b and wa == wb
-    siblings = [p.name for p in (tmp_path / "demo" / "models" / "v1").iterdir()]
+    siblings = [p.name for p in (tmp_path / "demo" / "models" / f"v{DEMO_MODELS_VERSION}").iterdir()]
     assert siblings == ["demo_unit_1b"]  # no temporary folder left behind
 
 

@@ -166,3 +166,35 @@ def test_reference_processor_is_batch_invariant(tmp_path, tok_dir):
     imgs = [photo(640, 480, s) for s in (7, 8, 9)]
     batch = proc.reference(images=imgs, return_tensors="pt", do_pad=False)["pixel_values"].numpy()
     assert all(np.array_equal(batch[i], proc(img)) for i, img in enumerate(imgs))
+
+
+@pytest.mark.parametrize("layout", ["saved", "v4", "v4.52"])
+def test_layouts_load_where_transformers_does_not_rename(layout, saved, tmp_path, monkeypatch, cpu, cache_dir):
+    """With a transformers that knows only its own names (e.g. 4.x reading a 5.x folder, where the
+    tower lost its ``vision_model.`` level), load_hf matches the names itself."""
+    import transformers
+
+    folder, model = saved["next"]
+    if layout != "saved":
+        folder = _hand_written(folder, tmp_path / layout, layout)
+    cls = transformers.LlavaNextForConditionalGeneration
+
+    def knows_no_names(path, **kwargs):
+        torch.manual_seed(0)
+        fresh = cls(transformers.AutoConfig.from_pretrained(path)).eval()  # random weights
+        return fresh, {"missing_keys": list(fresh.state_dict()), "unexpected_keys": [], "mismatched_keys": []}
+
+    monkeypatch.setattr(cls, "from_pretrained", staticmethod(knows_no_names))
+    _check_loaded(folder, model, cpu, cache_dir)
+
+
+def test_missing_weights_are_still_an_error(saved, tmp_path, cpu, cache_dir):
+    from safetensors.torch import load_file, save_file
+
+    from harness.errors import HarnessError
+
+    folder = _hand_written(saved["llava"][0], tmp_path / "v4", "v4")
+    weights = load_file(str(folder / "model.safetensors"))
+    save_file({k: v for k, v in weights.items() if "layers.1." not in k}, str(folder / "model.safetensors"))
+    with pytest.raises(HarnessError, match=r"v4: .*missing for \d+ keys .*layers\.1\..*refusing a random init"):
+        load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu, cache_dir)
