@@ -82,7 +82,7 @@ def _ci(task: Task, records: list[dict]) -> list[float | None] | None:
         from harness.report.stats import bootstrap_ci
     except ImportError:
         return None
-    return [_num(x) for x in bootstrap_ci(task.name, records)]
+    return [_num(x) for x in bootstrap_ci(task, records)]
 
 
 def _num(x: Any) -> float | None:

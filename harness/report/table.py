@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness import PAPER_TASKS
+from harness.report import era
 from harness.report.columns import Column, column, ordered
 from harness.report.paper import SOURCE, PaperTable, load_paper
 from harness.report.render import Block, Cell, Doc
@@ -61,13 +62,16 @@ def build_table(run_dirs: list[Path], paper: bool = False) -> Table:
               caption=("Scores of each run. " if runs else f"The paper's table: {SOURCE}. ")
               + UNITS_NOTE + " Best per column in bold.")
     if runs:
-        doc.blocks.append(Block(_bold_best([_run_row(r, columns) for r in runs])))
+        doc.blocks.append(Block(_bold_best([_run_row(r, columns, show_paper) for r in runs])))
     if show_paper:
         title = f"Paper: {SOURCE}" if runs else None
         doc.blocks.append(Block(_bold_best([_paper_row(paper_table, f, columns) for f in paper_table.families]),
                                 title=title))
         if runs:
             diff = [_diff_row(r, paper_table, columns) for r in runs if r.family in paper_table.cells]
+            marked = era.marked_protocols(runs, [c.task for c in columns])
+            if marked:
+                doc.notes.append(era.legend(marked))
             if diff:
                 doc.blocks.append(Block(diff, title="Difference to the paper (run − paper, same encoder family)"))
             else:
@@ -77,11 +81,12 @@ def build_table(run_dirs: list[Path], paper: bool = False) -> Table:
     return Table(runs=runs, paper=paper_table, columns=columns, doc=doc, show_paper=show_paper)
 
 
-def _run_row(run: Run, columns: list[Column]) -> list[Cell]:
+def _run_row(run: Run, columns: list[Column], paper: bool = False) -> list[Cell]:
     cells = [Cell(run.label)]
     for c in columns:
-        v = run.value(c.task)
-        cells.append(Cell(c.fmt(v) + _failed_note(run.scores.get(c.task)), raw=v))
+        v, entry = run.value(c.task), run.scores.get(c.task)
+        sign = era.mark(entry) if paper and v is not None else ""  # scored unlike the paper
+        cells.append(Cell(c.fmt(v) + sign + _failed_note(entry), raw=v))
     return cells
 
 
@@ -108,7 +113,8 @@ def _diff_row(run: Run, paper: PaperTable, columns: list[Column]) -> list[Cell]:
     for c in columns:
         v, p = run.value(c.task), paper.value(run.family, c.task)
         d = v - p if v is not None and p is not None else None
-        cells.append(Cell(c.fmt(d, signed=True), raw=None if d is None else round(d, 6)))
+        sign = era.mark(run.scores.get(c.task)) if d is not None else ""
+        cells.append(Cell(c.fmt(d, signed=True) + sign, raw=None if d is None else round(d, 6)))
     return cells
 
 
@@ -143,7 +149,7 @@ def _warnings(runs: list[Run]) -> list[str]:
     for r in runs:
         for task, entry in r.scores.items():
             texts = [f"{task}: {w}" for w in entry.get("warnings") or []]
-            if entry.get("failed"):
+            if entry.get("failed") and not any("failed sample(s)" in t for t in texts):
                 texts.append(f"{task}: {entry['failed']} failed sample(s), counted as wrong")
             for t in texts:
                 seen.setdefault(t, []).append(r.label)
