@@ -139,7 +139,8 @@ def _md_row(cells) -> str:
 
 _LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
                   "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
-                  MISSING: "---", "±": r"$\pm$", "Δ": r"$\Delta$", "−": "$-$", "×": r"$\times$"}
+                  MISSING: "---", "±": r"$\pm$", "Δ": r"$\Delta$", "−": "$-$", "×": r"$\times$",
+                  "†": r"$^{\dagger}$"}
 
 
 def latex_text(text: str) -> str:
@@ -157,8 +158,11 @@ _SIGNED = re.compile(r"^[+-]\d")
 def latex_cell(cell: Cell) -> str:
     r"""A table cell: signed numbers in math mode (a real minus sign), bold as ``\textbf``.
 
-    >>> latex_cell(Cell("-1.50")), latex_cell(Cell("62.34", bold=True))
-    ('$-1.50$', '\\textbf{62.34}')
+    >>> latex_cell(Cell("-1.50")), latex_cell(Cell("62.34", bold=True)), latex_cell(Cell("+2.00†"))
+    ('$-1.50$', '\\textbf{62.34}', '$+2.00^{\\dagger}$')
     """
-    text = f"${cell.text}$" if _SIGNED.match(cell.text) else latex_text(cell.text)
+    if _SIGNED.match(cell.text):
+        text = "$" + cell.text.replace("†", "^{\\dagger}") + "$"
+    else:
+        text = latex_text(cell.text)
     return f"\\textbf{{{text}}}" if cell.bold else text
