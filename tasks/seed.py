@@ -89,9 +89,9 @@ class SEED(Task):
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:
         truth = self._truth(doc)
         qtype = _check_type(doc)
+        prediction = prediction.strip()
         return {"answer": truth, "question_type": QUESTION_TYPES[qtype], "pred_letter": first_char(prediction),
                 "score": seed_score(prediction, truth)}
-        prediction = prediction.strip()
 
     def aggregate(self, records) -> dict[str, Any]:
         n = len(records)
