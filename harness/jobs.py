@@ -70,7 +70,7 @@ def plan(cfg: DictConfig, written: Written, dirs: Sequence[Path]) -> Plan:
     else:
         encoders, grid = _encoders(cfg, kind, written, dirs)
         data = _data_source(cfg, kind, written, encoders)
-        tasks = [_task(cfg, t, written, data, dirs) for t in _task_configs(cfg, written, dirs)]
+        tasks = [_task(cfg, t, written) for t in _task_configs(cfg, written, dirs)]
     for t in tasks:
         _point_dataset(cfg, t, data)
     if kind == "replay":
@@ -247,8 +247,7 @@ def _apply(tc: DictConfig, extra: Any, where: str) -> DictConfig:
         raise HarnessError(f"{where}: {one_line(exc)}") from None
 
 
-def _task(cfg: DictConfig, tc: DictConfig, written: Written, data: str,
-          dirs: Sequence[Path]) -> DictConfig:
+def _task(cfg: DictConfig, tc: DictConfig, written: Written) -> DictConfig:
     name = str(tc.name)
     run_wide = "protocol" in written.keys
     if run_wide and "task.protocol" in written.keys:
@@ -264,9 +263,9 @@ def _task(cfg: DictConfig, tc: DictConfig, written: Written, data: str,
         where = "task.protocol" if not run_wide else "protocol"
         raise HarnessError(f"{where}={tc.protocol}: task {name} has no such protocol; valid: "
                            f"{', '.join(cls.protocols)}")
-    check = getattr(cls, "check_config_keys", None)
-    if check is not None:
-        check(tc, written_keys=_written_task_keys(written, name))
+    judge_keys = [k for k in _written_task_keys(written, name) if k.startswith("judge.")]
+    if judge_keys and not cls.uses_judge:
+        raise HarnessError(f"task.{judge_keys[0]}: task {name} has no judge (MathVista has)")
     return tc
 
 

@@ -24,8 +24,9 @@ class DatasetConfig:
     split: Optional[Any] = None  # hub split (POPE's Full config takes a list)
     format: str = "hub"  # hub | original
     images_name: Optional[str] = None  # GQA: hub config of the images
-    image_dir: Optional[str] = None  # POPE/SEED original layout: the image folder
+    image_dir: Optional[str] = None  # original layout: the image folder (GQA, OK-VQA, POPE, SEED)
     annotations: Optional[str] = None  # original layout: the annotation file inside path
+    questions: Optional[str] = None  # OK-VQA original layout: the questions file
     expected_size: Optional[int] = None  # full-benchmark size (a task's own when None)
     demo: bool = False  # set by data=demo: the built-in synthetic set
 
@@ -90,7 +91,7 @@ class ModelConfig:
     feature_cache_dir: Optional[str] = None  # keep image features on disk across runs
     # replay
     predictions: Optional[str] = None  # replay: predictions file (%encoder% per grid row)
-    predictions_format: Optional[str] = None  # replay: None (detect) | jsonl | lmms-eval | vlmevalkit
+    predictions_format: Optional[str] = None  # replay: None|auto (detect) | jsonl | lmms-eval | vlmevalkit
 
 
 @dataclass

@@ -47,6 +47,7 @@ class Task:
     max_value: ClassVar[float] = 100.0  # best possible value of ``metric``
     expected_size: ClassVar[int | None] = None  # full-benchmark sample count
     protocols: ClassVar[tuple[str, ...]] = ("lmms-eval",)  # first = default
+    uses_judge: ClassVar[bool] = False  # reads task.judge.* (MathVista's answer extraction)
     # max_new_tokens per protocol, as that protocol's source sets it (else DEFAULT_MAX_NEW_TOKENS)
     generation_tokens: ClassVar[Mapping[str, int]] = {}
     formats: ClassVar[tuple[str, ...]] = ("hub",)  # dataset layouts the loader reads

@@ -87,6 +87,7 @@ class MathVista(Task):
     metric = "accuracy"
     expected_size = 1000
     protocols = tuple(PROTOCOLS)
+    uses_judge = True
     generation_tokens = {name: p.max_new_tokens for name, p in PROTOCOLS.items()}
     formats = ("hub", "original")
     hub_columns = ("pid", "question", "decoded_image", "choices", "answer", "question_type", "answer_type")

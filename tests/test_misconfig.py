@@ -212,3 +212,8 @@ def test_saved_config_alone_reruns_the_job(cli, tmp_path, cache_dir):
     old, new = _scores(first), _scores(again)
     assert {k: (v["value"], v["n"], v["protocol"]) for k, v in old.items()} == \
         {k: (v["value"], v["n"], v["protocol"]) for k, v in new.items()}
+
+
+def test_judge_key_on_a_task_without_a_judge_is_refused(cli, tmp_path):
+    _refused(cli, tmp_path, *ORACLE, "task=docvqa", "task.judge.url=http://127.0.0.1:9/v1",
+             needle="task docvqa has no judge")
