@@ -198,3 +198,18 @@ def test_missing_weights_are_still_an_error(saved, tmp_path, cpu, cache_dir):
     save_file({k: v for k, v in weights.items() if "layers.1." not in k}, str(folder / "model.safetensors"))
     with pytest.raises(HarnessError, match=r"v4: .*missing for \d+ keys .*layers\.1\..*refusing a random init"):
         load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu, cache_dir)
+
+
+def test_preprocessor_with_the_reference_travels_to_workers(saved, cpu, cache_dir):
+    """The preprocessor (with the folder's transformers processor) pickles, as data-loader workers
+    need, and gives the same pixels there; the memo keys on the pipeline's settings."""
+    import pickle
+
+    mllm = load_mllm({"checkpoint": str(saved["next"][0])}, CLIP_ENC, cpu, cache_dir)
+    mllm.share_images = True  # the memo on
+    req = Request(id="0", prompt="What?", images=[ImageRef(image=photo(300, 120, 3))])
+    here = mllm.preprocessor(req).pixel_values[0]
+    there = pickle.loads(pickle.dumps(mllm.preprocessor))
+    assert there.images == mllm.preprocessor.images and hash(there.images) == hash(mllm.preprocessor.images)
+    assert torch.equal(there(req).pixel_values[0], here) and there(req).pixel_values[0].shape[0] == 3
+    assert mllm.preprocessor.describe()["processing"]["backend"] == "transformers"
