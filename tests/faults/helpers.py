@@ -19,6 +19,7 @@ FAKE = ROOT / "tests" / "engine" / "run_fake.py"
 class Outcome:
     code: int
     err: str
+    out: str = ""
 
     @property
     def error(self) -> str:
@@ -66,7 +67,7 @@ def harness_cmd(*args: str, fake: bool = False) -> list[str]:
 def run_cli(*args: str, fake: bool = False, timeout: float = 120, preexec=None, prefix=(), **extra) -> Outcome:
     proc = subprocess.run([*prefix, *harness_cmd(*args, fake=fake)], env=env(**extra), capture_output=True,
                           text=True, timeout=timeout, preexec_fn=preexec, check=False, cwd=ROOT)
-    return Outcome(proc.returncode, proc.stderr)
+    return Outcome(proc.returncode, proc.stderr, proc.stdout)
 
 
 def read_lines(path: Path) -> list[dict]:
