@@ -22,8 +22,8 @@ from harness.models.encoders import HFVisionEncoder, VisionEncoder, load_encoder
 from harness.models.imageproc import ImageProcessing, normalize_aspect
 from harness.models.projector import build_projector, infer_projector
 from harness.models.towers import checkpoint_tower  # noqa: F401  (the tower a checkpoint names)
-from harness.models.weights import (list_keys, load_checked, load_hf_llava_renamed, read_tensors, strip_prefix,
-                                    weight_files)
+from harness.models.weights import (list_keys, load_checked, load_hf_llava_renamed, read_tensors,
+                                    strip_prefix, weight_files)
 
 log = logging.getLogger(__name__)
 PROJ = "model.mm_projector."
@@ -200,7 +200,7 @@ def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype, device:
     with ck.quiet_transformers():
         model, info = cls.from_pretrained(str(folder), **kwargs)
     tied = ck._tied(model)
-    if any(k not in tied for k in info.get("missing_keys", [])):  # another transformers version's layout
+    if any(k not in tied for k in info.get("missing_keys", [])):  # another version's layout
         log.info("%s: weight names of another transformers version; matching them by name", folder)
         load_hf_llava_renamed(model, weight_files(folder), str(folder), tied)
         info = {**info, "missing_keys": [], "unexpected_keys": []}
@@ -212,10 +212,10 @@ def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype, device:
         raise HarnessError(f"{folder}: vision_feature_layer {layer} (several layers) is not supported")
     vision_type = cfg.vision_config.model_type
     arch = "siglip" if vision_type.startswith("siglip") else "clip"
-    processing = ImageProcessing.from_folder(folder, backend="transformers")  # pixels as AutoProcessor's
+    processing = ImageProcessing.from_folder(folder, backend="transformers")  # AutoProcessor's
     encoder = HFVisionEncoder(_part(model, "vision_tower"), arch, layer, "patch", processing,
                               has_cls=cfg.vision_feature_select_strategy == "default")
-    do_pad = bool(getattr(processing.reference, "do_pad", False))  # LlavaImageProcessor's pad-to-square
+    do_pad = bool(getattr(processing.reference, "do_pad", False))  # LlavaImageProcessor's pad
     default_aspect = "anyres" if fmt == "hf_llava_next" else ("pad" if do_pad else "crop")
     aspect = normalize_aspect(_opt(model_cfg, "image_aspect_ratio", default_aspect))
     pins = _opt(model_cfg, "image_grid_pinpoints", getattr(cfg, "image_grid_pinpoints", None))

@@ -1,4 +1,4 @@
-"""Image preprocessing that travels with the checkpoint, computed as that checkpoint's reference does.
+"""Image preprocessing that travels with the checkpoint, computed as its format's reference does.
 
 Two backends, chosen by the checkpoint format:
 
@@ -80,7 +80,8 @@ class ImageProcessing:
     image_mean: tuple[float, ...] = (0.48145466, 0.4578275, 0.40821073)
     image_std: tuple[float, ...] = (0.26862954, 0.26130258, 0.27577711)
     backend: str = "pil"
-    # backend "transformers": the folder's own image processor (not compared: the fields above say what it does)
+    # backend "transformers": the folder's own image processor (not compared: the fields say what
+    # it does)
     reference: Any = field(default=None, compare=False, hash=False, repr=False)
 
     @classmethod
@@ -108,7 +109,7 @@ class ImageProcessing:
 
     @classmethod
     def from_folder(cls, folder: Path, backend: str = "pil") -> "ImageProcessing":
-        """The folder's processor settings; ``backend="transformers"`` also loads its own processor."""
+        """The folder's processor settings; ``backend="transformers"`` also loads its processor."""
         data, path = read_processor_config(folder)
         if backend == "pil":
             return cls.from_dict(data, str(path))
@@ -181,7 +182,8 @@ class ImageProcessing:
 
 
 def load_reference(folder: Path, where: Path) -> Any:
-    """The folder's own image processor, as the installed transformers' AutoImageProcessor builds it."""
+    """The folder's own image processor, as the installed transformers' AutoImageProcessor
+    builds it."""
     from transformers import AutoImageProcessor
 
     from harness.models.checkpoints import quiet_transformers
@@ -191,7 +193,8 @@ def load_reference(folder: Path, where: Path) -> Any:
             return AutoImageProcessor.from_pretrained(str(folder))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise HarnessError(f"{where}: transformers cannot build this image processor ({first})") from None
+        raise HarnessError(f"{where}: transformers cannot build this image processor ({first})") \
+            from None
 
 
 def slices_grid(ref: Any) -> bool:
@@ -270,8 +273,10 @@ class ImagePipeline:
         ref = self.processing.reference
         if ref is not None and slices_grid(ref):  # LlavaNext: its own grid slicing
             if not self.pinpoints:
-                raise HarnessError("image_aspect_ratio=anyres needs image_grid_pinpoints (model.image_grid_pinpoints)")
-            return reference_pixels(ref, image, image_grid_pinpoints=[[h, w] for w, h in self.pinpoints])
+                raise HarnessError("image_aspect_ratio=anyres needs image_grid_pinpoints "
+                                   "(model.image_grid_pinpoints)")
+            pins_hw = [[h, w] for w, h in self.pinpoints]
+            return reference_pixels(ref, image, image_grid_pinpoints=pins_hw)
         return np.stack([self.processing(t) for t in self.anyres_crops(image, side)])
 
     def anyres_crops(self, image: Image.Image, tile: int) -> list[Image.Image]:

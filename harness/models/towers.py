@@ -37,8 +37,8 @@ _SHAPES = {("clip_vision_model", 1024, 24, 14, 336): "clip_l",
            ("siglip_vision_model", 1152, 27, 14, 384): "siglip"}
 # transformers' defaults for keys a hand-written vision_config may leave out
 _DEFAULTS = {"clip_vision_model": (768, 12, 32, 224), "siglip_vision_model": (768, 12, 16, 224)}
-_LLAVA_DEFAULT_VISION = {"model_type": "clip_vision_model", "hidden_size": 1024, "num_hidden_layers": 24,
-                         "patch_size": 14, "image_size": 336}
+_LLAVA_DEFAULT_VISION = {"model_type": "clip_vision_model", "hidden_size": 1024,
+                         "num_hidden_layers": 24, "patch_size": 14, "image_size": 336}
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -59,15 +59,17 @@ def tower_from_name(name: str) -> str | None:
 
     >>> tower_from_name("openai/clip-vit-large-patch14-336"), tower_from_name("/ckpt/UNIT_1B")
     ('clip_l', 'unit_1b')
-    >>> tower_from_name("google/siglip-so400m-patch14-384"), tower_from_name("openai/clip-vit-large-patch14")
-    ('siglip', None)
+    >>> tower_from_name("google/siglip-so400m-patch14-384")
+    'siglip'
+    >>> tower_from_name("openai/clip-vit-large-patch14") is None  # CLIP-L at 224 px
+    True
     """
     found = {enc for pattern, enc in _NAMES if pattern.search(str(name))}
     return found.pop() if len(found) == 1 else None
 
 
 def tower_from_vision_config(vc: dict[str, Any]) -> str | None:
-    """The encoder a transformers vision config describes (a full CLIP/SigLIP config's vision part too).
+    """The encoder a transformers vision config (or a full CLIP/SigLIP config) describes.
 
     >>> tower_from_vision_config({"model_type": "clip_vision_model", "hidden_size": 1024,
     ...                           "num_hidden_layers": 24, "patch_size": 14, "image_size": 336})
@@ -103,11 +105,12 @@ def tower_from_unit_args(args: dict[str, Any]) -> str | None:
 
 
 def tower_of_folder(folder: Path) -> str | None:
-    """The encoder stored in an encoder folder (its ``config.json``), else its name; None if neither says."""
+    """The encoder in an encoder folder (its ``config.json``, else its name), or None."""
     cfg = read_json(folder / "config.json")
     by_name = tower_from_name(folder.name) or tower_from_name(str(folder.resolve()))
-    if isinstance(cfg.get("args"), dict) and "model_type" not in cfg:  # UNIT: the 1B's timm name may not say
-        return tower_from_unit_args(cfg["args"]) or (by_name if by_name in ("unit_600m", "unit_1b") else None)
+    if isinstance(cfg.get("args"), dict) and "model_type" not in cfg:  # UNIT (the 1B's timm
+        unit_name = by_name if by_name in ("unit_600m", "unit_1b") else None  # name may not say)
+        return tower_from_unit_args(cfg["args"]) or unit_name
     if str(cfg.get("model_type", "")).startswith(("clip", "siglip")):  # the shapes decide
         return tower_from_vision_config(cfg)
     return by_name

@@ -117,7 +117,8 @@ def load_checked(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], where:
 
 
 # transformers Llava/LlavaNext weight names, as 4.x (< 4.52), 4.52-4.57 and 5.x write or hold them
-_HF_LLAVA_RENAMES = ((re.compile(r"^model\.(language_model|vision_tower|multi_modal_projector|image_newline)"), r"\1"),
+_HF_LLAVA_RENAMES = ((re.compile(r"^model\.(language_model|vision_tower|multi_modal_projector"
+                                 r"|image_newline)"), r"\1"),
                      (re.compile(r"^language_model\.model\."), "language_model."),
                      (re.compile(r"^language_model\.lm_head\."), "lm_head."),
                      (re.compile(r"^vision_tower\.vision_model\."), "vision_tower."))
@@ -140,7 +141,8 @@ def hf_llava_key(key: str) -> str:
     return key
 
 
-def load_hf_llava_renamed(model: torch.nn.Module, files: list[Path], where: str, tied: set[str]) -> None:
+def load_hf_llava_renamed(model: torch.nn.Module, files: list[Path], where: str,
+                          tied: set[str]) -> None:
     """Load a Llava/LlavaNext folder's tensors into ``model`` matching names across transformers
     versions (for a transformers that does not rename another version's layout itself).
     Weights the model needs and the files lack (tied ones aside) are a HarnessError."""
@@ -154,7 +156,8 @@ def load_hf_llava_renamed(model: torch.nn.Module, files: list[Path], where: str,
         else:
             found[key] = tensor
     if missing:
-        raise HarnessError(f"{where}: weights missing for {len(missing)} keys ({', '.join(sorted(missing)[:6])}); "
+        shown = ", ".join(sorted(missing)[:6])
+        raise HarnessError(f"{where}: weights missing for {len(missing)} keys ({shown}); "
                            "refusing a random init")
     check_state_dict(model, {**model.state_dict(), **found}, where)  # shapes
     model.load_state_dict(found, strict=False)

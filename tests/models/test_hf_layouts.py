@@ -1,11 +1,12 @@
-"""HF Llava/LlavaNext folders as transformers 4.x and 5.x write them all load, with AutoProcessor's pixels.
+"""HF Llava/LlavaNext folders as transformers 4.x and 5.x write them load, with AutoProcessor's
+pixels.
 
 transformers 5 ``save_pretrained`` writes ``processor_config.json`` (the image processor nested
 in it) and no ``preprocessor_config.json``; 4.x wrote ``preprocessor_config.json``. Weight names:
 4.x before 4.52 ``language_model.model.*`` / ``language_model.lm_head.*`` /
-``vision_tower.vision_model.*`` / ``multi_modal_projector.*``; 4.52 to 4.57 ``model.language_model.*``,
-``model.vision_tower.vision_model.*``, ``lm_head.*``; transformers 5 saves what the installed
-version writes (checked below as saved). The other layouts are written by hand.
+``vision_tower.vision_model.*`` / ``multi_modal_projector.*``; 4.52 to 4.57
+``model.language_model.*``, ``model.vision_tower.vision_model.*``, ``lm_head.*``; a folder
+saved by the installed transformers 5 is checked as saved. The other layouts are written by hand.
 """
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ def _rename(key: str, layout: str) -> str:
 
 
 def _processor(kind: str, size: dict, tok):
-    from transformers import CLIPImageProcessor, LlavaNextImageProcessor, LlavaNextProcessor, LlavaProcessor
+    from transformers import (CLIPImageProcessor, LlavaNextImageProcessor, LlavaNextProcessor,
+                              LlavaProcessor)
 
     if kind == "next":
         ip = LlavaNextImageProcessor(**size, image_grid_pinpoints=PINS_HW_56)
@@ -53,7 +55,8 @@ def _processor(kind: str, size: dict, tok):
 def saved(tmp_path_factory, tok_dir) -> dict[str, tuple[Path, torch.nn.Module]]:
     """kind -> (folder saved by the installed transformers, the model it holds)."""
     from transformers import (AutoTokenizer, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaNextConfig, LlavaNextForConditionalGeneration)
+                              LlavaForConditionalGeneration, LlavaNextConfig,
+                              LlavaNextForConditionalGeneration)
 
     tok = AutoTokenizer.from_pretrained(str(tok_dir))
     out = {}
@@ -62,8 +65,9 @@ def saved(tmp_path_factory, tok_dir) -> dict[str, tuple[Path, torch.nn.Module]]:
                                        {"image_grid_pinpoints": PINS_HW_56})):
         torch.manual_seed(5)
         cfg = cfg_cls(vision_config=CLIPVisionConfig(**VISION).to_dict(),
-                      text_config=LlamaConfig(vocab_size=420, **TEXT).to_dict(), image_token_index=IMAGE_TOKEN_ID,
-                      vision_feature_layer=-2, vision_feature_select_strategy="default", **extra)
+                      text_config=LlamaConfig(vocab_size=420, **TEXT).to_dict(),
+                      image_token_index=IMAGE_TOKEN_ID, vision_feature_layer=-2,
+                      vision_feature_select_strategy="default", **extra)
         model = cls(cfg).eval()
         folder = tmp_path_factory.mktemp(f"saved_{kind}")
         model.save_pretrained(str(folder))
@@ -81,7 +85,8 @@ def _hand_written(src: Path, dst: Path, layout: str) -> Path:
         shutil.copy(f, dst / f.name)
     shutil.copy(src / "config.json", dst / "config.json")
     weights = load_file(str(src / "model.safetensors"))
-    save_file({_rename(k, layout): v.contiguous() for k, v in weights.items()}, str(dst / "model.safetensors"))
+    renamed = {_rename(k, layout): v.contiguous() for k, v in weights.items()}
+    save_file(renamed, str(dst / "model.safetensors"))
     proc = json.loads((src / "processor_config.json").read_text())
     image = dict(proc.pop("image_processor"), processor_class=proc["processor_class"])
     (dst / "preprocessor_config.json").write_text(json.dumps(image))
@@ -110,7 +115,8 @@ def _check_loaded(folder: Path, model: torch.nn.Module, cpu, cache_dir) -> None:
 def test_hf_folder_layouts_load(kind, layout, saved, tmp_path, cpu, cache_dir):
     folder, model = saved[kind]
     if layout == "saved":  # transformers 5: processor_config.json only
-        assert (folder / "processor_config.json").is_file() and not (folder / "preprocessor_config.json").exists()
+        assert (folder / "processor_config.json").is_file()
+        assert not (folder / "preprocessor_config.json").exists()
     else:
         folder = _hand_written(folder, tmp_path / layout, layout)
     _check_loaded(folder, model, cpu, cache_dir)
@@ -118,7 +124,7 @@ def test_hf_folder_layouts_load(kind, layout, saved, tmp_path, cpu, cache_dir):
 
 # ---- the processors alone, at their real sizes ---------------------------------------------------
 def _write_processor(folder: Path, kind: str, tok_dir: Path) -> Path:
-    """A processor folder: as transformers 5 saves it, or a hand-written 4.x preprocessor_config.json."""
+    """A processor folder as transformers 5 saves it, or a hand-written 4.x preprocessor_config."""
     from transformers import AutoTokenizer
 
     folder.mkdir()
@@ -128,25 +134,27 @@ def _write_processor(folder: Path, kind: str, tok_dir: Path) -> Path:
         return folder
     for f in tok_files(tok_dir):
         shutil.copy(f, folder / f.name)
-    cfg = {"v4_llava_pad": {**CLIP_336, "image_processor_type": "LlavaImageProcessor", "do_pad": True},
+    cfg = {"v4_llava_pad": {**CLIP_336, "image_processor_type": "LlavaImageProcessor",
+                            "do_pad": True},
            "v4_siglip": {**SIGLIP_384, "image_processor_type": "SiglipImageProcessor"},
            "v4_next": {**CLIP_336, "image_processor_type": "LlavaNextImageProcessor",
                        "image_grid_pinpoints": [[h, w] for w, h in PINS_WH]}}[kind]
     proc_class = "LlavaNextProcessor" if kind == "v4_next" else "LlavaProcessor"
-    (folder / "preprocessor_config.json").write_text(json.dumps({**cfg, "processor_class": proc_class}))
+    cfg = {**cfg, "processor_class": proc_class}
+    (folder / "preprocessor_config.json").write_text(json.dumps(cfg))
     return folder
 
 
-@pytest.mark.parametrize("kind,aspect", [("v5_clip", "crop"), ("v4_llava_pad", "pad"), ("v4_siglip", "crop"),
-                                         ("v4_next", "anyres")])
+@pytest.mark.parametrize("kind,aspect", [("v5_clip", "crop"), ("v4_llava_pad", "pad"),
+                                         ("v4_siglip", "crop"), ("v4_next", "anyres")])
 def test_hf_pixels_equal_autoprocessor(kind, aspect, tmp_path, tok_dir):
     from transformers import AutoProcessor
 
     folder = _write_processor(tmp_path / kind, kind, tok_dir)
     ref = AutoProcessor.from_pretrained(str(folder)).image_processor
-    ours = ImagePipeline(ImageProcessing.from_folder(folder, backend="transformers"), aspect,
-                         tuple(PINS_WH) if aspect == "anyres" else ())
-    pil = ImagePipeline(ImageProcessing.from_folder(folder), aspect, tuple(PINS_WH) if aspect == "anyres" else ())
+    pins = tuple(PINS_WH) if aspect == "anyres" else ()
+    ours = ImagePipeline(ImageProcessing.from_folder(folder, backend="transformers"), aspect, pins)
+    pil = ImagePipeline(ImageProcessing.from_folder(folder), aspect, pins)
     differs = 0
     for i, (w, h) in enumerate(SIZES.values()):
         img = photo(w, h, i)
@@ -155,7 +163,8 @@ def test_hf_pixels_equal_autoprocessor(kind, aspect, tmp_path, tok_dir):
         mine = ours(img)
         assert mine.shape == theirs.shape and np.array_equal(mine, theirs), (kind, (w, h))
         differs += not np.array_equal(pil(img), theirs)
-    assert differs, "the PIL steps should miss the torchvision processor somewhere (else this test proves nothing)"
+    assert differs, "the PIL steps should miss the torchvision processor somewhere (else this " \
+                    "test proves nothing)"
 
 
 def test_reference_processor_is_batch_invariant(tmp_path, tok_dir):
@@ -169,7 +178,8 @@ def test_reference_processor_is_batch_invariant(tmp_path, tok_dir):
 
 
 @pytest.mark.parametrize("layout", ["saved", "v4", "v4.52"])
-def test_layouts_load_where_transformers_does_not_rename(layout, saved, tmp_path, monkeypatch, cpu, cache_dir):
+def test_layouts_load_where_transformers_does_not_rename(layout, saved, tmp_path, monkeypatch, cpu,
+                                                         cache_dir):
     """With a transformers that knows only its own names (e.g. 4.x reading a 5.x folder, where the
     tower lost its ``vision_model.`` level), load_hf matches the names itself."""
     import transformers
@@ -182,7 +192,9 @@ def test_layouts_load_where_transformers_does_not_rename(layout, saved, tmp_path
     def knows_no_names(path, **kwargs):
         torch.manual_seed(0)
         fresh = cls(transformers.AutoConfig.from_pretrained(path)).eval()  # random weights
-        return fresh, {"missing_keys": list(fresh.state_dict()), "unexpected_keys": [], "mismatched_keys": []}
+        info = {"missing_keys": list(fresh.state_dict()), "unexpected_keys": [],
+                "mismatched_keys": []}
+        return fresh, info
 
     monkeypatch.setattr(cls, "from_pretrained", staticmethod(knows_no_names))
     _check_loaded(folder, model, cpu, cache_dir)
@@ -195,8 +207,9 @@ def test_missing_weights_are_still_an_error(saved, tmp_path, cpu, cache_dir):
 
     folder = _hand_written(saved["llava"][0], tmp_path / "v4", "v4")
     weights = load_file(str(folder / "model.safetensors"))
-    save_file({k: v for k, v in weights.items() if "layers.1." not in k}, str(folder / "model.safetensors"))
-    with pytest.raises(HarnessError, match=r"v4: .*missing for \d+ keys .*layers\.1\..*refusing a random init"):
+    kept = {k: v for k, v in weights.items() if "layers.1." not in k}
+    save_file(kept, str(folder / "model.safetensors"))
+    with pytest.raises(HarnessError, match=r"v4: .*missing for \d+ keys .*layers\.1\..*init"):
         load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu, cache_dir)
 
 
@@ -210,6 +223,8 @@ def test_preprocessor_with_the_reference_travels_to_workers(saved, cpu, cache_di
     req = Request(id="0", prompt="What?", images=[ImageRef(image=photo(300, 120, 3))])
     here = mllm.preprocessor(req).pixel_values[0]
     there = pickle.loads(pickle.dumps(mllm.preprocessor))
-    assert there.images == mllm.preprocessor.images and hash(there.images) == hash(mllm.preprocessor.images)
-    assert torch.equal(there(req).pixel_values[0], here) and there(req).pixel_values[0].shape[0] == 3
+    assert there.images == mllm.preprocessor.images
+    assert hash(there.images) == hash(mllm.preprocessor.images)
+    moved = there(req).pixel_values[0]
+    assert torch.equal(moved, here) and moved.shape[0] == 3
     assert mllm.preprocessor.describe()["processing"]["backend"] == "transformers"
