@@ -69,27 +69,29 @@ class Copies:
 
 
 def compose(overrides: Sequence[str]):
+    """The checked config, its jobs and tasks, exactly as ``python -m harness`` plans them."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
-    from omegaconf import OmegaConf
 
     from harness.config import conf_dir
+    from harness.runner import prepare
 
+    args = [*DEFAULTS, *overrides, "output_dir=unused"]
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=[*DEFAULTS, *overrides, "output_dir=unused"])
-    OmegaConf.resolve(cfg)
-    return cfg
+        cfg = hydra_compose(config_name="config", overrides=args)
+    return prepare(cfg, args)
 
 
 def load(overrides: Sequence[str]):
     """(config, encoder config, device, task, model, load seconds) as ``python -m harness`` builds them."""
+    from harness.config import to_dict
     from harness.device import resolve_device
-    from harness.runner import build_model, build_tasks, resolve_encoders
+    from harness.runner import build_model
 
-    cfg = compose(overrides)
+    cfg, jobs, tasks = compose(overrides)
     device = resolve_device(cfg.device.type, str(cfg.dtype))
-    enc = resolve_encoders(cfg)[0]
-    task = build_tasks(cfg)[0]
+    enc = to_dict(jobs.encoders[0])
+    task = tasks[0]
     t0 = time.perf_counter()
     model = build_model(cfg, enc, device)
     return cfg, enc, device, task, model, time.perf_counter() - t0

@@ -56,6 +56,7 @@ class Plan:
     data: str  # demo | hub | local
     grid: str | None  # the grid's name, when encoders came from one
     output_dir: str
+    overrides: list[str] = field(default_factory=list)  # what the user wrote
 
 
 def plan(cfg: DictConfig, written: Written, dirs: Sequence[Path]) -> Plan:

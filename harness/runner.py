@@ -42,13 +42,8 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
     they come from Hydra; a config from ``hydra.compose(..., return_hydra_config=True)`` carries
     them too. They decide what the user asked for (see :mod:`harness.jobs`).
     """
-    overrides, dirs = _invocation(cfg, overrides)
-    try:  # everything the user wrote is checked, and every dataset opened, before any work
-        cfg, jobs, task_list = _plan(cfg, overrides, dirs)
-    except ConfigError:
-        raise
-    except HarnessError as exc:
-        raise ConfigError(str(exc)) from None
+    cfg, jobs, task_list = prepare(cfg, overrides)
+    overrides = jobs.overrides
     _seed(int(cfg.seed))
     _, world, local_rank = env_ranks()  # torchrun: one process per device, device index = LOCAL_RANK
     device = resolve_device(cfg.device.type, str(cfg.dtype), index=local_rank if world > 1 else None)
@@ -74,6 +69,17 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
         shutdown()
 
 
+def prepare(cfg: DictConfig, overrides: Sequence[str] | None = None
+            ) -> tuple[DictConfig, Plan, list[Task]]:
+    """The checked config, its jobs and their tasks (datasets opened): all that ``run`` does
+    before any work. Every fault here is a :class:`ConfigError` (exit code 2)."""
+    overrides, dirs = _invocation(cfg, overrides)
+    try:
+        return _plan(cfg, overrides, dirs)
+    except HarnessError as exc:
+        raise (exc if isinstance(exc, ConfigError) else ConfigError(str(exc))) from None
+
+
 def _plan(cfg: DictConfig, overrides: list[str], dirs: list[Path]):
     check_overrides(overrides, dirs)
     cfg = _resolved(cfg)
@@ -84,6 +90,7 @@ def _plan(cfg: DictConfig, overrides: list[str], dirs: list[Path]):
         raise ConfigError(f"task.{key}: this config is a saved job with its tasks resolved; set "
                           f"tasks.<name>.{key}=... instead")
     jobs = plan(cfg, written, dirs)
+    jobs.overrides = list(overrides)
     task_list = [get_task_class(str(t.name))(_task_dict(cfg, t)) for t in jobs.tasks]
     for task in task_list:
         task.docs()  # a missing, empty or wrong dataset is found now, before anything is written

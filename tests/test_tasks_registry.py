@@ -29,6 +29,17 @@ def test_unknown_task_lists_valid_names():
         get_task_class("docvqaa")
 
 
+def _reachable(task, docs) -> float:
+    """The best score the protocol allows. MathVista under every lmms-eval version: a float
+    answer never matches (``round(x, precision)`` raises on the hub's float64 precision) and a
+    list answer needs the judge, absent here (docs/benchmarks.md)."""
+    if task.name != "mathvista":
+        return task.max_value
+    ok = [d for d in docs if d["answer_type"] not in ("float", "list")]
+    assert 0 < len(ok) < len(docs)  # the demo set has both kinds
+    return 100.0 * len(ok) / len(docs)
+
+
 @pytest.mark.parametrize("name", PAPER_TASKS)
 def test_loaded_task_pickles_and_oracle_reaches_max(name, cache_dir):
     task = _demo_task(name, cache_dir)
@@ -42,5 +53,5 @@ def test_loaded_task_pickles_and_oracle_reaches_max(name, cache_dir):
         req = task.build_request(doc)
         records.append({"id": doc["id"], "prediction": req.reference, **task.score(doc, req.reference)})
     value = task.aggregate(records)[task.metric]
-    assert value == pytest.approx(task.max_value), (name, value)
+    assert value == pytest.approx(_reachable(task, docs)), (name, value)
     assert not task.warnings, task.warnings  # demo sets are not compared with the full size

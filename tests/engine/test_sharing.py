@@ -81,18 +81,13 @@ def test_models_without_sharing_are_planned_as_before(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_setup(cache_dir):
-    from hydra import compose, initialize_config_dir
-    from omegaconf import OmegaConf
-
-    from harness.config import conf_dir, load_group
+    from harness.bench import compose
+    from harness.config import load_group
     from harness.device import resolve_device
     from harness.models.mllm import load_mllm
-    from harness.runner import build_tasks
 
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["task=all", "data=demo", "output_dir=unused"])
-    OmegaConf.resolve(cfg)
-    tasks = {t.name: t for t in build_tasks(cfg)}
+    _, _, task_list = compose(["task=all", "data=demo"])
+    tasks = {t.name: t for t in task_list}
     model = load_mllm({"template": "vicuna_v1"}, load_group("encoder", "demo_unit_1b"), resolve_device("cpu", "fp32"),
                       Path(cache_dir))
     return tasks, model
