@@ -101,7 +101,9 @@ def _encoders(cfg: DictConfig, kind: str, written: Written,
     chosen = "encoder" in written.groups
     grid_names = list(cfg.encoder.grid or [])
     if ckpt and not chosen and not written.under("encoder").get("grid"):
-        return [_member(_inferred_encoder(str(ckpt)), enc_keys, dirs)], None
+        enc = _member(_inferred_encoder(str(ckpt)), enc_keys, dirs)
+        enc.demo = False  # the checkpoint given is loaded, even one the demo once wrote
+        return [enc], None
     if not grid_names:
         members, grid = [cfg.encoder], None
     else:

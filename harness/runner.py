@@ -137,11 +137,13 @@ def _run(cfg: DictConfig, jobs: Plan, task_list: list[Task], overrides: list[str
              jobs.data, ", ".join(f"{t.name} ({t.protocol})" for t in task_list),
              ", ".join(str(e.label or e.name) for e in jobs.encoders))
     grid = len(jobs.encoders) > 1
+    explicit = sorted(k for k in Written.of(overrides).under("encoder") if k not in ("name", "grid"))
     run_dirs = []
     for enc in jobs.encoders:
         run_dir = out / str(enc.name) if grid else out
         job = job_config(cfg, jobs, enc, run_dir)
-        run_dirs.append(evaluate_encoder(job, to_dict(enc), task_list, device, run_dir, main,
+        enc_dict = to_dict(enc) | {"explicit": explicit}  # these win over the checkpoint's
+        run_dirs.append(evaluate_encoder(job, enc_dict, task_list, device, run_dir, main,
                                          overrides=overrides))
     if main:
         _print_table(run_dirs, out)

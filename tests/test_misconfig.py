@@ -217,3 +217,34 @@ def test_saved_config_alone_reruns_the_job(cli, tmp_path, cache_dir):
 def test_judge_key_on_a_task_without_a_judge_is_refused(cli, tmp_path):
     _refused(cli, tmp_path, *ORACLE, "task=docvqa", "task.judge.url=http://127.0.0.1:9/v1",
              needle="task docvqa has no judge")
+
+
+def _demo_checkpoint(cache_dir: Path, tmp_path: Path) -> Path:
+    from harness.config import load_group
+    from harness.demo.models import ensure_demo_checkpoint
+
+    built = ensure_demo_checkpoint(load_group("encoder", "demo_clip_l"), tmp_path / "cache")
+    return built  # a LLaVA code-base folder whose mm_vision_tower is ../encoder
+
+
+def test_checkpoint_alone_infers_its_encoder_and_is_loaded(cli, tmp_path, cache_dir):
+    ckpt = _demo_checkpoint(cache_dir, tmp_path)
+    out = tmp_path / "out"
+    code, _, err = cli("device=cpu", "task=docvqa", f"model.checkpoint={ckpt}", "data=demo",
+                       "limit=2", f"output_dir={out}")
+    assert code == 0, err
+    meta = _meta(out)
+    assert meta["encoder"]["name"] == "demo_clip_l" and meta["encoder"]["demo"] is False
+    assert meta["model"]["paths"]["checkpoint"] == str(ckpt)
+    assert meta["model"]["encoder"]["select_layer"] == -2  # the checkpoint's own setting
+
+
+def test_explicit_encoder_setting_wins_over_the_checkpoint(cli, tmp_path, cache_dir):
+    ckpt = _demo_checkpoint(cache_dir, tmp_path)
+    out = tmp_path / "out"
+    code, _, err = cli("device=cpu", "task=docvqa", f"model.checkpoint={ckpt}", "data=demo",
+                       "encoder.select_layer=-3", "limit=2", f"output_dir={out}")
+    assert code == 0, err
+    meta = _meta(out)
+    assert meta["model"]["encoder"]["select_layer"] == -3
+    assert "encoder.select_layer=-3" in meta["overrides"]

@@ -161,7 +161,13 @@ def demo_kind(encoder_cfg: dict) -> str:
 def ensure_demo_checkpoint(encoder_cfg: dict, cache_dir: Path) -> Path:
     """The demo MLLM folder (LLaVA code-base format) for ``encoder_cfg``, built on first use."""
     kind, name = demo_kind(encoder_cfg), str(encoder_cfg.get("name") or "demo")
-    target = Path(cache_dir) / "demo" / "models" / f"v{DEMO_MODELS_VERSION}" / name
+    # the folder is keyed by every setting written into it, so a run with other settings never
+    # finds (or leaves behind) a checkpoint that disagrees with its own config
+    written = {k: encoder_cfg.get(k) for k in ("select_layer", "select_feature", "layernorm")}
+    from harness.fingerprint import obj_fingerprint
+
+    target = (Path(cache_dir) / "demo" / "models" / f"v{DEMO_MODELS_VERSION}"
+              / f"{name}-{obj_fingerprint(written)[:8]}")
 
     def build(tmp: Path) -> None:
         from harness.models.checkpoints import quiet_transformers

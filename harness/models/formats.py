@@ -100,16 +100,24 @@ def _projector_weights(files: list[Path], folder: Path | None, model_cfg: dict) 
                        "set model.projector=<file>")
 
 
+def chosen(folder: Path, key: str, theirs: Any, encoder_cfg: dict) -> Any:
+    """An encoder setting: the user's when written on the command line (``encoder_cfg
+    ["explicit"]``), else the checkpoint's (how it was trained), else the encoder config's."""
+    mine = encoder_cfg.get(key)
+    if key in encoder_cfg.get("explicit", ()):
+        if theirs is not None and theirs != mine:
+            log.info("%s: encoder.%s=%s as given (the checkpoint says %s)", folder, key, mine, theirs)
+        return mine
+    return mine if theirs is None else theirs
+
+
 def _llava_encoder(folder: Path, cfg: dict, model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype,
                    files: list[Path]) -> tuple[VisionEncoder, Path]:
     """The encoder named by ``mm_vision_tower`` with the checkpoint's feature selection (and stored tower weights)."""
     enc_path = _encoder_from_tower(cfg.get("mm_vision_tower") or cfg.get("vision_tower"), folder, encoder_cfg, model_cfg)
-    layer = cfg.get("mm_vision_select_layer", encoder_cfg.get("select_layer"))
-    feature = cfg.get("mm_vision_select_feature", encoder_cfg.get("select_feature") or "patch")
-    for key, mine, theirs in (("select_layer", encoder_cfg.get("select_layer"), layer),
-                              ("select_feature", encoder_cfg.get("select_feature"), feature)):
-        if mine is not None and mine != theirs:
-            log.warning("%s: the checkpoint's %s (%s) overrides encoder.%s (%s)", folder, key, theirs, key, mine)
+    layer = chosen(folder, "select_layer", cfg.get("mm_vision_select_layer"), encoder_cfg)
+    feature = chosen(folder, "select_feature", cfg.get("mm_vision_select_feature"), encoder_cfg)
+    feature = feature or "patch"
     encoder = load_encoder(enc_path, encoder_cfg.get("arch"), layer, feature, dtype)
     tower_sd = strip_prefix(read_tensors(files, lambda k: k.startswith(TOWER)), TOWER) if files else {}
     if tower_sd:
@@ -190,7 +198,8 @@ def _part(model: nn.Module, name: str):
     return getattr(inner, name, None) if inner is not None and hasattr(inner, name) else getattr(model, name)
 
 
-def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype, device: torch.device | None = None) -> Parts:
+def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype,
+            device: torch.device | None = None, encoder_cfg: dict | None = None) -> Parts:
     import transformers
 
     cls = transformers.LlavaNextForConditionalGeneration if fmt == "hf_llava_next" else transformers.LlavaForConditionalGeneration
@@ -207,7 +216,10 @@ def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype, device:
     ck.check_loading_info(info, folder, tied=tied)
     model.eval()
     cfg = model.config
-    layer = cfg.vision_feature_layer
+    if "select_feature" in (encoder_cfg or {}).get("explicit", ()):
+        raise HarnessError(f"{folder}: a transformers Llava folder fixes its features with "
+                           "vision_feature_select_strategy; encoder.select_feature cannot apply")
+    layer = chosen(folder, "select_layer", cfg.vision_feature_layer, encoder_cfg or {})
     if not isinstance(layer, int):
         raise HarnessError(f"{folder}: vision_feature_layer {layer} (several layers) is not supported")
     vision_type = cfg.vision_config.model_type

@@ -294,7 +294,7 @@ def load_mllm(model_cfg: dict, encoder_cfg: dict, device: DeviceSpec, cache_dir:
         folder = ck.require_path(model_cfg["checkpoint"], "MLLM checkpoint", "model.checkpoint", download=bool(model_cfg.get("download")))
         fmt = ck.detect_format(folder)
         parts = load_llava(folder, model_cfg, encoder_cfg, dtype, where) if fmt == "llava" else \
-            load_hf(folder, fmt, model_cfg, dtype, where)
+            load_hf(folder, fmt, model_cfg, dtype, where, encoder_cfg)
     elif model_cfg.get("llm") and model_cfg.get("projector"):
         parts = load_composed(model_cfg, encoder_cfg, dtype, where)
     else:

@@ -69,7 +69,19 @@ def test_concurrent_builds_agree(tmp_path):
         (a, wa), (b, wb) = pool.map(_build, [enc, enc], [tmp_path, tmp_path])
     assert a == b and wa == wb
     siblings = [p.name for p in (tmp_path / "demo" / "models" / f"v{DEMO_MODELS_VERSION}").iterdir()]
-    assert siblings == ["demo_unit_1b"]  # no temporary folder left behind
+    assert len(siblings) == 1 and siblings[0].startswith("demo_unit_1b-")  # no temporary folder
+
+
+def test_settings_written_into_the_checkpoint_key_its_folder(tmp_path):
+    """A run with another select_layer gets its own demo checkpoint (same seeded weights), so
+    the cached default one never carries a setting a previous run asked for."""
+    enc = _enc("demo_clip_l")
+    default = ensure_demo_checkpoint(enc, tmp_path)
+    other = ensure_demo_checkpoint({**enc, "select_layer": -3}, tmp_path)
+    assert default != other
+    assert json.loads((default / "config.json").read_text())["mm_vision_select_layer"] == -2
+    assert json.loads((other / "config.json").read_text())["mm_vision_select_layer"] == -3
+    assert (default / "model.safetensors").read_bytes() == (other / "model.safetensors").read_bytes()
 
 
 def test_same_seed_same_weights(tmp_path, cache_dir):
