@@ -43,10 +43,10 @@ def task_scores(task: Task, records: list[dict]) -> dict[str, Any]:
     bad = [r for r in records if r.get("failed") is not None]
     as_empty = [_as_answered(r) for r in bad if "score" in r]  # failures scored as an empty answer
     unscorable = len(bad) - len(as_empty)
-    entry: dict[str, Any] = {"metric": task.metric, "value": None, "n": len(ok), "failed": len(bad),
-                             "total": len(records), "metrics": {}, "protocol": task.protocol,
-                             "version": task.version, "label": task.label, "max_value": task.max_value,
-                             "warnings": list(task.warnings)}
+    entry: dict[str, Any] = {
+        "metric": task.metric, "value": None, "n": len(ok), "failed": len(bad), "total": len(records),
+        "metrics": {}, "protocol": task.protocol, "version": task.version, "label": task.label,
+        "max_value": task.max_value, "warnings": list(task.warnings)}
     if not ok:
         reason = str(bad[0]["failed"]) if bad else "the selection is empty"
         entry["error"] = f"no sample succeeded ({len(bad)} of {len(records)} failed; e.g. {reason})"
@@ -59,12 +59,14 @@ def task_scores(task: Task, records: list[dict]) -> dict[str, Any]:
     entry["metrics"] = metrics
     if bad:
         reasons = sorted({str(r["failed"]) for r in bad})
-        how = "counted as wrong (scored as empty answers)" if not unscorable else \
-            f"counted as wrong ({unscorable} unscorable, counted by scaling the metric by the scored share)"
+        how = "counted as wrong (scored as empty answers)" if not unscorable else (
+            f"counted as wrong ({unscorable} unscorable, counted by scaling the metric by the "
+            f"scored share)")
         entry["warnings"].append(f"{len(bad)} failed sample(s) {how}; e.g. {reasons[0]}")
         scored = task.aggregate(ok)
         entry["scored_only"] = {"value": _num(scored.get(task.metric, float("nan"))), "n": len(ok),
-                                "metrics": scored, "note": "metric over the successful samples only"}
+                                "metrics": scored,
+                                "note": "metric over the successful samples only"}
     ci = _ci(task, counted)
     if ci is not None:
         entry["ci95"] = ci
@@ -160,7 +162,8 @@ class RunWriter:
         self._earlier = None, None
         if not isinstance(scores, dict) or not scores:
             return
-        same = isinstance(meta, dict) and _plain(meta.get("fingerprints")) == _plain(self.meta["fingerprints"])
+        same = isinstance(meta, dict) and \
+            _plain(meta.get("fingerprints")) == _plain(self.meta["fingerprints"])
         if same:
             self.scores = {**scores, **self.scores}
             for key in ("protocols", "datasets", "tasks"):
@@ -222,23 +225,27 @@ class Outcome:
     """What this run's tasks came to: failures per task, tasks where nothing succeeded."""
 
     def __init__(self) -> None:
-        self.failed: list[tuple[str, str, int, int, Path]] = []  # (run label, task, failed, total, file)
+        # (run label, task, failed, total, predictions file)
+        self.failed: list[tuple[str, str, int, int, Path]] = []
         self.errors: list[str] = []
 
     def add(self, label: str, task: str, entry: dict, path: Path) -> None:
         if entry.get("error"):
             self.errors.append(f"{task} ({label}): {entry['error']}; see {path}")
         elif entry.get("failed"):
-            self.failed.append((label, task, int(entry["failed"]), int(entry.get("total") or 0), path))
+            total = int(entry.get("total") or 0)
+            self.failed.append((label, task, int(entry["failed"]), total, path))
 
     def warning(self) -> str | None:
         """One line naming the failure count per task, or None."""
         if not self.failed:
             return None
         labels = {f[0] for f in self.failed}
-        parts = [f"{t} {k} of {n}" + (f" ({lab})" if len(labels) > 1 else "") for lab, t, k, n, _ in self.failed]
-        return (f"warning: failed samples, counted as wrong in the scores: {', '.join(parts)} (reasons in "
-                f"the 'failed' field of predictions/<task>.jsonl; strict=true makes this an error)")
+        parts = [f"{t} {k} of {n}" + (f" ({lab})" if len(labels) > 1 else "")
+                 for lab, t, k, n, _ in self.failed]
+        return (f"warning: failed samples, counted as wrong in the scores: {', '.join(parts)} "
+                f"(reasons in the 'failed' field of predictions/<task>.jsonl; strict=true makes "
+                f"this an error)")
 
     def finish(self, strict: bool = False) -> None:
         """Print the warning; raise HarnessError when a task had no success, or on failures

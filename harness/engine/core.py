@@ -26,7 +26,8 @@ from harness.engine.dist import DistContext, context
 from harness.engine.interrupt import GracefulStop, Interrupted
 from harness.engine.loader import batch_stream, preparer
 from harness.engine.plan import Plan, image_group, make_batches, plan_task, shard, size_key
-from harness.engine.scoring import Scorer, as_empty_answer, failed_record, score_record  # noqa: F401
+from harness.engine.scoring import (  # noqa: F401 (score_record re-exported)
+    Scorer, as_empty_answer, failed_record, score_record)
 from harness.engine.shm import fallback_stream, workers_for_shm
 from harness.engine.store import PredictionStore, check_resumed, normalize, resumable, sample_digest
 from harness.errors import HarnessError
@@ -149,7 +150,8 @@ def _generate(task: Task, model: Model, plan: Plan, ctx: DistContext, settings: 
     if not run.loop():
         resumed = len(plan.ids) - len(plan.pending) - len(plan.failures)
         what = f"{resumed + len(run.new)} of {len(plan.ids)}" if ctx.world == 1 else "this rank's finished"
-        exc = Interrupted(f"interrupted during {task.name}: {what} samples are saved in {store.journal}")
+        exc = Interrupted(f"interrupted during {task.name}: {what} samples are saved in "
+                          f"{store.journal}")
         exc.signum = run.signum
         raise exc
     run.clock.update(model=run.caller.seconds, batches=len(run.batches), model_calls=run.caller.calls,
@@ -167,7 +169,8 @@ class _ShardRun:
         self.signum = 0  # the signal that stopped the loop
         self.clock = Clock()
         if ctx.is_main and plan.failures:  # requests that could not be built: recorded by rank 0
-            self.save([self._failure(i, prompt, why) for i, (prompt, why) in sorted(plan.failures.items())])
+            self.save([self._failure(i, prompt, why)
+                       for i, (prompt, why) in sorted(plan.failures.items())])
         size, auto = start_size(settings.batch_size, device_type(model))
         self.prepare, fn = preparer(model)
         self.caller = BatchCaller(fn, size, auto, model)
@@ -226,9 +229,11 @@ class _ShardRun:
     def _stream(self):
         s, dev = self.settings, device_type(self.model)
         pin = s.pin_memory if s.pin_memory is not None else dev in ("cuda", "npu")
-        return fallback_stream(
-            lambda start, workers: batch_stream(self.task, self.batches[start:], self.prepare, workers, pin,
-                                                s.prefetch_factor), self.workers)
+        def make(start: int, workers: int):
+            return batch_stream(self.task, self.batches[start:], self.prepare, workers, pin,
+                                s.prefetch_factor)
+
+        return fallback_stream(make, self.workers)
 
     def _run_batch(self, items: list, scorer: Scorer) -> None:
         ok = [it for it in items if not it.failed]

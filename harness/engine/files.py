@@ -7,6 +7,7 @@ temporary name and a reader never sees half a file. A write that fails for a rea
 can fix (disk full, read-only, a per-file size limit, a path below a regular file) becomes a
 :class:`HarnessError` naming the file and what to do.
 """
+
 from __future__ import annotations
 
 import errno
@@ -44,8 +45,8 @@ def is_write_fault(exc: BaseException) -> bool:
 def write_error(exc: OSError, path: str | Path, kept: str = "") -> HarnessError:
     """The one-line error of a failed write to ``path``.
 
-    >>> str(write_error(OSError(errno.ENOSPC, "No space left on device"), "/r/scores.json"))
-    'cannot write /r/scores.json: No space left on device; free some space and re-run the same command'
+    >>> print(write_error(OSError(errno.ENOSPC, "No space left on device"), "/r/x"))
+    cannot write /r/x: No space left on device; free some space and re-run the same command
     """
     why = exc.strerror or type(exc).__name__
     fix = _FIXES.get(exc.errno or 0, "check the output folder")
@@ -57,8 +58,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Replace ``path`` with ``text`` at once (unique temporary name; removed on failure)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)  # reopened by name: the write is visible to audit hooks like any other
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -108,8 +110,10 @@ def check_output_dir(path: str | Path, min_free_mb: float | None = None) -> Path
         if parent.exists() or parent.is_symlink():
             if not parent.is_dir():
                 where = "is" if parent == out else f"is below {parent}, which is"
-                raise HarnessError(f"output_dir {out} {where} a regular file, not a folder; choose another "
-                                   f"output_dir")
+                raise HarnessError(
+                    f"output_dir {out} {where} a regular file, not a folder; choose another "
+                    f"output_dir"
+                )
             break
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -117,14 +121,17 @@ def check_output_dir(path: str | Path, min_free_mb: float | None = None) -> Path
         (out / ".write-check").unlink()
     except OSError as exc:
         if is_write_fault(exc):
-            raise HarnessError(f"output_dir {out} is not writable: {exc.strerror}; "
-                               f"{_FIXES[exc.errno]}") from None
+            raise HarnessError(
+                f"output_dir {out} is not writable: {exc.strerror}; " f"{_FIXES[exc.errno]}"
+            ) from None
         raise
     need = DEFAULT_MIN_FREE_MB if min_free_mb is None else float(min_free_mb)
     free = shutil.disk_usage(out).free / 2**20
     if free < need:
-        raise HarnessError(f"output_dir {out}: only {free:.1f} MiB free, at least {need:g} MiB needed; free "
-                           f"some space or choose another output_dir")
+        raise HarnessError(
+            f"output_dir {out}: only {free:.1f} MiB free, at least {need:g} MiB needed; free "
+            f"some space or choose another output_dir"
+        )
     return out
 
 
@@ -154,8 +161,10 @@ class OutputLock:
         except OSError:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
             os.close(fd)
-            raise HarnessError(f"output_dir {self.path.parent} is in use by another run (pid {holder}); wait for "
-                               f"it to finish or choose another output_dir") from None
+            raise HarnessError(
+                f"output_dir {self.path.parent} is in use by another run (pid {holder}); wait for "
+                f"it to finish or choose another output_dir"
+            ) from None
         try:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
@@ -174,3 +183,16 @@ class OutputLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def open_output(path: str | Path, min_free_mb: float | None = None) -> OutputLock:
+    """Before any work: the output folder exists, is writable, has room, and is this run's
+    alone (the lock is held until :meth:`OutputLock.release` or the process ends)."""
+    return OutputLock(check_output_dir(path, min_free_mb)).acquire()
+
+
+def fault_message(exc: OSError) -> str | None:
+    """The one-line error of a write fault that reached the entry point, else None."""
+    if not is_write_fault(exc):
+        return None
+    return str(write_error(exc, exc.filename or "the output folder"))

@@ -69,7 +69,8 @@ class GracefulStop:
         self.requested = True
         self.signum = int(signum)
         again = "press Ctrl-C again" if signum == signal.SIGINT else "send the signal again"
-        print(f"\nstopping after the current batch ({again} to stop at once)", file=sys.stderr, flush=True)
+        print(f"\nstopping after the current batch ({again} to stop at once)", file=sys.stderr,
+              flush=True)
 
 
 def resume_command(argv: list[str] | None = None, env: dict | None = None) -> str:

@@ -5,6 +5,7 @@ holding memory. On Linux the kernel sends the child SIGKILL when the parent dies
 (``prctl(PR_SET_PDEATHSIG)``); elsewhere (and as a second line on Linux) a daemon thread
 polls the parent pid and exits the child within half a second of a change.
 """
+
 from __future__ import annotations
 
 import ctypes

@@ -194,5 +194,6 @@ def batch_stream(task, batches: Sequence[list[int]], prepare: Prepare | None, nu
     loader = DataLoader(SampleSet(task, prepare), batch_sampler=list(batches), collate_fn=_collate_packed if workers else _collate,
                         num_workers=workers, pin_memory=pin_memory and prepare is not None,
                         prefetch_factor=prefetch_factor if workers else None,
-                        worker_init_fn=functools.partial(_worker_init, parent=os.getpid()) if workers else None)
+                        worker_init_fn=functools.partial(_worker_init, parent=os.getpid())
+                        if workers else None)
     return iter(loader)

@@ -45,7 +45,8 @@ def score_record(task, doc: dict, prompt: str | None, prediction: str) -> dict:
     try:
         fields = task.score(doc, prediction)
     except SampleError as exc:
-        return as_empty_answer(task, doc, failed_record(doc["id"], str(exc), prompt) | {"prediction": prediction})
+        failed = failed_record(doc["id"], str(exc), prompt) | {"prediction": prediction}
+        return as_empty_answer(task, doc, failed)
     return {"id": doc["id"], "prompt": prompt, "prediction": prediction, **fields}
 
 
@@ -92,7 +93,8 @@ class Scorer:
         self._error: BaseException | None = None  # raised by on_scored in the executor's thread
         fork = "fork" in multiprocessing.get_all_start_methods()
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_init,
-                                         initargs=(task, os.getpid())) if background and fork else None
+                                         initargs=(task, os.getpid())) \
+            if background and fork else None
         if self._pool is not None:  # fork now, before the data-loader workers and their threads exist
             self._pool.submit(int)
 

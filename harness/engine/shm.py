@@ -3,6 +3,7 @@ is small (Docker's default is 64 MiB) they die with a bus error or fail to write
 checks its size before starting workers and, when it is too small or a worker fails that way,
 loads in-process instead, with one warning line (answers are the same, only slower).
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,15 @@ log = logging.getLogger("harness.engine")
 SHM_DIR = "/dev/shm"
 BATCH_BYTES = 64 << 20  # shared memory one batch in flight may take (images of a batch of 16)
 MIN_BYTES = 256 << 20
-_SIGNS = ("shared memory", "shm", "bus error", "no space left on device", "unable to write to file",
-          "unable to open", "unable to mmap")
+_SIGNS = (
+    "shared memory",
+    "shm",
+    "bus error",
+    "no space left on device",
+    "unable to write to file",
+    "unable to open",
+    "unable to mmap",
+)
 _warned: list[str] = []
 
 
@@ -56,9 +64,12 @@ def workers_for_shm(workers: int, prefetch_factor: int = 2, free: int | None = -
     need = shm_needed(workers, prefetch_factor)
     if free is None or free >= need:
         return workers
-    _warn(f"shared memory ({SHM_DIR}) has {free / 2**20:.0f} MiB free, {need / 2**20:.0f} MiB needed for "
-          f"{workers} data-loader worker(s): loading in-process instead (slower; give the container more, "
-          f"e.g. docker run --shm-size=1g)")
+    _warn(
+        f"shared memory ({SHM_DIR}) has {free / 2**20:.0f} MiB free, {need / 2**20:.0f} MiB "
+        f"needed for {workers} data-loader worker(s): loading in-process instead (slower; give "
+        f"the container more, "
+        f"e.g. docker run --shm-size=1g)"
+    )
     return 0
 
 
@@ -80,7 +91,9 @@ def fallback_stream(make: Callable[[int, int], Iterator[Any]], workers: int) -> 
     return _follow(make(0, workers), make, workers)  # the workers start now
 
 
-def _follow(stream: Iterator[Any], make: Callable[[int, int], Iterator[Any]], workers: int) -> Iterator[Any]:
+def _follow(
+    stream: Iterator[Any], make: Callable[[int, int], Iterator[Any]], workers: int
+) -> Iterator[Any]:
     done = 0
     while True:
         try:
@@ -90,8 +103,11 @@ def _follow(stream: Iterator[Any], make: Callable[[int, int], Iterator[Any]], wo
         except Exception as exc:  # noqa: BLE001 (only shared-memory failures are handled)
             if workers <= 0 or not is_shm_failure(exc):
                 raise
-            _warn(f"data-loader workers failed on shared memory ({str(exc).splitlines()[0][:120]}): loading "
-                  f"in-process from here on (give the container more, e.g. docker run --shm-size=1g)")
+            _warn(
+                f"data-loader workers failed on shared memory "
+                f"({str(exc).splitlines()[0][:120]}): loading "
+                f"in-process from here on (give the container more, e.g. docker run --shm-size=1g)"
+            )
             del stream
             workers, stream = 0, make(done, 0)
             continue

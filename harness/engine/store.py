@@ -260,19 +260,21 @@ def resumable(loaded: dict[str, dict], task: str, retry_failed: bool = True) -> 
     """The finished records a run reuses: failed samples are dropped (run again) unless
     ``retry_failed`` is off; records without a sample digest (an older harness) are run again.
 
-    >>> recs = {"a": {"id": "a", "digest": "x"}, "b": {"id": "b", "digest": "y", "failed": "oom"}, "c": {"id": "c"}}
+    >>> recs = {"a": {"id": "a", "digest": "x"}, "b": {"id": "b", "digest": "y", "failed": "oom"},
+    ...         "c": {"id": "c"}}
     >>> sorted(resumable(recs, "t")), sorted(resumable(recs, "t", retry_failed=False))
     (['a'], ['a', 'b'])
     """
-    keep = {k: r for k, r in loaded.items() if r.get("digest") and (not retry_failed or r.get("failed") is None)}
+    keep = {k: r for k, r in loaded.items()
+            if r.get("digest") and (not retry_failed or r.get("failed") is None)}
     retried = sum(r.get("failed") is not None and bool(r.get("digest")) for r in loaded.values())
     undigested = sum(not r.get("digest") for r in loaded.values())
     if retry_failed and retried:
-        log.info("%s: retrying %d sample(s) that failed in an earlier run (retry_failed=false keeps them)",
-                 task, retried)
+        log.info("%s: retrying %d sample(s) that failed in an earlier run "
+                 "(retry_failed=false keeps them)", task, retried)
     if undigested:
-        log.warning("%s: %d earlier record(s) carry no sample digest (an older harness): computed again",
-                    task, undigested)
+        log.warning("%s: %d earlier record(s) carry no sample digest (an older harness): "
+                    "computed again", task, undigested)
     return keep
 
 
@@ -285,6 +287,6 @@ def check_resumed(task, docs, ids: list[str], loaded: dict[str, dict], path: Pat
             continue
         if rec.get("digest") != sample_digest(task, docs[index]):
             raise HarnessError(
-                f"{path}: the record for id {doc_id!r} does not match the dataset's sample with that id (another "
-                f"prompt or answers): the file holds another task's or dataset's predictions; move it away "
-                f"or choose another output_dir")
+                f"{path}: the record for id {doc_id!r} does not match the dataset's sample with "
+                f"that id (another prompt or answers): the file holds another task's or dataset's "
+                f"predictions; move it away or choose another output_dir")

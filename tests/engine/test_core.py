@@ -49,8 +49,9 @@ def test_failures_in_build_in_workers_and_in_the_model_are_per_sample(tmp_path):
     res = _run(tmp_path, model, task, batch_size=4, num_workers=2)
     by_id = {r["id"]: r for r in res.records}
     digest = by_id["q3"].pop("digest")
-    assert by_id["q3"] == {"id": "q3", "prompt": None, "prediction": None, "answer": "a3", "score": 0.0,
-                           "failed": "record q3 is missing field 'question'"}  # scored as an empty answer
+    assert by_id["q3"] == {"id": "q3", "prompt": None, "prediction": None, "answer": "a3",
+                           "score": 0.0,  # scored as an empty answer
+                           "failed": "record q3 is missing field 'question'"}
     assert len(digest) == 12 and digest != by_id["q4"]["digest"]
     assert "decode" in by_id["q5"]["failed"] and by_id["q5"]["prompt"] == "Q: xxxxxx"
     assert by_id["q7"]["failed"] == "preprocessing failed for q7"

@@ -1,5 +1,6 @@
 """Running the real entry point for the fault corpus: in-process (``main()`` with an argv, fast)
 or as a subprocess (signals, resource limits, mount namespaces); generated datasets."""
+
 from __future__ import annotations
 
 import json
@@ -60,13 +61,24 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def harness_cmd(*args: str, fake: bool = False) -> list[str]:
-    """The command line: ``python -m harness`` or the FakeMLLM wrapper (``FAKE_DELAY`` s a batch)."""
+    """The command line: ``python -m harness``, or the FakeMLLM wrapper (``FAKE_DELAY``: seconds
+    a batch)."""
     return [sys.executable, *([str(FAKE)] if fake else ["-m", "harness"]), *args]
 
 
-def run_cli(*args: str, fake: bool = False, timeout: float = 120, preexec=None, prefix=(), **extra) -> Outcome:
-    proc = subprocess.run([*prefix, *harness_cmd(*args, fake=fake)], env=env(**extra), capture_output=True,
-                          text=True, timeout=timeout, preexec_fn=preexec, check=False, cwd=ROOT)
+def run_cli(
+    *args: str, fake: bool = False, timeout: float = 120, preexec=None, prefix=(), **extra
+) -> Outcome:
+    proc = subprocess.run(
+        [*prefix, *harness_cmd(*args, fake=fake)],
+        env=env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=preexec,
+        check=False,
+        cwd=ROOT,
+    )
     return Outcome(proc.returncode, proc.stderr, proc.stdout)
 
 
@@ -107,13 +119,18 @@ def alive(pid: int) -> bool:
 
 
 def children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
     return [int(x) for x in out.split()]
 
 
 def can_unshare_mount() -> bool:
     if shutil.which("unshare") is None or not sys.platform.startswith("linux"):
         return False
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
-                           capture_output=True, check=False)
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=1m tmpfs /mnt"],
+        capture_output=True,
+        check=False,
+    )
     return probe.returncode == 0

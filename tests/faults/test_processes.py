@@ -1,5 +1,6 @@
 """Fault corpus, processes: SIGKILL leaves no helper process and resumes to the same result,
 SIGTERM exits 143 with the resume hint, a second run on a busy folder refuses with one line."""
+
 from __future__ import annotations
 
 import signal
@@ -26,8 +27,13 @@ def fake(monkeypatch):
 
 
 def _start(out, delay="0.3"):
-    return subprocess.Popen(harness_cmd(*ARGS, f"output_dir={out}", fake=True), env=env(FAKE_DELAY=delay),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        harness_cmd(*ARGS, f"output_dir={out}", fake=True),
+        env=env(FAKE_DELAY=delay),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_lines(path, n, proc, timeout=60.0):
@@ -89,9 +95,13 @@ def test_a_second_run_on_a_busy_folder_refuses_with_one_line(capsys, tmp_path):
         res = run_main(capsys, *ARGS, f"output_dir={out}")
     finally:
         lock.release()
-    assert res.code == 1 and res.error.startswith(f"error: output_dir {out} is in use by another run (pid ")
+    assert res.code == 1 and res.error.startswith(
+        f"error: output_dir {out} is in use by another run (pid "
+    )
     assert res.error.endswith("wait for it to finish or choose another output_dir")
-    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"} == before
+    assert {
+        p: p.read_bytes() for p in out.rglob("*") if p.is_file() and p.name != ".lock"
+    } == before
     assert run_main(capsys, *ARGS, f"output_dir={out}").code == 0  # free again once released
 
 

@@ -1,5 +1,6 @@
 """Fault corpus, scores: a failed or missing sample counts as wrong in the headline (as a peer's
 empty answer would), every failure is counted and shown, no-success is an error (issue 13)."""
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,27 @@ def _replay_file(path, records, keep=None, empty=()):
         for r in records:
             if keep is not None and r["id"] not in keep and r["id"] not in empty:
                 continue
-            f.write(json.dumps({"id": r["id"], "prediction": "" if r["id"] in empty else r["prediction"]}) + "\n")
+            f.write(
+                json.dumps(
+                    {"id": r["id"], "prediction": "" if r["id"] in empty else r["prediction"]}
+                )
+                + "\n"
+            )
     return path
 
 
 def _replay(capsys, out, task, path, *extra):
-    return run_main(capsys, f"task={task}", "model=replay", f"model.predictions={path}", "device=cpu",
-                    "data=demo", "num_workers=0", f"output_dir={out}", *extra)
+    return run_main(
+        capsys,
+        f"task={task}",
+        "model=replay",
+        f"model.predictions={path}",
+        "device=cpu",
+        "data=demo",
+        "num_workers=0",
+        f"output_dir={out}",
+        *extra,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +70,18 @@ def test_missing_replay_ids_count_as_wrong_and_show_their_count(capsys, tmp_path
     assert res.code == 0, res.err[-2000:]
     entry = scores(tmp_path / "run")["docvqa"]
     assert (entry["n"], entry["failed"], entry["total"]) == (5, 27, 32)
-    assert entry["value"] == pytest.approx(100.0 * 5 / 32)  # not 100.0: the 27 missing count as wrong
-    assert entry["scored_only"]["value"] == 100.0 and "successful samples only" in entry["scored_only"]["note"]
+    assert entry["value"] == pytest.approx(
+        100.0 * 5 / 32
+    )  # not 100.0: the 27 missing count as wrong
+    assert (
+        entry["scored_only"]["value"] == 100.0
+        and "successful samples only" in entry["scored_only"]["note"]
+    )
     assert "15.62 (27 failed)" in (tmp_path / "run" / "table.md").read_text()
-    assert res.warnings == [w for w in res.warnings if "docvqa 27 of 32" in w] and len(res.warnings) == 1
+    assert (
+        res.warnings == [w for w in res.warnings if "docvqa 27 of 32" in w]
+        and len(res.warnings) == 1
+    )
 
 
 @pytest.mark.parametrize("task", ["docvqa", "pope", "mme", "ocrbench"])
@@ -75,7 +98,8 @@ def test_a_failed_sample_scores_as_an_empty_answer_would(capsys, tmp_path, oracl
     sa, sb = scores(tmp_path / "a")[task], scores(tmp_path / "b")[task]
     assert sa["failed"] == len(gone) and sb["failed"] == 0
     assert sa["value"] == pytest.approx(sb["value"])
-    # POPE's F1 leaves unparsed answers out of precision and recall (as lmms-eval): its accuracy drops
+    # POPE's F1 leaves unparsed answers out of precision and recall (as lmms-eval);
+    # its accuracy drops
     key = "accuracy" if task == "pope" else sa["metric"]
     assert sa["metrics"][key] == pytest.approx(sb["metrics"][key])
     assert sa["metrics"][key] < sa["scored_only"]["metrics"][key]
@@ -97,19 +121,34 @@ def _ints(table):
 
 def _answer_string(table):
     i = table.schema.get_field_index("answers")
-    return table.set_column(i, "answers", pa.array([str(x) for x in table.column("answers").to_pylist()]))
+    return table.set_column(
+        i, "answers", pa.array([str(x) for x in table.column("answers").to_pylist()])
+    )
 
 
 @pytest.mark.parametrize("change, why", [(_ints, "question"), (_answer_string, "answers")])
-def test_a_task_where_no_sample_succeeded_is_an_error_without_traceback(capsys, tmp_path, cache_dir, change, why):
+def test_a_task_where_no_sample_succeeded_is_an_error_without_traceback(
+    capsys, tmp_path, cache_dir, change, why
+):
     variant(cache_dir, tmp_path / "data", "docvqa", change)
-    res = run_main(capsys, "task=docvqa", *BASE, "data=local", f"data.root={tmp_path / 'data'}",
-                   f"output_dir={tmp_path / 'run'}")
+    res = run_main(
+        capsys,
+        "task=docvqa",
+        *BASE,
+        "data=local",
+        f"data.root={tmp_path / 'data'}",
+        f"output_dir={tmp_path / 'run'}",
+    )
     assert res.code == 1
-    assert res.error.startswith("error: docvqa (") and "no sample succeeded (32 of 32 failed; e.g." in res.error
+    assert (
+        res.error.startswith("error: docvqa (")
+        and "no sample succeeded (32 of 32 failed; e.g." in res.error
+    )
     assert why in res.error and "predictions/docvqa.jsonl" in res.error
     entry = scores(tmp_path / "run")["docvqa"]
-    assert entry["value"] is None and entry["failed"] == 32 and "no sample succeeded" in entry["error"]
+    assert (
+        entry["value"] is None and entry["failed"] == 32 and "no sample succeeded" in entry["error"]
+    )
     assert "— (32 failed)" in (tmp_path / "run" / "table.md").read_text()
 
 
@@ -118,8 +157,12 @@ def test_one_task_without_success_does_not_lose_the_other_tasks(capsys, tmp_path
     variant(cache_dir, data, "docvqa", _ints)
     variant(cache_dir, data, "pope", lambda t: t)
     out = tmp_path / "run"
-    good = run_main(capsys, "task=pope", *BASE, "data=local", f"data.root={data}", f"output_dir={out}")
-    bad = run_main(capsys, "task=docvqa", *BASE, "data=local", f"data.root={data}", f"output_dir={out}")
+    good = run_main(
+        capsys, "task=pope", *BASE, "data=local", f"data.root={data}", f"output_dir={out}"
+    )
+    bad = run_main(
+        capsys, "task=docvqa", *BASE, "data=local", f"data.root={data}", f"output_dir={out}"
+    )
     assert (good.code, bad.code) == (0, 1) and "no sample succeeded" in bad.error
     both = scores(out)
     assert both["pope"]["value"] == 100.0 and both["docvqa"]["value"] is None

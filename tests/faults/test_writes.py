@@ -2,6 +2,7 @@
 with one line, exit 1, everything finished kept; a small /dev/shm falls back in-process; temporary
 files never collide. Tests run as root, so read-only folders use ``chattr +i`` (or chmod when not
 root), file-size faults RLIMIT_FSIZE, full disks and small /dev/shm a private tmpfs mount."""
+
 from __future__ import annotations
 
 import errno
@@ -33,8 +34,10 @@ def _reference(capsys, tmp_path) -> Path:
 def test_output_dir_below_a_regular_file(capsys, tmp_path):
     (tmp_path / "f").write_text("keep me")
     res = run_main(capsys, *ARGS, f"output_dir={tmp_path / 'f' / 'run'}")
-    assert res.code == 1 and res.error == (f"error: output_dir {tmp_path / 'f' / 'run'} is below {tmp_path / 'f'}, "
-                                           "which is a regular file, not a folder; choose another output_dir")
+    assert res.code == 1 and res.error == (
+        f"error: output_dir {tmp_path / 'f' / 'run'} is below {tmp_path / 'f'}, "
+        "which is a regular file, not a folder; choose another output_dir"
+    )
     assert (tmp_path / "f").read_text() == "keep me"
 
 
@@ -50,7 +53,10 @@ def _read_only(folder: Path):
     if os.geteuid() != 0:
         folder.chmod(0o555)
         return lambda: folder.chmod(0o755)
-    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False).returncode != 0:
+    if (
+        subprocess.run(["chattr", "+i", str(folder)], capture_output=True, check=False).returncode
+        != 0
+    ):
         return None
     return lambda: subprocess.run(["chattr", "-i", str(folder)], check=False)
 
@@ -74,14 +80,18 @@ def _fsize(limit: int):
 
 
 @pytest.mark.parametrize("fake", [False, True], ids=["inline-scoring", "background-scoring"])
-def test_file_size_limit_stops_with_one_line_and_resumes_to_the_same_result(capsys, monkeypatch, tmp_path, fake):
+def test_file_size_limit_stops_with_one_line_and_resumes_to_the_same_result(
+    capsys, monkeypatch, tmp_path, fake
+):
     out = tmp_path / "run"
     args = (*ARGS[:-1], "num_workers=1" if fake else "num_workers=0", f"output_dir={out}")
     res = run_cli(*args, fake=fake, preexec=_fsize(3000))
     journal = out / "predictions" / "docvqa.jsonl"
     assert res.code == 1 and res.error == (
-        f"error: cannot write {journal}: File too large; raise the file-size limit (ulimit -f) and re-run the "
-        f"same command; finished samples are kept in {journal}")
+        f"error: cannot write {journal}: File too large; raise the file-size limit (ulimit -f) "
+        f"and re-run the "
+        f"same command; finished samples are kept in {journal}"
+    )
     kept = [json.loads(x) for x in journal.read_bytes().split(b"\n")[:-1]]  # complete lines only
     assert 4 <= len(kept) < 32 and not (out / "scores.json").exists()
     if fake:  # the same model as run_fake.py, in this process
@@ -97,7 +107,9 @@ def test_file_size_limit_stops_with_one_line_and_resumes_to_the_same_result(caps
         assert done == read_lines(_reference(capsys, tmp_path) / "predictions" / "docvqa.jsonl")
 
 
-needs_mount = pytest.mark.skipif(not can_unshare_mount(), reason="needs a private mount namespace (unshare -m)")
+needs_mount = pytest.mark.skipif(
+    not can_unshare_mount(), reason="needs a private mount namespace (unshare -m)"
+)
 
 
 @needs_mount
@@ -106,17 +118,25 @@ def test_a_nearly_full_disk_is_refused_before_any_work(tmp_path):
     out.mkdir()
     script = f"mount -t tmpfs -o size=8m tmpfs {out} && exec \"$@\""
     res = run_cli(*ARGS, f"output_dir={out}", prefix=("unshare", "-m", "sh", "-c", script, "sh"))
-    assert res.code == 1 and res.error == (f"error: output_dir {out}: only 8.0 MiB free, at least 16 MiB needed; "
-                                           "free some space or choose another output_dir")
+    assert res.code == 1 and res.error == (
+        f"error: output_dir {out}: only 8.0 MiB free, at least 16 MiB needed; "
+        "free some space or choose another output_dir"
+    )
 
 
 def test_write_faults_name_the_file_and_the_fix():
     from harness.engine.files import write_error
 
-    full = write_error(OSError(errno.ENOSPC, "No space left on device"), "/r/p.jsonl", "finished samples are kept")
-    assert str(full) == ("cannot write /r/p.jsonl: No space left on device; free some space and re-run the same "
-                         "command; finished samples are kept")
-    assert "choose a writable output_dir" in str(write_error(OSError(errno.EROFS, "Read-only file system"), "x"))
+    full = write_error(
+        OSError(errno.ENOSPC, "No space left on device"), "/r/p.jsonl", "finished samples are kept"
+    )
+    assert str(full) == (
+        "cannot write /r/p.jsonl: No space left on device; free some space and re-run the same "
+        "command; finished samples are kept"
+    )
+    assert "choose a writable output_dir" in str(
+        write_error(OSError(errno.EROFS, "Read-only file system"), "x")
+    )
 
 
 @needs_mount
@@ -126,8 +146,14 @@ def test_small_dev_shm_falls_back_to_in_process_loading_with_one_warning(capsys,
     args = (*ARGS[:-1], "num_workers=2", f"output_dir={out}")
     res = run_cli(*args, fake=True, prefix=("unshare", "-m", "sh", "-c", script, "sh"))
     assert res.code == 0, res.err[-2000:]
-    warned = [x for x in (res.out + res.err).splitlines() if "shared memory (/dev/shm) has 64 MiB free" in x]
-    assert len(warned) == 1 and "loading in-process instead" in warned[0] and "--shm-size" in warned[0]
+    warned = [
+        x
+        for x in (res.out + res.err).splitlines()
+        if "shared memory (/dev/shm) has 64 MiB free" in x
+    ]
+    assert (
+        len(warned) == 1 and "loading in-process instead" in warned[0] and "--shm-size" in warned[0]
+    )
     meta = json.loads((out / "meta.json").read_text())["tasks"]["docvqa"]
     assert meta["timings"]["workers"] == 0 and scores(out)["docvqa"]["total"] == 32
 
@@ -144,6 +170,7 @@ def test_shm_size_check_and_mid_stream_fallback(caplog):
                 if workers and k == 2:
                     raise RuntimeError("DataLoader worker (pid 99) is killed by signal: Bus error.")
                 yield k
+
         return gen()
 
     assert list(fallback_stream(make, 2)) == [0, 1, 2, 3, 4] and calls == [(0, 2), (2, 0)]
