@@ -22,10 +22,20 @@ def _hydra_main(cfg: DictConfig) -> None:
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
+    except OSError as exc:  # a write fault outside the checked paths: one line, not a traceback
+        from harness.engine.files import fault_message
+
+        if fault_message(exc) is None:
+            raise
+        print(f"error: {fault_message(exc)}", file=sys.stderr)
+        sys.exit(1)
 
 
 def main() -> None:
     from harness.config import check_argv, normalise_argv
+    from harness.engine.files import ignore_file_size_signal
+
+    ignore_file_size_signal()  # past `ulimit -f` a write fails with EFBIG (reported), no silent kill
 
     try:
         sys.argv[1:] = normalise_argv(sys.argv[1:])
