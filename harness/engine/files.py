@@ -16,7 +16,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +54,14 @@ def write_error(exc: OSError, path: str | Path, kept: str = "") -> HarnessError:
     return HarnessError(f"cannot write {path}: {why}; {fix} and re-run the same command{tail}")
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Replace ``path`` with ``text`` at once (unique temporary name; removed on failure)."""
+def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
+    """Replace ``path`` at once with what ``write(tmp)`` writes to a temporary file named
+    uniquely beside it (so concurrent writers never share one); removed on failure."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)  # reopened by name: the write is visible to audit hooks like any other
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -71,6 +69,18 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Replace ``path`` with ``text`` at once (flushed to disk before the rename)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, write)
 
 
 def atomic_write_lines(path: str | Path, records: Iterable[dict]) -> None:

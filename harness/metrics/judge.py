@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.engine.files import atomic_write_text
 from harness.errors import HarnessError, SampleError
 
 MAX_BACKOFF_S = 60.0
@@ -49,14 +49,8 @@ class DiskCache:
 
     def put(self, model: str, prompt: str, reply: str) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"model": model, "prompt": prompt, "reply": reply}, f)
-            os.replace(tmp, self.path(model, prompt))
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        entry = {"model": model, "prompt": prompt, "reply": reply}
+        atomic_write_text(self.path(model, prompt), json.dumps(entry))  # unique temporary, renamed
 
 
 class Judge:

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
+from harness.engine.files import atomic_write
 from harness.fingerprint import obj_fingerprint
 
 log = logging.getLogger(__name__)
@@ -131,12 +130,6 @@ class FeatureCache:
             (path.parent.parent / "namespace.json").write_text(
                 json.dumps(namespace.spec, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
             self._described.add(namespace.id)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        os.close(fd)
-        try:
-            save_file({"features": features.detach().contiguous().cpu()}, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        tensors = {"features": features.detach().contiguous().cpu()}
+        atomic_write(path, lambda tmp: save_file(tensors, tmp))  # unique temporary, renamed
         self.stats["disk_writes"] += 1

@@ -50,8 +50,6 @@ def oracle_runs(tmp_path_factory):
     """Oracle predictions of four tasks whose aggregates are not plain means (docvqa: mean)."""
     import sys
 
-    from _pytest.capture import CaptureFixture  # noqa: F401 (capsys is function-scoped)
-
     out = tmp_path_factory.mktemp("oracle")
     from harness.__main__ import main
 
