@@ -195,7 +195,7 @@ def check_value(key: str, tp: Any, value: Any) -> None:
     >>> check_value("seed", int, "abc")
     Traceback (most recent call last):
     ...
-    harness.errors.HarnessError: seed='abc': expected an integer
+    harness.errors.ConfigError: seed='abc': expected an integer
     """
     leaf = key.rsplit(".", 1)[-1]
     if value is None:

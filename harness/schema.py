@@ -122,6 +122,7 @@ class Config:
     share_images: bool = True  # encode each unique image once, shared by its questions
     strict: bool = False  # exit non-zero when any sample failed
     retry_failed: bool = True  # on resume, generate failed samples again
+    min_free_mb: Optional[float] = None  # free space output_dir must have to start (None: 16)
     cache_dir: str = "${oc.env:UNIT_HARNESS_CACHE,${oc.env:HOME}/.cache/unit-harness}"
     log_level: str = "INFO"
     # A saved run folder's config.yaml: every task of the job, resolved (re-runs the job as is).

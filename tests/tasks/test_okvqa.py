@@ -32,7 +32,7 @@ def hub_task(tmp_path, rows, protocol="lmms-eval"):
 def test_prompt_snapshot_and_config():
     task = OKVQA(load_group("task", "okvqa"))
     assert task.version == "2" and task.protocols == ("lmms-eval", "official", "lmms-eval-0.2")
-    assert (task.dataset["split"], task.generation().max_new_tokens) == ("val2014", 16)
+    assert (task.dataset["split"], task.generation().max_new_tokens) == ("val2014", 1024)  # lmms-eval sets none: its LLaVA default
     assert task.prompt({"id": "1", "question": "What sport can you use this for?"}) == (
         "What sport can you use this for?\nWhen the provided information is insufficient, respond with "
         "'Unanswerable'.\nAnswer the question using a single word or phrase.")

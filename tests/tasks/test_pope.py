@@ -37,7 +37,7 @@ def test_prompt_snapshot():
 def test_config_yaml_and_protocols():
     task = POPE(load_group("task", "pope"))
     assert (task.dataset["path"], task.dataset["name"], task.dataset["split"]) == ("lmms-lab/POPE", "default", "test")
-    assert task.protocol == "lmms-eval" and task.generation().max_new_tokens == 16
+    assert task.protocol == "lmms-eval" and task.generation().max_new_tokens == 128  # lmms-eval pope.yaml
     assert POPE({"protocol": "llava"}).protocol == "llava"
     with pytest.raises(HarnessError, match="unknown protocol"):
         POPE({"protocol": "vlmevalkit"})

@@ -40,7 +40,7 @@ def test_prompt_snapshot():
 def test_config_yaml():
     task = SEED(load_group("task", "seed"))
     assert (task.dataset["path"], task.dataset["split"]) == ("lmms-lab/SEED-Bench", "test")
-    assert task.metric == "accuracy" and task.generation().max_new_tokens == 16
+    assert task.metric == "accuracy" and task.generation().max_new_tokens == 1024  # lmms-eval sets none
 
 
 def test_video_rows_are_skipped_and_ids_kept(tmp_path):
