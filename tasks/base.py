@@ -1,6 +1,6 @@
 """The task adapter interface: load records, build requests, score one prediction, aggregate.
 
-A task is a small class. Its YAML (``harness/conf/task/<name>.yaml``) holds data only: where
+A task is a small class. Its YAML (``conf/task/<name>.yaml``) holds data only: where
 the dataset lives, the protocol, the generation length. The logic lives here and in
 :mod:`harness.metrics` (pure functions shared by tasks).
 
