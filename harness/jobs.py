@@ -110,6 +110,12 @@ def _encoders(cfg: DictConfig, kind: str, written: Written,
         members = [_member(n, enc_keys, dirs) for n in grid_names]
         grid = str(cfg.encoder.name)
     if kind == "mllm":
+        composed = cfg.model.get("llm") and cfg.model.get("projector")
+        real = [str(m.name) for m in members if not m.demo]
+        if real and not ckpt and not composed:
+            raise HarnessError(f"encoder={real[0]}: model=mllm needs model.checkpoint=<MLLM folder> "
+                               "(or model.llm + model.projector); grids: model.checkpoint="
+                               "/ckpts/llava-%encoder%")
         for m in members:
             _check_checkpoint(ckpt, m)
     elif grid and not (kind == "replay" and has_encoder_placeholder(cfg.model.predictions)):

@@ -248,3 +248,8 @@ def test_explicit_encoder_setting_wins_over_the_checkpoint(cli, tmp_path, cache_
     meta = _meta(out)
     assert meta["model"]["encoder"]["select_layer"] == -3
     assert "encoder.select_layer=-3" in meta["overrides"]
+
+
+def test_real_encoder_without_a_checkpoint_is_refused_before_work(cli, tmp_path):
+    _refused(cli, tmp_path, "device=cpu", "task=docvqa", "encoder=paper",
+             "encoder.select_layer=-3", needle="needs model.checkpoint")
