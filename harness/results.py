@@ -1,5 +1,9 @@
 """The run folder: scores.json, meta.json, config.yaml (predictions are the engine's).
 
+Writing: :class:`RunWriter` and :func:`task_scores`. Reading: :func:`load_runs` (defined in
+``harness.report.frame``), every result under some run, grid or paper folders or baseline
+files as one tidy pandas DataFrame.
+
 scores.json and meta.json are rewritten (atomically) after every task, so a run that dies
 later keeps every finished task's scores.
 """
@@ -23,9 +27,12 @@ from harness.device import DeviceSpec
 from harness.errors import HarnessError
 from harness.engine.files import atomic_write_text, is_write_fault, write_error, write_json
 from harness.fingerprint import dir_fingerprint, obj_fingerprint
+from harness.report.frame import COLUMNS, load_runs
 from tasks.base import Task
 
 log = logging.getLogger("harness")
+
+__all__ = ["COLUMNS", "RunWriter", "load_runs", "task_scores"]
 
 PACKAGES = ("torch", "torch_npu", "transformers", "timm", "tokenizers", "datasets", "safetensors",
             "hydra-core", "omegaconf", "pillow", "numpy", "pandas")

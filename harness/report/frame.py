@@ -1,0 +1,177 @@
+"""Results as one tidy pandas DataFrame: :func:`load_runs`.
+
+One row per (run, encoder, task, metric). A task's *headline* row (``headline`` True) holds
+its table metric in the table's units, failed samples counted as wrong (``scores.json``
+``value``), with its 95% interval in ``ci_low``/``ci_high``; the other rows hold every other
+number the task reported (nested ones with dotted names, e.g. ``splits.random.f1``), in the
+task's own units, without an interval.
+
+Paths may be run folders, grid folders (every sub-folder with a ``scores.json``), paper
+folders (``results/paper``: one run per encoder family, ``source`` ``"paper"``) or baseline
+files written by ``python -m harness.regress --write-baseline`` (``source`` ``"baseline"``).
+A notebook user::
+
+    df = load_runs(["runs/x"])
+    df[df.headline].pivot_table(index="encoder", columns="task", values="value")
+
+>>> from importlib.resources import files
+>>> df = load_runs([str(files("harness") / "paper")])
+>>> table = df[df.headline].pivot_table(index="encoder", columns="task", values="value")
+>>> float(table.loc["unit_1b", "ocrbench"]), float(table.loc["clip_l", "mme"])
+(540.0, 1503.6)
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import HarnessError
+from harness.report import era
+from harness.report.columns import column
+from harness.report.paper import PaperTable, load_paper
+from harness.report.runs import Run, _disambiguate, expand, load_run
+
+COLUMNS = ("source", "run", "encoder", "label", "family", "model", "task", "metric", "headline",
+           "value", "n", "failed", "max_value", "protocol", "version", "ci_low", "ci_high")
+"""The frame's columns, in order (``run``: the folder or file the row was read from)."""
+
+_CI = ("stored", "bootstrap", "none")
+
+
+def load_runs(paths: Iterable[str | Path], ci: str = "stored", n_resamples: int = 1000,
+              seed: int = 0) -> pd.DataFrame:
+    """Every result under ``paths`` as a tidy frame (columns :data:`COLUMNS`).
+
+    ``ci``: ``"stored"`` reads intervals from ``scores.json`` (``ci95``); ``"bootstrap"``
+    also bootstraps the missing ones from ``predictions/<task>.jsonl``; ``"none"`` leaves
+    them empty. Rows keep the order of ``paths`` (a grid in its own order), tasks in the
+    order of each ``scores.json``. Bad input is a one-line HarnessError naming the file.
+    """
+    if ci not in _CI:
+        raise HarnessError(f"load_runs: ci must be one of {', '.join(_CI)}, got {ci!r}")
+    runs: list[Run] = []
+    sources: list[tuple[str, Any]] = []
+    for p in map(Path, paths):
+        if p.is_file():
+            sources.append(("baseline", p))
+            continue
+        run_dirs, paper_dirs = expand([p])
+        for d in run_dirs:
+            run = load_run(d)
+            runs.append(run)
+            sources.append(("run", run))
+        sources += [("paper", d) for d in paper_dirs]
+    _disambiguate(runs)
+    rows: list[dict[str, Any]] = []
+    for kind, src in sources:
+        if kind == "run":
+            rows += _run_rows(src, ci, n_resamples, seed)
+        elif kind == "paper":
+            rows += _paper_rows(src, load_paper(src))
+        else:
+            rows += _baseline_rows(src)
+    return frame(rows)
+
+
+def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows (dicts keyed by :data:`COLUMNS`) as the typed frame (``n``/``failed`` nullable ints)."""
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    df["value"] = pd.to_numeric(df["value"], errors="coerce").astype(float)
+    for col in ("max_value", "ci_low", "ci_high"):
+        df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    for col in ("n", "failed"):
+        df[col] = pd.array([None if _missing(v) else int(v) for v in df[col]], dtype="Int64")
+    df["headline"] = df["headline"].astype(bool)
+    return df
+
+
+def _missing(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _num(v: Any) -> float | None:
+    """A finite number, or None (booleans and text are not numbers).
+
+    >>> _num(3), _num(True), _num("1"), _num(float("nan"))
+    (3.0, None, None, None)
+    """
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+        return None
+    return float(v)
+
+
+def flatten(metrics: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
+    """The numbers of a task's ``metrics`` dict, nested names joined with dots.
+
+    >>> list(flatten({"f1": 80.0, "splits": {"random": {"f1": 90}}, "note": "x", "ok": True}))
+    [('f1', 80.0), ('splits.random.f1', 90.0)]
+    """
+    if not isinstance(metrics, dict):
+        return
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from flatten(value, name + ".")
+        elif _num(value) is not None:
+            yield name, float(value)
+
+
+def _run_rows(run: Run, ci: str, n_resamples: int, seed: int) -> list[dict[str, Any]]:
+    base = {"source": "run", "run": str(run.path), "encoder": run.key, "label": run.label,
+            "family": run.family, "model": run.model}
+    rows = []
+    for task, entry in run.scores.items():
+        interval = None if ci == "none" else run.ci(task, compute=ci == "bootstrap",
+                                                    n_resamples=n_resamples, seed=seed)
+        metric = str(entry.get("metric") or column(task).metric)
+        common = base | {"task": task, "n": entry.get("n"), "failed": entry.get("failed"),
+                         "max_value": entry.get("max_value"),
+                         "protocol": entry.get("protocol") or "lmms-eval",
+                         "version": entry.get("version")}
+        lo, hi = interval if interval is not None else (None, None)
+        rows.append(common | {"metric": metric, "headline": True, "value": run.value(task),
+                              "ci_low": lo, "ci_high": hi})
+        rows += [common | {"metric": name, "headline": False, "value": value}
+                 for name, value in flatten(entry.get("metrics")) if name != metric]
+    return rows
+
+
+def _paper_rows(folder: Path, paper: PaperTable) -> list[dict[str, Any]]:
+    rows = []
+    for family in paper.families:
+        base = {"source": "paper", "run": str(folder), "encoder": family,
+                "label": paper.label(family), "family": family, "model": None,
+                "protocol": era.PAPER_PROTOCOL, "version": None}
+        for task in paper.cells[family]:
+            col = column(task)
+            rows.append(base | {"task": task, "metric": col.metric, "headline": True,
+                                "value": paper.value(family, task), "max_value": col.max_value})
+        for name, text in paper.mme.get(family, {}).items():
+            if name != column("mme").metric and text not in (None, ""):
+                rows.append(base | {"task": "mme", "metric": name, "headline": False,
+                                    "value": float(text)})
+    return rows
+
+
+def _baseline_rows(path: Path) -> list[dict[str, Any]]:
+    from harness.report import baseline
+
+    data = baseline.read(path)
+    rows = []
+    for key, run in data["runs"].items():
+        base = {"source": "baseline", "run": str(path), "encoder": key,
+                "label": run.get("label") or key, "family": run.get("family"),
+                "model": run.get("model")}
+        for task, entry in run["tasks"].items():
+            stored = entry.get("ci95")
+            lo, hi = stored if isinstance(stored, list) and len(stored) == 2 else (None, None)
+            rows.append(base | {"task": task, "metric": entry.get("metric") or column(task).metric,
+                                "headline": True, "value": entry["value"], "n": entry.get("n"),
+                                "failed": entry.get("failed"), "max_value": entry.get("max_value"),
+                                "protocol": entry.get("protocol") or "lmms-eval",
+                                "version": entry.get("version"), "ci_low": lo, "ci_high": hi})
+    return rows
