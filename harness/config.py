@@ -6,30 +6,30 @@ are one-line :class:`HarnessError` (exit code 2 from ``python -m harness``).
 """
 from __future__ import annotations
 
-import difflib
 import os
 import typing
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from harness.errors import ConfigError as HarnessError
+from harness.names import PAPER_TASKS, builtin_conf_dir, did_you_mean
 
 GROUPS = ("task", "encoder", "model", "device", "data")
 
+# conf/task/all.yaml reads the paper's benchmark list from its one home (harness.names).
+if not OmegaConf.has_resolver("paper_tasks"):
+    OmegaConf.register_new_resolver("paper_tasks", lambda: list(PAPER_TASKS))
+
 
 def conf_dir() -> Path:
-    """The built-in config folder: ``conf/`` at the top of a checkout (also what an editable
-    install points at), else the copy a wheel installs as ``harness/conf``."""
+    """The built-in config folder (:func:`harness.names.builtin_conf_dir`), with the schema
+    registered for any compose."""
     import harness.schema  # noqa: F401  (registers ``config_schema`` for any compose)
 
-    checkout = Path(__file__).resolve().parent.parent / "conf"
-    if (checkout / "config.yaml").is_file():
-        return checkout
-    return Path(str(resources.files("harness") / "conf"))
+    return builtin_conf_dir()
 
 
 def search_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
@@ -41,16 +41,6 @@ def search_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
 def group_options(group: str, dirs: Sequence[Path] | None = None) -> list[str]:
     dirs = search_dirs() if dirs is None else dirs
     return sorted({p.stem for d in dirs for p in (d / group).glob("*.yaml")})
-
-
-def did_you_mean(name: str, options: Iterable[str]) -> str:
-    """A " (did you mean 'x'?)" hint, or "".
-
-    >>> did_you_mean("spilt", ["split", "path"]), did_you_mean("zzz", ["split"])
-    (" (did you mean 'split'?)", '')
-    """
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def check_choice(group: str, name: str, dirs: Sequence[Path] | None = None) -> None:
@@ -150,8 +140,6 @@ def parse_overrides(argv: Sequence[str]) -> list[tuple[str, Any, bool]]:
 def check_overrides(argv: Sequence[str], dirs: Sequence[Path] | None = None) -> None:
     """Validate every override against the schema: group options, key names (with a
     did-you-mean), value kinds and ranges. One-line HarnessError on the first fault."""
-    from harness import PAPER_TASKS
-
     for key, value, deleted in parse_overrides(argv):
         if key in GROUPS:
             if deleted or not isinstance(value, str):
@@ -177,9 +165,8 @@ def check_key_value(key: str, value: Any, shown: str | None = None) -> None:
     tp = schema_of(key)
     if tp is None:
         parent, _, leaf = key.rpartition(".")
-        close = difflib.get_close_matches(leaf, key_names(parent), n=1, cutoff=0.6)
         base = shown.rpartition(".")[0]
-        hint = f" (did you mean {(base + '.' if base else '') + close[0]!r}?)" if close else ""
+        hint = did_you_mean(leaf, key_names(parent), prefix=base + "." if base else "")
         raise HarnessError(f"unknown config key {shown!r}{hint}")
     check_value(shown, tp, value)
 

@@ -17,7 +17,6 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
-from harness import PAPER_TASKS
 from harness.config import check_overrides, per_encoder, search_dirs, to_dict
 from harness.device import DeviceSpec, resolve_device
 from harness.engine import EngineSettings, run_task
@@ -273,4 +272,4 @@ def _print_table(run_dirs: list[Path], out: Path) -> None:
     print(f"\nresults: {out}")
 
 
-__all__ = ["run", "PAPER_TASKS"]
+__all__ = ["run"]

@@ -1,11 +1,10 @@
 """Task adapters, one module per benchmark, registered by name."""
 from __future__ import annotations
 
-import difflib
 import importlib
 
-from harness import PAPER_TASKS
 from harness.errors import HarnessError
+from harness.names import PAPER_TASKS, did_you_mean
 
 from tasks.base import Task
 
@@ -19,9 +18,8 @@ def task_names() -> list[str]:
 def get_task_class(name: str) -> type[Task]:
     """The Task class registered as ``name``; an unknown name lists the valid ones."""
     if name not in TASK_MODULES:
-        close = difflib.get_close_matches(name, TASK_MODULES, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise HarnessError(f"unknown task {name!r}{hint}; valid: {', '.join(TASK_MODULES)}, all")
+        raise HarnessError(f"unknown task {name!r}{did_you_mean(name, TASK_MODULES)}; "
+                           f"valid: {', '.join(TASK_MODULES)}, all")
     module = importlib.import_module(TASK_MODULES[name])
     return module.TASK
 

@@ -17,7 +17,6 @@ dataset, so reports and bootstrap intervals can be recomputed from saved predict
 """
 from __future__ import annotations
 
-import difflib
 import functools
 import os
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from harness.errors import HarnessError
+from harness.names import builtin_conf_dir, did_you_mean
 from harness.types import GenerationSettings, Request
 
 PROTOCOL_ALIASES = {"paper": "lmms-eval-0.2"}
@@ -117,8 +117,7 @@ class Task:
         for key, value in self.dataset.items():
             if key in self.dataset_keys or value is None:
                 continue
-            close = difflib.get_close_matches(str(key), self.dataset_keys, n=1)
-            hint = f" (did you mean task.dataset.{close[0]}?)" if close else ""
+            hint = did_you_mean(str(key), self.dataset_keys, prefix="task.dataset.")
             raise HarnessError(f"task {self.name}: unknown key task.dataset.{key}{hint}; "
                                f"valid: {', '.join(k for k in self.dataset_keys if k != 'demo')}")
 
@@ -236,9 +235,7 @@ class Task:
 def _yaml_dataset(name: str) -> tuple[tuple[str, Any], ...]:
     from omegaconf import OmegaConf
 
-    from harness.config import conf_dir
-
-    path = conf_dir() / "task" / f"{name}.yaml"
+    path = builtin_conf_dir() / "task" / f"{name}.yaml"
     if not path.is_file():
         return ()
     data = OmegaConf.to_container(OmegaConf.load(path))

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from harness import PAPER_TASKS
+from harness.names import PAPER_TASKS
 from harness.config import load_group
 from harness.demo.data import demo_dataset
 from harness.errors import HarnessError

@@ -6,7 +6,6 @@ carries the preprocessing of its checkpoint (``preprocessor_config.json``).
 """
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 from pathlib import Path
@@ -19,6 +18,7 @@ from harness.errors import HarnessError
 from harness.models.checkpoints import hf_dtype_kwargs, quiet_transformers
 from harness.models.imageproc import ImageProcessing
 from harness.models.unit import UNITModel
+from harness.names import did_you_mean
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,8 @@ def register_encoder(arch: str):
 
 def encoder_builder(arch: str) -> Callable[..., "VisionEncoder"]:
     if arch not in _REGISTRY:
-        close = difflib.get_close_matches(str(arch), list(_REGISTRY), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise HarnessError(f"unknown encoder arch {arch!r}{hint}; valid: {', '.join(sorted(_REGISTRY))}")
+        raise HarnessError(f"unknown encoder arch {arch!r}{did_you_mean(str(arch), _REGISTRY)}; "
+                           f"valid: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[arch]
 
 

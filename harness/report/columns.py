@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from harness import PAPER_TASKS
 from harness.errors import HarnessError
+from harness.names import PAPER_TASKS
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import PAPER_TASKS
 from harness.errors import HarnessError
+from harness.names import PAPER_TASKS
 
 TABLE_FILE = "paper_table.csv"
 MME_FILE = "paper_mme.csv"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import PAPER_TASKS
+from harness.names import PAPER_TASKS
 from harness.report import era
 from harness.report.columns import Column, column, ordered
 from harness.report.paper import SOURCE, PaperTable, load_paper

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import PAPER_TASKS
+from harness.names import PAPER_TASKS
 from harness.errors import HarnessError
 from harness.report.paper import load_paper
 

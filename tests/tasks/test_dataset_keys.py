@@ -194,7 +194,7 @@ def test_unknown_key_is_a_one_line_error_with_a_did_you_mean(name, key, hint):
     with pytest.raises(HarnessError) as err:
         task.check_dataset_keys()
     message = str(err.value)
-    assert f"task.dataset.{key}" in message and f"did you mean task.dataset.{hint}?" in message
+    assert f"task.dataset.{key}" in message and f"did you mean 'task.dataset.{hint}'?" in message
     assert "\n" not in str(err.value)
     with pytest.raises(HarnessError, match=f"task.dataset.{key}"):
         task.docs()  # loading checks too
