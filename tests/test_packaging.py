@@ -47,7 +47,7 @@ def test_wheel_ships_every_config_and_both_packages(tmp_path):
                for p in (ROOT / "conf").rglob("*.yaml")}
     assert "harness/conf/config.yaml" in in_tree and len(in_tree) > 30
     assert in_tree <= names, sorted(in_tree - names)
-    assert {"harness/__main__.py", "tasks/docvqa.py", "tasks/demo/docvqa.py"} <= names
+    assert {"harness/__main__.py", "tasks/docvqa.py", "harness/demo/sets/docvqa.py"} <= names
 
 
 def test_checkout_reads_top_level_conf(tmp_path):

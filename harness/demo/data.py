@@ -16,7 +16,7 @@ def demo_folder(task_name: str, root: Path) -> Path:
 
 def ensure_demo_data(task_name: str, root: Path) -> Path:
     """The folder of ``task_name``'s demo set under ``root``, building it on first use."""
-    module = importlib.import_module(f"tasks.demo.{task_name}")
+    module = importlib.import_module(f"harness.demo.sets.{task_name}")
     return build_once(demo_folder(task_name, root), lambda tmp: module.build(tmp, DEMO_SEED))
 
 

@@ -13,7 +13,8 @@ def anls(prediction: str, answers: Sequence[str], threshold: float = 0.5) -> flo
     divided by the longer of the two *raw* (un-normalised) lengths, as the official and
     lmms-eval implementations do (they take ``len(s.upper())``, which differs from ``len(s)``
     only for the few characters whose upper case is longer, e.g. ``ß`` -> ``SS``; we do the
-    same). The best ground truth counts; below ``threshold`` the score is 0.
+    same). The best ground truth counts; below ``threshold`` the score is 0. The distance is
+    rapidfuzz's (:func:`harness.metrics.text.levenshtein`).
 
     >>> anls("Hello World", ["hello world"])
     1.0
@@ -30,11 +31,11 @@ def anls(prediction: str, answers: Sequence[str], threshold: float = 0.5) -> flo
     """
     if not answers:
         raise ValueError("anls: no ground-truth answers")
-    pred_norm = squash_spaces(prediction)
+    pred_norm, pred_len = squash_spaces(prediction), len(prediction.upper())
     best = 0.0
     for gt in answers:
         gt_norm = squash_spaces(gt)
-        denom = max(len(gt.upper()), len(prediction.upper()))
+        denom = max(len(gt.upper()), pred_len)
         value = levenshtein(gt_norm, pred_norm) / denom if denom else 0.0
         best = max(best, 1.0 - value)
     return best if best >= threshold else 0.0

@@ -28,7 +28,7 @@ def _demo_tables(task: str, scratch: Path) -> dict:
         from datasets import Features
 
         folder = scratch / f"demo-{task}"
-        importlib.import_module(f"tasks.demo.{task}").build(folder, 0)
+        importlib.import_module(f"harness.demo.sets.{task}").build(folder, 0)
         tables = {}
         for shard in sorted(folder.glob("*/*.parquet")):
             table = pq.read_table(shard)

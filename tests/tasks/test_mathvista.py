@@ -11,11 +11,11 @@ from metrics.judge_server import FakeJudge, build_tiny_chat_model
 
 from harness.config import load_group
 from harness.demo.data import demo_dataset
+from harness.demo.sets.mathvista import features
 from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
 from harness.metrics.mathvista import judge_prompt
 from harness.models.replay import ReplayModel
-from tasks.demo.mathvista import features
 from tasks.mathvista import MathVista
 
 META = {"category": "math-targeted-vqa", "context": "bar chart", "grade": "daily life", "img_height": 8,

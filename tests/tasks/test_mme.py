@@ -9,11 +9,11 @@ from _layouts import oracle_metrics, png, run_oracle, write_hub, write_png
 
 from harness.config import load_group
 from harness.demo.data import demo_dataset
+from harness.demo.sets.mme import features
 from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
 from harness.metrics.mme import COGNITION, PERCEPTION
 from harness.models.replay import ReplayModel
-from tasks.demo.mme import features
 from tasks.mme import MME
 
 SUFFIX = "\nAnswer the question using a single word or phrase."

@@ -9,10 +9,10 @@ from _layouts import oracle_metrics, png, run_oracle, write_hub, write_png
 
 from harness.config import load_group
 from harness.demo.data import ensure_demo_data
+from harness.demo.sets.pope import features
 from harness.errors import HarnessError, SampleError
 from harness.models.replay import ReplayModel
 from harness.engine import EngineSettings, run_task
-from tasks.demo.pope import features
 from tasks.pope import POPE
 
 

@@ -9,11 +9,11 @@ from _layouts import png, run_oracle, write_hub, write_json, write_png
 
 from harness.config import load_group
 from harness.demo.data import demo_dataset
+from harness.demo.sets.seed import features
 from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
 from harness.metrics.seed import QUESTION_TYPES
 from harness.models.replay import ReplayModel
-from tasks.demo.seed import features
 from tasks.seed import SEED
 
 
