@@ -220,7 +220,12 @@ def build_model(cfg: DictConfig, enc: dict, device: DeviceSpec) -> Model:
                            cfg.model.get("predictions_format"))
     from harness.models.mllm import load_mllm
 
-    model = load_mllm(to_dict(cfg.model), enc, device, Path(cfg.cache_dir))
+    model_cfg = to_dict(cfg.model)
+    if enc.get("demo"):  # the demo's tiny MLLM, built on first use, loads as any checkpoint
+        from harness.demo.models import demo_cfg
+
+        model_cfg = demo_cfg(enc, Path(cfg.cache_dir), model_cfg)
+    model = load_mllm(model_cfg, enc, device)
     if str(cfg.batch_size) != "auto":
         model.batch_size = int(cfg.batch_size)
     return model

@@ -178,3 +178,9 @@ def ensure_demo_checkpoint(encoder_cfg: dict, cache_dir: Path) -> Path:
             build_mllm(tmp / "mllm", width, encoder_cfg)
 
     return build_once(target, build) / "mllm"
+
+
+def demo_cfg(encoder_cfg: dict, cache_dir: Path, model_cfg: dict | None = None) -> dict:
+    """``model_cfg`` with ``checkpoint`` set to the demo encoder's MLLM folder (built on first
+    use): how the runner (and tests) load a demo MLLM through :func:`load_mllm` like any other."""
+    return dict(model_cfg or {}, checkpoint=str(ensure_demo_checkpoint(encoder_cfg, cache_dir)))

@@ -279,18 +279,18 @@ def cpu_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def load_mllm(model_cfg: dict, encoder_cfg: dict, device: DeviceSpec, cache_dir: Path) -> MLLM:
-    """Build the MLLM named by the config (demo encoders build their tiny checkpoint first)."""
+def load_mllm(model_cfg: dict, encoder_cfg: dict, device: DeviceSpec) -> MLLM:
+    """Build the MLLM named by the config. A demo encoder's checkpoint is built by the caller
+    (the runner: :func:`harness.demo.models.ensure_demo_checkpoint`) and given as ``checkpoint``."""
     model_cfg, encoder_cfg = dict(model_cfg or {}), dict(encoder_cfg or {})
     name = str(encoder_cfg.get("name", ""))
     for key in ("checkpoint", "llm", "projector"):  # grids: one MLLM per encoder
         model_cfg[key] = per_encoder(model_cfg.get(key), name)
     dtype, where = device.dtype, device.torch_device
-    if encoder_cfg.get("demo"):
-        from harness.demo.models import ensure_demo_checkpoint
-
-        parts = load_llava(ensure_demo_checkpoint(encoder_cfg, Path(cache_dir)), model_cfg, encoder_cfg, dtype, where)
-    elif model_cfg.get("checkpoint"):
+    if encoder_cfg.get("demo") and not model_cfg.get("checkpoint"):
+        raise HarnessError(f"encoder {name} is a demo encoder: give model.checkpoint its built "
+                           "folder (harness.demo.models.demo_cfg)")
+    if model_cfg.get("checkpoint"):
         folder = ck.require_path(model_cfg["checkpoint"], "MLLM checkpoint", "model.checkpoint", download=bool(model_cfg.get("download")))
         fmt = ck.detect_format(folder)
         parts = load_llava(folder, model_cfg, encoder_cfg, dtype, where) if fmt == "llava" else \

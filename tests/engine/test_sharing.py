@@ -84,12 +84,13 @@ def demo_setup(cache_dir):
     from harness.bench import compose
     from harness.config import load_group
     from harness.device import resolve_device
+    from harness.demo.models import demo_cfg
     from harness.models.mllm import load_mllm
 
     _, _, task_list = compose(["task=all", "data=demo"])
     tasks = {t.name: t for t in task_list}
-    model = load_mllm({"template": "vicuna_v1"}, load_group("encoder", "demo_unit_1b"), resolve_device("cpu", "fp32"),
-                      Path(cache_dir))
+    enc = load_group("encoder", "demo_unit_1b")
+    model = load_mllm(demo_cfg(enc, Path(cache_dir)), enc, resolve_device("cpu", "fp32"))
     return tasks, model
 
 

@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from harness.models.featcache import FeatureCache, Namespace
+from harness.demo.models import demo_cfg
 from harness.models.mllm import load_mllm
 from harness.types import GenerationSettings, ImageRef, Request
 from tests.models.conftest import random_image
@@ -64,7 +65,7 @@ def test_disk_store_survives_the_process_and_keeps_namespaces_apart(tmp_path, ca
 
 @pytest.fixture(scope="module")
 def demo(cpu, cache_dir):
-    return load_mllm({"template": "vicuna_v1"}, UNIT_DEMO, cpu, cache_dir)
+    return load_mllm(demo_cfg(UNIT_DEMO, cache_dir), UNIT_DEMO, cpu)
 
 
 def test_image_hash_is_the_content_wherever_it_comes_from(demo, tmp_path):
@@ -127,7 +128,7 @@ def test_second_run_skips_the_encoder_and_changes_are_never_served(variants, tmp
     reqs = _requests()
 
     def model(name: str, **extra):
-        return load_mllm(dict(cfg, checkpoint=str(variants[name]), **extra), dict(UNIT_DEMO, demo=False), cpu, cache_dir)
+        return load_mllm(dict(cfg, checkpoint=str(variants[name]), **extra), dict(UNIT_DEMO, demo=False), cpu)
 
     first = model("base")
     n, out = _encoded(first, reqs)

@@ -41,7 +41,7 @@ def _hf_generate(model, n_new, **inputs):
 def test_hf_llava_token_identical_and_logits(hf_llava_dir, cpu, cache_dir):
     from transformers import LlavaForConditionalGeneration
 
-    mllm = load_mllm({"checkpoint": str(hf_llava_dir), "template": "vicuna_v1"}, CLIP_ENC, cpu, cache_dir)
+    mllm = load_mllm({"checkpoint": str(hf_llava_dir), "template": "vicuna_v1"}, CLIP_ENC, cpu)
     assert mllm.parts.format == "hf_llava" and mllm.parts.aspect == "crop"
     reqs = _requests([(56, 56), (80, 60), (60, 90)])
     preps = [mllm.preprocessor(r) for r in reqs]
@@ -61,7 +61,7 @@ def test_hf_llava_token_identical_and_logits(hf_llava_dir, cpu, cache_dir):
 def test_hf_llava_next_anyres_matches(hf_next_dir, cpu, cache_dir):
     from transformers import LlavaNextForConditionalGeneration
 
-    mllm = load_mllm({"checkpoint": str(hf_next_dir)}, CLIP_ENC, cpu, cache_dir)
+    mllm = load_mllm({"checkpoint": str(hf_next_dir)}, CLIP_ENC, cpu)
     assert mllm.parts.aspect == "anyres" and mllm.parts.merge == "spatial_unpad"
     assert mllm.parts.pinpoints == ((112, 56), (112, 112))  # [height, width] swapped to (width, height)
     reqs = _requests([(100, 40), (50, 90)], n_new=10)
@@ -101,7 +101,7 @@ def test_llava_codebase_and_composed_forms(form, llava_pieces, hf_llava_dir, cpu
     else:
         cfg = {"checkpoint": str(llava_pieces[form]), "llm": str(llava_pieces["llm"])}
         enc = CLIP_ENC
-    mllm = load_mllm(cfg, enc, cpu, cache_dir)
+    mllm = load_mllm(cfg, enc, cpu)
     assert mllm.parts.format == ("composed" if form == "composed" else "llava")
     assert mllm.preprocessor.image_token_id is None  # LLaVA code-base chunk tokenisation
     preps = [mllm.preprocessor(r) for r in _requests([(70, 50), (56, 56)])]
@@ -120,32 +120,32 @@ def test_vision_tower_hub_id_falls_back_to_encoder_path(llava_pieces, tmp_path, 
     cfg = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps(dict(cfg, mm_vision_tower="openai/clip-vit-large-patch14-336")))
     with pytest.raises(HarnessError, match=r"openai/clip-vit-large-patch14-336.*set encoder.path="):
-        load_mllm({"checkpoint": str(folder)}, dict(CLIP_ENC, path="openai/clip-vit-large-patch14-336"), cpu, cache_dir)
-    mllm = load_mllm({"checkpoint": str(folder)}, dict(CLIP_ENC, path=str(llava_pieces["tower"])), cpu, cache_dir)
+        load_mllm({"checkpoint": str(folder)}, dict(CLIP_ENC, path="openai/clip-vit-large-patch14-336"), cpu)
+    mllm = load_mllm({"checkpoint": str(folder)}, dict(CLIP_ENC, path=str(llava_pieces["tower"])), cpu)
     assert mllm.parts.paths["encoder"] == str(llava_pieces["tower"].resolve())
 
 
 def test_checkpoint_placeholder_and_missing_paths(llava_pieces, tmp_path, cpu, cache_dir):
     with pytest.raises(HarnessError, match=r"MLLM checkpoint not found: .*/nope-clip_l"):
-        load_mllm({"checkpoint": str(tmp_path / "nope-{encoder}")}, CLIP_ENC, cpu, cache_dir)
+        load_mllm({"checkpoint": str(tmp_path / "nope-{encoder}")}, CLIP_ENC, cpu)
     with pytest.raises(HarnessError, match="model.checkpoint"):
-        load_mllm({}, CLIP_ENC, cpu, cache_dir)
+        load_mllm({}, CLIP_ENC, cpu)
     with pytest.raises(HarnessError, match=r"LLM folder .*not found.*model.llm"):
-        load_mllm({"checkpoint": str(llava_pieces["proj_only"])}, CLIP_ENC, cpu, cache_dir)
+        load_mllm({"checkpoint": str(llava_pieces["proj_only"])}, CLIP_ENC, cpu)
     with pytest.raises(HarnessError, match="projector file not found"):
         load_mllm({"llm": str(llava_pieces["llm"]), "projector": str(tmp_path / "x.bin")},
-                  dict(CLIP_ENC, path=str(llava_pieces["tower"])), cpu, cache_dir)
+                  dict(CLIP_ENC, path=str(llava_pieces["tower"])), cpu)
 
 
 def test_projector_mismatches_are_errors(llava_pieces, cpu, cache_dir):
     enc = dict(CLIP_ENC, path=str(llava_pieces["tower"]))
     base = {"llm": str(llava_pieces["llm"]), "projector": str(llava_pieces["projector"])}
     with pytest.raises(HarnessError, match="'linear' configured, but the weights are 'mlp2x_gelu'"):
-        load_mllm(dict(base, projector_type="linear"), enc, cpu, cache_dir)
+        load_mllm(dict(base, projector_type="linear"), enc, cpu)
     with pytest.raises(HarnessError, match="layernorm is true, but the projector has no LayerNorm"):
-        load_mllm(base, dict(enc, layernorm=True), cpu, cache_dir)
+        load_mllm(base, dict(enc, layernorm=True), cpu)
     with pytest.raises(HarnessError, match="does not match the checkpoint"):
-        load_mllm(base, dict(enc, arch="siglip"), cpu, cache_dir)
+        load_mllm(base, dict(enc, arch="siglip"), cpu)
 
 
 def test_tower_weights_stored_in_the_llava_checkpoint_are_used(llava_pieces, tmp_path, cpu, cache_dir):
@@ -164,7 +164,7 @@ def test_tower_weights_stored_in_the_llava_checkpoint_are_used(llava_pieces, tmp
     weights.update({f"model.vision_tower.vision_tower.vision_model.{k}": v.contiguous()
                     for k, v in tower.state_dict().items()})
     save_file(weights, str(folder / "model.safetensors"))
-    mllm = load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu, cache_dir)
+    mllm = load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu)
     x = torch.randn(1, 3, 56, 56)
     with torch.no_grad():
         torch.testing.assert_close(mllm.encoder(x), tower(pixel_values=x, output_hidden_states=True).hidden_states[-2][:, 1:])

@@ -97,7 +97,7 @@ def _check_loaded(folder: Path, model: torch.nn.Module, cpu, cache_dir) -> None:
     """All weights as saved, and each request's pixels equal to AutoProcessor's."""
     from transformers import AutoProcessor
 
-    mllm = load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu, cache_dir)
+    mllm = load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu)
     theirs = model.state_dict()
     ours = mllm.parts.llm.state_dict()
     assert set(ours) == set(theirs) and all(torch.equal(ours[k], theirs[k]) for k in theirs)
@@ -210,7 +210,7 @@ def test_missing_weights_are_still_an_error(saved, tmp_path, cpu, cache_dir):
     kept = {k: v for k, v in weights.items() if "layers.1." not in k}
     save_file(kept, str(folder / "model.safetensors"))
     with pytest.raises(HarnessError, match=r"v4: .*missing for \d+ keys .*layers\.1\..*init"):
-        load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu, cache_dir)
+        load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu)
 
 
 def test_preprocessor_with_the_reference_travels_to_workers(saved, cpu, cache_dir):
@@ -218,7 +218,7 @@ def test_preprocessor_with_the_reference_travels_to_workers(saved, cpu, cache_di
     need, and gives the same pixels there; the memo keys on the pipeline's settings."""
     import pickle
 
-    mllm = load_mllm({"checkpoint": str(saved["next"][0])}, CLIP_ENC, cpu, cache_dir)
+    mllm = load_mllm({"checkpoint": str(saved["next"][0])}, CLIP_ENC, cpu)
     mllm.share_images = True  # the memo on
     req = Request(id="0", prompt="What?", images=[ImageRef(image=photo(300, 120, 3))])
     here = mllm.preprocessor(req).pixel_values[0]

@@ -47,7 +47,7 @@ def _llava_folder(root, family, clip_dir, tok_dir):
                                         ("mistral", "MistralForCausalLM")])
 def test_family_loads_and_matches_the_plain_llm(family, cls, tmp_path, clip_dir, tok_dir, cpu, cache_dir):
     folder, ref = _llava_folder(tmp_path, family, clip_dir, tok_dir)
-    mllm = load_mllm({"checkpoint": str(folder)}, ENC, cpu, cache_dir)
+    mllm = load_mllm({"checkpoint": str(folder)}, ENC, cpu)
     assert type(mllm.parts.llm).__name__ == cls
     text_only = mllm.preprocessor(Request("t", "What colour is the sky?"))
     ids = torch.tensor([[t for t in text_only.input_ids]])
@@ -67,18 +67,18 @@ def test_unknown_llm_type_and_missing_tokenizer(tmp_path, clip_dir, tok_dir, cpu
     cfg = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps(dict(cfg, model_type="llava_custom")))
     with pytest.raises(HarnessError, match="cannot tell the LLM type from model_type 'llava_custom'"):
-        load_mllm({"checkpoint": str(folder)}, ENC, cpu, cache_dir)
-    mllm = load_mllm({"checkpoint": str(folder), "llm_type": "llama"}, ENC, cpu, cache_dir)
+        load_mllm({"checkpoint": str(folder)}, ENC, cpu)
+    mllm = load_mllm({"checkpoint": str(folder), "llm_type": "llama"}, ENC, cpu)
     assert type(mllm.parts.llm).__name__ == "LlamaForCausalLM"
     for f in tok_files(folder):
         f.unlink()
     with pytest.raises(HarnessError, match="cannot load the tokenizer"):
-        load_mllm({"checkpoint": str(folder), "llm_type": "llama"}, ENC, cpu, cache_dir)
+        load_mllm({"checkpoint": str(folder), "llm_type": "llama"}, ENC, cpu)
 
 
 def test_bf16_runs_end_to_end(tmp_path, clip_dir, tok_dir, cache_dir):
     folder, _ = _llava_folder(tmp_path, "llama", clip_dir, tok_dir)
-    mllm = load_mllm({"checkpoint": str(folder)}, ENC, resolve_device("cpu", "bf16"), cache_dir)
+    mllm = load_mllm({"checkpoint": str(folder)}, ENC, resolve_device("cpu", "bf16"))
     assert next(mllm.parts.llm.parameters()).dtype == torch.bfloat16 and mllm.encoder.dtype == torch.bfloat16
     out = mllm.generate([Request("a", "Is there a dog?", [ImageRef(image=random_image(0, 60, 40))],
                                  GenerationSettings(max_new_tokens=5))])

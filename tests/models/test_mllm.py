@@ -8,6 +8,7 @@ import torch
 
 from harness.errors import SampleError
 from harness.models.generation import RowSpec, greedy
+from harness.demo.models import demo_cfg
 from harness.models.mllm import MLLM, load_mllm
 from harness.types import GenerationSettings, ImageRef, Request
 from tests.models.conftest import random_image
@@ -21,7 +22,7 @@ WORDS = ["What colour is the circle?", "Is there a red square? Please answer yes
 
 @pytest.fixture(scope="module")
 def demo(cpu, cache_dir) -> MLLM:
-    return load_mllm({"template": "vicuna_v1"}, UNIT_DEMO, cpu, cache_dir)
+    return load_mllm(demo_cfg(UNIT_DEMO, cache_dir), UNIT_DEMO, cpu)
 
 
 def _requests(n: int, max_new=(24,), stop=()) -> list[Request]:

@@ -111,7 +111,7 @@ def test_llava_codebase_checkpoint_pixels_through_the_loader(llava_pieces, cpu, 
     from harness.types import ImageRef, Request
 
     enc = {"name": "clip_l", "arch": "clip", "select_layer": -2, "select_feature": "patch"}
-    mllm = load_mllm({"checkpoint": str(llava_pieces["full"])}, enc, cpu, cache_dir)
+    mllm = load_mllm({"checkpoint": str(llava_pieces["full"])}, enc, cpu)
     assert mllm.parts.processing.backend == "pil" and mllm.parts.aspect == "pad"
     cfg = json.loads((llava_pieces["tower"] / "preprocessor_config.json").read_text())
     ref = _pil_processor({k: v for k, v in cfg.items() if k != "image_processor_type"})

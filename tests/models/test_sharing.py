@@ -7,6 +7,7 @@ import random
 import pytest
 
 from harness.models import kvcache
+from harness.demo.models import demo_cfg
 from harness.models.mllm import MLLM, load_mllm
 from harness.types import GenerationSettings, ImageRef, Request
 from tests.models.conftest import random_image
@@ -22,7 +23,7 @@ SIZES = [(60, 40), (40, 90), (100, 100), (56, 56), (130, 50)]  # different anyre
 
 @pytest.fixture(scope="module")
 def demo(cpu, cache_dir) -> MLLM:
-    return load_mllm({"template": "vicuna_v1"}, UNIT_DEMO, cpu, cache_dir)
+    return load_mllm(demo_cfg(UNIT_DEMO, cache_dir), UNIT_DEMO, cpu)
 
 
 def grouped(n_images: int, per_image: int, max_new=(12, 5, 20)) -> list[Request]:
@@ -93,7 +94,7 @@ def test_question_before_the_image_falls_back_with_a_log_line(demo, caplog):
 
 
 def test_unsupported_cache_turns_prefix_sharing_off(cpu, cache_dir, monkeypatch, caplog):
-    m = load_mllm({"template": "vicuna_v1"}, UNIT_DEMO, cpu, cache_dir)
+    m = load_mllm(demo_cfg(UNIT_DEMO, cache_dir), UNIT_DEMO, cpu)
     reqs = grouped(2, 3)
     base, _ = run(m, reqs, False, 16)
 
@@ -112,7 +113,7 @@ def test_unsupported_cache_turns_prefix_sharing_off(cpu, cache_dir, monkeypatch,
 @pytest.mark.parametrize("family", ["llama", "qwen2", "mistral"])
 def test_llm_families_share_identically(family, tmp_path, clip_dir, tok_dir, cpu, cache_dir):
     folder, _ = _llava_folder(tmp_path, family, clip_dir, tok_dir)
-    m = load_mllm({"checkpoint": str(folder)}, ENC, cpu, cache_dir)
+    m = load_mllm({"checkpoint": str(folder)}, ENC, cpu)
     reqs = grouped(3, 3, max_new=(10,))
     base, _ = run(m, reqs, False, 16)
     for bs in (16, 2):
@@ -127,14 +128,14 @@ def test_batches_reaching_a_sliding_window_run_unshared(tmp_path, clip_dir, tok_
 
     folder, _ = _llava_folder(tmp_path, "mistral", clip_dir, tok_dir)
     reqs = grouped(2, 3, max_new=(6,))
-    probe = load_mllm({"checkpoint": str(folder)}, ENC, cpu, cache_dir)
+    probe = load_mllm({"checkpoint": str(folder)}, ENC, cpu)
     preps = [probe.preprocessor(r) for r in reqs]
     prefix = max(p.prefix_length() - 1 + probe.image_features([p])[0][0].shape[0] for p in preps)
     cfg = json.loads((folder / "config.json").read_text())
     for window, why in ((prefix + 2, f"reaches the model's {prefix + 2}-token sliding window"),  # prefix fits, row not
                         (prefix - 4, "sliding-window cache has already dropped tokens")):  # not even the prefix fits
         (folder / "config.json").write_text(json.dumps(dict(cfg, sliding_window=window)))
-        m = load_mllm({"checkpoint": str(folder)}, ENC, cpu, cache_dir)
+        m = load_mllm({"checkpoint": str(folder)}, ENC, cpu)
         base, _ = run(m, reqs, False, 16)
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="harness.models.sharing"):
@@ -146,7 +147,7 @@ def test_batches_reaching_a_sliding_window_run_unshared(tmp_path, clip_dir, tok_
 
 @pytest.mark.parametrize("fixture", ["hf_llava_dir", "hf_next_dir"])
 def test_transformers_llava_formats_share_identically(fixture, request, cpu, cache_dir):
-    m = load_mllm({"checkpoint": str(request.getfixturevalue(fixture))}, ENC, cpu, cache_dir)
+    m = load_mllm({"checkpoint": str(request.getfixturevalue(fixture))}, ENC, cpu)
     reqs = grouped(3, 3, max_new=(8,))
     base, _ = run(m, reqs, False, 16)
     out, t = run(m, reqs, True, 16)
