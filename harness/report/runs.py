@@ -89,11 +89,6 @@ class Run:
         return self._ci_cache[task]
 
 
-def is_failed(record: dict) -> bool:
-    """A failed sample: ``prediction`` null or a ``failed`` reason."""
-    return record.get("prediction") is None or bool(record.get("failed"))
-
-
 def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))

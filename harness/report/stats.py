@@ -28,10 +28,18 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.report import columns
-from harness.report.runs import is_failed
 
 _CHUNK = 100  # resamples per vectorised block (bounds memory at ~CHUNK × units)
 _CHECKS = 3  # resamples on which a fast path is checked against aggregate()
+
+
+def is_failed(record: dict) -> bool:
+    """A failed sample: ``prediction`` null or a ``failed`` reason.
+
+    >>> is_failed({"prediction": None}), is_failed({"prediction": "x", "failed": "oom"})
+    (True, True)
+    """
+    return record.get("prediction") is None or bool(record.get("failed"))
 
 
 def _resolve(task):
