@@ -8,11 +8,13 @@ line saying so, since its difference to the paper mixes model and scoring change
 
 from __future__ import annotations
 
+from typing import Any
+
 PAPER_PROTOCOL = "lmms-eval-0.2"
 MARK = "†"
 
 
-def off_era(entry: dict | None) -> bool:
+def off_era(entry: dict[str, Any] | None) -> bool:
     """True when a scores.json entry was not scored under the paper's protocol (an entry
     without a recorded protocol predates protocols: today's lmms-eval).
 
@@ -25,11 +27,6 @@ def off_era(entry: dict | None) -> bool:
         return False
     protocol = entry.get("protocol") or "lmms-eval"
     return protocol not in (PAPER_PROTOCOL, "paper")
-
-
-def mark(entry: dict | None) -> str:
-    """The mark a run cell carries in the paper table ('' or :data:`MARK`)."""
-    return MARK if off_era(entry) else ""
 
 
 def legend(protocols: set[str]) -> str:
@@ -47,11 +44,10 @@ def legend(protocols: set[str]) -> str:
     )
 
 
-def marked_protocols(runs, tasks) -> set[str]:
-    """The protocols of the marked cells among ``runs`` and ``tasks``."""
-    return {
-        str((r.scores.get(t) or {}).get("protocol") or "lmms-eval")
-        for r in runs
-        for t in tasks
-        if off_era(r.scores.get(t))
-    }
+def marked_protocols(protocols) -> set[str]:
+    """The protocols among ``protocols`` (a table's run cells) that carry :data:`MARK`.
+
+    >>> sorted(marked_protocols(["lmms-eval-0.2", "paper", "llava", "lmms-eval", "llava"]))
+    ['llava', 'lmms-eval']
+    """
+    return {str(p) for p in protocols if off_era({"protocol": p})}

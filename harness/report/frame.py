@@ -69,12 +69,26 @@ def load_runs(paths: Iterable[str | Path], ci: str = "stored", n_resamples: int 
     rows: list[dict[str, Any]] = []
     for kind, src in sources:
         if kind == "run":
-            rows += _run_rows(src, ci, n_resamples, seed)
+            rows += run_rows(src, ci, n_resamples, seed)
         elif kind == "paper":
-            rows += _paper_rows(src, load_paper(src))
+            rows += paper_rows(load_paper(src))
         else:
-            rows += _baseline_rows(src)
+            rows += baseline_rows(src)
     return frame(rows)
+
+
+def runs_frame(runs: Iterable[Run], ci: str = "stored", n_resamples: int = 1000,
+               seed: int = 0) -> pd.DataFrame:
+    """The frame of runs already loaded (``harness.report.runs``), as :func:`load_runs`
+    builds it."""
+    return frame([row for run in runs for row in run_rows(run, ci, n_resamples, seed)])
+
+
+def headline(df: pd.DataFrame, source: str = "run") -> pd.DataFrame:
+    """The headline rows of one ``source`` indexed by (run, task): the table's cells (a run
+    named twice counts once)."""
+    out = df[df.headline & (df.source == source)].set_index(["run", "task"])
+    return out[~out.index.duplicated()]
 
 
 def frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -120,7 +134,11 @@ def flatten(metrics: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
             yield name, float(value)
 
 
-def _run_rows(run: Run, ci: str, n_resamples: int, seed: int) -> list[dict[str, Any]]:
+def run_rows(run: Run, ci: str = "stored", n_resamples: int = 1000,
+             seed: int = 0) -> list[dict[str, Any]]:
+    """One run's rows: per task its headline metric, then every other number it reported."""
+    if ci not in _CI:
+        raise HarnessError(f"ci must be one of {', '.join(_CI)}, got {ci!r}")
     base = {"source": "run", "run": str(run.path), "encoder": run.key, "label": run.label,
             "family": run.family, "model": run.model}
     rows = []
@@ -140,10 +158,11 @@ def _run_rows(run: Run, ci: str, n_resamples: int, seed: int) -> list[dict[str, 
     return rows
 
 
-def _paper_rows(folder: Path, paper: PaperTable) -> list[dict[str, Any]]:
+def paper_rows(paper: PaperTable) -> list[dict[str, Any]]:
+    """The paper's rows: the table metric per family and task (headline), MME cognition."""
     rows = []
     for family in paper.families:
-        base = {"source": "paper", "run": str(folder), "encoder": family,
+        base = {"source": "paper", "run": paper.where, "encoder": family,
                 "label": paper.label(family), "family": family, "model": None,
                 "protocol": era.PAPER_PROTOCOL, "version": None}
         for task in paper.cells[family]:
@@ -157,7 +176,7 @@ def _paper_rows(folder: Path, paper: PaperTable) -> list[dict[str, Any]]:
     return rows
 
 
-def _baseline_rows(path: Path) -> list[dict[str, Any]]:
+def baseline_rows(path: Path) -> list[dict[str, Any]]:
     from harness.report import baseline
 
     data = baseline.read(path)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from harness.names import PAPER_TASKS
 from harness.report import era
 from harness.report.columns import Column, column, ordered
+from harness.report.frame import frame, headline, paper_rows, run_rows
 from harness.report.paper import SOURCE, PaperTable, load_paper
 from harness.report.render import Block, Cell, Doc
 from harness.report.runs import Run, load_sources
@@ -23,13 +27,16 @@ UNITS_NOTE = ("Units: percent; OCRBench: points out of 1000; MME: perception sco
 
 @dataclass
 class Table:
-    """The built table; ``doc`` renders it, ``runs``/``paper``/``columns`` feed plots and tests."""
+    """The built table; ``doc`` renders it, ``runs``/``paper``/``columns`` feed plots and tests;
+    ``frame`` holds its numbers (``harness.results.load_runs``'s rows: the runs', and the
+    paper's when shown)."""
 
     runs: list[Run]
     paper: PaperTable | None
     columns: list[Column]
     doc: Doc
     show_paper: bool = False
+    frame: pd.DataFrame | None = None
 
     def to_markdown(self) -> str:
         return self.doc.to_markdown()
@@ -51,46 +58,84 @@ class Table:
 
 
 def build_table(run_dirs: list[Path], paper: bool = False) -> Table:
-    """Gather run folders (grid folders expand to their runs; a paper folder adds the paper block)."""
+    """Gather run folders (grid folders expand to their runs; a paper folder adds the paper
+    block) and build the table from their results frame."""
     runs, paper_table = load_sources(run_dirs)
     show_paper = paper or paper_table is not None
     if show_paper and paper_table is None:
         paper_table = load_paper()
     tasks = ordered(list(PAPER_TASKS) + [t for r in runs for t in r.tasks])
     columns = [column(t, next((r.scores[t] for r in runs if t in r.scores), None)) for t in tasks]
+    rows = [row for r in runs for row in run_rows(r, ci="none")]
+    df = frame(rows + (paper_rows(paper_table) if show_paper and paper_table else []))
+    cells = headline(df)
     doc = Doc(header=["Encoder"] + [c.label for c in columns], keys=["encoder"] + tasks,
               caption=("Scores of each run. " if runs else f"The paper's table: {SOURCE}. ")
               + UNITS_NOTE + " Best per column in bold.")
     if runs:
-        doc.blocks.append(Block(_bold_best([_run_row(r, columns, show_paper) for r in runs])))
-    if show_paper:
+        doc.blocks.append(Block(_bold_best([_run_row(r, columns, cells, show_paper)
+                                            for r in runs])))
+    if show_paper and paper_table is not None:
         title = f"Paper: {SOURCE}" if runs else None
-        doc.blocks.append(Block(_bold_best([_paper_row(paper_table, f, columns) for f in paper_table.families]),
-                                title=title))
+        doc.blocks.append(Block(_bold_best([_paper_row(paper_table, f, columns)
+                                            for f in paper_table.families]), title=title))
         if runs:
-            diff = [_diff_row(r, paper_table, columns) for r in runs if r.family in paper_table.cells]
-            marked = era.marked_protocols(runs, [c.task for c in columns])
+            diffs = paper_difference(df)
+            diff = [_diff_row(r, paper_table, columns, diffs) for r in runs
+                    if r.family in paper_table.cells]
+            in_table = cells.index.get_level_values("task").isin(tasks)
+            marked = era.marked_protocols(cells[in_table].protocol)
             if marked:
                 doc.notes.append(era.legend(marked))
             if diff:
-                doc.blocks.append(Block(diff, title="Difference to the paper (run − paper, same encoder family)"))
+                doc.blocks.append(Block(diff, title="Difference to the paper (run − paper, "
+                                                    "same encoder family)"))
             else:
-                doc.notes.append("No run's encoder family (meta.json encoder.family) matches a paper row: "
-                                 "no difference block.")
+                doc.notes.append("No run's encoder family (meta.json encoder.family) matches a "
+                                 "paper row: no difference block.")
     doc.notes += _warnings(runs)
-    return Table(runs=runs, paper=paper_table, columns=columns, doc=doc, show_paper=show_paper)
+    return Table(runs=runs, paper=paper_table, columns=columns, doc=doc, show_paper=show_paper,
+                 frame=df)
 
 
-def _run_row(run: Run, columns: list[Column], paper: bool = False) -> list[Cell]:
-    cells = [Cell(run.label)]
+def paper_difference(df: pd.DataFrame) -> pd.DataFrame:
+    """Run minus paper, same encoder family and task, indexed by (run, task): columns
+    ``value`` (the run's), ``paper``, ``diff`` and ``protocol`` (the run's)."""
+    runs = df[df.headline & (df.source == "run")]
+    paper = df[df.headline & (df.source == "paper")][["family", "task", "value"]]
+    both = runs.merge(paper.rename(columns={"value": "paper"}), on=["family", "task"])
+    both["diff"] = both["value"] - both["paper"]
+    both = both.drop_duplicates(["run", "task"])  # a run named twice counts once
+    return both.set_index(["run", "task"])[["value", "paper", "diff", "protocol"]]
+
+
+def _cell(df: pd.DataFrame, run: Run, task: str) -> Any:
+    """The row of ``df`` (indexed by run, task) for one cell, or None."""
+    key = (str(run.path), task)
+    return df.loc[key] if key in df.index else None
+
+
+def _value(x: Any) -> float | None:
+    return None if x is None or pd.isna(x) else float(x)
+
+
+def _off_era(row: Any) -> bool:
+    return row is not None and era.off_era({"protocol": row["protocol"]})
+
+
+def _run_row(run: Run, columns: list[Column], cells: pd.DataFrame,
+             paper: bool = False) -> list[Cell]:
+    out = [Cell(run.label)]
     for c in columns:
-        v, entry = run.value(c.task), run.scores.get(c.task)
-        sign = era.mark(entry) if paper and v is not None else ""  # scored unlike the paper
-        cells.append(Cell(c.fmt(v) + sign + _failed_note(entry), raw=v))
-    return cells
+        row = _cell(cells, run, c.task)
+        v = _value(row["value"]) if row is not None else None
+        sign = era.MARK if paper and v is not None and _off_era(row) else ""  # unlike the paper
+        failed = None if row is None or pd.isna(row["failed"]) else int(row["failed"])
+        out.append(Cell(c.fmt(v) + sign + _failed_note({"failed": failed}), raw=v))
+    return out
 
 
-def _failed_note(entry: dict | None) -> str:
+def _failed_note(entry: dict[str, Any] | None) -> str:
     """`` (3 failed)`` after a cell whose task had failed samples (they count as wrong).
 
     >>> _failed_note({"failed": 3}), _failed_note({"failed": 0}), _failed_note(None)
@@ -108,12 +153,13 @@ def _paper_row(paper: PaperTable, family: str, columns: list[Column]) -> list[Ce
     return cells
 
 
-def _diff_row(run: Run, paper: PaperTable, columns: list[Column]) -> list[Cell]:
-    cells = [Cell(f"{run.label} − {paper.label(run.family)}")]
+def _diff_row(run: Run, paper: PaperTable, columns: list[Column],
+              diffs: pd.DataFrame) -> list[Cell]:
+    cells = [Cell(f"{run.label} − {paper.label(run.family or '')}")]
     for c in columns:
-        v, p = run.value(c.task), paper.value(run.family, c.task)
-        d = v - p if v is not None and p is not None else None
-        sign = era.mark(run.scores.get(c.task)) if d is not None else ""
+        row = _cell(diffs, run, c.task)
+        d = _value(row["diff"]) if row is not None else None
+        sign = era.MARK if d is not None and _off_era(row) else ""
         cells.append(Cell(c.fmt(d, signed=True) + sign, raw=None if d is None else round(d, 6)))
     return cells
 

@@ -199,3 +199,22 @@ def test_a_column_where_every_row_ties_has_no_bold():
     _bold_best(rows)
     assert [r[1].bold for r in rows] == [False, False, False]
     assert [r[2].bold for r in rows] == [False, False, True]
+
+
+def test_the_table_is_built_from_the_results_frame(tmp_path, monkeypatch):
+    from harness.report.table import paper_difference
+    from harness.results import load_runs
+
+    grid = make_grid(tmp_path / "grid", monkeypatch)
+    table = build_table([grid], paper=True)
+    own = table.frame[table.frame.source == "run"].reset_index(drop=True)
+    assert own.equals(load_runs([grid], ci="none"))  # the same rows notebook users get
+    diff = paper_difference(table.frame)
+    row = diff.loc[(str(grid / "demo_clip_l"), "mme")]
+    assert row["diff"] == pytest.approx(325.0 - 1503.60)
+    [_, _, diff_block] = md_blocks(table.to_markdown())
+    assert diff_block[1][8] == f"{row['diff']:+.2f}†"  # the printed difference is the frame's
+    # a run folder named twice: two rows in the table, one set of numbers
+    twice = build_table([grid / "demo_clip_l", grid / "demo_clip_l"], paper=True)
+    rows = md_blocks(twice.to_markdown())[0]
+    assert rows[1][1:] == rows[2][1:]
