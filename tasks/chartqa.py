@@ -18,6 +18,7 @@ prediction is stripped first, as lmms-eval's task layer does; 16 new tokens.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +46,19 @@ class ChartQA(Task):
     hub_columns = ("type", "question", "answer", "image")
     _id = staticmethod(row_id(None))
 
-    def _from_hub(self, i: int, row: dict) -> dict:
+    def _from_hub(self, i: int, row: dict[str, Any]) -> dict[str, Any]:
         doc = dict(row, id=self._id(i, row))
         key = row.get("imgname")
         doc["images"] = [hub_image(row.get("image"), key=None if key is None else str(key))]
         return doc
 
-    def load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict[str, Any]]:
         require_dir(root, "ChartQA release folder")
         split = self.split_choice({s: s for s in SPLITS}, "the ChartQA release")
         files = [(kind, f.format(split=split)) for kind, f in ORIGINAL_FILES]
         test = root if (root / files[0][1]).is_file() else root / split
         pngs = require_dir(test / "png", "ChartQA chart folder")
-        docs: list[dict] = []
+        docs: list[dict[str, Any]] = []
         for kind, fname in files:
             data = read_json(test / fname, f"ChartQA {kind} file")
             records = data.get("data") if isinstance(data, dict) else data
@@ -69,19 +70,19 @@ class ChartQA(Task):
         return self.with_image_check(docs, pngs)
 
     # ---- requests and scoring ---------------------------------------------------------
-    def prompt(self, doc: dict) -> str:
+    def prompt(self, doc: dict[str, Any]) -> str:
         raise_doc_error(doc)
         return f"{text_field(doc, 'question')}\n{SINGLE_WORD}"
 
-    def reference(self, doc: dict) -> str:
+    def reference(self, doc: dict[str, Any]) -> str:
         return text_field(doc, "answer")
 
-    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+    def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         answer = text_field(doc, "answer")
         score = relaxed_correctness(prediction.strip(), answer)
         return {"answer": answer, "score": score, "type": doc.get("type")}
 
-    def aggregate(self, records) -> dict[str, Any]:
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Overall and per split; lmms-eval counts every non-``human_test`` record as augmented."""
         out: dict[str, Any] = {"relaxed_accuracy": _pct(records)}
         for key, part in (("human", [r for r in records if r.get("type") == HUMAN]),
@@ -92,7 +93,7 @@ class ChartQA(Task):
         return out
 
 
-def _from_original(pngs: Path, kind: str, i: int, rec: dict) -> dict:
+def _from_original(pngs: Path, kind: str, i: int, rec: dict[str, Any]) -> dict[str, Any]:
     doc = {"id": str(i), "_index": i, "type": kind, "question": rec.get("query"), "answer": rec.get("label")}
     name = rec.get("imgname")
     if not isinstance(name, str):
@@ -100,7 +101,7 @@ def _from_original(pngs: Path, kind: str, i: int, rec: dict) -> dict:
     return attach_file_image(doc, pngs / name, key=name)
 
 
-def _pct(records) -> float:
+def _pct(records: Sequence[dict[str, Any]]) -> float:
     return 100.0 * sum(r["score"] for r in records) / len(records) if records else float("nan")
 
 

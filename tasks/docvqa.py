@@ -15,6 +15,7 @@ defect: 1.0 when the best ANLS reaches 0.5, else 0.0, a thresholded accuracy).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,13 +48,13 @@ class DocVQA(Task):
     image_dirs: ClassVar[tuple[str, ...]] = ("",)  # where those paths are relative to
     _id = staticmethod(row_id("questionId"))
 
-    def _from_hub(self, i: int, row: dict) -> dict:
+    def _from_hub(self, i: int, row: dict[str, Any]) -> dict[str, Any]:
         doc = dict(row, id=self._id(i, row))
         key = row.get(self.image_key_column)
         doc["images"] = [hub_image(row.get("image"), key=None if key in (None, "") else str(key))]
         return doc
 
-    def load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict[str, Any]]:
         require_dir(root, f"{self.name} release folder")
         ann = self.dataset.get("annotations")
         if not ann:
@@ -70,7 +71,7 @@ class DocVQA(Task):
         docs = [convert(i, rec) for i, rec in enumerate(records)]
         return self.with_image_check(docs, root)
 
-    def _from_original(self, root: Path, i: int, rec: dict) -> dict:
+    def _from_original(self, root: Path, i: int, rec: dict[str, Any]) -> dict[str, Any]:
         doc = dict(rec, id=self._id(i, rec), _index=i)
         rel = next((rec[f] for f in self.image_fields if rec.get(f)), None)
         if not isinstance(rel, str):
@@ -79,19 +80,19 @@ class DocVQA(Task):
         return attach_file_image(doc, next((p for p in paths if p.is_file()), paths[0]), key=rel)
 
     # ---- requests and scoring ---------------------------------------------------------
-    def prompt(self, doc: dict) -> str:
+    def prompt(self, doc: dict[str, Any]) -> str:
         raise_doc_error(doc)
         return short_answer_prompt(text_field(doc, "question"))
 
-    def reference(self, doc: dict) -> str:
+    def reference(self, doc: dict[str, Any]) -> str:
         return answer_list(doc, "answers")[0]
 
-    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+    def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         answers = answer_list(doc, "answers")
         metric = anls_accuracy if self.protocol == "lmms-eval-0.2" else anls
         return {"answer": answers, "score": metric(prediction.strip(), answers)}
 
-    def aggregate(self, records) -> dict[str, Any]:
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         n = len(records)
         return {"anls": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")}
 

@@ -18,14 +18,18 @@ string-cell quirks), ``lmms-eval-0.2`` (the same: GQA's scoring did not change) 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics.exact import exact_match, exact_match_llava
 from tasks.base import Task
 from tasks.prompts import short_answer_prompt
 from tasks.loading import (LazyDocs, attach_file_image, find_file, hub_image, raise_doc_error, read_json, require_dir, row_id, safe_convert, text_field)
+
+if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
+    import datasets
 
 QUESTIONS_FILE = "{split}_balanced_questions.json"  # original release: one file per split
 SPLITS = ("testdev", "val", "train", "challenge", "submission")  # the first when no split is set
@@ -45,7 +49,7 @@ class GQA(Task):
     original_keys = ("split", "annotations", "image_dir")
     _id = staticmethod(row_id("id"))
 
-    def load_hub(self):
+    def load_hub(self) -> Sequence[dict[str, Any]]:
         questions = self.hub_rows(str(self.setting("name")),
                                   columns=("id", "imageId", "question", "answer"))
         images_config = str(self.setting("images_name"))
@@ -54,7 +58,8 @@ class GQA(Task):
         convert = functools.partial(self._from_hub, images, position, images_config)
         return LazyDocs(questions, safe_convert(convert, self._id))
 
-    def _from_hub(self, images, position: dict[str, int], images_config: str, i: int, row: dict) -> dict:
+    def _from_hub(self, images: datasets.Dataset, position: dict[str, int], images_config: str,
+                  i: int, row: dict[str, Any]) -> dict[str, Any]:
         doc = dict(row, id=self._id(i, row))
         image_id = row.get("imageId")
         j = position.get(str(image_id)) if image_id is not None else None
@@ -63,7 +68,7 @@ class GQA(Task):
         doc["images"] = [hub_image(images[j]["image"], key=str(image_id))]
         return doc
 
-    def load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict[str, Any]]:
         require_dir(root, "gqa release folder")
         ann = self.dataset.get("annotations")
         split = self.split_choice({s: s for s in SPLITS}, "the GQA release")
@@ -76,7 +81,7 @@ class GQA(Task):
         images = require_dir(root / (self.dataset.get("image_dir") or "images"),
                              "GQA images folder")
 
-        def convert(i: int, item: tuple[str, dict]) -> dict:
+        def convert(i: int, item: tuple[str, dict[str, Any]]) -> dict[str, Any]:
             qid, rec = item
             doc = dict(rec, id=str(qid), _index=i)
             image_id = text_field(doc, "imageId")
@@ -87,18 +92,18 @@ class GQA(Task):
         return self.with_image_check(docs, images)
 
     # ---- requests and scoring ---------------------------------------------------------
-    def prompt(self, doc: dict) -> str:
+    def prompt(self, doc: dict[str, Any]) -> str:
         raise_doc_error(doc)
         return short_answer_prompt(text_field(doc, "question"))
 
-    def reference(self, doc: dict) -> str:
+    def reference(self, doc: dict[str, Any]) -> str:
         return text_field(doc, "answer")
 
-    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+    def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         answer = text_field(doc, "answer")
         return {"answer": answer, "score": _METRICS[self.protocol](prediction.strip(), answer)}
 
-    def aggregate(self, records) -> dict[str, Any]:
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         n = len(records)
         return {"exact_match": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")}
 

@@ -5,13 +5,17 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from harness.errors import HarnessError, SampleError
 from harness.types import ImageRef
 
+if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
+    import datasets
 
-def load_hub(path: str, name: str | None, split: str, image_columns: Sequence[str] = ("image",)):
+
+def load_hub(path: str, name: str | None, split: str,
+             image_columns: Sequence[str] = ("image",)) -> datasets.Dataset:
     """Load one config/split of a hub-schema dataset from a hub id or a local snapshot folder.
 
     Image columns are left undecoded (bytes), so records stay cheap and decoding happens in
@@ -20,9 +24,8 @@ def load_hub(path: str, name: str | None, split: str, image_columns: Sequence[st
     import datasets
 
     local = check_local_folder(path)
-    looks_local = local is not None
     try:
-        if looks_local:
+        if local is not None:
             ds = datasets.load_dataset(str(local), name, split=split, cache_dir=local_cache_dir(local))
         else:
             ds = datasets.load_dataset(path, name, split=split)
@@ -85,20 +88,26 @@ def hub_image(value: Any, key: str | None = None) -> ImageRef:
     raise SampleError("record has no image")
 
 
-class LazyDocs(Sequence):
+class LazyDocs(Sequence[dict[str, Any]]):
     """A read-only sequence that converts dataset rows to documents on access.
 
     Keeps memory flat for large sets (12k GQA questions, DocVQA pages) while the engine
     iterates in any order.
     """
 
-    def __init__(self, rows: Any, convert: Callable[[int, dict], dict]):
+    def __init__(self, rows: Any, convert: Callable[[int, dict[str, Any]], dict[str, Any]]):
         self.rows, self.convert = rows, convert
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, i):  # type: ignore[override]
+    @overload
+    def __getitem__(self, i: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         doc = self.convert(i, self.rows[i])
@@ -106,7 +115,7 @@ class LazyDocs(Sequence):
         return doc
 
 
-def require(record: dict, *keys: str) -> None:
+def require(record: dict[str, Any], *keys: str) -> None:
     """Raise SampleError naming the first missing or null field."""
     for k in keys:
         if record.get(k) is None:
@@ -134,7 +143,8 @@ def hub_id_alternatives(path: str) -> list[str]:
     return [path]
 
 
-def load_hub_any(path: str, name: str | None, split: str, image_columns: Sequence[str] = ("image",)):
+def load_hub_any(path: str, name: str | None, split: str,
+                 image_columns: Sequence[str] = ("image",)) -> datasets.Dataset:
     """:func:`load_hub`, trying the other lmms-lab organisation when the given hub id cannot be
     loaded (e.g. only ``lmms-lab-encoder/<Name>`` is in the offline cache). A local folder is
     loaded as given."""
@@ -194,7 +204,7 @@ def file_image(path: Path, key: str | None = None) -> ImageRef:
     return ImageRef(path=str(path), key=key)
 
 
-def attach_file_image(doc: dict, path: Path, key: str | None = None) -> dict:
+def attach_file_image(doc: dict[str, Any], path: Path, key: str | None = None) -> dict[str, Any]:
     """Set ``doc["images"]`` to the file at ``path``, or ``doc["error"]`` when it is absent (the
     document keeps its other fields, e.g. the split it counts in)."""
     try:
@@ -204,7 +214,7 @@ def attach_file_image(doc: dict, path: Path, key: str | None = None) -> dict:
     return doc
 
 
-def check_image_files(docs: Sequence[dict], where: Path, task: str) -> str | None:
+def check_image_files(docs: Sequence[dict[str, Any]], where: Path, task: str) -> str | None:
     """After loading an original layout: HarnessError when none of its image files exist (a wrong
     folder), else a warning naming how many are missing (those samples fail), or None."""
     missing = [d for d in docs if str(d.get("error", "")).startswith(MISSING_IMAGE)]
@@ -223,10 +233,11 @@ class safe_convert:  # noqa: N801 - used like a function; a class so that worker
     ``doc_id`` are (bound methods, :func:`row_id`), as DataLoader workers started with
     ``spawn`` need."""
 
-    def __init__(self, convert: Callable[[int, Any], dict], doc_id: Callable[[int, Any], str]):
+    def __init__(self, convert: Callable[[int, Any], dict[str, Any]],
+                 doc_id: Callable[[int, Any], str]):
         self.convert, self.doc_id = convert, doc_id
 
-    def __call__(self, i: int, row: Any) -> dict:
+    def __call__(self, i: int, row: Any) -> dict[str, Any]:
         try:
             return self.convert(i, row)
         except SampleError as exc:
@@ -254,7 +265,7 @@ class row_id:  # noqa: N801 - used like a function; a class so that it pickles
         return f"row{i}" if value is None or value == "" else str(value)
 
 
-def text_field(doc: dict, field: str) -> str:
+def text_field(doc: dict[str, Any], field: str) -> str:
     """The doc's ``field`` as a string; SampleError naming the record when missing or not text."""
     value = doc.get(field)
     if value is None:
@@ -264,7 +275,7 @@ def text_field(doc: dict, field: str) -> str:
     return value
 
 
-def answer_list(doc: dict, field: str, allow_single: bool = False) -> list[str]:
+def answer_list(doc: dict[str, Any], field: str, allow_single: bool = False) -> list[str]:
     """The doc's ``field`` as a non-empty list of strings (a lone string too when
     ``allow_single``); SampleError naming the record otherwise."""
     value = doc.get(field)
@@ -276,7 +287,7 @@ def answer_list(doc: dict, field: str, allow_single: bool = False) -> list[str]:
 
 
 # ---- added for the pope / mme / seed / mathvista adapters ------------------------------------
-def raise_doc_error(doc: dict) -> None:
+def raise_doc_error(doc: dict[str, Any]) -> None:
     """Raise the SampleError a row conversion recorded under ``error`` (if any)."""
     if doc.get("error"):
         raise SampleError(str(doc["error"]))
@@ -287,14 +298,14 @@ def hub_image_list(ds: Any, column: str = "image") -> Any:
     does for single-image columns."""
     import datasets
 
-    feat = ds.features.get(column) if column in ds.column_names else None
+    feat: Any = ds.features.get(column) if column in ds.column_names else None
     inner = getattr(feat, "feature", None)
     if isinstance(inner, datasets.Image):
         ds = ds.cast_column(column, type(feat)(datasets.Image(decode=False)))
     return ds
 
 
-def yes_no_truth(doc: dict, labels: str = "yes/no") -> str:
+def yes_no_truth(doc: dict[str, Any], labels: str = "yes/no") -> str:
     """A record's yes/no ground truth as ``"yes"``/``"no"`` (POPE, MME); SampleError otherwise,
     naming the labels the benchmark uses (``labels``)."""
     from harness.metrics.yesno import ground_truth_yes_no

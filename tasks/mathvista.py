@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics import mathvista as mv
 from harness.metrics.breakdown import mean_by
 from harness.metrics.choice import lettered_options
-from harness.metrics.judge import judge_from_config
+from harness.metrics.judge import Judge, judge_from_config
+from harness.types import GenerationSettings
 from tasks.base import Task
 from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
                            read_json, text_field)
@@ -93,7 +95,7 @@ class MathVista(Task):
     hub_columns = ("pid", "question", "decoded_image", "choices", "answer", "question_type", "answer_type")
     hub_image_columns = ("decoded_image",)
 
-    def __init__(self, cfg=None):
+    def __init__(self, cfg: Mapping[str, Any] | None = None):
         super().__init__(cfg)
         # built now so a config mistake is one line at start; nothing is loaded or sent yet
         base = Path(str(self.cfg.get("cache_dir") or "~/.cache/unit-harness")).expanduser()
@@ -101,10 +103,10 @@ class MathVista(Task):
                                         base / "judge" / self.name)
 
     # ---- data -------------------------------------------------------------------------
-    def load_hub(self):
+    def load_hub(self) -> Sequence[dict[str, Any]]:
         return LazyDocs(self.hub_rows(), _from_hub)
 
-    def load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict[str, Any]]:
         ann = self._original_file(root)
         data = read_json(ann, f"{ann.name} (MathVista's {{pid: problem}} file)")
         problems = list(data.values()) if isinstance(data, dict) else data
@@ -135,7 +137,7 @@ class MathVista(Task):
         return next(found, root / f"{split}.json")
 
     # ---- requests ---------------------------------------------------------------------
-    def prompt(self, doc: dict) -> str:
+    def prompt(self, doc: dict[str, Any]) -> str:
         raise_doc_error(doc)
         qtype, atype = text_field(doc, "question_type"), text_field(doc, "answer_type")
         question = text_field(doc, "question")
@@ -145,7 +147,7 @@ class MathVista(Task):
         parts = [question, lettered_options(choices) if choices else "", hint(qtype, atype, doc.get("precision"))]
         return "\n".join(p for p in parts if p).strip()
 
-    def _choices(self, doc: dict, required: bool = True) -> list[str]:
+    def _choices(self, doc: dict[str, Any], required: bool = True) -> list[str]:
         choices = doc.get("choices")
         if not choices and not required:
             return []
@@ -153,7 +155,7 @@ class MathVista(Task):
             raise SampleError(f"record {doc['id']}: multi-choice problem without a list of choices: {choices!r}")
         return list(choices)
 
-    def reference(self, doc: dict) -> str:
+    def reference(self, doc: dict[str, Any]) -> str:
         """The answer itself (for multi-choice, the choice's text: it is taken without a judge)."""
         answer = text_field(doc, "answer")
         if doc.get("question_type") == "multi_choice" and answer not in self._choices(doc):
@@ -161,7 +163,7 @@ class MathVista(Task):
         return answer
 
     # ---- scoring ----------------------------------------------------------------------
-    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+    def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         answer = text_field(doc, "answer")
         qtype, atype = text_field(doc, "question_type"), text_field(doc, "answer_type")
         choices = self._choices(doc) if qtype == "multi_choice" else doc.get("choices")
@@ -169,7 +171,8 @@ class MathVista(Task):
         precision = doc["precision"] if "precision" in doc else 0  # as lmms-eval reads it
         pred = mv.normalize(extraction, qtype, atype, choices, precision,
                             precision_defect=PROTOCOLS[self.protocol].precision_defect)
-        meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+        raw_meta = doc.get("metadata")
+        meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         skills = meta.get("skills")
         judge = self.judge()
         return {"answer": answer, "extraction": extraction, "extraction_method": method,
@@ -178,7 +181,8 @@ class MathVista(Task):
                 "answer_type": atype, "task": meta.get("task"),
                 "skills": list(skills) if isinstance(skills, (list, tuple)) else []}
 
-    def extract(self, doc: dict, response: str, qtype: str, atype: str, choices) -> tuple[str, str]:
+    def extract(self, doc: dict[str, Any], response: str, qtype: str, atype: str,
+                choices: Sequence[str] | None) -> tuple[str, str]:
         """(extraction, method): ``exact``; ``rule`` (only with ``judge.use_rules``); ``judge``;
         ``judge-failed`` (no answer after the retries: ``""``, as lmms-eval); ``none`` (no
         judge)."""
@@ -201,11 +205,11 @@ class MathVista(Task):
         except SampleError:
             return "", "judge-failed"
 
-    def judge(self):
+    def judge(self) -> Judge | None:
         """The configured judge, or None (rules only)."""
         return self._judge
 
-    def generation(self):
+    def generation(self) -> GenerationSettings:
         """The protocol's generation length (an explicit ``max_new_tokens`` wins); at most
         ``DEMO_MAX_NEW_TOKENS`` on demo data unless given."""
         gen = super().generation()
@@ -214,7 +218,7 @@ class MathVista(Task):
             return dataclasses.replace(gen, max_new_tokens=tokens)
         return gen
 
-    def aggregate(self, records) -> dict[str, Any]:
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         n = len(records)
         out: dict[str, Any] = {"accuracy": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")}
         groups = {"question_type": lambda r: [r.get("question_type")], "answer_type": lambda r: [r.get("answer_type")],
@@ -230,7 +234,7 @@ class MathVista(Task):
         return out
 
 
-def _from_hub(i: int, row: dict) -> dict:
+def _from_hub(i: int, row: dict[str, Any]) -> dict[str, Any]:
     pid = row.get("pid")
     doc = dict(row, id=str(pid) if pid not in (None, "") else f"row{i}")
     try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics import mme as mm
@@ -23,6 +23,9 @@ from tasks.base import Task
 from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
                            text_field, yes_no_truth)
 from tasks.prompts import SHORT_ANSWER
+
+if TYPE_CHECKING:  # numpy is imported lazily at run time
+    from numpy.typing import ArrayLike, NDArray
 
 YES_NO_SUFFIX = " Please answer yes or no."
 IMAGE_EXTS = (".jpg", ".png", ".jpeg", ".JPG", ".PNG", ".JPEG")
@@ -42,11 +45,11 @@ class MME(Task):
     hub_columns = ("question_id", "question", "answer", "image", "category")
 
     # ---- data -------------------------------------------------------------------------
-    def load_hub(self):
+    def load_hub(self) -> Sequence[dict[str, Any]]:
         return LazyDocs(self.hub_rows(), self._from_hub)
 
     @staticmethod
-    def _from_hub(i: int, row: dict) -> dict:
+    def _from_hub(i: int, row: dict[str, Any]) -> dict[str, Any]:
         pair = row.get("question_id")
         doc = dict(row, id=str(i), pair=None if pair is None else str(pair))
         try:
@@ -57,7 +60,7 @@ class MME(Task):
             doc["error"] = str(exc)
         return doc
 
-    def load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict[str, Any]]:
         self.split_choice({"test": None}, "the MME release (one set)")
         if (root / RELEASE_FOLDER).is_dir():
             root = root / RELEASE_FOLDER
@@ -65,7 +68,7 @@ class MME(Task):
         if missing:
             raise HarnessError(f"{self.name}: subtask folder(s) {', '.join(missing)} not found under {root} "
                                f"(expected the MME release folder with one folder per subtask)")
-        docs: list[dict] = []
+        docs: list[dict[str, Any]] = []
         for subtask in mm.SUBTASKS:
             folder = root / subtask
             qa_dir = folder / "questions_answers_YN"
@@ -78,15 +81,15 @@ class MME(Task):
         return self.with_image_check(docs, root)
 
     # ---- requests and scoring ---------------------------------------------------------
-    def prompt(self, doc: dict) -> str:
+    def prompt(self, doc: dict[str, Any]) -> str:
         raise_doc_error(doc)
         question = text_field(doc, "question").strip().replace(YES_NO_SUFFIX, "")
         return f"{question}\n{SHORT_ANSWER}"
 
-    def reference(self, doc: dict) -> str:
+    def reference(self, doc: dict[str, Any]) -> str:
         return yes_no_truth(doc, "Yes/No").capitalize()
 
-    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+    def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         truth = yes_no_truth(doc, "Yes/No")
         category = doc.get("category")
         if not isinstance(category, str) or not category:
@@ -96,32 +99,33 @@ class MME(Task):
                 "score": float(pred == truth)}
 
     @staticmethod
-    def _tally(records: Sequence[dict]) -> dict[str, mm.SubtaskTally]:
+    def _tally(records: Sequence[dict[str, Any]]) -> dict[str, mm.SubtaskTally]:
         return mm.tally((r["category"], str(r["pair"]), str(r["id"]), r["score"] == 1.0) for r in records)
 
-    def aggregate(self, records) -> dict[str, Any]:
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         tallies = self._tally(records)
         out: dict[str, Any] = mm.mme_metrics(tallies)
         out["images"] = sum(t.images for t in tallies.values())
         return out
 
-    def resample_unit(self, record: dict) -> str:
+    def resample_unit(self, record: dict[str, Any]) -> str:
         return f"{record['category']}/{record['pair']}"
 
-    def resample_stratum(self, record: dict) -> str:
+    def resample_stratum(self, record: dict[str, Any]) -> str:
         """Pairs are redrawn within their subtask: a resample keeps every subtask's size."""
-        return record["category"]
+        stratum: str = record["category"]
+        return stratum
 
     # ---- fast bootstrap (harness.report.stats) ----------------------------------------
-    def ci_features(self, unit_records: Sequence[dict]) -> list[int]:
+    def ci_features(self, unit_records: Sequence[dict[str, Any]]) -> list[int]:
         return mm.tally_features(self._tally(unit_records))
 
     @staticmethod
-    def ci_metric(totals):
+    def ci_metric(totals: ArrayLike) -> float | NDArray[Any]:
         return mm.perception_from_features(totals)
 
 
-def _docs_of_txt(txt: Path, image_dir: Path, subtask: str, start: int) -> list[dict]:
+def _docs_of_txt(txt: Path, image_dir: Path, subtask: str, start: int) -> list[dict[str, Any]]:
     """The questions of one release txt (``question<TAB>answer`` lines), bad lines as error docs."""
     image = next((image_dir / f"{txt.stem}{ext}" for ext in IMAGE_EXTS if (image_dir / f"{txt.stem}{ext}").is_file()),
                  image_dir / f"{txt.stem}.jpg")

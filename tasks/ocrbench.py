@@ -20,6 +20,7 @@ total), ``total`` = the raw points, and for each category (snake-cased) its raw 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,10 @@ class OCRBench(Task):
     original_keys = ("split", "annotations")
     _id = staticmethod(row_id(None))
 
-    def _from_hub(self, i: int, row: dict) -> dict:
+    def _from_hub(self, i: int, row: dict[str, Any]) -> dict[str, Any]:
         return dict(row, id=self._id(i, row), images=[hub_image(row.get("image"))])
 
-    def load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict[str, Any]]:
         require_dir(root, "OCRBench release folder")
         self.split_choice({"test": None}, "the OCRBench release (one set)")
         ann = root / (self.dataset.get("annotations") or "OCRBench.json")
@@ -70,7 +71,7 @@ class OCRBench(Task):
             raise HarnessError(f"{ann}: expected a list of records (not OCRBench.json)")
         images = root / "OCRBench_Images" if (root / "OCRBench_Images").is_dir() else root
 
-        def convert(i: int, rec: dict) -> dict:
+        def convert(i: int, rec: dict[str, Any]) -> dict[str, Any]:
             doc = {"id": str(i), "_index": i, "dataset": rec.get("dataset_name"), "question": rec.get("question"),
                    "question_type": rec.get("type"), "answer": rec.get("answers")}
             rel = text_field(rec, "image_path")
@@ -81,14 +82,14 @@ class OCRBench(Task):
         return self.with_image_check(docs, images)
 
     # ---- requests and scoring ---------------------------------------------------------
-    def prompt(self, doc: dict) -> str:
+    def prompt(self, doc: dict[str, Any]) -> str:
         raise_doc_error(doc)
         return text_field(doc, "question").strip()
 
-    def reference(self, doc: dict) -> str:
+    def reference(self, doc: dict[str, Any]) -> str:
         return answer_list(doc, "answer", allow_single=True)[0]
 
-    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+    def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         answers = answer_list(doc, "answer", allow_single=True)
         source = doc.get("dataset")
         value = ocrbench_match(prediction.strip(), answers, str(source),
@@ -96,7 +97,7 @@ class OCRBench(Task):
                                lower_first=self.protocol == "lmms-eval-0.2")
         return {"answer": answers, "score": value, "category": doc.get("question_type"), "source": source}
 
-    def aggregate(self, records) -> dict[str, Any]:
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         n = len(records)
         points: dict[str, float] = {}
         counts: dict[str, int] = {}

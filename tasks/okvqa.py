@@ -18,6 +18,7 @@ when they disagree; 16 new tokens); see :mod:`harness.metrics.vqa`.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +49,13 @@ class OKVQA(Task):
     hub_columns = ("question_id", "question", "answers", "image")
     _id = staticmethod(row_id("question_id"))
 
-    def _from_hub(self, i: int, row: dict) -> dict:
+    def _from_hub(self, i: int, row: dict[str, Any]) -> dict[str, Any]:
         doc = dict(row, id=self._id(i, row))
         key = row.get("image_id")
         doc["images"] = [hub_image(row.get("image"), key=None if key is None else str(key))]
         return doc
 
-    def load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict[str, Any]]:
         require_dir(root, "OK-VQA release folder")
         split = self.split_choice({s: s for s in SPLITS}, "the OK-VQA release")
         ds = self.dataset
@@ -65,7 +66,7 @@ class OKVQA(Task):
         by_qid = {a.get("question_id"): a for a in annotations if isinstance(a, dict)}
         images = require_dir(root / (ds.get("image_dir") or split), f"COCO {split} images folder")
 
-        def convert(i: int, q: dict) -> dict:
+        def convert(i: int, q: dict[str, Any]) -> dict[str, Any]:
             doc = dict(q, id=self._id(i, q), _index=i)
             ann = by_qid.get(q.get("question_id"))
             if ann is None:
@@ -80,27 +81,27 @@ class OKVQA(Task):
         return self.with_image_check(docs, images)
 
     # ---- requests and scoring ---------------------------------------------------------
-    def prompt(self, doc: dict) -> str:
+    def prompt(self, doc: dict[str, Any]) -> str:
         raise_doc_error(doc)
         return f"{text_field(doc, 'question')}\n{UNANSWERABLE}\n{SHORT_ANSWER}"
 
-    def reference(self, doc: dict) -> str:
+    def reference(self, doc: dict[str, Any]) -> str:
         """The human answer that scores best under this protocol (1.0 when one answer, after
         normalisation, was given by at least four annotators)."""
         answers = answer_list(doc, "answers")
         return max(dict.fromkeys(answers), key=lambda a: vqa_accuracy(a, answers, self.protocol))
 
-    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+    def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         answers = answer_list(doc, "answers")
         score = vqa_accuracy(prediction.strip(), answers, self.protocol)
         return {"answer": answers, "score": score}
 
-    def aggregate(self, records) -> dict[str, Any]:
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         n = len(records)
         return {"vqa_accuracy": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")}
 
 
-def _records(path: Path, key: str) -> list:
+def _records(path: Path, key: str) -> list[object]:
     data = read_json(path, f"OK-VQA {key} file")
     records = data.get(key) if isinstance(data, dict) else None
     if not isinstance(records, list):

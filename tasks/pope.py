@@ -18,9 +18,9 @@ LLaVA's mean F1 of the splits; the table shows the overall F1.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, SampleError
 from harness.jsonl import json_lines
@@ -30,6 +30,9 @@ from tasks.base import Task
 from tasks.loading import (LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error, require_columns, text_field,
                            yes_no_truth)
 from tasks.prompts import SHORT_ANSWER
+
+if TYPE_CHECKING:  # numpy is imported lazily at run time
+    from numpy.typing import ArrayLike, NDArray
 
 SPLITS = ("adversarial", "popular", "random")
 PARSERS = {"lmms-eval": exact_yes_no, "lmms-eval-0.2": exact_yes_no, "llava": llava_yes_no}
@@ -50,7 +53,7 @@ def unique_ids(question_ids: Sequence[Any], splits: Sequence[Any]) -> list[str]:
     return [str(i) for i in range(len(question_ids))]
 
 
-def _convert_at(ids: list[str], i: int, row: dict) -> dict:
+def _convert_at(ids: list[str], i: int, row: dict[str, Any]) -> dict[str, Any]:
     """Row converter with precomputed unique ids (module level so DataLoader workers can pickle it)."""
     return POPE._from_hub(ids[i], row)
 
@@ -67,7 +70,7 @@ class POPE(Task):
     original_keys = ("split", "image_dir")
 
     # ---- data -------------------------------------------------------------------------
-    def load_hub(self):
+    def load_hub(self) -> Sequence[dict[str, Any]]:
         import datasets
 
         ds = self.dataset
@@ -86,7 +89,7 @@ class POPE(Task):
         return LazyDocs(rows, functools.partial(_convert_at, ids))
 
     @staticmethod
-    def _from_hub(doc_id: str, row: dict) -> dict:
+    def _from_hub(doc_id: str, row: dict[str, Any]) -> dict[str, Any]:
         doc = dict(row, id=doc_id, split=row.get("category"))
         try:
             doc["images"] = [hub_image(row.get("image"), key=row.get("image_source") or None)]
@@ -94,15 +97,16 @@ class POPE(Task):
             doc["error"] = str(exc)
         return doc
 
-    def load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict[str, Any]]:
         files = {s: _find_split_file(root, s) for s in self._original_splits()}
         missing = [f"coco_pope_{s}.json" for s, f in files.items() if f is None]
         if missing:
             raise HarnessError(f"{self.name}: {', '.join(missing)} not found under {root} (nor {root}/coco, "
                                f"{root}/output/coco); expected the POPE release files")
         images = _image_dir(root, self.dataset.get("image_dir"))
+        paths = {s: f for s, f in files.items() if f is not None}  # all found (checked above)
         lines = [(s, rec if isinstance(rec, dict) else {})
-                 for s in files for _, rec in json_lines(files[s])]
+                 for s in paths for _, rec in json_lines(paths[s])]
         self._counts = _count([s for s, _ in lines])
         ids = unique_ids([rec.get("question_id") for _, rec in lines], [s for s, _ in lines])
         docs = []
@@ -139,19 +143,19 @@ class POPE(Task):
                                   f"copy of coco_pope_random.json, not the 3,000 of the current release)")
 
     # ---- requests and scoring ---------------------------------------------------------
-    def prompt(self, doc: dict) -> str:
+    def prompt(self, doc: dict[str, Any]) -> str:
         raise_doc_error(doc)
         return f"{text_field(doc, 'question').strip()}\n{SHORT_ANSWER}"
 
-    def reference(self, doc: dict) -> str:
+    def reference(self, doc: dict[str, Any]) -> str:
         return yes_no_truth(doc)
 
-    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+    def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         truth = yes_no_truth(doc)
         pred = PARSERS[self.protocol](prediction.strip())
         return {"answer": truth, "split": doc.get("split"), "pred_label": pred, "score": float(pred == truth)}
 
-    def aggregate(self, records) -> dict[str, Any]:
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         overall = pm.count((r["pred_label"], r["answer"]) for r in records)
         out: dict[str, Any] = {k: 100.0 * v for k, v in pm.binary_metrics(overall).items()}
         out["unparsed"] = overall.other
@@ -166,18 +170,18 @@ class POPE(Task):
 
     # ---- fast bootstrap (harness.report.stats) ----------------------------------------
     @staticmethod
-    def ci_features(unit_records: Sequence[dict]) -> list[int]:
+    def ci_features(unit_records: Sequence[dict[str, Any]]) -> list[int]:
         return pm.count((r["pred_label"], r["answer"]) for r in unit_records).as_list()
 
     @staticmethod
-    def ci_metric(totals):
+    def ci_metric(totals: ArrayLike) -> float | NDArray[Any]:
         import numpy as np
 
         t = np.asarray(totals, dtype=float)
         return 100.0 * pm.f1_from_counts(t[..., 0], t[..., 1], t[..., 3])
 
 
-def _count(values) -> dict[str, int]:
+def _count(values: Iterable[object]) -> dict[str, int]:
     out: dict[str, int] = {}
     for v in values:
         out[str(v)] = out.get(str(v), 0) + 1

@@ -11,7 +11,7 @@ tokens (lmms-eval's YAML sets none: its LLaVA models' default).
 from __future__ import annotations
 
 import functools
-
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +41,14 @@ class SEED(Task):
     original_keys = ("split", "annotations", "image_dir")
 
     # ---- data -------------------------------------------------------------------------
-    def load_hub(self):
+    def load_hub(self) -> Sequence[dict[str, Any]]:
         rows = hub_image_list(self.hub_rows())
         keep = [i for i, t in enumerate(rows["data_type"]) if t != "video"]
         if len(keep) < len(rows):
             rows = rows.select(keep)
         return LazyDocs(rows, functools.partial(_from_hub_at, keep))
 
-    def load_original(self, root: Path) -> list[dict]:
+    def load_original(self, root: Path) -> list[dict[str, Any]]:
         self.split_choice({"test": None}, "the SEED-Bench release (one set)")
         name = self.dataset.get("annotations") or "SEED-Bench.json"
         ann = root / name if root.is_dir() else root
@@ -72,28 +72,28 @@ class SEED(Task):
         return self.with_image_check(docs, images)
 
     # ---- requests and scoring ---------------------------------------------------------
-    def prompt(self, doc: dict) -> str:
+    def prompt(self, doc: dict[str, Any]) -> str:
         raise_doc_error(doc)
         choices = [text_field(doc, f) for f in CHOICE_FIELDS]
         return f"{text_field(doc, 'question')}\n{lettered_options(choices)}\n{MC_SUFFIX}"
 
-    def _truth(self, doc: dict) -> str:
+    def _truth(self, doc: dict[str, Any]) -> str:
         answer = doc.get("answer")
         if not isinstance(answer, str) or answer.strip().upper() not in ("A", "B", "C", "D"):
             raise SampleError(f"record {doc['id']}: answer {answer!r} is not an option letter A-D")
         return answer.strip().upper()
 
-    def reference(self, doc: dict) -> str:
+    def reference(self, doc: dict[str, Any]) -> str:
         return self._truth(doc)
 
-    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+    def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         truth = self._truth(doc)
         qtype = _check_type(doc)
         prediction = prediction.strip()
         return {"answer": truth, "question_type": QUESTION_TYPES[qtype], "pred_letter": first_char(prediction),
                 "score": seed_score(prediction, truth)}
 
-    def aggregate(self, records) -> dict[str, Any]:
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         n = len(records)
         out: dict[str, Any] = {"accuracy": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")}
         by_type = mean_by(records, lambda r: [r["question_type"]])
@@ -103,7 +103,7 @@ class SEED(Task):
         return out
 
 
-def _check_type(doc: dict) -> int:
+def _check_type(doc: dict[str, Any]) -> int:
     """The question type id (1–9) as an int; SampleError for a missing or video type."""
     try:
         qtype = int(str(doc.get("question_type_id")).strip())
@@ -114,12 +114,12 @@ def _check_type(doc: dict) -> int:
     return qtype
 
 
-def _from_hub_at(keep: list[int], j: int, row: dict) -> dict:
+def _from_hub_at(keep: list[int], j: int, row: dict[str, Any]) -> dict[str, Any]:
     """Convert the j-th kept (image) row, reporting its original hub row (picklable for workers)."""
     return _from_hub(keep[j], row)
 
 
-def _from_hub(index: int, row: dict) -> dict:
+def _from_hub(index: int, row: dict[str, Any]) -> dict[str, Any]:
     qid = row.get("question_id")
     doc = dict(row, id=str(qid) if qid not in (None, "") else f"row{index}", _index=index)
     try:

@@ -19,10 +19,13 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.engine.files import atomic_write_text
 from harness.errors import HarnessError, SampleError
+
+if TYPE_CHECKING:  # openai is imported when a judge first asks
+    import openai
 
 MAX_BACKOFF_S = 60.0
 
@@ -95,9 +98,9 @@ class ApiJudge(Judge):
         self.max_tokens, self.sleep = max_tokens, sleep
         self.label = f"{self.model} @ {self.url}"
         self.cache_model = self.model
-        self._client = None
+        self._client: openai.OpenAI | None = None
 
-    def client(self):
+    def client(self) -> openai.OpenAI:
         if self._client is None:
             import openai
 
@@ -136,14 +139,17 @@ class LocalJudge(Judge):
         self.max_tokens, self.device = max_tokens, device
         self.label = f"local {self.folder}"
         self.cache_model = f"local:{dir_fingerprint(self.folder)}"  # same weights, same cache
-        self._model = self._tokenizer = None
+        # transformers' Auto classes pick the model and tokenizer classes at run time
+        self._model: Any = None
+        self._tokenizer: Any = None
 
     def _load(self) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
-            model = AutoModelForCausalLM.from_pretrained(str(self.folder))
+            model = AutoModelForCausalLM.from_pretrained(  # type: ignore[arg-type]
+                str(self.folder))  # transformers types this classmethod as unbound
             self._model = model.to(self.device).eval()
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise HarnessError(f"judge: cannot load the chat model in {self.folder}: "
@@ -166,10 +172,12 @@ class LocalJudge(Judge):
         with torch.inference_mode():
             out = model.generate(**enc, max_new_tokens=self.max_tokens, do_sample=False,
                                  pad_token_id=pad)
-        return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        text = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        return str(text).strip()
 
 
-def _number(cfg: Mapping[str, Any], key: str, default: float, kind: type = float, low: float = 0):
+def _number(cfg: Mapping[str, Any], key: str, default: float, kind: type[float] = float,
+            low: float = 0) -> float:
     value = cfg.get(key)
     if value is None:
         return kind(default)
@@ -178,6 +186,10 @@ def _number(cfg: Mapping[str, Any], key: str, default: float, kind: type = float
         what = "an integer" if kind is int else "a number"
         raise HarnessError(f"task.judge.{key} must be {what} >= {low}, got {value!r}")
     return kind(value)
+
+
+def _integer(cfg: Mapping[str, Any], key: str, default: int, low: int = 0) -> int:
+    return int(_number(cfg, key, default, int, low))
 
 
 def judge_from_config(cfg: Mapping[str, Any] | None, default_model: str,
@@ -191,7 +203,7 @@ def judge_from_config(cfg: Mapping[str, Any] | None, default_model: str,
     cfg = dict(cfg or {})
     url, model = cfg.get("url"), cfg.get("model")
     cache = DiskCache(Path(str(cfg.get("cache_dir") or cache_dir)).expanduser())
-    max_tokens = _number(cfg, "max_tokens", 256, int, 1)
+    max_tokens = _integer(cfg, "max_tokens", 256, 1)
     if model and Path(str(model)).expanduser().is_dir():
         if url:
             raise HarnessError(f"task.judge.model={model} is a local folder and task.judge.url="
@@ -202,7 +214,7 @@ def judge_from_config(cfg: Mapping[str, Any] | None, default_model: str,
         return ApiJudge(str(url), str(model or default_model), cache,
                         api_key_env=cfg.get("api_key_env"),
                         timeout_s=_number(cfg, "timeout_s", 60.0),
-                        retries=_number(cfg, "retries", 4, int),
+                        retries=_integer(cfg, "retries", 4),
                         backoff_s=_number(cfg, "backoff_s", 1.0), max_tokens=max_tokens)
     if model:
         raise HarnessError(f"task.judge.model={model} is not a local folder; for a model behind an "

@@ -89,7 +89,7 @@ def judge_prompt(query: str, response: str) -> str:
 
 
 def _number(text: str, last: bool = True) -> str | None:
-    found = NUMBER.findall(text)
+    found: list[str] = NUMBER.findall(text)
     if not found:
         return None
     return (found[-1] if last else found[0]).replace(",", "")
@@ -140,7 +140,8 @@ def exact_extract(response: str, question_type: str, answer_type: str,
     return None
 
 
-def _read_answer_is(x: str, question_type: str, answer_type: str, choices) -> str | None:
+def _read_answer_is(x: str, question_type: str, answer_type: str,
+                    choices: Sequence[str] | None) -> str | None:
     x = x.strip().strip("*$`'\" ")
     if x.endswith("."):  # a sentence's full stop ("14." / "3.5."), never part of an answer
         x = x[:-1].strip().strip("*$`'\" ")
@@ -183,7 +184,7 @@ def rule_extract(response: str, question_type: str, answer_type: str,
     if question_type == "multi_choice":
         return lone_letter(response, len(choices or ()))
     if answer_type == "list":
-        found = LIST.findall(response)
+        found: list[str] = LIST.findall(response)
         return found[-1] if found else None
     if answer_type in ("integer", "float"):
         return last_number(response)
@@ -192,7 +193,7 @@ def rule_extract(response: str, question_type: str, answer_type: str,
 
 def _round(value: float, precision: object, precision_defect: bool) -> float:
     if precision_defect:
-        return round(value, precision)  # type: ignore[call-overload]  # raises unless int/None
+        return round(value, precision)  # type: ignore[call-overload,no-any-return]  # int/None
     if precision is None or (isinstance(precision, float) and math.isnan(precision)):
         return value
     return round(value, int(precision))  # type: ignore[call-overload]

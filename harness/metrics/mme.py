@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # numpy is imported lazily at run time
+    from numpy.typing import ArrayLike, NDArray
 
 PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark",
               "artwork", "OCR")
@@ -95,7 +99,8 @@ def tally_features(tallies: dict[str, SubtaskTally]) -> list[int]:
     return [x for name in SUBTASKS for x in tallies.get(name, empty).as_list()]
 
 
-def perception_from_features(totals, group: tuple[str, ...] = PERCEPTION):
+def perception_from_features(totals: ArrayLike,
+                             group: tuple[str, ...] = PERCEPTION) -> float | NDArray[Any]:
     """The ``group`` sum (perception by default) from summed :func:`tally_features` vectors;
     ``totals`` may have leading axes (numpy).
 

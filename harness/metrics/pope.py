@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # numpy is imported lazily at run time
+    from numpy.typing import ArrayLike, NDArray
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def binary_metrics(c: Counts | Sequence[int]) -> dict[str, float]:
             "yes_ratio": _ratio(tp + fp, n)}
 
 
-def f1_from_counts(tp, fp, fn):
+def f1_from_counts(tp: ArrayLike, fp: ArrayLike, fn: ArrayLike) -> float | NDArray[Any]:
     """F1 as ``2TP / (2TP + FP + FN)`` (0 when TP = 0); equal to ``2PR / (P + R)``; works on
     numpy arrays (vectorised bootstrap).
 
