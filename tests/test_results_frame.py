@@ -23,7 +23,7 @@ def _headline(df: pd.DataFrame) -> pd.DataFrame:
 
 def test_grid_rows_are_tidy_and_carry_the_table_values(tmp_path, monkeypatch):
     grid = make_grid(tmp_path / "grid", monkeypatch)
-    df = load_runs([grid])
+    df = load_runs([grid], metrics="all")
     assert list(df.columns) == list(COLUMNS)
     assert not df.duplicated(["run", "encoder", "task", "metric"]).any()
     head = _headline(df)
@@ -46,8 +46,9 @@ def test_grid_rows_are_tidy_and_carry_the_table_values(tmp_path, monkeypatch):
 
 def test_the_notebook_pivot(tmp_path, monkeypatch):
     grid = make_grid(tmp_path / "grid", monkeypatch)
-    df = load_runs([grid])
-    table = df[df.headline].pivot_table(index="encoder", columns="task", values="value")
+    df = load_runs([grid])  # the headline rows: the table's numbers
+    assert df.headline.all() and len(df) == 5
+    table = df.pivot_table(index="encoder", columns="task", values="value")
     assert list(table.index) == ["demo_clip_l", "demo_unit_1b"]
     assert table.loc["demo_unit_1b", "docvqa"] == pytest.approx(100.0)
     assert table.loc["demo_clip_l", "pope"] == pytest.approx(600 / 7)
@@ -65,6 +66,8 @@ def test_intervals_stored_bootstrapped_or_none(tmp_path, monkeypatch):
     assert again.ci_low.equals(boot.ci_low)  # same seed, same interval
     with pytest.raises(HarnessError, match="ci must be one of"):
         load_runs([grid], ci="sometimes")
+    with pytest.raises(HarnessError, match="metrics must be headline or all"):
+        load_runs([grid], metrics="some")
 
 
 def test_a_baseline_file_gives_the_rows_of_the_folder_it_was_written_from(tmp_path, monkeypatch):
@@ -80,7 +83,7 @@ def test_a_baseline_file_gives_the_rows_of_the_folder_it_was_written_from(tmp_pa
 
 def test_paper_folder_and_runs_in_one_frame(tmp_path, monkeypatch):
     grid = make_grid(tmp_path / "grid", monkeypatch)
-    df = load_runs([grid / "demo_unit_1b", PAPER_DIR])
+    df = load_runs([grid / "demo_unit_1b", PAPER_DIR], metrics="all")
     assert list(dict.fromkeys(df.source)) == ["run", "paper"]
     paper = df[df.source == "paper"]
     assert set(paper.encoder) == {"clip_l", "siglip", "unit_600m", "unit_1b"}

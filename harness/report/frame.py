@@ -1,10 +1,11 @@
 """Results as one tidy pandas DataFrame: :func:`load_runs`.
 
-One row per (run, encoder, task, metric). A task's *headline* row (``headline`` True) holds
-its table metric in the table's units, failed samples counted as wrong (``scores.json``
-``value``), with its 95% interval in ``ci_low``/``ci_high``; the other rows hold every other
-number the task reported (nested ones with dotted names, e.g. ``splits.random.f1``), in the
-task's own units, without an interval.
+One row per (run, encoder, task, metric). By default only each task's *headline* row
+(``headline`` True): its table metric in the table's units, failed samples counted as wrong
+(``scores.json`` ``value``), with its 95% interval in ``ci_low``/``ci_high``. With
+``metrics="all"`` the other rows follow, every other number the task reported (nested ones
+with dotted names, e.g. ``splits.random.f1``, MME's ``cognition``), in the task's own units,
+without an interval.
 
 Paths may be run folders, grid folders (every sub-folder with a ``scores.json``), paper
 folders (``results/paper``: one run per encoder family, ``source`` ``"paper"``) or baseline
@@ -12,11 +13,11 @@ files written by ``python -m harness.regress --write-baseline`` (``source`` ``"b
 A notebook user::
 
     df = load_runs(["runs/x"])
-    df[df.headline].pivot_table(index="encoder", columns="task", values="value")
+    df.pivot_table(index="encoder", columns="task", values="value")
 
 >>> from importlib.resources import files
 >>> df = load_runs([str(files("harness") / "paper")])
->>> table = df[df.headline].pivot_table(index="encoder", columns="task", values="value")
+>>> table = df.pivot_table(index="encoder", columns="task", values="value")
 >>> float(table.loc["unit_1b", "ocrbench"]), float(table.loc["clip_l", "mme"])
 (540.0, 1503.6)
 """
@@ -40,19 +41,23 @@ COLUMNS = ("source", "run", "encoder", "label", "family", "model", "task", "metr
 """The frame's columns, in order (``run``: the folder or file the row was read from)."""
 
 _CI = ("stored", "bootstrap", "none")
+_METRICS = ("headline", "all")
 
 
 def load_runs(paths: Iterable[str | Path], ci: str = "stored", n_resamples: int = 1000,
-              seed: int = 0) -> pd.DataFrame:
+              seed: int = 0, metrics: str = "headline") -> pd.DataFrame:
     """Every result under ``paths`` as a tidy frame (columns :data:`COLUMNS`).
 
     ``ci``: ``"stored"`` reads intervals from ``scores.json`` (``ci95``); ``"bootstrap"``
     also bootstraps the missing ones from ``predictions/<task>.jsonl``; ``"none"`` leaves
-    them empty. Rows keep the order of ``paths`` (a grid in its own order), tasks in the
+    them empty. ``metrics``: ``"headline"`` (the table's numbers) or ``"all"``. Rows keep
+    the order of ``paths`` (a grid in its own order), tasks in the
     order of each ``scores.json``. Bad input is a one-line HarnessError naming the file.
     """
     if ci not in _CI:
         raise HarnessError(f"load_runs: ci must be one of {', '.join(_CI)}, got {ci!r}")
+    if metrics not in _METRICS:
+        raise HarnessError(f"load_runs: metrics must be headline or all, got {metrics!r}")
     runs: list[Run] = []
     sources: list[tuple[str, Any]] = []
     for p in map(Path, paths):
@@ -74,7 +79,8 @@ def load_runs(paths: Iterable[str | Path], ci: str = "stored", n_resamples: int 
             rows += paper_rows(load_paper(src))
         else:
             rows += baseline_rows(src)
-    return frame(rows)
+    df = frame(rows)
+    return df if metrics == "all" else df[df.headline].reset_index(drop=True)
 
 
 def runs_frame(runs: Iterable[Run], ci: str = "stored", n_resamples: int = 1000,
