@@ -18,16 +18,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.engine.files import atomic_write_lines, write_json
 from harness.errors import HarnessError
+from harness.jsonl import json_lines
 
 USAGE = "usage: python -m harness.rescore RUN_DIR [RUN_DIR...] protocol=NAME [task=a,b]"
 
 
 def canonical(protocol: str) -> str:
-    try:
-        from tasks.base import PROTOCOL_ALIASES
-    except ImportError:
-        PROTOCOL_ALIASES = {"paper": "lmms-eval-0.2"}
+    from tasks.base import PROTOCOL_ALIASES
+
     return PROTOCOL_ALIASES.get(protocol, protocol)
 
 
@@ -120,7 +120,6 @@ def rescore_task(src: Path, task_name: str, protocol: str) -> tuple[dict, list[d
     """(scores.json entry, records) of one task's saved predictions under ``protocol``."""
     from harness.engine.scoring import score_record
     from harness.engine.store import normalize
-    from harness.models.replay_formats import json_records
     from harness.results import task_scores
     from tasks import get_task_class
 
@@ -131,7 +130,7 @@ def rescore_task(src: Path, task_name: str, protocol: str) -> tuple[dict, list[d
     index = {str(d["id"]): i for i, d in enumerate(docs)}
     pred_file = src / "predictions" / f"{task_name}.jsonl"
     records, changed_prompts = [], 0
-    for lineno, rec in json_records(pred_file):
+    for lineno, rec in json_lines(pred_file, "predictions"):
         if not isinstance(rec, dict) or "id" not in rec:
             raise HarnessError(
                 f"{pred_file}:{lineno}: a prediction record must be an object with an 'id'"
@@ -189,7 +188,7 @@ def rescore_run(src: Path, dst: Path, protocol: str, only: list[str] | None) -> 
         entry["rescored_from"] = {k: old.get(k) for k in ("protocol", "version", "value")}
         new_scores[t] = entry
         protocols[t] = {"protocol": task.protocol, "version": task.version}
-        _write_lines(dst / "predictions" / f"{t}.jsonl", records)
+        atomic_write_lines(dst / "predictions" / f"{t}.jsonl", records)
         lines.append(
             f"  {t}: {entry['metric']} {_fmt(old.get('value'))} ({old.get('protocol')}) -> "
             f"{_fmt(entry['value'])} ({task.protocol}); n={entry['n']}, failed={entry['failed']}"
@@ -207,29 +206,13 @@ def rescore_run(src: Path, dst: Path, protocol: str, only: list[str] | None) -> 
     }
     if (src / "config.yaml").is_file():
         shutil.copyfile(src / "config.yaml", dst / "config.yaml")
-    _write_json(dst / "scores.json", out_scores)
-    _write_json(dst / "meta.json", meta)
+    write_json(dst / "scores.json", out_scores)
+    write_json(dst / "meta.json", meta)
     return lines
 
 
 def _fmt(v) -> str:
     return "—" if v is None else f"{float(v):.2f}"
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(
-        json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
-    )
-    tmp.replace(path)
-
-
-def _write_lines(path: Path, records: list[dict]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(
-        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8"
-    )
-    tmp.replace(path)
 
 
 # ---- command line ----------------------------------------------------------------------------

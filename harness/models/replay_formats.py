@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.jsonl import json_lines, text_lines
 
 FORMATS = ("auto", "jsonl", "lmms-eval", "vlmevalkit")  # "native" is accepted for "jsonl"
 VLMEVAL_FAIL = "Failed to obtain answer"
@@ -123,36 +124,6 @@ def detect_format(path: Path, first: dict | None) -> str:
     return "jsonl"
 
 
-def text_lines(path: Path) -> list[tuple[int, str]]:
-    """Non-blank lines of a text file; a line that is not UTF-8 is an error naming it."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise HarnessError(f"cannot read replay predictions {path}: {exc.strerror}") from None
-    out = []
-    for lineno, raw in enumerate(data.split(b"\n"), 1):
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise HarnessError(
-                f"{path}:{lineno}: not UTF-8 text (byte {raw[exc.start]:#04x} at column "
-                f"{exc.start + 1}); save the file as UTF-8"
-            ) from None
-        if line.strip():
-            out.append((lineno, line))
-    return out
-
-
-def json_records(path: Path) -> list[tuple[int, Any]]:
-    out = []
-    for lineno, line in text_lines(path):
-        try:
-            out.append((lineno, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-    return out
-
-
 def as_text(value: Any, where: str, what: str) -> str | None:
     """A prediction value as text: strings as they are, numbers printed, null None."""
     if value is None or isinstance(value, str):
@@ -227,7 +198,7 @@ def read_vlmevalkit(path: Path) -> list[Entry]:
             frame = pd.read_excel(path, dtype=object)
             first_row = 2  # the header is row 1
         else:
-            text = "\n".join(line for _, line in text_lines(path))
+            text = "\n".join(line for _, line in text_lines(path, "replay predictions"))
             frame = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
             first_row = 2
     except HarnessError:
@@ -299,6 +270,6 @@ def read_entries(path: str | Path, fmt: str | None = None) -> list[Entry]:
 def read_file(path: Path, fmt: str) -> list[Entry]:
     if fmt == "vlmevalkit" or (fmt == "auto" and path.suffix.lower() in (".xlsx", ".tsv")):
         return read_vlmevalkit(path)
-    records = json_records(path)
+    records = json_lines(path, "replay predictions")
     kind = fmt if fmt != "auto" else detect_format(path, records[0][1] if records else None)
     return read_lmms_eval(path, records) if kind == "lmms-eval" else read_native(path, records)
