@@ -16,6 +16,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from harness.errors import HarnessError
 
@@ -73,7 +74,8 @@ def from_overrides(argv: list[str]) -> ReportConfig:
             cfg = compose(config_name="harness_report", overrides=argv)
     except (HydraException, OmegaConfBaseException) as exc:
         raise HarnessError(f"bad report override: {str(exc).splitlines()[0]}") from None
-    return ReportConfig(**OmegaConf.to_container(cfg))
+    fields = cast("dict[str, Any]", OmegaConf.to_container(cfg))  # a DictConfig: a dict
+    return ReportConfig(**fields)
 
 
 def run(cfg: ReportConfig) -> str:
@@ -88,7 +90,8 @@ def run(cfg: ReportConfig) -> str:
             raise HarnessError(f"compare needs two run folders, got {len(cfg.compare)}")
         from harness.report.compare import build_compare
 
-        text = build_compare(*cfg.compare, n_resamples=cfg.n_resamples, seed=cfg.seed).render(fmt)
+        a_dir, b_dir = cfg.compare
+        text = build_compare(a_dir, b_dir, n_resamples=cfg.n_resamples, seed=cfg.seed).render(fmt)
         return _emit(text, cfg, fmt)
     if not cfg.runs:
         raise HarnessError("name at least one run folder (or results/paper), or use --compare A B")

@@ -7,10 +7,15 @@ installed, and the only source of units and decimals (presentation, not task log
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.names import PAPER_TASKS
+
+if TYPE_CHECKING:
+    from tasks.base import Task
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ STATIC: dict[str, Column] = {c.task: c for c in (
 """Fallback metadata in the paper's order and units (MME: the perception sum)."""
 
 
-def task_class(name: str):
+def task_class(name: str) -> type[Task] | None:
     """The task's class, or ``None`` when its adapter module is not installed or the name is unknown.
 
     Tests replace this function to register fake tasks.
@@ -72,7 +77,7 @@ def task_class(name: str):
         raise
 
 
-def column(task: str, entry: dict | None = None) -> Column:
+def column(task: str, entry: dict[str, Any] | None = None) -> Column:
     """Metadata of one column: the task class first, then a ``scores.json`` entry, then STATIC.
 
     >>> column("mme", {"label": "MME", "metric": "perception", "max_value": 2000}).units
@@ -90,7 +95,7 @@ def column(task: str, entry: dict | None = None) -> Column:
     return replace(base, label=label, metric=metric, max_value=max_value, units=units)
 
 
-def ordered(tasks_seen) -> list[str]:
+def ordered(tasks_seen: Iterable[str]) -> list[str]:
     """Paper tasks first in the paper's order, then any other task in the order first seen.
 
     >>> ordered(["mme", "custom", "gqa"])

@@ -20,7 +20,8 @@ def single_run(path: str | Path) -> Run:
     return runs[0]
 
 
-def build_compare(a_dir, b_dir, n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> Doc:
+def build_compare(a_dir: str | Path, b_dir: str | Path, n_resamples: int = 1000, seed: int = 0,
+                  level: float = 0.95) -> Doc:
     a, b = single_run(a_dir), single_run(b_dir)
     if a.label == b.label:
         a.label, b.label = f"A: {a.label}", f"B: {b.label}"
@@ -29,7 +30,7 @@ def build_compare(a_dir, b_dir, n_resamples: int = 1000, seed: int = 0, level: f
               keys=["task", "a", "b", "diff", "ci95", "p", "test", "n"],
               caption=f"Paired comparison of B = {b.path} against A = {a.path} "
                       f"({n_resamples} bootstrap resamples, seed {seed}).")
-    rows = []
+    rows: list[list[Cell]] = []
     for task in cols.ordered(t for t in a.tasks if t in b.scores):
         rows.append(_row(task, a, b, n_resamples, seed, level, doc.notes))
     for run, other in ((a, b), (b, a)):
@@ -44,7 +45,8 @@ def build_compare(a_dir, b_dir, n_resamples: int = 1000, seed: int = 0, level: f
     return doc
 
 
-def _row(task, a: Run, b: Run, n_resamples, seed, level, notes) -> list[Cell]:
+def _row(task: str, a: Run, b: Run, n_resamples: int, seed: int, level: float,
+         notes: list[str]) -> list[Cell]:
     col = cols.column(task, a.scores[task])
     try:
         res = paired_compare(task, a.records(task), b.records(task), n_resamples=n_resamples,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.report.columns import Column, column, ordered
 from harness.report.paper import PaperTable, load_paper
@@ -48,7 +49,8 @@ def detail_doc(task: str, runs: list[Run], paper: PaperTable | None = None,
     col = column(task, have[0].scores[task] if have else None)
     flats = [flatten(r.scores[task].get("metrics") or {}) for r in have]
     keys = [k for k in dict.fromkeys(k for f in flats for k in f) if k != col.metric]
-    fams = [f for f in (paper.families if paper else []) if paper.value(f, task) is not None]
+    paper = paper or PaperTable(cells={})  # no paper: no paper columns
+    fams = [f for f in paper.families if paper.value(f, task) is not None]
     header = ["Metric"] + [r.label for r in have] + [f"Paper {paper.label(f)}" for f in fams]
     rows = [[Cell(f"{col.label} ({col.metric}, table)")]
             + [_main_cell(r, task, col, n_resamples, seed) for r in have]
@@ -82,7 +84,7 @@ def _paper_extra(paper: PaperTable, family: str, task: str, key: str) -> str:
     return ""
 
 
-def flatten(metrics: dict, prefix: str = "") -> dict:
+def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested metric dicts as one level with ``/``-joined keys.
 
     >>> flatten({"f1": 80.0, "splits": {"random": {"f1": 81.0}}})
@@ -98,7 +100,7 @@ def flatten(metrics: dict, prefix: str = "") -> dict:
     return out
 
 
-def fmt_metric(value) -> str:
+def fmt_metric(value: object) -> str:
     """A breakdown value: floats to two decimals, integers as they are, missing ``—``.
 
     >>> fmt_metric(12.345), fmt_metric(7), fmt_metric(None), fmt_metric(True), fmt_metric([1, 2])

@@ -8,6 +8,7 @@ line saying so, since its difference to the paper mixes model and scoring change
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 PAPER_PROTOCOL = "lmms-eval-0.2"
@@ -44,7 +45,7 @@ def legend(protocols: set[str]) -> str:
     )
 
 
-def marked_protocols(protocols) -> set[str]:
+def marked_protocols(protocols: Iterable[str]) -> set[str]:
     """The protocols among ``protocols`` (a table's run cells) that carry :data:`MARK`.
 
     >>> sorted(marked_protocols(["lmms-eval-0.2", "paper", "llava", "lmms-eval", "llava"]))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +69,7 @@ def load_paper(folder: str | Path | None = None) -> PaperTable:
     return PaperTable(cells=cells, mme=mme, where=where)
 
 
-def _parse(text: str, where: str, columns) -> dict[str, dict[str, str]]:
+def _parse(text: str, where: str, columns: Sequence[str]) -> dict[str, dict[str, str]]:
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or "encoder" not in rows[0]:
         raise HarnessError(f"{where}: expected a CSV with an 'encoder' column")

@@ -5,17 +5,20 @@ matplotlib is the optional extra ``plot``; it is imported only here, when a plot
 """
 from __future__ import annotations
 
-from typing import Any
-
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 from harness.report.frame import frame, headline, paper_rows, runs_frame
+from harness.report.columns import Column
 from harness.report.paper import SOURCE
 from harness.report.table import Table
 
+if TYPE_CHECKING:  # matplotlib (the plot extra) is imported when a plot is asked for
+    from matplotlib.figure import Figure
 
-def _figure_class():
+
+def _figure_class() -> type[Figure]:
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -23,7 +26,7 @@ def _figure_class():
     return Figure
 
 
-def series(table: Table, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
+def series(table: Table, n_resamples: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
     """The bars: one series per run (or per paper row when there are no runs), read from the
     results frame (``harness.report.frame``; intervals stored or bootstrapped).
 
@@ -38,7 +41,7 @@ def series(table: Table, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
         cells = headline(runs_frame(table.runs, ci="bootstrap", n_resamples=n_resamples,
                                     seed=seed))
         for run in table.runs:
-            s: dict = {"label": run.label, "values": [], "lo": [], "hi": [], "paper": []}
+            s: dict[str, Any] = {"label": run.label, "values": [], "lo": [], "hi": [], "paper": []}
             for c in cols:
                 key = (str(run.path), c.task)
                 row = cells.loc[key] if key in cells.index else None
@@ -57,7 +60,7 @@ def series(table: Table, n_resamples: int = 1000, seed: int = 0) -> list[dict]:
     return out
 
 
-def _pct(value, col):
+def _pct(value: float | None, col: Column) -> float | None:
     return None if value is None or value != value else 100.0 * float(value) / col.max_value
 
 

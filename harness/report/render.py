@@ -9,6 +9,7 @@ import csv
 import html
 import io
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,7 +109,7 @@ class Doc:
         head = [h if j == 0 else h + " " for j, h in enumerate(self.header)]
         widths = [max(len(x[j]) for x in [head] + rows) for j in range(len(head))]
 
-        def line(cells):
+        def line(cells: Sequence[str]) -> str:
             return "  ".join(c.ljust(widths[0]) if j == 0 else c.rjust(widths[j]) for j, c in enumerate(cells)).rstrip()
 
         out = [self.caption] if self.caption else []
@@ -133,7 +134,7 @@ class Doc:
         return renderers[fmt]()
 
 
-def _md_row(cells) -> str:
+def _md_row(cells: Iterable[object]) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ class Run:
     scores: dict[str, dict[str, Any]]
     meta: dict[str, Any] = field(default_factory=dict)
     label: str = ""
-    _ci_cache: dict = field(default_factory=dict, repr=False)
+    _ci_cache: dict[str, tuple[float, float] | None] = field(default_factory=dict, repr=False)
 
     @property
     def encoder(self) -> dict[str, Any]:
@@ -55,7 +56,7 @@ class Run:
         value = entry.get("value") if entry else None
         return float(value) if isinstance(value, (int, float)) and not math.isnan(value) else None
 
-    def records(self, task: str) -> list[dict]:
+    def records(self, task: str) -> list[dict[str, Any]]:
         """Every line of ``predictions/<task>.jsonl`` (failed samples included)."""
         path = self.path / "predictions" / f"{task}.jsonl"
         if not path.is_file():
@@ -67,7 +68,8 @@ class Run:
             out.append(rec)
         return out
 
-    def ci(self, task: str, compute: bool = True, n_resamples: int = 1000, seed: int = 0):
+    def ci(self, task: str, compute: bool = True, n_resamples: int = 1000,
+           seed: int = 0) -> tuple[float, float] | None:
         """The task's 95% interval: from ``scores.json`` when stored, else bootstrapped from the
         predictions (``None`` when neither is possible, e.g. no predictions or no task class)."""
         stored = (self.scores.get(task) or {}).get("ci95")
@@ -112,9 +114,10 @@ def load_run(path: str | Path) -> Run:
     return run
 
 
-def expand(paths) -> tuple[list[Path], list[Path]]:
+def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
     """Run folders and paper folders named by ``paths`` (grid folders expand to their runs)."""
-    runs, papers = [], []
+    runs: list[Path] = []
+    papers: list[Path] = []
     for p in map(Path, paths):
         if not p.is_dir():
             raise HarnessError(f"run folder not found: {p}")
@@ -143,7 +146,7 @@ def _grid_order(grid: Path, subs: list[Path]) -> list[Path]:
             order = []
     families = list(FAMILY_LABELS)
 
-    def rank(d: Path):
+    def rank(d: Path) -> tuple[int, int, str]:
         if d.name in order:
             return (0, order.index(d.name), d.name)
         fam = next((f for f in families if d.name.endswith(f)), None)
@@ -152,7 +155,7 @@ def _grid_order(grid: Path, subs: list[Path]) -> list[Path]:
     return sorted(subs, key=rank)
 
 
-def load_sources(paths) -> tuple[list[Run], PaperTable | None]:
+def load_sources(paths: Iterable[str | Path]) -> tuple[list[Run], PaperTable | None]:
     """Load the runs named by ``paths`` and the paper table if a paper folder is among them."""
     run_dirs, paper_dirs = expand(paths)
     runs = [load_run(d) for d in run_dirs]

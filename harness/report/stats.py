@@ -22,7 +22,8 @@ resample; its copies have every field that equals the unit id suffixed ``#k``, o
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -33,7 +34,7 @@ _CHUNK = 100  # resamples per vectorised block (bounds memory at ~CHUNK × units
 _CHECKS = 3  # resamples on which a fast path is checked against aggregate()
 
 
-def is_failed(record: dict) -> bool:
+def is_failed(record: dict[str, Any]) -> bool:
     """A failed sample: ``prediction`` null or a ``failed`` reason.
 
     >>> is_failed({"prediction": None}), is_failed({"prediction": "x", "failed": "oom"})
@@ -42,7 +43,28 @@ def is_failed(record: dict) -> bool:
     return record.get("prediction") is None or bool(record.get("failed"))
 
 
-def _resolve(task):
+class Resamplable(Protocol):
+    """What a bootstrap reads of a task (a :class:`tasks.base.Task` has it). Optional fast
+    paths, looked up by name: ``ci_features``/``ci_metric`` and ``resample_stratum``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def metric(self) -> str: ...
+
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]: ...
+
+    def resample_unit(self, record: dict[str, Any]) -> str: ...
+
+
+TaskRef = str | Resamplable | type[Resamplable]
+"""A task name, a Task class or a Task instance."""
+Replicate = Callable[[np.ndarray], np.ndarray]
+"""The metric on each row of a (resamples × units) array of unit indices."""
+
+
+def _resolve(task: TaskRef) -> Resamplable:
     cls = columns.task_class(task) if isinstance(task, str) else task
     if cls is None:
         raise HarnessError(f"no task adapter for {task!r}: cannot recompute its metric from predictions")
@@ -52,13 +74,14 @@ def _resolve(task):
 class Resampler:
     """One task's scored records grouped into resample units, with a fast replicate function."""
 
-    def __init__(self, task, records: Sequence[dict], units: list[str] | None = None):
+    def __init__(self, task: TaskRef, records: Sequence[dict[str, Any]],
+                 units: list[str] | None = None):
         self.task = _resolve(task)
         self.metric = self.task.metric
         scored = [r for r in records if not is_failed(r)]
         if not scored:
             raise HarnessError(f"{self.task.name}: no scored samples to resample")
-        groups: dict[str, list[dict]] = {}
+        groups: dict[str, list[dict[str, Any]]] = {}
         for r in scored:
             groups.setdefault(str(self.task.resample_unit(r)), []).append(r)
         self.unit_ids = units if units is not None else list(groups)
@@ -67,10 +90,10 @@ class Resampler:
             raise HarnessError(f"{self.task.name}: resample unit {missing[0]!r} has no scored sample")
         self.units = [groups[u] for u in self.unit_ids]
         self.strata = self._strata()
-        self._copies: dict[tuple[int, int], list[dict]] = {}
+        self._copies: dict[tuple[int, int], list[dict[str, Any]]] = {}
         self.value = self._aggregate(range(len(self.units)))
         self.path = "aggregate"
-        self._fast = None
+        self._fast: Replicate | None = None
         for name, make in (("features", self._features_path), ("mean", self._mean_path)):
             fast = make()
             if fast is not None:
@@ -101,16 +124,16 @@ class Resampler:
         return idx
 
     # ---- replicate functions ---------------------------------------------------------
-    def _aggregate(self, idx) -> float:
+    def _aggregate(self, idx: Sequence[int] | np.ndarray) -> float:
         drawn: dict[int, int] = {}
-        recs: list[dict] = []
+        recs: list[dict[str, Any]] = []
         for u in idx:
             k = drawn[u] = drawn.get(u, -1) + 1
             recs.extend(self.units[u] if k == 0 else self._copy(int(u), k))
         value = self.task.aggregate(recs)[self.metric]
         return float(value) if value is not None else math.nan
 
-    def _copy(self, u: int, k: int) -> list[dict]:
+    def _copy(self, u: int, k: int) -> list[dict[str, Any]]:
         """The k-th extra draw of unit ``u``: its records with every field equal to the unit id
         made distinct (``<unit>#k``), so an aggregate that groups by that field counts a unit
         drawn twice as two units, as the bootstrap requires. Other fields, the sample ``id``
@@ -123,17 +146,20 @@ class Resampler:
                                   for f, v in r.items()} for r in self.units[u]]
         return self._copies[key]
 
-    def _features_path(self):
-        if getattr(self.task, "ci_features", None) is None or getattr(self.task, "ci_metric", None) is None:
+    def _features_path(self) -> Replicate | None:
+        features = getattr(self.task, "ci_features", None)
+        metric = getattr(self.task, "ci_metric", None)
+        if features is None or metric is None:
             return None
-        feats = np.asarray([list(self.task.ci_features(u)) for u in self.units], dtype=float)
-        fast = lambda idx: np.asarray(self.task.ci_metric(_counts(idx, len(feats)) @ feats), dtype=float)
+        feats = np.asarray([list(features(u)) for u in self.units], dtype=float)
+        fast: Replicate = lambda idx: np.asarray(metric(_counts(idx, len(feats)) @ feats),
+                                                 dtype=float)
         if not self._agrees(fast):
             raise HarnessError(f"{self.task.name}: ci_features/ci_metric disagree with aggregate() "
                                f"on resamples (a bug in the task's fast path)")
         return fast
 
-    def _mean_path(self):
+    def _mean_path(self) -> Replicate | None:
         try:
             sums = np.asarray([sum(float(r["score"]) for r in u) for u in self.units])
         except (KeyError, TypeError, ValueError):
@@ -143,10 +169,10 @@ class Resampler:
         if not np.isfinite(self.value) or (mean == 0 and self.value != 0):
             return None
         scale = self.value / mean if mean else 0.0
-        fast = lambda idx: scale * sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
+        fast: Replicate = lambda idx: scale * sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
         return fast if self._agrees(fast) else None
 
-    def _agrees(self, fast) -> bool:
+    def _agrees(self, fast: Replicate) -> bool:
         """``fast`` equals aggregate() on the full set, a few resamples and a few one-unit
         multisets (one unit drawn 4 times: catches what only small sets reveal)."""
         n = len(self.units)
@@ -187,8 +213,8 @@ def _interval(reps: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def bootstrap_ci(task_name, records: list[dict], n_resamples: int = 1000, seed: int = 0,
-                 level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(task_name: TaskRef, records: list[dict[str, Any]], n_resamples: int = 1000,
+                 seed: int = 0, level: float = 0.95) -> tuple[float, float]:
     """Percentile bootstrap interval of the task's table metric, in table units.
 
     ``task_name`` is a task name (or a Task class/instance); ``records`` are the lines of
@@ -213,11 +239,13 @@ def mcnemar_p(b: int, c: int) -> float:
     for i in range(k):
         term = term * (n - i) // (i + 1)
         tail += term
-    return min(1.0, tail / 2 ** (n - 1))
+    p: float = tail / 2 ** (n - 1)  # int ** int types as Any (a negative power is a float)
+    return min(1.0, p)
 
 
-def paired_compare(task_name, records_a: list[dict], records_b: list[dict], n_resamples: int = 1000,
-                   seed: int = 0, level: float = 0.95) -> dict:
+def paired_compare(task_name: TaskRef, records_a: list[dict[str, Any]],
+                   records_b: list[dict[str, Any]], n_resamples: int = 1000,
+                   seed: int = 0, level: float = 0.95) -> dict[str, Any]:
     """B − A on the samples both runs scored: difference, bootstrap interval and p-value.
 
     The p-value is exact McNemar when the metric is the mean of 0/1 per-sample scores with the
@@ -234,10 +262,11 @@ def paired_compare(task_name, records_a: list[dict], records_b: list[dict], n_re
     idx = ra.draw(n_resamples, seed)
     diffs = rb.replicates(idx) - ra.replicates(idx)
     diff = rb.value - ra.value
-    out = {"a": ra.value, "b": rb.value, "diff": diff, "ci95": _interval(diffs, level),
-           "n": len(common), "only_a": len(a) - len(common), "only_b": len(b) - len(common)}
-    sa = [a[i].get("score") for i in common]
-    sb = [b[i].get("score") for i in common]
+    out: dict[str, Any] = {
+        "a": ra.value, "b": rb.value, "diff": diff, "ci95": _interval(diffs, level),
+        "n": len(common), "only_a": len(a) - len(common), "only_b": len(b) - len(common)}
+    sa: list[Any] = [a[i].get("score") for i in common]
+    sb: list[Any] = [b[i].get("score") for i in common]
     binary = all(s in (0, 1) for s in sa + sb) and ra.path == "mean" and len(ra.units) == len(common)
     if binary:
         out["test"] = "McNemar (exact)"

@@ -182,7 +182,7 @@ def _bold_best(rows: list[list[Cell]]) -> list[list[Cell]]:
     return rows
 
 
-def _num(raw) -> float | None:
+def _num(raw: Any) -> float | None:  # any cell: None where not a number
     try:
         return float(raw) if raw not in (None, "") else None
     except (TypeError, ValueError):
