@@ -145,9 +145,9 @@ def run_rows(run: Run, ci: str = "stored", n_resamples: int = 1000,
     """One run's rows: per task its headline metric, then every other number it reported."""
     if ci not in _CI:
         raise HarnessError(f"ci must be one of {', '.join(_CI)}, got {ci!r}")
-    base = {"source": "run", "run": str(run.path), "encoder": run.key, "label": run.label,
-            "family": run.family, "model": run.model}
-    rows = []
+    base: dict[str, Any] = {"source": "run", "run": str(run.path), "encoder": run.key,
+                            "label": run.label, "family": run.family, "model": run.model}
+    rows: list[dict[str, Any]] = []
     for task, entry in run.scores.items():
         interval = None if ci == "none" else run.ci(task, compute=ci == "bootstrap",
                                                     n_resamples=n_resamples, seed=seed)
@@ -166,11 +166,11 @@ def run_rows(run: Run, ci: str = "stored", n_resamples: int = 1000,
 
 def paper_rows(paper: PaperTable) -> list[dict[str, Any]]:
     """The paper's rows: the table metric per family and task (headline), MME cognition."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for family in paper.families:
-        base = {"source": "paper", "run": paper.where, "encoder": family,
-                "label": paper.label(family), "family": family, "model": None,
-                "protocol": era.PAPER_PROTOCOL, "version": None}
+        base: dict[str, Any] = {
+            "source": "paper", "run": paper.where, "encoder": family, "label": paper.label(family),
+            "family": family, "model": None, "protocol": era.PAPER_PROTOCOL, "version": None}
         for task in paper.cells[family]:
             col = column(task)
             rows.append(base | {"task": task, "metric": col.metric, "headline": True,
@@ -183,14 +183,16 @@ def paper_rows(paper: PaperTable) -> list[dict[str, Any]]:
 
 
 def baseline_rows(path: Path) -> list[dict[str, Any]]:
+    """A baseline file's rows (``harness.report.baseline``): the headline metric per task."""
     from harness.report import baseline
 
     data = baseline.read(path)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for key, run in data["runs"].items():
-        base = {"source": "baseline", "run": str(path), "encoder": key,
-                "label": run.get("label") or key, "family": run.get("family"),
-                "model": run.get("model")}
+        base: dict[str, Any] = {
+            "source": "baseline", "run": str(path), "encoder": key,
+            "label": run.get("label") or key, "family": run.get("family"),
+            "model": run.get("model")}
         for task, entry in run["tasks"].items():
             stored = entry.get("ci95")
             lo, hi = stored if isinstance(stored, list) and len(stored) == 2 else (None, None)
