@@ -168,3 +168,58 @@ def test_module_entry_point_exit_codes(grid, baseline):
     assert proc.returncode == 1 and "REGRESSION" in proc.stdout
     proc = run("--baseline", out, "--current", grid / "missing")
     assert proc.returncode == 2 and proc.stderr.startswith("error: run folder not found") and "Traceback" not in proc.stderr
+
+
+def _edit_predictions(run_dir: Path, task: str, edit):
+    """Rewrite one task's predictions file, record by record (``edit`` returns the new record)."""
+    path = run_dir / "predictions" / f"{task}.jsonl"
+    recs = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    path.write_text("".join(json.dumps(edit(i, r)) + "\n" for i, r in enumerate(recs)))
+
+
+def test_the_baseline_keeps_a_digest_of_each_tasks_predictions(grid, baseline):
+    from harness.regress import predictions_digest, sample_hash
+
+    doc = json.loads(baseline.read_text())["runs"]["demo_clip_l"]["tasks"]["docvqa"]
+    recs = [json.loads(line) for line in (grid / "demo_clip_l" / "predictions" / "docvqa.jsonl").open()]
+    assert doc["predictions"] == predictions_digest(recs)
+    assert doc["predictions"]["count"] == 5 == doc["n"] + doc["failed"]
+    assert len(doc["predictions"]["sha256"]) == 64
+    failed = next(r for r in recs if r.get("prediction") is None)
+    assert doc["predictions"]["samples"][str(failed["id"])] == sample_hash(None)
+
+
+def test_changed_predictions_with_the_same_scores_exit_3(grid, baseline, capsys):
+    # two wrong DocVQA answers replaced by other wrong answers: same score, other predictions
+    _edit_predictions(grid / "demo_clip_l", "docvqa",
+                      lambda i, r: {**r, "prediction": "qqqqqq"} if r.get("prediction") == "zzzzzz" else r)
+    _edit_predictions(grid / "demo_unit_1b", "pope",
+                      lambda i, r: {**r, "prediction": r["prediction"] + " "} if i < 3 else r)
+    code, out, err = _run(capsys, "--baseline", baseline, "--current", grid)
+    assert code == 3 and not err, out + err
+    lines = out.splitlines()
+    assert lines[0].startswith("PREDICTIONS CHANGED in 2 of 5 task(s)")
+    rows = sorted(ln.split() for ln in lines if ln.startswith("demo_"))
+    assert rows == [["demo_clip_l", "DocVQA", "1", "5"], ["demo_unit_1b", "POPE", "3", "8"]]
+    assert "rewrite the baseline" in out
+    # --scores-only checks the scores alone; a folder as the baseline compares predictions too
+    assert _run(capsys, "--baseline", baseline, "--current", grid, "--scores-only")[0] == 0
+    assert _run(capsys, "--baseline", grid, "--current", grid)[0] == 0
+
+
+def test_a_score_regression_wins_over_changed_predictions(grid, baseline, capsys):
+    _edit_predictions(grid / "demo_unit_1b", "pope", lambda i, r: {**r, "prediction": "maybe"})
+    _set(grid / "demo_unit_1b", "pope", value=0.0)
+    code, out, _ = _run(capsys, "--baseline", baseline, "--current", grid)
+    assert code == 1 and "REGRESSION: 1 of 5" in out and "PREDICTIONS CHANGED in 1 of 5" in out
+
+
+def test_a_baseline_without_digests_compares_scores_only(grid, baseline, capsys):
+    data = json.loads(baseline.read_text())
+    for run in data["runs"].values():
+        for entry in run["tasks"].values():
+            del entry["predictions"]
+    baseline.write_text(json.dumps(data))
+    _edit_predictions(grid / "demo_unit_1b", "pope", lambda i, r: {**r, "prediction": r["prediction"] + " "})
+    code, out, _ = _run(capsys, "--baseline", baseline, "--current", grid)
+    assert code == 0 and "no prediction digests (scores only)" in out
