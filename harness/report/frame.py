@@ -4,8 +4,8 @@ One row per (run, encoder, task, metric). By default only each task's *headline*
 (``headline`` True): its table metric in the table's units, failed samples counted as wrong
 (``scores.json`` ``value``), with its 95% interval in ``ci_low``/``ci_high``. With
 ``metrics="all"`` the other rows follow, every other number the task reported (nested ones
-with dotted names, e.g. ``splits.random.f1``, MME's ``cognition``), in the task's own units,
-without an interval.
+named as in the detailed table, e.g. ``splits/random/f1``, MME's ``cognition``), in the
+task's own units, without an interval.
 
 Paths may be run folders, grid folders (every sub-folder with a ``scores.json``), paper
 folders (``results/paper``: one run per encoder family, ``source`` ``"paper"``) or baseline
@@ -33,6 +33,7 @@ import pandas as pd
 from harness.errors import HarnessError
 from harness.report import era
 from harness.report.columns import column
+from harness.report.detail import flatten
 from harness.report.paper import PaperTable, load_paper
 from harness.report.runs import Run, _disambiguate, expand, load_run
 
@@ -124,20 +125,19 @@ def _num(v: Any) -> float | None:
     return float(v)
 
 
-def flatten(metrics: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
-    """The numbers of a task's ``metrics`` dict, nested names joined with dots.
+def numbers(metrics: Any) -> Iterator[tuple[str, float]]:
+    """The numbers of a task's ``metrics`` dict, named as the detailed table names its rows
+    (:func:`harness.report.detail.flatten`: nested names joined with ``/``).
 
-    >>> list(flatten({"f1": 80.0, "splits": {"random": {"f1": 90}}, "note": "x", "ok": True}))
-    [('f1', 80.0), ('splits.random.f1', 90.0)]
+    >>> list(numbers({"f1": 80.0, "splits": {"random": {"f1": 90}}, "note": "x", "ok": True}))
+    [('f1', 80.0), ('splits/random/f1', 90.0)]
     """
     if not isinstance(metrics, dict):
         return
-    for key, value in metrics.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from flatten(value, name + ".")
-        elif _num(value) is not None:
-            yield name, float(value)
+    for name, value in flatten(metrics).items():
+        number = _num(value)
+        if number is not None:
+            yield name, number
 
 
 def run_rows(run: Run, ci: str = "stored", n_resamples: int = 1000,
@@ -160,7 +160,7 @@ def run_rows(run: Run, ci: str = "stored", n_resamples: int = 1000,
         rows.append(common | {"metric": metric, "headline": True, "value": run.value(task),
                               "ci_low": lo, "ci_high": hi})
         rows += [common | {"metric": name, "headline": False, "value": value}
-                 for name, value in flatten(entry.get("metrics")) if name != metric]
+                 for name, value in numbers(entry.get("metrics")) if name != metric]
     return rows
 
 
