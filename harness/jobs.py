@@ -16,12 +16,11 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from harness.config import (did_you_mean, has_encoder_placeholder, load_group_cfg,
-                            parse_overrides, per_encoder)
+from harness.config import has_encoder_placeholder, load_group_cfg, parse_overrides, per_encoder
 from harness.errors import ConfigError as HarnessError
+from harness.names import did_you_mean
 from harness.schema import MODEL_KEYS, EncoderConfig, TaskConfig
-
-PROTOCOL_ALIASES = {"paper": "lmms-eval-0.2"}
+from tasks.base import PROTOCOL_ALIASES
 
 
 @dataclass
