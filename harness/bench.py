@@ -24,6 +24,7 @@ import resource
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -112,12 +113,15 @@ class DecodeCounter:
             self.rows += int(ids.shape[0])
 
 
+_COUNTERS: weakref.WeakKeyDictionary[Any, DecodeCounter] = weakref.WeakKeyDictionary()
+"""The decode-row counter hooked into each benchmarked model's language model."""
+
+
 def _reset(model, device) -> None:
-    if hasattr(model, "timings"):
-        model.profile = True
-        model.timings = dict.fromkeys(model.timings, 0.0)
-    if isinstance(getattr(model, "decode_counter", None), DecodeCounter):
-        model.decode_counter.rows = 0
+    model.profile = True
+    model.timings = dict.fromkeys(model.timings, 0.0)
+    if model in _COUNTERS:
+        _COUNTERS[model].rows = 0
     if device.type in ("cuda", "npu"):
         getattr(torch, device.type).reset_peak_memory_stats()
 
@@ -144,7 +148,7 @@ def plain_loop(task, model) -> tuple[dict[str, str | None], dict]:
 
 def engine(task, model, batch_size: int, workers: int, share: bool | None = None) -> tuple[dict[str, str | None], dict]:
     """The engine over ``task``; ``share``: image sharing (None: as the model has it now)."""
-    share = bool(getattr(model, "share_images", False)) if share is None else share
+    share = bool(model.share_images) if share is None else share
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
         res = run_task(task, model, Path(tmp), EngineSettings(batch_size=batch_size, num_workers=workers, share_images=share,
                                                                progress=False, resume=False))
@@ -156,9 +160,8 @@ def _timed(fn, model, device) -> tuple[float, dict, dict, dict, int]:
     t0 = time.perf_counter()
     preds, engine_t = fn()
     wall = time.perf_counter() - t0
-    counter = getattr(model, "decode_counter", None)
-    rows = counter.rows if isinstance(counter, DecodeCounter) else 0
-    return wall, preds, dict(getattr(model, "timings", {})), engine_t, rows
+    rows = _COUNTERS[model].rows if model in _COUNTERS else 0
+    return wall, preds, dict(model.timings), engine_t, rows
 
 
 def summarize(label: str, runs: list, device, n: int) -> tuple[dict[str, Any], dict]:
@@ -189,11 +192,11 @@ def summarize(label: str, runs: list, device, n: int) -> tuple[dict[str, Any], d
 def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, copies: int, repeat: int,
           share_images: bool = False) -> dict:
     _, enc, device, base_task, model, load_s = load(overrides)
-    if hasattr(model, "share_images"):  # copies repeat every image: sharing would time the cache, not batching
+    if model.can_share_images:  # copies repeat every image: sharing would time the cache
         model.share_images = share_images
-    llm = getattr(getattr(model, "lm", None), "model", None)
-    if isinstance(llm, torch.nn.Module):
-        model.decode_counter = DecodeCounter(llm)
+    llm = model.decode_module()
+    if llm is not None:
+        _COUNTERS[model] = DecodeCounter(llm)
     task = Copies(base_task, copies)
     n = len(task.docs())
     plain_loop(Copies(base_task, 1), model)  # warm-up: allocator, kernels, file cache
@@ -221,7 +224,7 @@ def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, co
     return {"model": enc.get("name"), "model_label": enc.get("label"), "task": base_task.name,
             "device": str(device.torch_device), "dtype": device.dtype_name, "samples": n,
             "distinct_samples": len(base_task.docs()), "copies": copies, "repeat": repeat,
-            "num_workers": workers, "share_images": getattr(model, "share_images", None), "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "num_workers": workers, "share_images": model.share_images if model.can_share_images else None, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "load_average": list(os.getloadavg()), "load_seconds": round(load_s, 3),
             "max_new_tokens": base_task.generation().max_new_tokens,
             "model_describe": model.describe(), "runs": rows, "checks": checks,

@@ -114,7 +114,7 @@ def bench_sharing(overrides: Sequence[str], batch_sizes: Sequence[int], workers:
     from harness.bench import load
 
     _, enc, device, base_task, model, load_s = load(["task=pope", *overrides])
-    if not hasattr(model, "share_images"):
+    if not model.can_share_images:
         raise SystemExit("--sharing needs model=mllm (a model that shares image work)")
     sets = {"grouped": ImageSet(base_task, "grouped", n_images, per_image, max_new_tokens),
             "single": ImageSet(base_task, "single", single_images, 1, max_new_tokens)}

@@ -266,7 +266,7 @@ def _task(cfg: DictConfig, tc: DictConfig, written: Written) -> DictConfig:
     tc.protocol = PROTOCOL_ALIASES.get(str(tc.protocol), str(tc.protocol))
     from tasks import get_task_class
 
-    cls = get_task_class(name)
+    cls = get_task_class(name, tc.get("adapter"))
     if tc.protocol not in cls.protocols:
         where = "task.protocol" if not run_wide else "protocol"
         raise HarnessError(f"{where}={tc.protocol}: task {name} has no such protocol; valid: "

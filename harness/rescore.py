@@ -159,7 +159,7 @@ def rescore_task(src: Path, task_name: str, protocol: str) -> tuple[dict, list[d
 def supports(task_name: str, protocol: str) -> bool:
     from tasks import get_task_class
 
-    return protocol in getattr(get_task_class(task_name), "protocols", ())
+    return protocol in get_task_class(task_name).protocols
 
 
 def rescore_run(src: Path, dst: Path, protocol: str, only: list[str] | None) -> list[str]:

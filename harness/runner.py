@@ -90,7 +90,7 @@ def _plan(cfg: DictConfig, overrides: list[str], dirs: list[Path]):
                           f"tasks.<name>.{key}=... instead")
     jobs = plan(cfg, written, dirs)
     jobs.overrides = list(overrides)
-    task_list = [get_task_class(str(t.name))(_task_dict(cfg, t)) for t in jobs.tasks]
+    task_list = [get_task_class(str(t.name), t.get("adapter"))(_task_dict(cfg, t)) for t in jobs.tasks]
     for task in task_list:
         task.docs()  # a missing, empty or wrong dataset is found now, before anything is written
     return cfg, jobs, task_list
@@ -241,13 +241,10 @@ def evaluate_encoder(cfg: DictConfig, enc: dict, task_list: list[Task], device: 
     t0 = time.perf_counter()
     model = build_model(cfg, enc, device)
     model_fp = model.fingerprint()  # hashes checkpoints: once per encoder, not per task
-    if hasattr(model, "check_tasks"):  # replay: saved ids against the datasets, before any work
-        model.check_tasks(task_list, cfg.limit)
+    model.check_tasks(task_list, cfg.limit)  # replay: saved ids against the datasets, before work
     if writer is not None:
         writer.set_model(model, load_seconds=time.perf_counter() - t0, fingerprint=model_fp)
     for task in task_list:
-        if hasattr(model, "task"):
-            model.task = task.name  # replay: look up task-qualified ids first
         data_fp = dataset_fingerprint(task)
         settings = EngineSettings(
             batch_size="auto" if str(cfg.batch_size) == "auto" else int(cfg.batch_size),

@@ -48,6 +48,7 @@ class JudgeConfig:  # MathVista's answer extraction (docs/benchmarks.md)
 @dataclass
 class TaskConfig:
     name: str = MISSING  # a benchmark, or "all"
+    adapter: Optional[str] = None  # a user's Task: module:Class or file.py:Class (None: built-in)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     protocol: Optional[str] = None  # None: the run's protocol
     max_new_tokens: Optional[int] = None  # None: the protocol's generation length

@@ -80,14 +80,13 @@ class ImageRef:
 class Request:
     """What a model is asked: one user turn with images placed before the text (LLaVA style).
 
-    ``reference`` is the ground-truth answer string, carried only for ``model=oracle``; real
-    models must ignore it. ``aliases`` are other keys a saved prediction may be filed under
-    (the row index in the dataset), used by ``model=replay``.
+    No answer travels in a request: the oracle reads ``task.reference(doc)`` through its
+    ``bind_task``. ``aliases`` are other keys a saved prediction may be filed under (the row
+    index in the dataset), used by ``model=replay``.
     """
 
     id: str
     prompt: str
     images: list[ImageRef] = field(default_factory=list)
     gen: GenerationSettings = field(default_factory=GenerationSettings)
-    reference: str | None = None
     aliases: tuple[str, ...] = ()

@@ -211,10 +211,13 @@ class Task:
         raise NotImplementedError
 
     def build_request(self, doc: dict) -> Request:
-        """Raise SampleError for a malformed record."""
+        """Raise SampleError for a malformed record (a question or answer that cannot be read:
+        the answer is checked here, so such a record fails before any model runs)."""
         aliases = (str(doc["_index"]),) if "_index" in doc else ()
-        return Request(id=doc["id"], prompt=self.prompt(doc), images=list(doc.get("images", [])),
-                       gen=self.generation(), reference=self.reference(doc), aliases=aliases)
+        prompt = self.prompt(doc)
+        self.reference(doc)  # validation only: the answer is never sent to a model
+        return Request(id=doc["id"], prompt=prompt, images=list(doc.get("images", [])),
+                       gen=self.generation(), aliases=aliases)
 
     # ---- scoring ----------------------------------------------------------------------
     def score(self, doc: dict, prediction: str) -> dict[str, Any]:

@@ -89,7 +89,7 @@ class BatchCaller:
             raise HarnessError(f"out of memory with batch size 1 ({why}); use a smaller dtype, a shorter "
                                f"max_new_tokens or a larger device")
         self.size = max(1, failed_size // 2)
-        if hasattr(self.model, "batch_size"):
+        if self.model is not None and self.model.batch_size is not None:
             self.model.batch_size = self.size
         level = logging.INFO if self.auto else logging.WARNING
         log.log(level, "batch of %d ran out of memory; continuing with batch size %d", failed_size, self.size)

@@ -31,8 +31,8 @@ from harness.engine.scoring import (  # noqa: F401 (score_record re-exported)
 from harness.engine.shm import fallback_stream, workers_for_shm
 from harness.engine.store import PredictionStore, check_resumed, normalize, resumable, sample_digest
 from harness.errors import HarnessError
-from harness.models.base import Model
-from tasks.base import Task
+from harness.contracts import ModelProtocol as Model
+from harness.contracts import TaskProtocol as Task
 
 log = logging.getLogger("harness.engine")
 
@@ -71,21 +71,23 @@ def default_resume_key(task: Task, model_fingerprint: dict[str, Any], **extra: A
 
 
 def share_images(model: Model, settings: EngineSettings) -> bool:
-    """Tell a model that can share image work (``share_images`` attribute) whether to; True when it does."""
-    if not hasattr(model, "share_images"):
+    """Tell a model that can share image work (``can_share_images``) whether to; True when it
+    does."""
+    if not model.can_share_images:
         return False
-    model.share_images = bool(settings.share_images)  # type: ignore[attr-defined]
+    model.share_images = bool(settings.share_images)
     return bool(settings.share_images)
 
 
 def device_type(model: Model) -> str:
-    return getattr(getattr(model, "device", None), "type", None) or "cpu"
+    return model.device.type if model.device is not None else "cpu"
 
 
 def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) -> TaskResult:
     """Evaluate one task; records come back in dataset order on every rank."""
     start = time.perf_counter()
     ctx = context()
+    model.bind_task(task)  # replay: task-qualified ids; oracle: the task's references
     docs = task.docs()
     n = len(docs) if settings.limit is None else max(0, min(int(settings.limit), len(docs)))
     store = PredictionStore(Path(run_dir) / "predictions", task.name,
@@ -93,7 +95,7 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     earlier = store.load(settings.resume) if ctx.is_main else {}  # every finished record, kept
     loaded: dict[str, dict] = ctx.broadcast(
         resumable(earlier, task.name, settings.retry_failed) if ctx.is_main else None)
-    plan = plan_task(docs, n, set(loaded), task.build_request, getattr(model, "size_key", size_key),
+    plan = plan_task(docs, n, set(loaded), task.build_request, model.size_key or size_key,
                      image_group if share_images(model, settings) else None)
     check_resumed(task, docs, plan.ids, loaded, store.main)  # every rank: all raise together
     t_plan = time.perf_counter() - start
@@ -174,7 +176,7 @@ class _ShardRun:
         size, auto = start_size(settings.batch_size, device_type(model))
         self.prepare, fn = preparer(model)
         self.caller = BatchCaller(fn, size, auto, model)
-        if auto and hasattr(model, "batch_size"):
+        if auto and model.batch_size is not None:
             model.batch_size = size
         self.mine = shard(plan.pending, plan.keys, ctx.rank, ctx.world, plan.groups)
         self.batches = make_batches(self.mine, plan.keys, max(size, settings.min_fetch), plan.groups)  # calls take `size`

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from harness.contracts import ModelProtocol, Output, Prepare
 from harness.errors import SampleError
 from harness.types import Request
 
-Prepare = Callable[[Request], Any]
 log = logging.getLogger("harness.engine")
 
 
@@ -177,11 +177,11 @@ def _worker_init(_: int, parent: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def preparer(model) -> tuple[Prepare | None, Callable[[list], list]]:
-    """The model's (preprocessor, batch call): prepared inputs when it offers them, else requests."""
-    prepare, gen = getattr(model, "preprocessor", None), getattr(model, "generate_prepared", None)
-    if callable(prepare) and callable(gen):
-        return prepare, gen
+def preparer(model: ModelProtocol) -> tuple[Prepare | None, Callable[[list[Any]], list[Output]]]:
+    """The model's (preprocessor, batch call): prepared inputs when it offers them, else
+    requests."""
+    if model.preprocessor is not None:
+        return model.preprocessor, model.generate_prepared
     return None, model.generate
 
 

@@ -46,12 +46,15 @@ MEMO_IMAGES = 8  # processed images each preprocessor remembers while sharing
 
 class MLLM(Model):
     name = "mllm"
+    can_share_images = True
+    device: DeviceSpec
     collate = staticmethod(collate_prepared)
 
     def __init__(self, parts: Parts, device: DeviceSpec, template: Any = "vicuna_v1", batch_size: int = 16,
                  cpu_threads: int | None = None, features: FeatureCache | None = None, share_images: bool = True):
+        super().__init__()
         self.parts, self.device = parts, device
-        self.batch_size = int(batch_size)
+        self.batch_size: int = int(batch_size)
         self.cpu_threads = cpu_threads if device.type == "cpu" else None
         self.profile = False
         self.timings: dict[str, float] = dict.fromkeys(TIMING_KEYS, 0.0)
@@ -227,6 +230,9 @@ class MLLM(Model):
             embeds, mask = left_pad(rows)
             logits = self.lm.full_logits(embeds, mask)
         return [logits[i, mask.shape[1] - r.shape[0]:] for i, r in enumerate(rows)]
+
+    def decode_module(self) -> torch.nn.Module:
+        return self.lm.model
 
     def _decode_raw(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)

@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
+from harness.contracts import TaskProtocol
 from harness.errors import HarnessError, SampleError
 from harness.fingerprint import file_sha256, obj_fingerprint
 from harness.models.base import Model
@@ -58,7 +60,8 @@ def read_predictions(path: str | Path, fmt: str | None = None) -> dict[str, str]
 class ReplayModel(Model):
     name = "replay"
 
-    def __init__(self, predictions: str | Path | None, fmt: str | None = None):
+    def __init__(self, predictions: str | Path | None, fmt: str | None = None) -> None:
+        super().__init__()
         if not predictions:
             raise HarnessError(
                 "model=replay needs model.predictions=FILE (JSON lines of {id, prediction}, "
@@ -67,7 +70,11 @@ class ReplayModel(Model):
         self.path = Path(predictions)
         self.format = fmt or "auto"
         self.table = index_entries(read_entries(self.path, self.format))
-        self.task: str | None = None  # set by the runner before each task
+        self.task: str | None = None  # set by the engine before each task (bind_task)
+
+    def bind_task(self, task: TaskProtocol) -> None:
+        """Look up ``task``'s task-qualified ids first."""
+        self.task = task.name
 
     # ---- answering ----------------------------------------------------------------------
     def generate(self, requests: Sequence[Request]) -> list[str | SampleError]:
@@ -98,7 +105,7 @@ class ReplayModel(Model):
         return None
 
     # ---- validation against the run's datasets -------------------------------------------
-    def check_tasks(self, tasks: Sequence, limit: int | None = None) -> None:
+    def check_tasks(self, tasks: Sequence[TaskProtocol], limit: int | None = None) -> None:
         """Before generating: every saved id must belong to a dataset of the run (tagged ids to
         their task's), and the samples without a prediction are counted per task (a warning,
         also recorded with the task's scores)."""
@@ -124,7 +131,7 @@ class ReplayModel(Model):
         for task in tasks:
             self._report_missing(task, limit)
 
-    def _report_missing(self, task, limit: int | None) -> None:
+    def _report_missing(self, task: TaskProtocol, limit: int | None) -> None:
         docs = task.docs()
         n = len(docs) if limit is None else max(0, min(int(limit), len(docs)))
         missing, first = 0, None
@@ -144,7 +151,7 @@ class ReplayModel(Model):
             if msg not in task.warnings:
                 task.warnings.append(msg)
 
-    def fingerprint(self) -> dict:
+    def fingerprint(self) -> dict[str, Any]:
         files = files_of(self.path)
         digest = (
             file_sha256(files[0])
@@ -153,7 +160,7 @@ class ReplayModel(Model):
         )
         return {"model": self.name, "predictions_sha256": digest}
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "model": self.name,
             "predictions": str(self.path),
@@ -169,6 +176,6 @@ def _list(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def _source(tasks: Sequence, names: list[str]) -> str:
+def _source(tasks: Sequence[TaskProtocol], names: list[str]) -> str:
     paths = [str(t.dataset.get("path") or "?") for t in tasks if t.name in names]
     return ", ".join(sorted(set(paths)))[:200]

@@ -75,7 +75,6 @@ class ToyTask(Task):
 @dataclass
 class FakePrepared:
     id: str
-    reference: str | None
     sizes: list[tuple[int, int]] = field(default_factory=list)
     pixels: torch.Tensor | None = None
 
@@ -90,7 +89,7 @@ class FakePreprocessor:
         if request.id in self.fail:
             raise SampleError(f"preprocessing failed for {request.id}")
         images = [ref.load() for ref in request.images]
-        return FakePrepared(request.id, request.reference, [im.size for im in images],
+        return FakePrepared(request.id, [im.size for im in images],
                             torch.zeros(len(images), 3, 2, 2))
 
 
@@ -102,11 +101,22 @@ class FakeMLLM(Model):
 
     def __init__(self, delay: float = 0.0, fail: tuple[str, ...] = (), sigint_on_call: int | None = None,
                  max_fit: int | None = None, batch_errors: tuple[str, ...] = ()):
+        super().__init__()
         self.preprocessor = FakePreprocessor(tuple(fail))
         self.delay, self.sigint_on_call, self.max_fit = delay, sigint_on_call, max_fit
         self.batch_errors = set(batch_errors)
         self.batch_size = 16
         self.calls: list[list[str]] = []
+        self.references: dict[str, str] = {}
+
+    def bind_task(self, task):
+        """The answers it is right about come from the task, as the oracle's do."""
+        self.references = {}
+        for doc in task.docs():
+            try:
+                self.references[str(doc["id"])] = task.reference(doc)
+            except SampleError:
+                pass
 
     def generate_prepared(self, batch):
         if self.max_fit is not None and len(batch) > self.max_fit:
@@ -118,7 +128,7 @@ class FakeMLLM(Model):
             os.kill(os.getpid(), signal.SIGINT)
         if self.delay:
             time.sleep(self.delay)
-        return [answer_for(p.id, p.reference) for p in batch]
+        return [answer_for(p.id, self.references.get(p.id)) for p in batch]
 
     def generate(self, requests):
         return self.generate_prepared([self.preprocessor(r) for r in requests])

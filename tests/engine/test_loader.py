@@ -58,7 +58,7 @@ def test_plain_models_get_requests_with_their_images_decoded(workers):
     image fails its sample as it does in the MLLM's preprocessing."""
     task = ToyTask(n=4, bad=("q1",), corrupt=("q3",))
     got = list(batch_stream(task, [[2, 0], [1, 3]], None, num_workers=workers))
-    assert [it.payload.id for it in got[0]] == ["q2", "q0"] and got[0][0].payload.reference == "a2"
+    assert [it.payload.id for it in got[0]] == ["q2", "q0"] and got[0][0].payload.prompt == "Q: xxx"
     assert got[1][0].failed and got[1][0].prompt is None and "question" in str(got[1][0].payload)
     bad = got[1][1]
     assert bad.failed and bad.prompt == "Q: xxxx" and "image failed to decode" in str(bad.payload)

@@ -44,7 +44,7 @@ def oracle_metrics(task) -> dict:
     """``aggregate`` over records whose prediction is each document's reference answer."""
     records = []
     for doc in task.docs():
-        req = task.build_request(doc)
-        records.append({"id": doc["id"], "prompt": req.prompt, "prediction": req.reference,
-                        **task.score(doc, req.reference)})
+        req, answer = task.build_request(doc), task.reference(doc)
+        records.append({"id": doc["id"], "prompt": req.prompt, "prediction": answer,
+                        **task.score(doc, answer)})
     return task.aggregate(records)

@@ -100,7 +100,7 @@ def test_malformed_records_are_sample_errors(tmp_path):
         task.build_request(bad_answer)
     with pytest.raises(SampleError, match="no image"):
         task.build_request(no_image)
-    assert task.build_request(good).reference == "yes"
+    assert task.build_request(good).id == good["id"] and task.reference(good) == "yes"
     records = run_oracle(task, tmp_path / "run")
     assert [bool(r.get("failed")) for r in records] == [True, True, False]
 

@@ -80,7 +80,7 @@ def test_malformed_records(tmp_path):
     for doc, msg in zip(docs[:4], ("not an option letter", "no image", "not an image question type", "not a number")):
         with pytest.raises(SampleError, match=msg):
             task.build_request(doc)
-    assert task.build_request(docs[4]).reference == "A"
+    assert task.build_request(docs[4]).id == docs[4]["id"] and task.reference(docs[4]) == "A"
 
 
 def test_demo_oracle(tmp_path, cache_dir):
