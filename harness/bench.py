@@ -20,20 +20,16 @@ import argparse
 import json
 import logging
 import os
-import resource
 import sys
-import tempfile
 import time
-import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from harness.engine import EngineSettings, run_task
+from harness.bench_tools import DECODE_COUNTERS, DecodeCounter, engine, load, peak_mib, reset
 
-DEFAULTS = ("model=mllm", "encoder=demo_clip_l", "task=docvqa", "data=demo", "device=cpu")
 FORWARD = ("encode", "prefill", "decode")
 
 
@@ -69,70 +65,7 @@ class Copies:
         return self._docs
 
 
-def compose(overrides: Sequence[str]):
-    """The checked config, its jobs and tasks, exactly as ``python -m harness`` plans them."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    from harness.config import conf_dir
-    from harness.runner import prepare
-
-    args = [*DEFAULTS, *overrides, "output_dir=unused"]
-    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-        cfg = hydra_compose(config_name="config", overrides=args)
-    return prepare(cfg, args)
-
-
-def load(overrides: Sequence[str]):
-    """(config, encoder config, device, task, model, load seconds) as ``python -m harness`` builds them."""
-    from harness.config import to_dict
-    from harness.device import resolve_device
-    from harness.runner import build_model
-
-    cfg, jobs, tasks = compose(overrides)
-    device = resolve_device(cfg.device.type, str(cfg.dtype))
-    enc = to_dict(jobs.encoders[0])
-    task = tasks[0]
-    t0 = time.perf_counter()
-    model = build_model(cfg, enc, device)
-    return cfg, enc, device, task, model, time.perf_counter() - t0
-
-
 # ---- measurements -----------------------------------------------------------------------------
-class DecodeCounter:
-    """Counts the rows of the language model's decode steps (calls with ``input_ids``), through
-    a forward pre-hook, to check that finished sequences leave the batch: rows ≈ tokens."""
-
-    def __init__(self, module: torch.nn.Module):
-        self.rows = 0
-        self.handle = module.register_forward_pre_hook(self._hook, with_kwargs=True)
-
-    def _hook(self, module, args, kwargs) -> None:
-        ids = kwargs.get("input_ids")
-        if ids is not None:
-            self.rows += int(ids.shape[0])
-
-
-_COUNTERS: weakref.WeakKeyDictionary[Any, DecodeCounter] = weakref.WeakKeyDictionary()
-"""The decode-row counter hooked into each benchmarked model's language model."""
-
-
-def _reset(model, device) -> None:
-    model.profile = True
-    model.timings = dict.fromkeys(model.timings, 0.0)
-    if model in _COUNTERS:
-        _COUNTERS[model].rows = 0
-    if device.type in ("cuda", "npu"):
-        getattr(torch, device.type).reset_peak_memory_stats()
-
-
-def _peak_mib(device) -> float:
-    peak = device.peak_memory()
-    if peak is not None:
-        return round(peak / 2**20, 1)
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
-
-
 def plain_loop(task, model) -> tuple[dict[str, str | None], dict]:
     """The LLaVA-script way: one request at a time, built, preprocessed and generated in-process."""
     preds: dict[str, str | None] = {}
@@ -146,21 +79,12 @@ def plain_loop(task, model) -> tuple[dict[str, str | None], dict]:
     return preds, {"model": in_model}
 
 
-def engine(task, model, batch_size: int, workers: int, share: bool | None = None) -> tuple[dict[str, str | None], dict]:
-    """The engine over ``task``; ``share``: image sharing (None: as the model has it now)."""
-    share = bool(model.share_images) if share is None else share
-    with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
-        res = run_task(task, model, Path(tmp), EngineSettings(batch_size=batch_size, num_workers=workers, share_images=share,
-                                                               progress=False, resume=False))
-    return {r["id"]: r.get("prediction") for r in res.records}, res.timings
-
-
 def _timed(fn, model, device) -> tuple[float, dict, dict, dict, int]:
-    _reset(model, device)
+    reset(model, device)
     t0 = time.perf_counter()
     preds, engine_t = fn()
     wall = time.perf_counter() - t0
-    rows = _COUNTERS[model].rows if model in _COUNTERS else 0
+    rows = DECODE_COUNTERS[model].rows if model in DECODE_COUNTERS else 0
     return wall, preds, dict(model.timings), engine_t, rows
 
 
@@ -184,7 +108,7 @@ def summarize(label: str, runs: list, device, n: int) -> tuple[dict[str, Any], d
            "decode_rows_per_token": round(rows / tokens, 3) if rows and tokens else None,
            "split_s": {k: round(v, 4) for k, v in split.items() if v is not None},
            "harness_overhead_fraction": round(split["harness"] / wall, 4),
-           "outside_forward_fraction": round((wall - forward) / wall, 4), "peak_memory_mib": _peak_mib(device),
+           "outside_forward_fraction": round((wall - forward) / wall, 4), "peak_memory_mib": peak_mib(device),
            "batch_size": et.get("batch_size", 1), "model_calls": et.get("model_calls", n)}
     return row, preds
 
@@ -196,7 +120,7 @@ def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, co
         model.share_images = share_images
     llm = model.decode_module()
     if llm is not None:
-        _COUNTERS[model] = DecodeCounter(llm)
+        DECODE_COUNTERS[model] = DecodeCounter(llm)
     task = Copies(base_task, copies)
     n = len(task.docs())
     plain_loop(Copies(base_task, 1), model)  # warm-up: allocator, kernels, file cache

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
+from harness.bench_tools import engine, load, reset
 from harness.types import GenerationSettings, ImageRef
 
 SIZES = ((640, 480), (480, 640), (640, 427), (500, 375), (640, 512))  # typical COCO val2014 sizes
@@ -85,12 +86,10 @@ class ImageSet:
 
 def measure(task, model, device, batch_size: int, workers: int, share: bool) -> dict[str, Any]:
     """One engine run from a cold start (no cached features, no kept prefix)."""
-    from harness.bench import _reset, engine
-
     model.share_images = share
     model.features.clear()
     model.sharer.carry = None
-    _reset(model, device)
+    reset(model, device)
     t0 = time.perf_counter()
     preds, engine_t = engine(task, model, batch_size, workers, share)
     return {"wall": time.perf_counter() - t0, "preds": preds, "t": dict(model.timings), "et": engine_t}
@@ -111,8 +110,6 @@ def summarize(runs: list[dict], set_name: str, share: bool, n: int, images: int)
 def bench_sharing(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, repeat: int,
                   n_images: int = 30, per_image: int = 18, single_images: int = 540,
                   max_new_tokens: int | None = 2) -> dict[str, Any]:
-    from harness.bench import load
-
     _, enc, device, base_task, model, load_s = load(["task=pope", *overrides])
     if not model.can_share_images:
         raise SystemExit("--sharing needs model=mllm (a model that shares image work)")

@@ -81,7 +81,7 @@ def test_models_without_sharing_are_planned_as_before(tmp_path):
 
 @pytest.fixture(scope="module")
 def demo_setup(cache_dir):
-    from harness.bench import compose
+    from harness.bench_tools import compose
     from harness.config import load_group
     from harness.device import resolve_device
     from harness.demo.models import demo_cfg
