@@ -82,3 +82,21 @@ def test_a_broken_layer_is_reported(tmp_path):
                          env={**os.environ, "PYTHONPATH": str(tmp_path)})
     assert res.returncode != 0
     assert "tasks.zz_bad -> harness.runner" in res.stdout
+
+
+def test_each_fact_has_one_home():
+    """The task list is harness.names.PAPER_TASKS (task=all reads it, the paper's CSV agrees, the
+    report's static columns cover it); results/paper points at the packaged paper table."""
+    from omegaconf import OmegaConf
+
+    import harness.config  # noqa: F401  (registers the paper_tasks resolver)
+    from harness.names import PAPER_TASKS
+    from harness.report.columns import STATIC
+    from tasks import task_names
+
+    assert (ROOT / "results" / "paper").resolve() == (ROOT / "harness" / "paper").resolve()
+    all_yaml = OmegaConf.load(ROOT / "conf" / "task" / "all.yaml")
+    assert "${paper_tasks:}" in (ROOT / "conf" / "task" / "all.yaml").read_text(encoding="utf-8")
+    assert tuple(all_yaml.names) == PAPER_TASKS == tuple(task_names()) == tuple(STATIC)
+    header = (ROOT / "harness" / "paper" / "paper_table.csv").read_text().splitlines()[0]
+    assert tuple(header.split(",")[1:]) == PAPER_TASKS
