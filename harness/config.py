@@ -10,7 +10,7 @@ import os
 import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -65,8 +65,11 @@ def load_group_cfg(group: str, name: str, dirs: Sequence[Path] | None = None) ->
     path = group_file(group, name, dirs)
     try:
         data = OmegaConf.load(path)
+        if not isinstance(data, DictConfig):
+            raise HarnessError("expected a mapping of settings, got a list")
         data.pop("defaults", None)
-        return OmegaConf.merge(OmegaConf.structured(GROUP_SCHEMAS[group]), data)
+        merged = OmegaConf.merge(OmegaConf.structured(GROUP_SCHEMAS[group]), data)
+        return cast(DictConfig, merged)  # a structured (dataclass) schema merges to a DictConfig
     except Exception as exc:  # omegaconf's ValidationError / ConfigKeyError / yaml errors
         raise HarnessError(f"{path}: {one_line(exc)}") from None
 
@@ -76,7 +79,7 @@ def load_group(group: str, name: str, dirs: Sequence[Path] | None = None) -> dic
     return to_dict(load_group_cfg(group, name, dirs))
 
 
-def to_dict(cfg: DictConfig | dict | None) -> dict[str, Any]:
+def to_dict(cfg: DictConfig | dict[str, Any] | None) -> dict[str, Any]:
     if cfg is None:
         return {}
     if isinstance(cfg, DictConfig):
@@ -213,7 +216,7 @@ def _kind(tp: Any) -> str:
     if is_dataclass(tp):
         return "node"
     if tp in (int, float, bool, str):
-        return tp.__name__
+        return str(tp.__name__)
     if typing.get_origin(tp) in (list, typing.List):
         return "list"
     return "any"

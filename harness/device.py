@@ -74,7 +74,7 @@ class DeviceSpec:
     def dist_backend(self) -> str:
         return DIST_BACKENDS[self.type]
 
-    def autocast(self):
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
         """Autocast for the compute dtype on accelerators (torch_npu registers the ``npu`` type)."""
         if self.type == "cpu" or self.dtype == torch.float32:
             return contextlib.nullcontext()

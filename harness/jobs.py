@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -64,7 +64,7 @@ def plan(cfg: DictConfig, written: Written, dirs: Sequence[Path]) -> Plan:
     kind = str(cfg.model.name)
     _check_model_keys(kind, written)
     if cfg.get("tasks"):  # a saved run folder's config.yaml: every task already resolved
-        tasks = [OmegaConf.merge(OmegaConf.structured(TaskConfig), t) for t in cfg.tasks.values()]
+        tasks = [_typed(TaskConfig, t) for t in cfg.tasks.values()]
         encoders, grid = [cfg.encoder], None
         data = str(cfg.data.name)
     else:
@@ -77,6 +77,11 @@ def plan(cfg: DictConfig, written: Written, dirs: Sequence[Path]) -> Plan:
         _check_replay_files(cfg, encoders)
     out = cfg.output_dir or _default_output(cfg, kind, grid, encoders, data)
     return Plan(encoders=encoders, tasks=tasks, data=data, grid=grid, output_dir=str(out))
+
+
+def _typed(schema: type, values: Any) -> DictConfig:
+    """``values`` merged into the typed ``schema`` (a dataclass: the result is a DictConfig)."""
+    return cast(DictConfig, OmegaConf.merge(OmegaConf.structured(schema), values))
 
 
 # ---- encoders -----------------------------------------------------------------------------
@@ -120,8 +125,7 @@ def _encoders(cfg: DictConfig, kind: str, written: Written,
     elif grid and not (kind == "replay" and has_encoder_placeholder(cfg.model.predictions)):
         # the encoder does not change oracle/replay answers: one row, not four copies
         label = kind.capitalize()
-        return [OmegaConf.merge(OmegaConf.structured(EncoderConfig),
-                                {"name": kind, "label": label})], None
+        return [_typed(EncoderConfig, {"name": kind, "label": label})], None
     return members, grid
 
 
@@ -138,7 +142,7 @@ def _inferred_encoder(ckpt: str) -> str:
     if has_encoder_placeholder(ckpt):
         raise HarnessError(f"model.checkpoint={ckpt} has an %encoder% placeholder but no encoder "
                            "grid was chosen; give encoder=paper (or another grid)")
-    from harness.models.formats import checkpoint_tower
+    from harness.models.towers import checkpoint_tower
 
     tower = checkpoint_tower(ckpt)
     if tower is None:
@@ -155,7 +159,7 @@ def _check_checkpoint(ckpt: Any, enc: DictConfig) -> None:
         raise HarnessError(f"encoder={enc.name} is a demo encoder with its own built-in "
                            f"checkpoint; model.checkpoint={path} would not be used. Name the "
                            "checkpoint's encoder (or drop encoder= to infer it)")
-    from harness.models.formats import checkpoint_tower
+    from harness.models.towers import checkpoint_tower
 
     tower = checkpoint_tower(path)
     if tower is not None and tower not in (enc.name, enc.family):
@@ -175,7 +179,8 @@ def _check_replay_files(cfg: DictConfig, encoders: list[DictConfig]) -> None:
 
 
 # ---- data ---------------------------------------------------------------------------------
-def _data_source(cfg: DictConfig, kind: str, written: Written, encoders: list) -> str:
+def _data_source(cfg: DictConfig, kind: str, written: Written,
+                 encoders: list[DictConfig]) -> str:
     source = str(cfg.data.name)
     dataset_keys = [k for k in written.keys if k.startswith("task.dataset.")
                     or (k.startswith("task.overrides.") and ".dataset." in k)]
@@ -222,7 +227,7 @@ def _task_configs(cfg: DictConfig, written: Written, dirs: Sequence[Path]) -> li
     names = list(cfg.task.names or [])
     per_task = dict(cfg.task.overrides or {})
     if not names:
-        base = OmegaConf.merge(OmegaConf.structured(TaskConfig), cfg.task)
+        base = _typed(TaskConfig, cfg.task)
         base.overrides = {}
         extra = {k: v for k, v in per_task.items() if k != base.name}
         if extra:
@@ -248,7 +253,7 @@ def _apply(tc: DictConfig, extra: Any, where: str) -> DictConfig:
     if not extra:
         return tc
     try:
-        return OmegaConf.merge(tc, extra)
+        return cast(DictConfig, OmegaConf.merge(tc, extra))  # a DictConfig merged: a DictConfig
     except Exception as exc:
         from harness.config import one_line
 
@@ -284,7 +289,7 @@ def _written_task_keys(written: Written, name: str) -> list[str]:
     return keys + [k[len(own):] for k in written.keys if k.startswith(own)]
 
 
-def _default_output(cfg: DictConfig, kind: str, grid: str | None, encoders: list,
+def _default_output(cfg: DictConfig, kind: str, grid: str | None, encoders: list[DictConfig],
                     data: str) -> str:
     enc = grid or (str(encoders[0].name) if encoders else "none")
     if kind != "mllm" and len(encoders) == 1 and encoders[0].name == kind:

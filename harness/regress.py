@@ -69,7 +69,7 @@ def sample_hash(prediction: str | None) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:SAMPLE_HASH_CHARS]
 
 
-def predictions_digest(records: Iterable[Mapping]) -> dict:
+def predictions_digest(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """The baseline's ``predictions`` entry of one task: a sha256 over the sorted (id, prediction)
     pairs, the sample count, and each sample's short hash by id.
 
@@ -86,7 +86,7 @@ def predictions_digest(records: Iterable[Mapping]) -> dict:
             "samples": {i: sample_hash(p) for i, p in pairs}}
 
 
-def changed_samples(base: Mapping, cur: Mapping) -> int | None:
+def changed_samples(base: Mapping[str, Any], cur: Mapping[str, Any]) -> int | None:
     """How many of the baseline's samples have another prediction now (a sample missing from
     the current run counts as changed); None when the baseline keeps no per-sample hashes
     and only the whole digest can say "changed" (then -1 means it did).
@@ -106,7 +106,7 @@ def changed_samples(base: Mapping, cur: Mapping) -> int | None:
     return sum(1 for i, h in samples.items() if now.get(i) != h)
 
 
-def attach_predictions(data: dict, source: str) -> dict:
+def attach_predictions(data: dict[str, Any], source: str) -> dict[str, Any]:
     """Add each (run, task)'s ``predictions`` digest, read from the run folders under
     ``source``, to a baseline dict built from that folder (tasks without predictions: none)."""
     runs, _ = load_sources([source])
@@ -126,7 +126,7 @@ class Changed:
     total: int
 
 
-def compare_predictions(base: dict, cur: dict) -> tuple[list[Changed], int]:
+def compare_predictions(base: dict[str, Any], cur: dict[str, Any]) -> tuple[list[Changed], int]:
     """Tasks whose predictions differ from the baseline's, and how many (run, task) pairs were
     checked (those whose baseline keeps a predictions digest)."""
     changed, checked = [], 0

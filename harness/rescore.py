@@ -16,7 +16,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from harness.engine.files import atomic_write_lines, write_json
 from harness.errors import HarnessError
@@ -47,7 +47,8 @@ def read_task_config(run_dir: Path, task: str) -> dict[str, Any]:
     if cfg_path is None:
         raise HarnessError(f"{run_dir}: no config.yaml (not a run folder of this harness?)")
     try:
-        cfg = OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=False)
+        loaded = OmegaConf.to_container(OmegaConf.load(cfg_path), resolve=False)
+        cfg = cast("dict[str, Any]", loaded)  # a run's config.yaml is a mapping
     except Exception as exc:  # a damaged YAML file
         raise HarnessError(f"{cfg_path}: cannot read ({str(exc).splitlines()[0]})") from None
     tcfg = _task_section(cfg, task)
@@ -71,14 +72,14 @@ def read_task_config(run_dir: Path, task: str) -> dict[str, Any]:
     return out
 
 
-def _task_section(cfg: dict, task: str) -> dict:
+def _task_section(cfg: dict[str, Any], task: str) -> dict[str, Any]:
     per_job = (cfg.get("tasks") or {}).get(task)
     if per_job:
         return dict(per_job)
     section = dict(cfg.get("task") or {})
     if section.get("name") == task:
         return section
-    base: dict = {}
+    base: dict[str, Any] = {}
     try:
         from harness.config import load_group
 
@@ -89,7 +90,7 @@ def _task_section(cfg: dict, task: str) -> dict:
     return _merge(base, extra)
 
 
-def _merge(base: dict, extra: dict) -> dict:
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in extra.items():
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
@@ -116,7 +117,8 @@ def run_folders(path: Path, protocol: str) -> list[tuple[Path, Path]]:
 
 
 # ---- scoring again ---------------------------------------------------------------------------
-def rescore_task(src: Path, task_name: str, protocol: str) -> tuple[dict, list[dict], Any]:
+def rescore_task(src: Path, task_name: str,
+                 protocol: str) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
     """(scores.json entry, records) of one task's saved predictions under ``protocol``."""
     from harness.engine.scoring import score_record
     from harness.engine.store import normalize
@@ -211,7 +213,7 @@ def rescore_run(src: Path, dst: Path, protocol: str, only: list[str] | None) -> 
     return lines
 
 
-def _fmt(v) -> str:
+def _fmt(v: float | None) -> str:
     return "—" if v is None else f"{float(v):.2f}"
 
 

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -30,6 +30,10 @@ from harness.fingerprint import dir_fingerprint, obj_fingerprint
 from harness.report.frame import COLUMNS, load_runs
 from tasks.base import Task
 
+if TYPE_CHECKING:
+    from harness.engine.core import TaskResult
+    from harness.models.base import Model
+
 log = logging.getLogger("harness")
 
 __all__ = ["COLUMNS", "RunWriter", "load_runs", "task_scores"]
@@ -38,7 +42,7 @@ PACKAGES = ("torch", "torch_npu", "transformers", "timm", "tokenizers", "dataset
             "hydra-core", "omegaconf", "pillow", "numpy", "pandas")
 
 
-def task_scores(task: Task, records: list[dict]) -> dict[str, Any]:
+def task_scores(task: Task, records: list[dict[str, Any]]) -> dict[str, Any]:
     """The scores.json entry of one task, from its per-sample records.
 
     ``value`` counts the whole selection: a failed sample counts as wrong (scored as an empty
@@ -80,13 +84,13 @@ def task_scores(task: Task, records: list[dict]) -> dict[str, Any]:
     return entry
 
 
-def _as_answered(record: dict) -> dict:
+def _as_answered(record: dict[str, Any]) -> dict[str, Any]:
     """A failed record scored as an empty answer, as the metric and the bootstrap read it."""
     out = {k: v for k, v in record.items() if k != "failed"}
     return out | {"prediction": ""}
 
 
-def _ci(task: Task, records: list[dict]) -> list[float | None] | None:
+def _ci(task: Task, records: list[dict[str, Any]]) -> list[float | None] | None:
     try:
         from harness.report.stats import bootstrap_ci
     except ImportError:
@@ -133,7 +137,7 @@ def dataset_fingerprint(task: Task) -> dict[str, Any]:
     return fp
 
 
-def _rounded(d: dict) -> dict:
+def _rounded(d: dict[str, Any]) -> dict[str, Any]:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
 
 
@@ -145,7 +149,7 @@ class RunWriter:
     keeps the others. Results of another model are moved to ``old/`` first (never mixed).
     """
 
-    def __init__(self, run_dir: Path, cfg: DictConfig, encoder: dict, device: DeviceSpec):
+    def __init__(self, run_dir: Path, cfg: DictConfig, encoder: dict[str, Any], device: DeviceSpec):
         self.dir = Path(run_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.scores: dict[str, Any] = {}
@@ -159,7 +163,8 @@ class RunWriter:
         self._earlier = _read_json(self.dir / "scores.json"), _read_json(self.dir / "meta.json")
         _write_text(self.dir / "config.yaml", OmegaConf.to_yaml(cfg))
 
-    def set_model(self, model, load_seconds: float, fingerprint: dict | None = None) -> None:
+    def set_model(self, model: Model, load_seconds: float,
+                  fingerprint: dict[str, Any] | None = None) -> None:
         self.meta["model"] = model.describe() | {"load_seconds": round(load_seconds, 3)}
         self.meta["fingerprints"] = fingerprint if fingerprint is not None else model.fingerprint()
         self._keep_earlier()
@@ -185,7 +190,8 @@ class RunWriter:
                 os.replace(self.dir / name, dest / f"{tag}.{name}")
         log.warning("%s: scores.json holds results of another model; moved to %s", self.dir, dest)
 
-    def add_task(self, task: Task, scores: dict, result, data_fp: dict | None = None) -> None:
+    def add_task(self, task: Task, scores: dict[str, Any], result: TaskResult,
+                 data_fp: dict[str, Any] | None = None) -> None:
         self.scores[task.name] = scores
         self.meta["protocols"][task.name] = {"protocol": task.protocol, "version": task.version}
         self.meta["datasets"][task.name] = data_fp if data_fp is not None else dataset_fingerprint(task)
@@ -236,7 +242,7 @@ class Outcome:
         self.failed: list[tuple[str, str, int, int, Path]] = []
         self.errors: list[str] = []
 
-    def add(self, label: str, task: str, entry: dict, path: Path) -> None:
+    def add(self, label: str, task: str, entry: dict[str, Any], path: Path) -> None:
         if entry.get("error"):
             self.errors.append(f"{task} ({label}): {entry['error']}; see {path}")
         elif entry.get("failed"):

@@ -79,7 +79,8 @@ def prepare(cfg: DictConfig, overrides: Sequence[str] | None = None
         raise (exc if isinstance(exc, ConfigError) else ConfigError(str(exc))) from None
 
 
-def _plan(cfg: DictConfig, overrides: list[str], dirs: list[Path]):
+def _plan(cfg: DictConfig, overrides: list[str],
+          dirs: list[Path]) -> tuple[DictConfig, Plan, list[Task]]:
     check_overrides(overrides, dirs)
     cfg = _resolved(cfg)
     validate(cfg)
@@ -176,7 +177,7 @@ def job_config(cfg: DictConfig, jobs: Plan, enc: DictConfig, run_dir: Path) -> D
                                        "job": {"name": "harness", "chdir": False}}})
 
 
-def _whole(value, key: str, minimum: int, allow=()) -> None:
+def _whole(value: object, key: str, minimum: int, allow: tuple[object, ...] = ()) -> None:
     if value in allow:
         return
     try:
@@ -206,7 +207,7 @@ def _seed(seed: int) -> None:
 
 
 # ---- one encoder ------------------------------------------------------------------------------
-def build_model(cfg: DictConfig, enc: dict, device: DeviceSpec) -> Model:
+def build_model(cfg: DictConfig, enc: dict[str, Any], device: DeviceSpec) -> Model:
     kind = cfg.model.name
     if kind == "oracle":
         from harness.models.oracle import OracleModel
@@ -231,12 +232,13 @@ def build_model(cfg: DictConfig, enc: dict, device: DeviceSpec) -> Model:
     return model
 
 
-def evaluate_encoder(cfg: DictConfig, enc: dict, task_list: list[Task], device: DeviceSpec,
+def evaluate_encoder(cfg: DictConfig, enc: dict[str, Any], task_list: list[Task],
+                     device: DeviceSpec,
                      run_dir: Path, main: bool = True, overrides: Sequence[str] = ()) -> Path:
     writer = RunWriter(run_dir, cfg, enc, device) if main else None
     if writer is not None:  # what was asked and what it resolved to, beside the scores
-        settings = {k: v for k, v in to_dict(cfg).items() if k not in ("defaults", "hydra")}
-        writer.meta.update(overrides=list(overrides), config=settings,
+        resolved = {k: v for k, v in to_dict(cfg).items() if k not in ("defaults", "hydra")}
+        writer.meta.update(overrides=list(overrides), config=resolved,
                            data_source=str(cfg.data.name))
     t0 = time.perf_counter()
     model = build_model(cfg, enc, device)

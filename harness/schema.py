@@ -175,7 +175,7 @@ def key_names(path: str) -> list[str]:
     return list(_hints(node)) if is_dataclass(node) else []
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: object) -> dict[str, Any]:
     import typing
 
     return {k: _unwrap(v) for k, v in typing.get_type_hints(cls).items()}
