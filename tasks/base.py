@@ -21,11 +21,14 @@ import functools
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import HarnessError
 from harness.names import builtin_conf_dir, did_you_mean
 from harness.types import GenerationSettings, Request
+
+if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
+    import datasets
 
 PROTOCOL_ALIASES = {"paper": "lmms-eval-0.2"}
 """Other names of a protocol (``task.protocol=paper``); a task records the canonical name."""
@@ -72,7 +75,7 @@ class Task:
         if fmt not in self.formats:
             raise HarnessError(f"task {self.name}: unknown dataset.format {fmt!r}; valid: {', '.join(self.formats)}")
         self.warnings: list[str] = []
-        self._docs: Sequence[dict] | None = None
+        self._docs: Sequence[dict[str, Any]] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -80,7 +83,7 @@ class Task:
         cls.dataset_keys = tuple(dict.fromkeys(keys))
 
     # ---- data -------------------------------------------------------------------------
-    def load(self) -> Sequence[dict]:
+    def load(self) -> Sequence[dict[str, Any]]:
         """Read the dataset named by ``self.dataset`` (path, name, split, format) into documents.
 
         Each document is a dict with a unique string ``id`` and its row position ``_index``;
@@ -143,7 +146,7 @@ class Task:
         return choices[key]
 
     def hub_rows(self, name: str | None = None, split: str | None = None,
-                 columns: Sequence[str] | None = None):
+                 columns: Sequence[str] | None = None) -> datasets.Dataset:
         """The configured hub split (a ``datasets.Dataset``, images undecoded), checked to have
         ``columns`` (default ``hub_columns``); ``name``: another config than ``dataset.name``."""
         from tasks.loading import load_hub_any, require_columns
@@ -154,24 +157,25 @@ class Task:
         require_columns(rows, self.hub_columns if columns is None else columns, f"{self.name} ({path})")
         return rows
 
-    def load_hub(self) -> Sequence[dict]:
+    def load_hub(self) -> Sequence[dict[str, Any]]:
         """Documents of the hub schema: ``hub_rows()`` converted lazily by ``self._from_hub(i, row)``
         (never raising; the id from ``self._id(i, row)``)."""
         from tasks.loading import LazyDocs, safe_convert
 
         return LazyDocs(self.hub_rows(), safe_convert(self._from_hub, self._id))  # type: ignore[attr-defined]
 
-    def load_original(self, root: Path) -> Sequence[dict]:
+    def load_original(self, root: Path) -> Sequence[dict[str, Any]]:
         """Documents of the benchmark's original release layout under ``root``."""
         raise HarnessError(f"task {self.name}: no loader for the original release layout")
 
-    def docs(self) -> Sequence[dict]:
+    def docs(self) -> Sequence[dict[str, Any]]:
         if self._docs is None:
             self._docs = self.load()
             self.check_size(len(self._docs))
         return self._docs
 
-    def with_image_check(self, docs: list[dict], where) -> list[dict]:
+    def with_image_check(self, docs: list[dict[str, Any]],
+                         where: Path) -> list[dict[str, Any]]:
         """After reading an original release layout: fail when none of its image files exist
         (a wrong folder), warn when some do not (those samples fail), return the documents."""
         from tasks.loading import check_image_files
@@ -203,14 +207,14 @@ class Task:
                                f"got {tokens!r}")
         return GenerationSettings(max_new_tokens=tokens, stop=tuple(self.cfg.get("stop") or ()))
 
-    def prompt(self, doc: dict) -> str:
+    def prompt(self, doc: dict[str, Any]) -> str:
         raise NotImplementedError
 
-    def reference(self, doc: dict) -> str:
+    def reference(self, doc: dict[str, Any]) -> str:
         """The answer the oracle gives: a string that scores the maximum."""
         raise NotImplementedError
 
-    def build_request(self, doc: dict) -> Request:
+    def build_request(self, doc: dict[str, Any]) -> Request:
         """Raise SampleError for a malformed record (a question or answer that cannot be read:
         the answer is checked here, so such a record fails before any model runs)."""
         aliases = (str(doc["_index"]),) if "_index" in doc else ()
@@ -220,18 +224,19 @@ class Task:
                        gen=self.generation(), aliases=aliases)
 
     # ---- scoring ----------------------------------------------------------------------
-    def score(self, doc: dict, prediction: str) -> dict[str, Any]:
+    def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         """Per-sample record fields: at least ``score`` (float) and ``answer`` (for display),
         plus whatever ``aggregate`` needs (category, split, pair id, parsed labels)."""
         raise NotImplementedError
 
-    def aggregate(self, records: Sequence[dict]) -> dict[str, Any]:
+    def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Metrics over scored records, in table units; must contain ``self.metric``."""
         raise NotImplementedError
 
-    def resample_unit(self, record: dict) -> str:
+    def resample_unit(self, record: dict[str, Any]) -> str:
         """The unit a bootstrap resamples (MME: the image pair); default the sample itself."""
-        return record["id"]
+        unit: str = record["id"]  # a record's id is a string (Task.load)
+        return unit
 
 
 @functools.lru_cache(maxsize=None)
