@@ -62,17 +62,3 @@ def load_adapter(adapter: str, name: str | None = None) -> type[Task]:
         raise HarnessError(f"{key}: {cls.__name__}.name is {cls.name!r}, the task config's name "
                            f"is {name!r}; make them the same")
     return cls
-
-
-def implemented_tasks() -> list[str]:
-    """Names of tasks whose adapter module exists (others show '—' in the table)."""
-    out = []
-    for name, mod in TASK_MODULES.items():
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-            continue
-        out.append(name)
-    return out

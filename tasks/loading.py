@@ -115,13 +115,6 @@ class LazyDocs(Sequence[dict[str, Any]]):
         return doc
 
 
-def require(record: dict[str, Any], *keys: str) -> None:
-    """Raise SampleError naming the first missing or null field."""
-    for k in keys:
-        if record.get(k) is None:
-            raise SampleError(f"record is missing field {k!r}")
-
-
 # ---- hub ids, column checks and original release layouts ------------------------------------
 HUB_ORGS = ("lmms-lab", "lmms-lab-encoder")
 

@@ -33,7 +33,7 @@ from harness.models.featcache import FEATURES_VERSION, FeatureCache, Namespace
 from harness.models.formats import Parts, load_composed, load_hf, load_llava
 from harness.models.generation import CausalLM, Clock, RowSpec, cut_at_stop, greedy, left_pad
 from harness.models.imageproc import ImagePipeline
-from harness.models.prepare import IMAGE_SLOT, Prepared, Preprocessor, collate_prepared
+from harness.models.prepare import IMAGE_SLOT, Prepared, Preprocessor
 from harness.models.sharing import PrefixSharer
 from harness.models.templates import resolve_template
 from harness.types import Request
@@ -48,7 +48,6 @@ class MLLM(Model):
     name = "mllm"
     can_share_images = True
     device: DeviceSpec
-    collate = staticmethod(collate_prepared)
 
     def __init__(self, parts: Parts, device: DeviceSpec, template: Any = "vicuna_v1", batch_size: int = 16,
                  cpu_threads: int | None = None, features: FeatureCache | None = None, share_images: bool = True):

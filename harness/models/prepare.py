@@ -133,8 +133,3 @@ class Preprocessor:
                 "image_grid_pinpoints": [list(p) for p in self.images.pinpoints] or None,
                 "image_tokenisation": "chunks" if self.image_token_id is None else "token",
                 "processing": self.images.processing.describe()}
-
-
-def collate_prepared(batch: list[Prepared]) -> list[Prepared]:
-    """DataLoader ``collate_fn``: batches are ragged, so a batch is the list itself."""
-    return list(batch)

@@ -26,7 +26,6 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-ENCODERS = ("clip_l", "siglip", "unit_600m", "unit_1b")
 DEMO_KEY = "harness_demo_encoder"
 _NAMES = ((re.compile(r"clip-vit-large-patch14-336", re.I), "clip_l"),
           (re.compile(r"siglip-so400m-patch14-384", re.I), "siglip"),

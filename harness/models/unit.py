@@ -30,7 +30,6 @@ from harness.models.weights import load_checked, read_tensors, weight_files
 
 log = logging.getLogger(__name__)
 
-PREFIX = "unit_model."
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # ViT sizes for timm names that are not registered (the release's 1B variant registers its own name)
@@ -241,12 +240,3 @@ def build_timm_vit(args: dict[str, Any], depth: int | None = None) -> nn.Module:
     from timm.models.vision_transformer import VisionTransformer
 
     return VisionTransformer(**{**base, **kwargs})
-
-
-def position_grid(max_size: int, patch: int = 14) -> int:
-    """Side of the position table for ``cpe_max_size`` (rounded to a multiple of the patch).
-
-    >>> position_grid(2048), position_grid(448)
-    (146, 32)
-    """
-    return _round_to(max_size, patch) // patch
