@@ -1,4 +1,4 @@
-"""Demo MLLMs: tiny random-weight models from a fixed seed, written in the real on-disk formats.
+"""Demo MLLMs: tiny models from a fixed seed, fit to the demo sets, in the real on-disk formats.
 
 For each demo encoder (CLIP-L-, SigLIP-, UNIT-600M- and UNIT-1B-shaped) this writes, under
 ``<cache>/demo/models/v<N>/<name>/``:
@@ -10,8 +10,12 @@ For each demo encoder (CLIP-L-, SigLIP-, UNIT-600M- and UNIT-1B-shaped) this wri
   weights + ``model.mm_projector.*`` + ``model.image_newline``, a BPE tokenizer built with the
   ``tokenizers`` library).
 
-They are loaded back by :func:`harness.models.mllm.load_mllm` through the same code as real
-checkpoints. Building is idempotent and atomic (temp folder, then rename).
+The LLM and projector are then fit to the demo sets through the harness's own loading and
+preprocessing path (:mod:`harness.demo.fit`: seeded, deterministic, one CPU thread), so the demo
+models answer many demo questions right and their predictions move when anything on the model
+path changes. They are loaded back by :func:`harness.models.mllm.load_mllm` through the same
+code as real checkpoints. Building is idempotent, atomic (temp folder, then rename) and gives
+the same bytes every time.
 """
 from __future__ import annotations
 
@@ -26,7 +30,9 @@ from harness.demo.hub import build_once
 from harness.errors import HarnessError
 from harness.models.towers import DEMO_KEY
 
-DEMO_MODELS_VERSION = "2"  # bump to rebuild every cached demo model (2: the demo-encoder marker)
+# bump to rebuild every cached demo model (2: the demo-encoder marker; 3: fit to the demo sets)
+DEMO_MODELS_VERSION = "3"
+RESIDUAL_GAIN = 4.0  # CLIP/SigLIP demo towers: residual branches scaled up at init
 IMAGE = 56  # demo input side: a 4 x 4 grid of 14-px patches
 PINPOINTS = [[56, 112], [112, 56], [112, 112]]  # anyres grid (LLaVA order: width, height)
 SPECIALS = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
@@ -102,7 +108,12 @@ def build_encoder(kind: str, folder: Path) -> int:
 
         cfg_cls = transformers.CLIPVisionConfig if kind == "clip" else transformers.SiglipVisionConfig
         model_cls = transformers.CLIPVisionModel if kind == "clip" else transformers.SiglipVisionModel
-        model_cls(cfg_cls(image_size=IMAGE, patch_size=14, **spec)).save_pretrained(str(folder))
+        model = model_cls(cfg_cls(image_size=IMAGE, patch_size=14, **spec))
+        with torch.no_grad():  # each layer moves the features well away from the last one's, so
+            for key, weight in model.named_parameters():  # a feature-layer mix-up changes answers
+                if key.endswith(("out_proj.weight", "fc2.weight")):
+                    weight.mul_(RESIDUAL_GAIN)
+        model.save_pretrained(str(folder))
         width = spec["hidden_size"]
     else:
         from harness.models.unit import UNITModel
@@ -118,7 +129,7 @@ def build_encoder(kind: str, folder: Path) -> int:
     return width
 
 
-def build_mllm(folder: Path, encoder_width: int, encoder_cfg: dict, tower: str = "../encoder") -> None:
+def build_mllm(folder: Path, encoder_width: int, encoder_cfg: dict[str, Any], tower: str = "../encoder") -> None:
     """A LLaVA code-base folder: tiny Llama + projector (+ LayerNorm for UNIT) + image_newline + tokenizer."""
     from safetensors.torch import save_file
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
@@ -149,7 +160,7 @@ def build_mllm(folder: Path, encoder_width: int, encoder_cfg: dict, tower: str =
     (folder / "config.json").write_text(json.dumps(config, indent=2, default=str))
 
 
-def demo_kind(encoder_cfg: dict) -> str:
+def demo_kind(encoder_cfg: dict[str, Any]) -> str:
     arch, family = encoder_cfg.get("arch"), str(encoder_cfg.get("family") or encoder_cfg.get("name", ""))
     if arch == "unit":
         return "unit_1b" if "1b" in family else "unit_600m"
@@ -158,14 +169,22 @@ def demo_kind(encoder_cfg: dict) -> str:
     raise HarnessError(f"demo encoder {encoder_cfg.get('name')!r}: unknown arch {arch!r}; valid: clip, siglip, unit")
 
 
-def ensure_demo_checkpoint(encoder_cfg: dict, cache_dir: Path) -> Path:
-    """The demo MLLM folder (LLaVA code-base format) for ``encoder_cfg``, built on first use."""
+def ensure_demo_checkpoint(encoder_cfg: dict[str, Any], cache_dir: Path, fit_steps: int | None = None) -> Path:
+    """The demo MLLM folder (LLaVA code-base format) for ``encoder_cfg``, built and fit to the
+    demo sets (under ``<cache_dir>/demo/data``) on first use; ``fit_steps`` (tests) overrides
+    the number of training steps, and is part of the folder's key."""
     kind, name = demo_kind(encoder_cfg), str(encoder_cfg.get("name") or "demo")
     # the folder is keyed by every setting written into it, so a run with other settings never
     # finds (or leaves behind) a checkpoint that disagrees with its own config
     written = {k: encoder_cfg.get(k) for k in ("select_layer", "select_feature", "layernorm")}
+    from harness.demo.data import DEMO_VERSION
+    from harness.demo.fit import FIT_STEPS, fit_checkpoint
     from harness.fingerprint import obj_fingerprint
 
+    written["demo_data"] = DEMO_VERSION  # the sets it is fit to
+    steps = FIT_STEPS if fit_steps is None else int(fit_steps)
+    if steps != FIT_STEPS:
+        written["fit_steps"] = steps
     target = (Path(cache_dir) / "demo" / "models" / f"v{DEMO_MODELS_VERSION}"
               / f"{name}-{obj_fingerprint(written)[:8]}")
 
@@ -176,11 +195,13 @@ def ensure_demo_checkpoint(encoder_cfg: dict, cache_dir: Path) -> Path:
             torch.manual_seed(_seed(name))
             width = build_encoder(kind, tmp / "encoder")
             build_mllm(tmp / "mllm", width, encoder_cfg)
+            data = Path(cache_dir) / "demo" / "data"  # the sets data=demo evaluates
+            fit_checkpoint(tmp / "mllm", encoder_cfg, data, _seed(name), steps)
 
     return build_once(target, build) / "mllm"
 
 
-def demo_cfg(encoder_cfg: dict, cache_dir: Path, model_cfg: dict | None = None) -> dict:
+def demo_cfg(encoder_cfg: dict[str, Any], cache_dir: Path, model_cfg: dict[str, Any] | None = None) -> dict[str, Any]:
     """``model_cfg`` with ``checkpoint`` set to the demo encoder's MLLM folder (built on first
     use): how the runner (and tests) load a demo MLLM through :func:`load_mllm` like any other."""
     return dict(model_cfg or {}, checkpoint=str(ensure_demo_checkpoint(encoder_cfg, cache_dir)))
