@@ -56,7 +56,8 @@ def demo_requests(data_root: Path) -> list[tuple[object, str]]:
 
     out = []
     for name in task_names():
-        task = get_task_class(name)({"dataset": demo_dataset(name, data_root, dataset_defaults(name))})
+        dataset = demo_dataset(name, data_root, dataset_defaults(name))
+        task = get_task_class(name)({"dataset": dataset})
         for doc in task.docs():
             out.append((task.build_request(doc), str(task.reference(doc))))
     return out
@@ -93,8 +94,9 @@ def _image_embeddings(mllm, ex: Example) -> list[torch.Tensor]:
 
 
 def batch_loss(mllm, batch: list[Example]) -> torch.Tensor:
-    """Cross-entropy of the answer tokens (mean per sample, then over samples), over a left-padded batch (padded and positioned
-    as generation does; the LM head is applied at the answer positions only)."""
+    """Cross-entropy of the answer tokens (mean per sample, then over samples) over a
+    left-padded batch, padded and positioned as generation does; the LM head is applied at the
+    answer positions only."""
     from harness.models.generation import left_pad, positions
 
     rows = [mllm.embed_ids(ex.ids[:-1], _image_embeddings(mllm, ex)) for ex in batch]

@@ -169,7 +169,8 @@ def demo_kind(encoder_cfg: dict[str, Any]) -> str:
     raise HarnessError(f"demo encoder {encoder_cfg.get('name')!r}: unknown arch {arch!r}; valid: clip, siglip, unit")
 
 
-def ensure_demo_checkpoint(encoder_cfg: dict[str, Any], cache_dir: Path, fit_steps: int | None = None) -> Path:
+def ensure_demo_checkpoint(encoder_cfg: dict[str, Any], cache_dir: Path,
+                           fit_steps: int | None = None) -> Path:
     """The demo MLLM folder (LLaVA code-base format) for ``encoder_cfg``, built and fit to the
     demo sets (under ``<cache_dir>/demo/data``) on first use; ``fit_steps`` (tests) overrides
     the number of training steps, and is part of the folder's key."""
