@@ -1,10 +1,13 @@
-"""The score regression gate, run on every CI run: the demo grid with the oracle and with the
-seeded demo MLLMs must reproduce the committed baselines in results/baselines/ exactly, so a
-change to a metric, prompt, parser or model path that moves a score fails CI.
+"""The regression gate, run on every CI run: the demo grid with the oracle and with the demo
+MLLMs (fit to the demo sets when first built, seeded and deterministic) must reproduce the
+committed baselines in results/baselines/ exactly, scores and every sample's prediction, so a
+change to a metric, prompt, parser or model path that moves a score or an answer fails CI.
 
 To accept an intended change, rerun and rewrite the baseline (see results/baselines/README.md):
     python -m harness model=oracle output_dir=runs/base-oracle
     python -m harness.regress --write-baseline runs/base-oracle --out results/baselines/oracle.json
+    python -m harness output_dir=runs/base-demo
+    python -m harness.regress --write-baseline runs/base-demo --out results/baselines/demo_mllm.json
 """
 from __future__ import annotations
 
@@ -26,3 +29,13 @@ def test_demo_grid_scores_match_the_committed_baseline(name, overrides, compose_
     rc = regress(["--baseline", str(BASELINES / f"{name}.json"), "--current", str(out), "--tolerance", "0"])
     report = capsys.readouterr()
     assert rc == 0, report.out + report.err
+    assert "predictions identical in" in report.out  # the baseline keeps prediction digests
+
+
+def test_the_demo_mllm_baseline_is_not_mostly_zeros():
+    """The demo models answer: a gate over all-zero scores could not see a broken model path."""
+    import json
+
+    runs = json.loads((BASELINES / "demo_mllm.json").read_text())["runs"]
+    values = [t["value"] for r in runs.values() for t in r["tasks"].values()]
+    assert len(values) == 40 and sum(v > 0 for v in values) >= 20, values
