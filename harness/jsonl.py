@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from harness.errors import HarnessError
 
@@ -25,7 +26,7 @@ def text_lines(path: str | Path, what: str = "file") -> list[tuple[int, str]]:
         data = path.read_bytes()
     except OSError as exc:
         raise HarnessError(f"cannot read {what} {path}: {exc.strerror}") from None
-    out = []
+    out: list[tuple[int, str]] = []
     for lineno, raw in enumerate(data.split(b"\n"), 1):
         try:
             line = raw.decode("utf-8")
@@ -39,7 +40,7 @@ def text_lines(path: str | Path, what: str = "file") -> list[tuple[int, str]]:
     return out
 
 
-def json_lines(path: str | Path, what: str = "file") -> list[tuple[int, object]]:
+def json_lines(path: str | Path, what: str = "file") -> list[tuple[int, Any]]:
     """``(line number, parsed value)`` for every non-blank line; a line that is not JSON is a
     HarnessError naming ``path:line``.
 
@@ -49,7 +50,7 @@ def json_lines(path: str | Path, what: str = "file") -> list[tuple[int, object]]
     >>> json_lines(p)
     [(1, {'id': 1}), (3, [2])]
     """
-    out = []
+    out: list[tuple[int, Any]] = []
     for lineno, line in text_lines(path, what):
         try:
             out.append((lineno, json.loads(line)))
