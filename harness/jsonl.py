@@ -16,10 +16,10 @@ def text_lines(path: str | Path, what: str = "file") -> list[tuple[int, str]]:
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "x.txt")
     >>> _ = open(p, "wb").write(b"a\\n\\nb\\xe9\\n")
-    >>> text_lines(p)
+    >>> text_lines(p)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    harness.errors.HarnessError: ...x.txt:3: not UTF-8 text (byte 0xe9 at column 2); save the file as UTF-8
+    harness.errors.HarnessError: ...x.txt:3: not UTF-8 text (byte 0xe9 at column 2); save...
     """
     path = Path(path)
     try:
