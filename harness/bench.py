@@ -17,30 +17,41 @@ set and a one-question-per-image set): see :mod:`harness.bench_sharing`.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness.bench_tools import DECODE_COUNTERS, DecodeCounter, engine, load, peak_mib, reset
+from harness.contracts import ModelProtocol, TaskProtocol
+
+if TYPE_CHECKING:
+    from harness.device import DeviceSpec
 
 FORWARD = ("encode", "prefill", "decode")
 
+Preds = dict[str, str | None]
+Measured = Callable[[], tuple[Preds, dict[str, Any]]]
+"""One timed configuration: its predictions by id and the engine's time split."""
+Timed = tuple[float, Preds, dict[str, Any], dict[str, Any], int]
+"""(wall seconds, predictions, model timings, engine timings, decode rows) of one run."""
 
-class _Repeated(Sequence):
-    def __init__(self, docs: Sequence[dict], copies: int):
+
+class _Repeated(Sequence[dict[str, Any]]):
+    def __init__(self, docs: Sequence[dict[str, Any]], copies: int):
         self.docs, self.copies = docs, copies
 
     def __len__(self) -> int:
         return len(self.docs) * self.copies
 
-    def __getitem__(self, i):  # type: ignore[override]
+    def __getitem__(self, i: int) -> dict[str, Any]:  # type: ignore[override]  # no slices
         if not 0 <= i < len(self):
             raise IndexError(i)
         n = len(self.docs)
@@ -52,7 +63,7 @@ class _Repeated(Sequence):
 class Copies:
     """A task whose samples are repeated ``copies`` times (everything else delegated)."""
 
-    def __init__(self, task, copies: int):
+    def __init__(self, task: TaskProtocol, copies: int):
         self.task, self.copies = task, max(1, int(copies))
         self._docs: _Repeated | None = None
 
@@ -66,7 +77,8 @@ class Copies:
 
 
 # ---- measurements -----------------------------------------------------------------------------
-def plain_loop(task, model) -> tuple[dict[str, str | None], dict]:
+def plain_loop(task: TaskProtocol,
+               model: ModelProtocol) -> tuple[dict[str, str | None], dict[str, Any]]:
     """The LLaVA-script way: one request at a time, built, preprocessed and generated in-process."""
     preds: dict[str, str | None] = {}
     in_model = 0.0
@@ -79,7 +91,7 @@ def plain_loop(task, model) -> tuple[dict[str, str | None], dict]:
     return preds, {"model": in_model}
 
 
-def _timed(fn, model, device) -> tuple[float, dict, dict, dict, int]:
+def _timed(fn: Measured, model: ModelProtocol, device: DeviceSpec) -> Timed:
     reset(model, device)
     t0 = time.perf_counter()
     preds, engine_t = fn()
@@ -88,7 +100,8 @@ def _timed(fn, model, device) -> tuple[float, dict, dict, dict, int]:
     return wall, preds, dict(model.timings), engine_t, rows
 
 
-def summarize(label: str, runs: list, device, n: int) -> tuple[dict[str, Any], dict]:
+def summarize(label: str, runs: list[Timed], device: DeviceSpec,
+              n: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """The median run (by wall time) of one configuration and its time split.
 
     ``harness`` is the wall time outside the model's generate call (planning, waiting for data,
@@ -114,7 +127,7 @@ def summarize(label: str, runs: list, device, n: int) -> tuple[dict[str, Any], d
 
 
 def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, copies: int, repeat: int,
-          share_images: bool = False) -> dict:
+          share_images: bool = False) -> dict[str, Any]:
     _, enc, device, base_task, model, load_s = load(overrides)
     if model.can_share_images:  # copies repeat every image: sharing would time the cache
         model.share_images = share_images
@@ -124,9 +137,10 @@ def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, co
     task = Copies(base_task, copies)
     n = len(task.docs())
     plain_loop(Copies(base_task, 1), model)  # warm-up: allocator, kernels, file cache
-    configs = {"plain batch-1 loop": lambda: plain_loop(task, model)}
-    configs.update({f"engine batch {bs}": (lambda bs=bs: engine(task, model, bs, workers)) for bs in batch_sizes})
-    runs: dict[str, list] = {k: [] for k in configs}
+    configs: dict[str, Measured] = {"plain batch-1 loop": lambda: plain_loop(task, model)}
+    configs.update({f"engine batch {bs}": functools.partial(engine, task, model, bs, workers)
+                    for bs in batch_sizes})
+    runs: dict[str, list[Timed]] = {k: [] for k in configs}
     for r in range(repeat):  # rounds over all configurations, so load changes hit each alike
         for label, fn in configs.items():
             runs[label].append(_timed(fn, model, device))
@@ -160,7 +174,7 @@ def _pct(x: float | None) -> str:
     return f"{100 * x:.1f}%" if x is not None else "—"
 
 
-def markdown(result: dict) -> str:
+def markdown(result: dict[str, Any]) -> str:
     head = (f"# Throughput: {result['model_label']} on {result['task']} ({result['device']}, {result['dtype']})\n\n"
             f"{result['samples']} samples ({result['distinct_samples']} distinct × {result['copies']}), "
             f"max_new_tokens {result['max_new_tokens']}, {result['num_workers']} DataLoader worker(s), "
@@ -190,7 +204,7 @@ def markdown(result: dict) -> str:
     return head + "\n".join(lines + notes) + "\n"
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("overrides", nargs="*", help="harness overrides, e.g. encoder=demo_siglip task=gqa device=cuda")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="default: 1 4 16 (--sharing: 16)")

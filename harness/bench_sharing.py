@@ -22,13 +22,18 @@ import random
 import sys
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image, ImageDraw
 
 from harness.bench_tools import engine, load, reset
-from harness.types import GenerationSettings, ImageRef
+from harness.contracts import TaskProtocol
+from harness.types import GenerationSettings, ImageRef, Request
+
+if TYPE_CHECKING:
+    from harness.device import DeviceSpec
+    from harness.models.mllm import MLLM
 
 SIZES = ((640, 480), (480, 640), (640, 427), (500, 375), (640, 512))  # typical COCO val2014 sizes
 COUNTERS = ("images_encoded", "prefill_tokens", "prefixes_computed", "shared_prefix_rows", "generated_tokens")
@@ -52,17 +57,18 @@ def scene(seed: int) -> bytes:
 class ImageSet:
     """``per_image`` of a task's questions about each of ``n_images`` scenes (everything else delegated)."""
 
-    def __init__(self, task, name: str, n_images: int, per_image: int, max_new_tokens: int | None):
+    def __init__(self, task: TaskProtocol, name: str, n_images: int, per_image: int,
+                 max_new_tokens: int | None):
         self.task, self.set_name, self.n_images, self.per_image = task, name, n_images, per_image
         self.max_new_tokens = max_new_tokens
-        self._docs: list[dict] | None = None
+        self._docs: list[dict[str, Any]] | None = None
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or "task" not in self.__dict__:
             raise AttributeError(name)
         return getattr(self.task, name)
 
-    def docs(self) -> list[dict]:
+    def docs(self) -> list[dict[str, Any]]:
         if self._docs is None:
             base, self._docs = self.task.docs(), []
             for i in range(self.n_images):
@@ -78,13 +84,14 @@ class ImageSet:
         g = self.task.generation()
         return g if self.max_new_tokens is None else GenerationSettings(self.max_new_tokens, g.stop)
 
-    def build_request(self, doc: dict):
+    def build_request(self, doc: dict[str, Any]) -> Request:
         request = self.task.build_request(doc)
         request.gen = self.generation()
         return request
 
 
-def measure(task, model, device, batch_size: int, workers: int, share: bool) -> dict[str, Any]:
+def measure(task: TaskProtocol, model: MLLM, device: DeviceSpec, batch_size: int, workers: int,
+            share: bool) -> dict[str, Any]:
     """One engine run from a cold start (no cached features, no kept prefix)."""
     model.share_images = share
     model.features.clear()
@@ -95,7 +102,7 @@ def measure(task, model, device, batch_size: int, workers: int, share: bool) -> 
     return {"wall": time.perf_counter() - t0, "preds": preds, "t": dict(model.timings), "et": engine_t}
 
 
-def summarize(runs: list[dict], set_name: str, share: bool, n: int, images: int) -> dict[str, Any]:
+def summarize(runs: list[dict[str, Any]], set_name: str, share: bool, n: int, images: int) -> dict[str, Any]:
     run = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
     t, et = run["t"], run["et"]
     split = {"data_wait": et.get("data_wait"), "preprocess_in_workers": t.get("preprocess"), "encode": t.get("encode"),
@@ -111,14 +118,16 @@ def bench_sharing(overrides: Sequence[str], batch_sizes: Sequence[int], workers:
                   n_images: int = 30, per_image: int = 18, single_images: int = 540,
                   max_new_tokens: int | None = 2) -> dict[str, Any]:
     _, enc, device, base_task, model, load_s = load(["task=pope", *overrides])
-    if not model.can_share_images:
+    from harness.models.mllm import MLLM
+
+    if not model.can_share_images or not isinstance(model, MLLM):
         raise SystemExit("--sharing needs model=mllm (a model that shares image work)")
     sets = {"grouped": ImageSet(base_task, "grouped", n_images, per_image, max_new_tokens),
             "single": ImageSet(base_task, "single", single_images, 1, max_new_tokens)}
     for s in sets.values():
         s.docs()
     measure(ImageSet(base_task, "warmup", 2, 2, max_new_tokens), model, device, 4, 0, True)  # allocator, kernels
-    runs: dict[tuple, list] = {}
+    runs: dict[tuple[int, str, bool], list[dict[str, Any]]] = {}
     for r in range(repeat):  # rounds over every configuration, so load changes hit each alike
         for bs in batch_sizes:
             for name, task in sets.items():
@@ -148,7 +157,7 @@ def bench_sharing(overrides: Sequence[str], batch_sizes: Sequence[int], workers:
             "command": " ".join(["python -m harness.bench", *sys.argv[1:]])}
 
 
-def markdown(result: dict) -> str:
+def markdown(result: dict[str, Any]) -> str:
     sets = "; ".join(f"{k}: {v['images']} images × {v['questions_per_image']} question(s)" for k, v in result["sets"].items())
     head = (f"# Image sharing: {result['model_label']}, questions of {result['task']} ({result['device']}, "
             f"{result['dtype']})\n\n{sets}; max_new_tokens {result['max_new_tokens'] or 'as the task'}, {result['num_workers']} "

@@ -9,16 +9,25 @@ import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from harness.contracts import ModelProtocol, TaskProtocol
 from harness.engine import EngineSettings, run_task
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from harness.device import DeviceSpec
+    from harness.jobs import Plan
+    from harness.models.base import Model
+    from tasks.base import Task
 
 DEFAULTS = ("model=mllm", "encoder=demo_clip_l", "task=docvqa", "data=demo", "device=cpu")
 
 
-def compose(overrides: Sequence[str]):
+def compose(overrides: Sequence[str]) -> tuple[DictConfig, Plan, list[Task]]:
     """The checked config, its jobs and tasks, exactly as ``python -m harness`` plans them."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -32,7 +41,8 @@ def compose(overrides: Sequence[str]):
     return prepare(cfg, args)
 
 
-def load(overrides: Sequence[str]):
+def load(overrides: Sequence[str]
+         ) -> tuple[DictConfig, dict[str, Any], DeviceSpec, Task, Model, float]:
     """(config, encoder config, device, task, model, load seconds) as ``python -m harness`` builds them."""
     from harness.config import to_dict
     from harness.device import resolve_device
@@ -55,17 +65,18 @@ class DecodeCounter:
         self.rows = 0
         self.handle = module.register_forward_pre_hook(self._hook, with_kwargs=True)
 
-    def _hook(self, module, args, kwargs) -> None:
+    def _hook(self, module: torch.nn.Module, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> None:
         ids = kwargs.get("input_ids")
         if ids is not None:
             self.rows += int(ids.shape[0])
 
 
-DECODE_COUNTERS: weakref.WeakKeyDictionary[Any, DecodeCounter] = weakref.WeakKeyDictionary()
+DECODE_COUNTERS: weakref.WeakKeyDictionary[ModelProtocol, DecodeCounter] = weakref.WeakKeyDictionary()
 """The decode-row counter hooked into each benchmarked model's language model."""
 
 
-def reset(model, device) -> None:
+def reset(model: ModelProtocol, device: DeviceSpec) -> None:
     model.profile = True
     model.timings = dict.fromkeys(model.timings, 0.0)
     if model in DECODE_COUNTERS:
@@ -74,14 +85,15 @@ def reset(model, device) -> None:
         getattr(torch, device.type).reset_peak_memory_stats()
 
 
-def peak_mib(device) -> float:
+def peak_mib(device: DeviceSpec) -> float:
     peak = device.peak_memory()
     if peak is not None:
         return round(peak / 2**20, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
-def engine(task, model, batch_size: int, workers: int, share: bool | None = None) -> tuple[dict[str, str | None], dict]:
+def engine(task: TaskProtocol, model: ModelProtocol, batch_size: int, workers: int,
+           share: bool | None = None) -> tuple[dict[str, str | None], dict[str, Any]]:
     """The engine over ``task``; ``share``: image sharing (None: as the model has it now)."""
     share = bool(model.share_images) if share is None else share
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:

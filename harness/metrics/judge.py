@@ -148,8 +148,9 @@ class LocalJudge(Judge):
 
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
-            model = AutoModelForCausalLM.from_pretrained(  # type: ignore[arg-type]
-                str(self.folder))  # transformers types this classmethod as unbound
+            # transformers' stubs type this classmethod as unbound (wants a model first)
+            folder = str(self.folder)
+            model = AutoModelForCausalLM.from_pretrained(folder)  # type: ignore[arg-type]
             self._model = model.to(self.device).eval()
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise HarnessError(f"judge: cannot load the chat model in {self.folder}: "
