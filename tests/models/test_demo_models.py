@@ -73,15 +73,18 @@ def test_concurrent_builds_agree(tmp_path):
 
 
 def test_settings_written_into_the_checkpoint_key_its_folder(tmp_path):
-    """A run with another select_layer gets its own demo checkpoint (same seeded weights), so
-    the cached default one never carries a setting a previous run asked for."""
+    """A run with another select_layer gets its own demo checkpoint (same seeded tower, LLM fit
+    to that layer's features), so the cached default one never carries a setting a previous
+    run asked for."""
     enc = _enc("demo_clip_l")
     default = ensure_demo_checkpoint(enc, tmp_path)
     other = ensure_demo_checkpoint({**enc, "select_layer": -3}, tmp_path)
     assert default != other
     assert json.loads((default / "config.json").read_text())["mm_vision_select_layer"] == -2
     assert json.loads((other / "config.json").read_text())["mm_vision_select_layer"] == -3
-    assert (default / "model.safetensors").read_bytes() == (other / "model.safetensors").read_bytes()
+    tower = "encoder/model.safetensors"
+    assert (default.parent / tower).read_bytes() == (other.parent / tower).read_bytes()
+    assert (default / "model.safetensors").read_bytes() != (other / "model.safetensors").read_bytes()
 
 
 def test_same_seed_same_weights(tmp_path, cache_dir):
