@@ -49,8 +49,10 @@ class Finding:
 
     @property
     def regressed(self) -> bool:
-        """A drop beyond tolerance, more failed samples, or no score at all (every sample failed)."""
-        return math.isnan(self.cur) or -self.change > self.allowed + EPS or self.failed[1] > self.failed[0]
+        """A drop beyond tolerance, more failed samples, or no score at all (every sample
+        failed)."""
+        dropped = -self.change > self.allowed + EPS
+        return math.isnan(self.cur) or dropped or self.failed[1] > self.failed[0]
 
     @property
     def improved(self) -> bool:
@@ -159,8 +161,8 @@ def _same_keys(what: str, base: dict[str, Any], cur: dict[str, Any], where: str)
                            f"rewrite the baseline with --write-baseline")
 
 
-def compare(base: dict[str, Any], cur: dict[str, Any], tolerance: float = 0.5, per_task: dict[str, float] | None = None,
-            use_ci: bool = False) -> list[Finding]:
+def compare(base: dict[str, Any], cur: dict[str, Any], tolerance: float = 0.5,
+            per_task: dict[str, float] | None = None, use_ci: bool = False) -> list[Finding]:
     """Check every (run, task) of the baseline against the current scores; raise HarnessError on
     input that cannot be compared (the exit-2 cases)."""
     per_task = per_task or {}
@@ -168,7 +170,8 @@ def compare(base: dict[str, Any], cur: dict[str, Any], tolerance: float = 0.5, p
     known = {t for r in base["runs"].values() for t in r["tasks"]}
     unknown = [t for t in per_task if t not in known]
     if unknown:
-        raise HarnessError(f"--per-task-tolerance names task(s) not in the baseline: {', '.join(unknown)}")
+        raise HarnessError("--per-task-tolerance names task(s) not in the baseline: "
+                           f"{', '.join(unknown)}")
     findings = []
     for key, brun in base["runs"].items():
         crun = cur["runs"][key]
@@ -179,8 +182,9 @@ def compare(base: dict[str, Any], cur: dict[str, Any], tolerance: float = 0.5, p
             allowed = per_task.get(task, tolerance)
             if use_ci and task not in per_task:
                 if not isinstance(b.get("ci95"), list):
-                    raise HarnessError(f"--ci: the baseline has no ci95 for {key}/{task}; write the baseline "
-                                       f"from a run folder with predictions, or drop --ci")
+                    raise HarnessError(f"--ci: the baseline has no ci95 for {key}/{task}; write "
+                                       "the baseline from a run folder with predictions, or drop "
+                                       "--ci")
                 allowed = max(0.0, float(b["value"]) - float(b["ci95"][0]))
             now = math.nan if c.get("value") is None else float(c["value"])
             findings.append(Finding(key, task, float(b["value"]), now, allowed,
@@ -192,23 +196,25 @@ def _check_comparable(run: str, task: str, b: dict[str, Any], c: dict[str, Any])
     total_b = int(b.get("n", 0)) + int(b.get("failed", 0))
     total_c = int(c.get("n", 0)) + int(c.get("failed", 0))
     if total_b != total_c:
-        raise HarnessError(f"{run}/{task}: {total_c} samples in the current run but {total_b} in the baseline "
-                           f"(different data or limit); rerun with the baseline's settings or rewrite the baseline")
+        raise HarnessError(f"{run}/{task}: {total_c} samples in the current run but {total_b} in "
+                           "the baseline (different data or limit); rerun with the baseline's "
+                           "settings or rewrite the baseline")
     if b.get("metric") and c.get("metric") and b["metric"] != c["metric"]:
-        raise HarnessError(f"{run}/{task}: metric {c['metric']!r} in the current run but {b['metric']!r} "
-                           f"in the baseline; rewrite the baseline")
+        raise HarnessError(f"{run}/{task}: metric {c['metric']!r} in the current run but "
+                           f"{b['metric']!r} in the baseline; rewrite the baseline")
 
 
 def findings_doc(findings: list[Finding], title: str) -> Doc:
     rows = []
     for f in findings:
         col = column(f.task)
-        why = ("no score" if math.isnan(f.cur) else
-               "more failed samples" if f.failed[1] > f.failed[0] and -f.change <= f.allowed + EPS else "")
+        more_failed = f.failed[1] > f.failed[0] and -f.change <= f.allowed + EPS
+        why = "no score" if math.isnan(f.cur) else "more failed samples" if more_failed else ""
         rows.append([Cell(f.run), Cell(col.label), Cell(f"{f.base:.2f}"), Cell(_fmt(f.cur)),
-                     Cell(_fmt(f.change, "+")), Cell(f"{f.allowed:.2f}"), Cell(f"{f.failed[0]} → {f.failed[1]}"),
-                     Cell(why)])
-    return Doc(header=["Run", "Benchmark", "Baseline", "Current", "Change", "Allowed drop", "Failed", "Note"],
+                     Cell(_fmt(f.change, "+")), Cell(f"{f.allowed:.2f}"),
+                     Cell(f"{f.failed[0]} → {f.failed[1]}"), Cell(why)])
+    header = ["Run", "Benchmark", "Baseline", "Current", "Change", "Allowed drop", "Failed", "Note"]
+    return Doc(header=header,
                keys=["run", "task", "baseline", "current", "change", "allowed", "failed", "note"],
                blocks=[Block(rows)], caption=title)
 
@@ -233,18 +239,24 @@ def _per_task(items: list[str]) -> dict[str, float]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m harness.regress", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--baseline", help="baseline file (JSON), or a run/grid folder used as the baseline")
+    p.add_argument("--baseline",
+                   help="baseline file (JSON), or a run/grid folder used as the baseline")
     p.add_argument("--current", help="the run or grid folder to check")
-    p.add_argument("--tolerance", type=float, default=0.5, help="allowed drop in table units (default 0.5)")
+    p.add_argument("--tolerance", type=float, default=0.5,
+                   help="allowed drop in table units (default 0.5)")
     p.add_argument("--per-task-tolerance", nargs="+", default=[], metavar="TASK=X",
                    help="allowed drop for one task, e.g. ocrbench=5 mme=10")
     p.add_argument("--ci", action="store_true",
-                   help="allow each task to drop by the lower half of the baseline's 95%% bootstrap interval")
+                   help="allow each task to drop by the lower half of the baseline's 95%% "
+                        "bootstrap interval")
     p.add_argument("--scores-only", action="store_true",
-                   help="compare scores only, not the per-sample predictions (non-deterministic runs)")
-    p.add_argument("--write-baseline", metavar="RUN_DIR", help="write a baseline file from a run or grid folder")
+                   help="compare scores only, not the per-sample predictions "
+                        "(non-deterministic runs)")
+    p.add_argument("--write-baseline", metavar="RUN_DIR",
+                   help="write a baseline file from a run or grid folder")
     p.add_argument("--out", help="with --write-baseline: the baseline file to write")
-    p.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples for --write-baseline")
+    p.add_argument("--n-resamples", type=int, default=1000,
+                   help="bootstrap resamples for --write-baseline")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed for --write-baseline")
     return p
 
