@@ -148,10 +148,9 @@ class LocalJudge(Judge):
 
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(str(self.folder))
-            # transformers' stubs type this classmethod as unbound (wants a model first)
-            folder = str(self.folder)
-            model = AutoModelForCausalLM.from_pretrained(folder)  # type: ignore[arg-type]
-            self._model = model.to(self.device).eval()
+            model = AutoModelForCausalLM.from_pretrained(str(self.folder))
+            # transformers wraps PreTrainedModel.to so that its type reads as unbound
+            self._model = model.to(self.device).eval()  # type: ignore[arg-type]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise HarnessError(f"judge: cannot load the chat model in {self.folder}: "
                                f"{str(exc).splitlines()[0]}") from exc
