@@ -14,11 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.models.mllm import MLLM
+    from harness.types import Request
 
 FIT_STEPS = 160  # optimiser steps per demo model (about 12 s of CPU on one thread)
 FIT_BATCH = 8
@@ -48,7 +55,7 @@ def deterministic(seed: int) -> Iterator[None]:
             torch.set_num_threads(threads)
 
 
-def demo_requests(data_root: Path) -> list[tuple[object, str]]:
+def demo_requests(data_root: Path) -> list[tuple[Request, str]]:
     """(request, reference answer) for every sample of every demo set, in a fixed order."""
     from harness.demo.data import demo_dataset
     from tasks import get_task_class, task_names
@@ -63,7 +70,7 @@ def demo_requests(data_root: Path) -> list[tuple[object, str]]:
     return out
 
 
-def examples(mllm, pairs) -> list[Example]:
+def examples(mllm: MLLM, pairs: Sequence[tuple[Request, str]]) -> list[Example]:
     """The training rows, prepared exactly as the harness prepares an evaluation request."""
     out = []
     tok = mllm.tokenizer
@@ -78,7 +85,7 @@ def examples(mllm, pairs) -> list[Example]:
     return out
 
 
-def _image_embeddings(mllm, ex: Example) -> list[torch.Tensor]:
+def _image_embeddings(mllm: MLLM, ex: Example) -> list[torch.Tensor]:
     from harness.models import anyres
 
     parts, feats = mllm.parts, []
@@ -93,7 +100,7 @@ def _image_embeddings(mllm, ex: Example) -> list[torch.Tensor]:
     return feats
 
 
-def batch_loss(mllm, batch: list[Example]) -> torch.Tensor:
+def batch_loss(mllm: MLLM, batch: list[Example]) -> torch.Tensor:
     """Cross-entropy of the answer tokens (mean per sample, then over samples) over a
     left-padded batch, padded and positioned as generation does; the LM head is applied at the
     answer positions only."""
@@ -101,7 +108,7 @@ def batch_loss(mllm, batch: list[Example]) -> torch.Tensor:
 
     rows = [mllm.embed_ids(ex.ids[:-1], _image_embeddings(mllm, ex)) for ex in batch]
     embeds, mask = left_pad(rows)
-    llm = mllm.parts.llm
+    llm: Any = mllm.parts.llm  # a transformers causal LM
     hidden = llm.get_decoder()(inputs_embeds=embeds, attention_mask=mask,
                                position_ids=positions(mask), use_cache=False).last_hidden_state
     picked = torch.cat([hidden[i, -ex.n_answer:] for i, ex in enumerate(batch)])
@@ -113,7 +120,8 @@ def batch_loss(mllm, batch: list[Example]) -> torch.Tensor:
     return (losses * weights).sum() / len(batch)
 
 
-def fit(mllm, pairs, seed: int, steps: int = FIT_STEPS) -> list[float]:
+def fit(mllm: MLLM, pairs: Sequence[tuple[Request, str]], seed: int,
+        steps: int = FIT_STEPS) -> list[float]:
     """Train the LLM and projector of ``mllm`` in place; returns the loss of each step."""
     rows = examples(mllm, pairs)
     params = [*mllm.parts.llm.parameters(), *mllm.projector.parameters()]
@@ -133,7 +141,7 @@ def fit(mllm, pairs, seed: int, steps: int = FIT_STEPS) -> list[float]:
         batch, order = [rows[i] for i in order[:FIT_BATCH]], order[FIT_BATCH:]
         loss = batch_loss(mllm, batch)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
         sched.step()
         losses.append(float(loss.detach()))
@@ -142,7 +150,7 @@ def fit(mllm, pairs, seed: int, steps: int = FIT_STEPS) -> list[float]:
     return losses
 
 
-def fit_checkpoint(folder: Path, encoder_cfg: dict, data_root: Path, seed: int,
+def fit_checkpoint(folder: Path, encoder_cfg: dict[str, Any], data_root: Path, seed: int,
                    steps: int = FIT_STEPS) -> list[float]:
     """Load the demo MLLM in ``folder`` with the harness's loader, fit it, rewrite its weights."""
     from safetensors.torch import load_file, save_file
@@ -163,7 +171,7 @@ def fit_checkpoint(folder: Path, encoder_cfg: dict, data_root: Path, seed: int,
                     for k, v in mllm.projector.state_dict().items()})
     stray = sorted(k for k in trained if k not in saved)
     if stray:  # the loader and the writer disagree on key names: refuse to write a half model
-        raise RuntimeError(f"{weights}: trained weights not in the checkpoint: {stray[:3]}")
+        raise HarnessError(f"{weights}: trained weights not in the checkpoint: {stray[:3]}")
     saved.update(trained)
     save_file({k: v.contiguous() for k, v in saved.items()}, str(weights))
     return losses

@@ -49,7 +49,7 @@ Is there a in the image? Please answer yes or no. What is the value of the large
 A chat between a curious human and an artificial intelligence assistant.
 The assistant gives helpful, detailed, and polite answers to the human's questions. USER: ASSISTANT:
 total sum year percent % $ . , : ; ? ! ' " ( ) - + = / dog cat car person tree house sky""".split("\n")
-_DEMO_SPECS = {  # arch-specific shapes; every encoder is 32 wide
+_DEMO_SPECS: dict[str, dict[str, Any]] = {  # arch-specific shapes; every encoder is 32 wide
     "clip": {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 64},
     "siglip": {"hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2, "intermediate_size": 64},
     "unit_600m": {"model": "vit_huge_patch14_224", "model_kwargs": {"embed_dim": 32, "depth": 2, "num_heads": 2}},
@@ -82,7 +82,8 @@ def build_tokenizer(folder: Path) -> None:
     tok.train_from_iterator(_WORDS * 3, trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A $B",
                                                        special_tokens=[("<s>", tok.token_to_id("<s>"))])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok,  # type: ignore[no-untyped-call]
+                                   bos_token="<s>", eos_token="</s>", unk_token="<unk>",
                                    pad_token="<pad>", additional_special_tokens=["<image>"])
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(str(folder))
@@ -106,8 +107,8 @@ def build_encoder(kind: str, folder: Path) -> int:
     if kind in ("clip", "siglip"):
         import transformers
 
-        cfg_cls = transformers.CLIPVisionConfig if kind == "clip" else transformers.SiglipVisionConfig
-        model_cls = transformers.CLIPVisionModel if kind == "clip" else transformers.SiglipVisionModel
+        cfg_cls: Any = transformers.CLIPVisionConfig if kind == "clip" else transformers.SiglipVisionConfig
+        model_cls: Any = transformers.CLIPVisionModel if kind == "clip" else transformers.SiglipVisionModel
         model = model_cls(cfg_cls(image_size=IMAGE, patch_size=14, **spec))
         with torch.no_grad():  # each layer moves the features well away from the last one's, so
             for key, weight in model.named_parameters():  # a feature-layer mix-up changes answers
@@ -126,7 +127,7 @@ def build_encoder(kind: str, folder: Path) -> int:
         width = spec["model_kwargs"]["embed_dim"]
     processor = _image_processor("siglip" if kind == "siglip" else "clip", normalize=not kind.startswith("unit"))
     (folder / "preprocessor_config.json").write_text(json.dumps(processor, indent=2))
-    return width
+    return int(width)
 
 
 def build_mllm(folder: Path, encoder_width: int, encoder_cfg: dict[str, Any], tower: str = "../encoder") -> None:
@@ -165,7 +166,7 @@ def demo_kind(encoder_cfg: dict[str, Any]) -> str:
     if arch == "unit":
         return "unit_1b" if "1b" in family else "unit_600m"
     if arch in ("clip", "siglip"):
-        return arch
+        return str(arch)
     raise HarnessError(f"demo encoder {encoder_cfg.get('name')!r}: unknown arch {arch!r}; valid: clip, siglip, unit")
 
 
