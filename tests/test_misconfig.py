@@ -186,17 +186,18 @@ def test_per_task_override_reaches_only_its_task(cli, tmp_path, cache_dir):
     assert {s["protocol"] for k, s in scores.items() if k != "mme"} == {"lmms-eval-0.2"}
 
 
-def test_grid_override_reaches_every_encoder(cli, tmp_path):
-    out = tmp_path / "out"
-    code, _, err = cli("device=cpu", "task=docvqa", "encoder=demo", "encoder.select_layer=-3",
-                       "limit=2", "data=demo", f"output_dir={out}")
-    assert code == 0, err
-    dirs = sorted(p for p in out.iterdir() if (p / "meta.json").is_file())
-    assert len(dirs) == 4
-    for d in dirs:
-        meta = _meta(d)
-        assert meta["config"]["encoder"]["select_layer"] == -3, d.name
-        assert meta["model"]["encoder"]["select_layer"] == -3, d.name  # what the model used
+def test_grid_override_reaches_every_encoder(compose_cfg, tmp_path):
+    """Resolution only (building four demo models for another layer costs a minute of
+    training); that the model then uses the value is the checkpoint tests' job below."""
+    from harness.runner import job_config, prepare
+
+    cfg, jobs, _ = prepare(compose_cfg("task=docvqa", "encoder=demo", "encoder.select_layer=-3",
+                                       "device=cpu", f"output_dir={tmp_path}"))
+    assert [e.name for e in jobs.encoders] == ["demo_clip_l", "demo_siglip", "demo_unit_600m",
+                                               "demo_unit_1b"]
+    for enc in jobs.encoders:
+        saved = job_config(cfg, jobs, enc, tmp_path / str(enc.name))
+        assert saved.encoder.select_layer == -3 and saved.encoder.demo, enc.name
 
 
 def test_saved_config_alone_reruns_the_job(cli, tmp_path, cache_dir):
@@ -220,11 +221,14 @@ def test_judge_key_on_a_task_without_a_judge_is_refused(cli, tmp_path):
 
 
 def _demo_checkpoint(cache_dir: Path, tmp_path: Path) -> Path:
+    """The default demo CLIP-L MLLM (the session's cached build), copied: a LLaVA code-base
+    folder whose mm_vision_tower is ../encoder."""
     from harness.config import load_group
     from harness.demo.models import ensure_demo_checkpoint
 
-    built = ensure_demo_checkpoint(load_group("encoder", "demo_clip_l"), tmp_path / "cache")
-    return built  # a LLaVA code-base folder whose mm_vision_tower is ../encoder
+    built = ensure_demo_checkpoint(load_group("encoder", "demo_clip_l"), cache_dir)
+    shutil.copytree(built.parent, tmp_path / "copy")
+    return tmp_path / "copy" / built.name
 
 
 def test_checkpoint_alone_infers_its_encoder_and_is_loaded(cli, tmp_path, cache_dir):
