@@ -6,21 +6,23 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
+RGB = tuple[int, int, int]
+
 COLORS = {
     "red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (235, 200, 30),
     "black": (20, 20, 20), "white": (250, 250, 250), "orange": (240, 140, 30), "purple": (140, 60, 180),
 }
 
 
-def font(size: int = 14) -> ImageFont.ImageFont:
+def font(size: int = 14) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
         return ImageFont.load_default()
 
 
-def text_image(lines: Sequence[str], size: tuple[int, int] = (224, 160), bg=(255, 255, 255),
-               fg=(0, 0, 0), font_size: int = 14) -> Image.Image:
+def text_image(lines: Sequence[str], size: tuple[int, int] = (224, 160), bg: RGB = (255, 255, 255),
+               fg: RGB = (0, 0, 0), font_size: int = 14) -> Image.Image:
     """A page with the given lines of text, top-left aligned."""
     img = Image.new("RGB", size, bg)
     d = ImageDraw.Draw(img)
@@ -33,7 +35,7 @@ def text_image(lines: Sequence[str], size: tuple[int, int] = (224, 160), bg=(255
 
 
 def bar_chart(labels: Sequence[str], values: Sequence[float], title: str = "",
-              size: tuple[int, int] = (240, 180), color=(40, 80, 220)) -> Image.Image:
+              size: tuple[int, int] = (240, 180), color: RGB = (40, 80, 220)) -> Image.Image:
     """A simple bar chart with value labels above bars."""
     w, h = size
     img = Image.new("RGB", size, (255, 255, 255))
@@ -56,7 +58,7 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], title: str = "",
 
 
 def shapes_image(objects: Sequence[tuple[str, str]], size: tuple[int, int] = (160, 160),
-                 seed: int = 0, bg=(245, 245, 245)) -> Image.Image:
+                 seed: int = 0, bg: RGB = (245, 245, 245)) -> Image.Image:
     """Draw ``(shape, colour)`` objects (circle|square|triangle) at seeded positions."""
     rng = random.Random(seed)
     img = Image.new("RGB", size, bg)

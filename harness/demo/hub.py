@@ -10,18 +10,23 @@ import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
+    from datasets import Features
 
-def png_bytes(img: Image.Image, fmt: str = "PNG") -> dict:
+
+def png_bytes(img: Image.Image, fmt: str = "PNG") -> dict[str, Any]:
     """A PIL image as a hub image cell ``{"bytes": ..., "path": None}``."""
     buf = io.BytesIO()
     img.save(buf, format=fmt)
     return {"bytes": buf.getvalue(), "path": None}
 
 
-def write_hub_dataset(folder: Path, configs: Mapping[str, Mapping[str, Sequence[dict]]], features) -> Path:
+def write_hub_dataset(folder: Path, configs: Mapping[str, Mapping[str, Sequence[dict[str, Any]]]],
+                      features: Features | Mapping[str, Features]) -> Path:
     """Write ``{config: {split: rows}}`` as ``folder/<config>/<split>-00000-of-00001.parquet``.
 
     ``features`` is a ``datasets.Features`` shared by all configs, or a mapping config ->

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from harness.contracts import ModelProtocol, Output
 from harness.errors import HarnessError, SampleError
 
 log = logging.getLogger("harness.engine")
@@ -61,13 +62,14 @@ def start_size(batch_size: int | str, device_type: str) -> tuple[int, bool]:
 class BatchCaller:
     """Calls ``fn(payloads) -> outputs`` in chunks of the current size; counts model time."""
 
-    def __init__(self, fn: Callable[[list], list], size: int, auto: bool, model: Any = None):
+    def __init__(self, fn: Callable[[list[Any]], list[Output]], size: int, auto: bool,
+                 model: ModelProtocol | None = None) -> None:
         self.fn, self.size, self.auto, self.model = fn, size, auto, model
         self.seconds = 0.0
         self.calls = 0
 
-    def __call__(self, payloads: list) -> list:
-        out: list = []
+    def __call__(self, payloads: list[Any]) -> list[Output]:
+        out: list[Output] = []
         i = 0
         while i < len(payloads):
             chunk = payloads[i:i + self.size]
@@ -94,7 +96,7 @@ class BatchCaller:
         level = logging.INFO if self.auto else logging.WARNING
         log.log(level, "batch of %d ran out of memory; continuing with batch size %d", failed_size, self.size)
 
-    def _isolated(self, chunk: list) -> list:
+    def _isolated(self, chunk: list[Any]) -> list[Output]:
         try:
             outs = self._timed(chunk)
         except SampleError as exc:
@@ -105,7 +107,7 @@ class BatchCaller:
             raise HarnessError(f"model returned {len(outs)} outputs for a batch of {len(chunk)} requests")
         return outs
 
-    def _timed(self, chunk: list) -> list:
+    def _timed(self, chunk: list[Any]) -> list[Output]:
         t0 = time.perf_counter()
         try:
             return list(self.fn(chunk))

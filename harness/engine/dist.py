@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,7 +26,7 @@ TIMEOUT = timedelta(hours=3)
 _OBJECT_GROUP: Any = None
 
 
-def env_ranks(env: dict | None = None) -> tuple[int, int, int]:
+def env_ranks(env: Mapping[str, str] | None = None) -> tuple[int, int, int]:
     """(rank, world size, local rank) from torchrun's variables; (0, 1, 0) outside torchrun.
 
     >>> env_ranks({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"})

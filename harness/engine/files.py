@@ -83,7 +83,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, write)
 
 
-def atomic_write_lines(path: str | Path, records: Iterable[dict]) -> None:
+def atomic_write_lines(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
     """``records`` as JSON lines, atomically."""
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
@@ -132,7 +132,7 @@ def check_output_dir(path: str | Path, min_free_mb: float | None = None) -> Path
     except OSError as exc:
         if is_write_fault(exc):
             raise HarnessError(
-                f"output_dir {out} is not writable: {exc.strerror}; " f"{_FIXES[exc.errno]}"
+                f"output_dir {out} is not writable: {exc.strerror}; " f"{_FIXES[exc.errno or 0]}"
             ) from None
         raise
     need = DEFAULT_MIN_FREE_MB if min_free_mb is None else float(min_free_mb)
@@ -191,7 +191,7 @@ class OutputLock:
     def __enter__(self) -> OutputLock:
         return self.acquire()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 

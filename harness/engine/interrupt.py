@@ -7,7 +7,10 @@ import shlex
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
+from typing import NoReturn
 
 
 class Interrupted(KeyboardInterrupt):
@@ -32,7 +35,7 @@ def exit_status(exc: BaseException) -> int:
     return 128 + int(getattr(exc, "signum", signal.SIGINT))
 
 
-def _terminate(signum, frame) -> None:
+def _terminate(signum: int, frame: FrameType | None) -> NoReturn:
     raise Terminated
 
 
@@ -58,12 +61,12 @@ class GracefulStop:
                 self._old[sig] = signal.signal(sig, self._handle)
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         for sig, handler in self._old.items():
             signal.signal(sig, handler)  # type: ignore[arg-type]
         self._old.clear()
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
             raise Terminated if self.signum == signal.SIGTERM else KeyboardInterrupt
         self.requested = True
@@ -73,7 +76,7 @@ class GracefulStop:
               flush=True)
 
 
-def resume_command(argv: list[str] | None = None, env: dict | None = None) -> str:
+def resume_command(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> str:
     """The command line that resumes this run (the same command: finished samples are skipped).
 
     >>> resume_command(["/x/harness/__main__.py", "task=gqa", "limit=5"], {})

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from harness.contracts import ModelProtocol, Output, Prepare
+from harness.contracts import ModelProtocol, Output, Prepare, TaskProtocol
 from harness.errors import SampleError
 from harness.types import Request
 
@@ -42,7 +42,7 @@ class Item:
         return isinstance(self.payload, SampleError)
 
 
-class Batch(list):
+class Batch(list[Item]):
     """A batch of items; its CPU tensors share one buffer per dtype (see :func:`pack`)."""
 
     def pin_memory(self, device: Any = None) -> Batch:
@@ -110,7 +110,7 @@ def pack(obj: Any, pin: bool = False) -> Any:
     return map_tensors(obj, place)
 
 
-class SampleSet(Dataset):
+class SampleSet(Dataset[Item]):
     """Dataset index -> :class:`Item`; runs in a worker process.
 
     Without a preprocessor (oracle, replay) each request's images are still decoded (PIL open +
@@ -118,7 +118,7 @@ class SampleSet(Dataset):
     for every model alike and ``n``/``failed`` agree across models on the same data.
     """
 
-    def __init__(self, task, prepare: Prepare | None, memo: int = 4096):
+    def __init__(self, task: TaskProtocol, prepare: Prepare | None, memo: int = 4096) -> None:
         self.task, self.prepare, self.memo = task, prepare, memo
         self._decoded: OrderedDict[str, None] = OrderedDict()  # content hashes known to decode
 
@@ -185,7 +185,8 @@ def preparer(model: ModelProtocol) -> tuple[Prepare | None, Callable[[list[Any]]
     return None, model.generate
 
 
-def batch_stream(task, batches: Sequence[list[int]], prepare: Prepare | None, num_workers: int = 0,
+def batch_stream(task: TaskProtocol, batches: Sequence[list[int]], prepare: Prepare | None,
+                 num_workers: int = 0,
                  pin_memory: bool = False, prefetch_factor: int = 2) -> Iterator[Batch]:
     """Yield each batch's items, in the order of ``batches``."""
     if not batches:

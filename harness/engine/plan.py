@@ -18,6 +18,7 @@ import math
 import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from PIL import Image
 
@@ -75,7 +76,7 @@ def image_pixels(ref: ImageRef) -> int:
             return 0
         size = header_size(head)
         if size is None:  # other formats, or a JPEG header past the first 64 KiB
-            with Image.open(io.BytesIO(ref.data) if ref.data is not None else ref.path) as img:
+            with Image.open(io.BytesIO(ref.data) if ref.data is not None else str(ref.path)) as img:
                 size = img.size
     except Exception:  # the worker that decodes it reports the real error
         return 0
@@ -127,7 +128,7 @@ def grouped_order(indices: Sequence[int], keys: Mapping[int, SizeKey],
     >>> grouped_order(range(5), {0: (1,), 1: (3,), 2: (2,), 3: (1,), 4: (2,)}, {0: ("a",), 1: ("b",), 3: ("a",), 4: ("b",)})
     [[1, 4], [2], [0, 3]]
     """
-    by: dict[tuple, list[int]] = {}
+    by: dict[tuple[object, ...], list[int]] = {}
     for i in heaviest_first(indices, keys):
         g = groups.get(i)
         by.setdefault((i,) if g is None else ("group", g), []).append(i)
@@ -191,7 +192,8 @@ class Plan:
     groups: dict[int, GroupKey | None] | None = None  # index -> image group, when sharing images
 
 
-def plan_task(docs: Sequence[dict], n: int, done: set[str], build: Callable[[dict], Request],
+def plan_task(docs: Sequence[dict[str, Any]], n: int, done: set[str],
+              build: Callable[[dict[str, Any]], Request],
               key: Callable[[Request], SizeKey] = size_key,
               group: Callable[[Request], GroupKey | None] | None = None) -> Plan:
     """Build each unfinished request once to learn its size (and, with ``group``, its image

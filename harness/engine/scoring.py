@@ -18,18 +18,22 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
+from harness.contracts import TaskProtocol
 from harness.engine.lifetime import die_with_parent
 from harness.engine.store import normalize, sample_digest
 from harness.errors import HarnessError, SampleError
 
 _TASK: Any = None  # the task, in the scoring process
+Entry = tuple[int, str, str | None, object]
+"""(dataset index, id, prompt, the model's output: text or SampleError) of one sample."""
 
 
-def failed_record(doc_id: str, reason: str, prompt: str | None = None) -> dict:
+def failed_record(doc_id: str, reason: str, prompt: str | None = None) -> dict[str, Any]:
     return {"id": doc_id, "prompt": prompt, "prediction": None, "failed": reason}
 
 
-def as_empty_answer(task, doc: dict, record: dict) -> dict:
+def as_empty_answer(task: TaskProtocol, doc: dict[str, Any],
+                    record: dict[str, Any]) -> dict[str, Any]:
     """A failed sample's record, also scored as an empty answer (what a peer scores for a
     sample its model did not answer), so the headline counts it as wrong; ``failed`` and the
     prediction stay as they were. A sample whose empty answer cannot be scored (a malformed
@@ -41,7 +45,8 @@ def as_empty_answer(task, doc: dict, record: dict) -> dict:
     return {**fields, **record, "score": fields.get("score", 0.0)}
 
 
-def score_record(task, doc: dict, prompt: str | None, prediction: str) -> dict:
+def score_record(task: TaskProtocol, doc: dict[str, Any], prompt: str | None,
+                 prediction: str) -> dict[str, Any]:
     try:
         fields = task.score(doc, prediction)
     except SampleError as exc:
@@ -50,7 +55,7 @@ def score_record(task, doc: dict, prompt: str | None, prediction: str) -> dict:
     return {"id": doc["id"], "prompt": prompt, "prediction": prediction, **fields}
 
 
-def make_records(task, entries: list[tuple[int, str, str | None, Any]]) -> list[dict]:
+def make_records(task: TaskProtocol, entries: list[Entry]) -> list[dict[str, Any]]:
     """Records of (dataset index, id, prompt, output) entries: scored text, or a failure
     (scored as an empty answer), each with the digest of its dataset sample.
 
@@ -71,14 +76,14 @@ def make_records(task, entries: list[tuple[int, str, str | None, Any]]) -> list[
     return recs
 
 
-def _init(task, parent: int) -> None:
+def _init(task: TaskProtocol, parent: int) -> None:
     global _TASK
     die_with_parent(parent)  # a SIGKILLed run leaves no scoring process behind
     _TASK = task
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
 
 
-def _score(entries: list) -> list[dict]:
+def _score(entries: list[Entry]) -> list[dict[str, Any]]:
     return make_records(_TASK, entries)
 
 
@@ -86,9 +91,10 @@ class Scorer:
     """Hands batches to the scoring process; ``on_scored(records)`` runs as soon as each batch
     is scored, in submission order (from the executor's thread, or inline)."""
 
-    def __init__(self, task, background: bool, on_scored: Callable[[list[dict]], None]):
+    def __init__(self, task: TaskProtocol, background: bool,
+                 on_scored: Callable[[list[dict[str, Any]]], None]) -> None:
         self.task, self.on_scored = task, on_scored
-        self._pending: deque[Future] = deque()
+        self._pending: deque[Future[list[dict[str, Any]]]] = deque()
         self._lock = threading.Lock()
         self._error: BaseException | None = None  # raised by on_scored in the executor's thread
         fork = "fork" in multiprocessing.get_all_start_methods()
@@ -98,7 +104,7 @@ class Scorer:
         if self._pool is not None:  # fork now, before the data-loader workers and their threads exist
             self._pool.submit(int)
 
-    def submit(self, entries: list) -> None:
+    def submit(self, entries: list[Entry]) -> None:
         self.check()
         if self._pool is None:
             self._deliver(make_records(self.task, entries))
@@ -107,7 +113,7 @@ class Scorer:
         fut.add_done_callback(lambda f: None if f.cancelled() or f.exception() else self._deliver(f.result()))
         self._pending.append(fut)
 
-    def _deliver(self, records: list[dict]) -> None:
+    def _deliver(self, records: list[dict[str, Any]]) -> None:
         with self._lock:
             if self._error is not None:  # after a failed write nothing more is written
                 return

@@ -17,11 +17,12 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from harness.engine.files import atomic_write_lines, atomic_write_text, is_write_fault, write_error
+from harness.contracts import TaskProtocol
 from harness.errors import HarnessError
 from harness.fingerprint import obj_fingerprint
 
@@ -33,7 +34,7 @@ def normalize(obj: Any) -> Any:
     return json.loads(json.dumps(obj, ensure_ascii=False, default=str))
 
 
-def read_journal(path: Path) -> tuple[list[dict], list[str]]:
+def read_journal(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Records of a JSON-lines journal and notes on lines dropped.
 
     A last line without its newline is what a crash mid-write leaves: dropped. A line that does
@@ -62,7 +63,7 @@ def read_journal(path: Path) -> tuple[list[dict], list[str]]:
     return records, notes
 
 
-def _parse(raw: bytes) -> dict | None:
+def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
         rec = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -70,11 +71,11 @@ def _parse(raw: bytes) -> dict | None:
     return rec if isinstance(rec, dict) and "id" in rec else None
 
 
-def sample_digest(task, doc: dict) -> str:
+def sample_digest(task: TaskProtocol, doc: dict[str, Any]) -> str:
     """A short digest of what a sample asks and expects (its prompt and reference answers),
     stored in each prediction record so a resumed record is checked against the dataset sample
     it claims to be. A part that cannot be built (a malformed record) counts as null."""
-    parts = []
+    parts: list[object] = []
     for get in (task.prompt, task.reference):
         try:
             parts.append(get(doc))
@@ -102,7 +103,7 @@ def key_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
 class PredictionStore:
     """One task's predictions in one run folder, for one rank."""
 
-    def __init__(self, folder: Path, task: str, key: dict, rank: int = 0):
+    def __init__(self, folder: Path, task: str, key: dict[str, Any], rank: int = 0):
         self.folder = Path(folder)
         self.task = task
         self.key = normalize(key)
@@ -112,10 +113,10 @@ class PredictionStore:
         self.keyfile = self.folder / f"{task}.resume.json"
         self.parts_dir = self.folder / "parts"
         self.journal = self.main if rank == 0 else self.parts_dir / f"{task}.rank{rank}.jsonl"
-        self._fh = None
+        self._fh: TextIO | None = None
 
     # ---- rank 0: resume ------------------------------------------------------------------
-    def load(self, resume: bool = True) -> dict[str, dict]:
+    def load(self, resume: bool = True) -> dict[str, dict[str, Any]]:
         """Finished records under this key, by id; a file made under another key is moved to
         ``old/``. The journal is rewritten clean (partial line dropped, rank parts merged)."""
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -124,7 +125,7 @@ class PredictionStore:
         if files and (not resume or old_key != self.key):
             self._move_aside(files, old_key, resume)
             files = []
-        records: dict[str, dict] = {}
+        records: dict[str, dict[str, Any]] = {}
         for path in files:
             recs, notes = read_journal(path)
             for note in notes:
@@ -162,7 +163,7 @@ class PredictionStore:
             return exc
         return write_error(exc, path, f"finished samples are kept in {self.journal}")
 
-    def _rewrite(self, path: Path, records: Iterable[dict]) -> None:
+    def _rewrite(self, path: Path, records: Iterable[dict[str, Any]]) -> None:
         try:
             atomic_write_lines(path, records)
         except OSError as exc:
@@ -197,7 +198,7 @@ class PredictionStore:
         except OSError as exc:
             raise self._fault(exc, self.journal) from None
 
-    def append(self, records: Iterable[dict]) -> None:
+    def append(self, records: Iterable[dict[str, Any]]) -> None:
         """Write finished records as one block and flush it to the OS (survives a killed process).
         A failed write closes the journal (what was flushed before stays) and raises one line."""
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
@@ -237,7 +238,7 @@ class PredictionStore:
             raise self._fault(exc, self.journal) from None
 
     # ---- the end --------------------------------------------------------------------------
-    def finalize(self, records: list[dict], extras: list[dict]) -> None:
+    def finalize(self, records: list[dict[str, Any]], extras: list[dict[str, Any]]) -> None:
         """Rank 0: the task's file becomes ``records`` in dataset order; ``extras`` (finished
         records outside this run's selection) are kept beside it."""
         if extras:
@@ -256,7 +257,8 @@ class PredictionStore:
 
 
 
-def resumable(loaded: dict[str, dict], task: str, retry_failed: bool = True) -> dict[str, dict]:
+def resumable(loaded: dict[str, dict[str, Any]], task: str,
+              retry_failed: bool = True) -> dict[str, dict[str, Any]]:
     """The finished records a run reuses: failed samples are dropped (run again) unless
     ``retry_failed`` is off; records without a sample digest (an older harness) are run again.
 
@@ -278,7 +280,8 @@ def resumable(loaded: dict[str, dict], task: str, retry_failed: bool = True) -> 
     return keep
 
 
-def check_resumed(task, docs, ids: list[str], loaded: dict[str, dict], path: Path) -> None:
+def check_resumed(task: TaskProtocol, docs: Sequence[dict[str, Any]], ids: list[str],
+                  loaded: dict[str, dict[str, Any]], path: Path) -> None:
     """Each resumed record must be the dataset sample it claims to be (same prompt and answers);
     a record of another task or dataset with the same id is a one-line error."""
     for index, doc_id in enumerate(ids):

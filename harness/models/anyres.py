@@ -15,7 +15,7 @@ import torch
 Size = tuple[int, int]
 
 
-def parse_pinpoints(spec, tile: int) -> list[Size]:
+def parse_pinpoints(spec: str | Sequence[Sequence[int]], tile: int) -> list[Size]:
     """Pin-points as ``(width, height)`` pairs from a list of pairs or LLaVA's ``"(1x1),...,(3x3)"`` range form.
 
     >>> parse_pinpoints([[336, 672], [672, 336]], 336)

@@ -10,12 +10,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from harness.errors import HarnessError
+from harness.models.templates import Tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +37,12 @@ def read_config(folder: Path) -> dict[str, Any]:
     if not path.is_file():
         raise HarnessError(f"{folder}: config.json not found")
     try:
-        return json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{path}: invalid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise HarnessError(f"{path}: not a JSON object")
+    return data
 
 
 def resolve_path(name: str | None, base: Path | None = None, download: bool = False) -> Path | None:
@@ -95,9 +104,11 @@ def hf_dtype_kwargs(dtype: torch.dtype, device: torch.device | None = None) -> d
 
 
 @contextlib.contextmanager
-def quiet_transformers():
+def quiet_transformers() -> Iterator[None]:
     """Silence transformers' load reports and progress bars (we report keys ourselves)."""
-    from transformers.utils import logging as tlog
+    from transformers.utils import logging as transformers_logging
+
+    tlog: Any = transformers_logging  # its progress-bar helpers are untyped
 
     level = tlog.get_verbosity()
     tlog.set_verbosity_error()
@@ -111,12 +122,14 @@ def quiet_transformers():
             tlog.enable_progress_bar()
 
 
-def llm_config(folder: Path, cfg: dict[str, Any], llm_type: str | None, trust_remote_code: bool):
+def llm_config(folder: Path, cfg: dict[str, Any], llm_type: str | None,
+               trust_remote_code: bool) -> PretrainedConfig:
     from transformers import AutoConfig
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
     if cfg.get("auto_map") and trust_remote_code and not llm_type:
-        return AutoConfig.from_pretrained(str(folder), trust_remote_code=True)
+        remote: PretrainedConfig = AutoConfig.from_pretrained(str(folder), trust_remote_code=True)
+        return remote
     mt = str(cfg.get("model_type", ""))
     base = llm_type or LLAVA_LLM_TYPES.get(mt) or mt.removeprefix("llava_")
     if base not in CONFIG_MAPPING:
@@ -126,7 +139,8 @@ def llm_config(folder: Path, cfg: dict[str, Any], llm_type: str | None, trust_re
     return AutoConfig.for_model(base, **rest)
 
 
-def load_llm(folder: Path, dtype: torch.dtype, trust_remote_code: bool = False, config=None,
+def load_llm(folder: Path, dtype: torch.dtype, trust_remote_code: bool = False,
+             config: PretrainedConfig | None = None,
              attn_implementation: str | None = None, device: torch.device | None = None) -> torch.nn.Module:
     """A causal LM from ``folder`` (weights in ``dtype``); missing weights raise HarnessError."""
     from transformers import AutoModelForCausalLM
@@ -138,19 +152,23 @@ def load_llm(folder: Path, dtype: torch.dtype, trust_remote_code: bool = False, 
         kwargs["attn_implementation"] = attn_implementation
     try:
         with quiet_transformers():
-            model, info = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+            # output_loading_info=True: (model, info), which the library's types do not say
+            loaded: Any = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+        model: torch.nn.Module = loaded[0]
+        info: dict[str, Any] = loaded[1]
     except (OSError, ValueError) as exc:
         raise HarnessError(f"{folder}: cannot load the LLM ({str(exc).strip().splitlines()[0]})") from None
     check_loading_info(info, folder, tied=_tied(model))
     return model.eval()
 
 
-def _tied(model) -> set[str]:
+def _tied(model: torch.nn.Module) -> set[str]:
     tied = getattr(model, "_tied_weights_keys", None) or {}
     return set(tied if isinstance(tied, (list, set, tuple)) else tied.keys())
 
 
-def check_loading_info(info: dict, folder: Path, tied: set[str] = frozenset()) -> None:
+def check_loading_info(info: dict[str, Any], folder: Path,
+                       tied: AbstractSet[str] = frozenset()) -> None:
     missing = [k for k in info.get("missing_keys", []) if k not in tied]
     if missing:
         shown = ", ".join(sorted(missing)[:6])
@@ -167,7 +185,7 @@ def is_llm_key(key: str) -> bool:
     return not key.startswith(_NON_LLM_PREFIXES)
 
 
-def load_tokenizer(folder: Path, trust_remote_code: bool = False):
+def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> Tokenizer:
     from transformers import AutoTokenizer
 
     try:
@@ -177,7 +195,7 @@ def load_tokenizer(folder: Path, trust_remote_code: bool = False):
         raise HarnessError(f"{folder}: cannot load the tokenizer ({str(exc).strip().splitlines()[0]})") from None
 
 
-def eos_ids(tokenizer, model, stops: tuple[str, ...] = ()) -> set[int]:
+def eos_ids(tokenizer: Tokenizer, model: torch.nn.Module, stops: tuple[str, ...] = ()) -> set[int]:
     """EOS of the tokenizer and of the generation config, plus stop strings that are single special tokens."""
     ids: set[int] = set()
     if tokenizer.eos_token_id is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import torch
 from torch import nn
@@ -20,14 +20,20 @@ from harness.models.imageproc import ImageProcessing
 from harness.models.unit import UNITModel
 from harness.names import did_you_mean
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
+
 log = logging.getLogger(__name__)
 
 SELECT_FEATURES = ("patch", "cls_patch")
 _REGISTRY: dict[str, Callable[..., "VisionEncoder"]] = {}
 
 
-def register_encoder(arch: str):
-    def deco(fn):
+Builder = TypeVar("Builder", bound=Callable[..., "VisionEncoder"])
+
+
+def register_encoder(arch: str) -> Callable[[Builder], Builder]:
+    def deco(fn: Builder) -> Builder:
         _REGISTRY[arch] = fn
         return fn
     return deco
@@ -48,6 +54,7 @@ class VisionEncoder(nn.Module):
     """``forward(pixels) -> (B, N, C)`` selected features; ``hidden_size``, ``patch_size`` and the processing."""
 
     arch: str = ""
+    model: nn.Module  # the wrapped network (transformers vision model, UNITModel)
 
     def __init__(self, select_layer: int, select_feature: str, processing: ImageProcessing | None):
         super().__init__()
@@ -70,18 +77,20 @@ class VisionEncoder(nn.Module):
 class HFVisionEncoder(VisionEncoder):
     """A transformers vision model (CLIPVisionModel, SiglipVisionModel) and its hidden states."""
 
-    def __init__(self, model: nn.Module, arch: str, select_layer: int, select_feature: str,
-                 processing: ImageProcessing | None, has_cls: bool):
+    model: PreTrainedModel
+
+    def __init__(self, model: PreTrainedModel, arch: str, select_layer: int, select_feature: str,
+                 processing: ImageProcessing | None, has_cls: bool) -> None:
         super().__init__(select_layer, select_feature, processing)
         if select_feature == "cls_patch" and not has_cls:
             raise HarnessError(f"encoder {arch}: select_feature=cls_patch, but this model has no CLS token")
         self.model, self.arch, self.has_cls = model, arch, has_cls
-        self.hidden_size = model.config.hidden_size
-        self.patch_size = model.config.patch_size
+        self.hidden_size = int(model.config.hidden_size)
+        self.patch_size = int(model.config.patch_size)
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         out = self.model(pixel_values=pixels.to(self.dtype), output_hidden_states=True)
-        feats = out.hidden_states[self.select_layer]
+        feats: torch.Tensor = out.hidden_states[self.select_layer]
         return feats[:, 1:] if self.has_cls and self.select_feature == "patch" else feats
 
 
@@ -89,15 +98,17 @@ class UNITEncoder(VisionEncoder):
     """UNIT: ``select_layer=-1`` is its output (after the final norm); other layers are raw block outputs."""
 
     arch = "unit"
+    model: UNITModel
 
     def __init__(self, model: UNITModel, select_layer: int, select_feature: str, processing: ImageProcessing | None):
         super().__init__(select_layer, select_feature, processing)
         if not -model.depth - 1 <= self.select_layer <= model.depth:
             raise HarnessError(f"UNIT: select_layer {select_layer} out of range for {model.depth} blocks")
         self.model = model
-        self.hidden_size, self.patch_size = model.width, model.patch_size
+        self.hidden_size, self.patch_size = int(model.width), model.patch_size
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        x: torch.Tensor
         if self.select_layer == -1:
             x = self.model.unit_model.model.norm(self.model.forward_tokens(pixels))
         else:
@@ -123,32 +134,37 @@ def detect_arch(folder: Path) -> str:
     raise HarnessError(f"{path}: cannot tell the encoder type (model_type {mt!r}); expected CLIP, SigLIP or UNIT")
 
 
-def _load_hf(folder: Path, cls_name: str, dtype: torch.dtype) -> nn.Module:
+def _load_hf(folder: Path, cls_name: str, dtype: torch.dtype) -> PreTrainedModel:
     import transformers
 
     cls = getattr(transformers, cls_name)
     try:
         with quiet_transformers():
-            return cls.from_pretrained(str(folder), **hf_dtype_kwargs(dtype)).eval()
+            model: PreTrainedModel = cls.from_pretrained(str(folder), **hf_dtype_kwargs(dtype))
+            nn.Module.eval(model)  # torch's (transformers leaves its eval untyped)
+            return model
     except OSError as exc:
         raise HarnessError(f"{folder}: cannot load {cls_name} ({str(exc).splitlines()[0]})") from None
 
 
 @register_encoder("clip")
-def build_clip(folder: Path, select_layer: int = -2, select_feature: str = "patch", dtype=torch.float32):
+def build_clip(folder: Path, select_layer: int = -2, select_feature: str = "patch",
+               dtype: torch.dtype = torch.float32) -> HFVisionEncoder:
     enc = HFVisionEncoder(_load_hf(folder, "CLIPVisionModel", dtype), "clip", select_layer, select_feature,
                           ImageProcessing.from_folder(folder), has_cls=True)
     return enc
 
 
 @register_encoder("siglip")
-def build_siglip(folder: Path, select_layer: int = -2, select_feature: str = "patch", dtype=torch.float32):
+def build_siglip(folder: Path, select_layer: int = -2, select_feature: str = "patch",
+                 dtype: torch.dtype = torch.float32) -> HFVisionEncoder:
     return HFVisionEncoder(_load_hf(folder, "SiglipVisionModel", dtype), "siglip", select_layer, select_feature,
                            ImageProcessing.from_folder(folder), has_cls=False)
 
 
 @register_encoder("unit")
-def build_unit(folder: Path, select_layer: int = -1, select_feature: str = "patch", dtype=torch.float32):
+def build_unit(folder: Path, select_layer: int = -1, select_feature: str = "patch",
+               dtype: torch.dtype = torch.float32) -> UNITEncoder:
     processing = ImageProcessing.from_folder(folder)
     if processing.do_normalize:
         log.warning("UNIT %s: preprocessor_config.json normalises (mean %s, std %s) and the model normalises "

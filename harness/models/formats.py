@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -24,6 +24,9 @@ from harness.models.projector import build_projector, infer_projector
 from harness.models.towers import checkpoint_tower  # noqa: F401  (the tower a checkpoint names)
 from harness.models.weights import (list_keys, load_checked, load_hf_llava_renamed, read_tensors,
                                     strip_prefix, weight_files)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel
 
 log = logging.getLogger(__name__)
 PROJ = "model.mm_projector."
@@ -47,12 +50,13 @@ class Parts:
     settings: dict[str, Any] = field(default_factory=dict)
 
 
-def _opt(model_cfg: dict, key: str, default: Any) -> Any:
+def _opt(model_cfg: dict[str, Any], key: str, default: Any) -> Any:
     value = model_cfg.get(key)
     return default if value is None else value
 
 
-def _encoder_from_tower(tower: str | None, folder: Path | None, encoder_cfg: dict, model_cfg: dict) -> Path:
+def _encoder_from_tower(tower: str | None, folder: Path | None, encoder_cfg: dict[str, Any],
+                        model_cfg: dict[str, Any]) -> Path:
     dl = bool(model_cfg.get("download"))
     if tower:
         p = ck.resolve_path(tower, folder, dl)
@@ -83,7 +87,8 @@ def _projector(sd: dict[str, torch.Tensor], ptype: str | None, enc: VisionEncode
     return proj
 
 
-def _projector_weights(files: list[Path], folder: Path | None, model_cfg: dict) -> tuple[dict, dict, str]:
+def _projector_weights(files: list[Path], folder: Path | None,
+                       model_cfg: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], str]:
     """(projector tensors, other mm tensors, source) from the checkpoint, its mm_projector.bin, or model.projector."""
     mm = read_tensors(files, lambda k: k.startswith(("model.mm_projector.", "model.image_newline"))) if files else {}
     if any(k.startswith(PROJ) for k in mm):
@@ -100,7 +105,7 @@ def _projector_weights(files: list[Path], folder: Path | None, model_cfg: dict) 
                        "set model.projector=<file>")
 
 
-def chosen(folder: Path, key: str, theirs: Any, encoder_cfg: dict) -> Any:
+def chosen(folder: Path, key: str, theirs: Any, encoder_cfg: dict[str, Any]) -> Any:
     """An encoder setting: the user's when written on the command line (``encoder_cfg
     ["explicit"]``), else the checkpoint's (how it was trained), else the encoder config's."""
     mine = encoder_cfg.get(key)
@@ -111,7 +116,8 @@ def chosen(folder: Path, key: str, theirs: Any, encoder_cfg: dict) -> Any:
     return mine if theirs is None else theirs
 
 
-def _llava_encoder(folder: Path, cfg: dict, model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype,
+def _llava_encoder(folder: Path, cfg: dict[str, Any], model_cfg: dict[str, Any],
+                   encoder_cfg: dict[str, Any], dtype: torch.dtype,
                    files: list[Path]) -> tuple[VisionEncoder, Path]:
     """The encoder named by ``mm_vision_tower`` with the checkpoint's feature selection (and stored tower weights)."""
     enc_path = _encoder_from_tower(cfg.get("mm_vision_tower") or cfg.get("vision_tower"), folder, encoder_cfg, model_cfg)
@@ -127,7 +133,8 @@ def _llava_encoder(folder: Path, cfg: dict, model_cfg: dict, encoder_cfg: dict, 
     return encoder, enc_path
 
 
-def _llava_llm(folder: Path, cfg: dict, model_cfg: dict, dtype: torch.dtype, files: list[Path],
+def _llava_llm(folder: Path, cfg: dict[str, Any], model_cfg: dict[str, Any], dtype: torch.dtype,
+               files: list[Path],
                device: torch.device | None) -> tuple[nn.Module, Path]:
     """The LLM stored in the folder, or ``model.llm`` for a projector-only checkpoint; and the tokenizer's folder."""
     trust, attn = bool(model_cfg.get("trust_remote_code")), model_cfg.get("attn_implementation")
@@ -139,7 +146,8 @@ def _llava_llm(folder: Path, cfg: dict, model_cfg: dict, dtype: torch.dtype, fil
     return ck.load_llm(llm_path, dtype, trust, None, attn, device), llm_path
 
 
-def load_llava(folder: Path, model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype,
+def load_llava(folder: Path, model_cfg: dict[str, Any], encoder_cfg: dict[str, Any],
+               dtype: torch.dtype,
                device: torch.device | None = None) -> Parts:
     cfg = ck.read_config(folder)
     files = weight_files(folder)
@@ -154,8 +162,9 @@ def load_llava(folder: Path, model_cfg: dict, encoder_cfg: dict, dtype: torch.dt
         raise HarnessError(f"{folder}: mm_patch_merge_type=spatial_unpad needs model.image_newline in the weights")
     pins = _opt(model_cfg, "image_grid_pinpoints", cfg.get("image_grid_pinpoints"))
     return Parts("llava", encoder, projector, llm, ck.load_tokenizer(tok_folder, bool(model_cfg.get("trust_remote_code"))),
-                 encoder.processing, aspect,
-                 tuple(parse_pinpoints(pins, encoder.processing.square_side())) if pins else (), merge,
+                 _processing(encoder), aspect,
+                 tuple(parse_pinpoints(pins, _processing(encoder).square_side())) if pins else (),
+                       merge,
                  newline.to(dtype) if newline is not None else None, None,
                  {"checkpoint": str(folder), "encoder": str(enc_path), "llm": str(tok_folder)},
                  {"select_layer": encoder.select_layer, "select_feature": encoder.select_feature, "projector": source})
@@ -173,7 +182,8 @@ def _align_keys(sd: dict[str, torch.Tensor], module: nn.Module) -> dict[str, tor
     return sd
 
 
-def load_composed(model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype, device: torch.device | None = None) -> Parts:
+def load_composed(model_cfg: dict[str, Any], encoder_cfg: dict[str, Any], dtype: torch.dtype,
+                  device: torch.device | None = None) -> Parts:
     dl = bool(model_cfg.get("download"))
     enc_path = _encoder_from_tower(None, None, encoder_cfg, model_cfg)
     encoder = load_encoder(enc_path, encoder_cfg.get("arch"), encoder_cfg.get("select_layer"),
@@ -186,20 +196,31 @@ def load_composed(model_cfg: dict, encoder_cfg: dict, dtype: torch.dtype, device
     aspect = normalize_aspect(_opt(model_cfg, "image_aspect_ratio", "pad"))
     pins = model_cfg.get("image_grid_pinpoints")
     newline = mm.get("model.image_newline")
-    return Parts("composed", encoder, projector, llm, ck.load_tokenizer(llm_path, trust), encoder.processing, aspect,
-                 tuple(parse_pinpoints(pins, encoder.processing.square_side())) if pins else (),
+    return Parts("composed", encoder, projector, llm, ck.load_tokenizer(llm_path, trust),
+                 _processing(encoder),
+                 aspect, tuple(parse_pinpoints(pins,
+                               _processing(encoder).square_side())) if pins else (),
                  _opt(model_cfg, "patch_merge", "flat"), newline.to(dtype) if newline is not None else None, None,
                  {"encoder": str(enc_path), "projector": source, "llm": str(llm_path)},
                  {"select_layer": encoder.select_layer, "select_feature": encoder.select_feature})
 
 
-def _part(model: nn.Module, name: str):
+def _processing(encoder: VisionEncoder) -> ImageProcessing:
+    if encoder.processing is None:
+        raise HarnessError(f"encoder {encoder.arch}: no image preprocessing settings "
+                           "(preprocessor_config.json)")
+    return encoder.processing
+
+
+def _part(model: nn.Module, name: str) -> Any:
+    """A submodule or parameter of a transformers Llava model; which object owns it differs
+    across transformers versions, hence the lookups (and Any: a module or a parameter)."""
     inner = getattr(model, "model", None)
     return getattr(inner, name, None) if inner is not None and hasattr(inner, name) else getattr(model, name)
 
 
-def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype,
-            device: torch.device | None = None, encoder_cfg: dict | None = None) -> Parts:
+def load_hf(folder: Path, fmt: str, model_cfg: dict[str, Any], dtype: torch.dtype,
+            device: torch.device | None = None, encoder_cfg: dict[str, Any] | None = None) -> Parts:
     import transformers
 
     cls = transformers.LlavaNextForConditionalGeneration if fmt == "hf_llava_next" else transformers.LlavaForConditionalGeneration
@@ -207,14 +228,17 @@ def load_hf(folder: Path, fmt: str, model_cfg: dict, dtype: torch.dtype,
     if model_cfg.get("attn_implementation"):
         kwargs["attn_implementation"] = model_cfg["attn_implementation"]
     with ck.quiet_transformers():
-        model, info = cls.from_pretrained(str(folder), **kwargs)
+        # output_loading_info=True: (model, info), which the library's types do not say
+        loaded: Any = cls.from_pretrained(str(folder), **kwargs)
+    model: PreTrainedModel = loaded[0]
+    info: dict[str, Any] = loaded[1]
     tied = ck._tied(model)
     if any(k not in tied for k in info.get("missing_keys", [])):  # another version's layout
         log.info("%s: weight names of another transformers version; matching them by name", folder)
         load_hf_llava_renamed(model, weight_files(folder), str(folder), tied)
         info = {**info, "missing_keys": [], "unexpected_keys": []}
     ck.check_loading_info(info, folder, tied=tied)
-    model.eval()
+    nn.Module.eval(model)  # torch's (transformers leaves its eval untyped)
     cfg = model.config
     if "select_feature" in (encoder_cfg or {}).get("explicit", ()):
         raise HarnessError(f"{folder}: a transformers Llava folder fixes its features with "

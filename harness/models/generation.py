@@ -17,8 +17,11 @@ import inspect
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
+
+from harness.models.kvcache import Cache
 
 
 @dataclass
@@ -37,9 +40,13 @@ class CausalLM:
         self.keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.model.get_input_embeddings()(ids)
+        # get_input_embeddings is a PreTrainedModel method; torch types an attribute of a Module
+        # as a submodule or tensor lookup
+        out: torch.Tensor = self.model.get_input_embeddings()(ids)  # type: ignore[operator]
+        return out
 
-    def __call__(self, *, cache=None, **inputs) -> tuple[torch.Tensor, object]:
+    def __call__(self, *, cache: Cache = None,
+                 **inputs: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """Last-position logits (B, V) and the new cache."""
         kwargs = dict(inputs, use_cache=True, return_dict=True)
         if cache is not None:
@@ -56,7 +63,8 @@ class CausalLM:
         """Logits at every position (for tests comparing against other implementations)."""
         kwargs = {"inputs_embeds": inputs_embeds, "attention_mask": attention_mask,
                   "position_ids": positions(attention_mask), "use_cache": False, "return_dict": True}
-        return self.model(**kwargs).logits
+        logits: torch.Tensor = self.model(**kwargs).logits
+        return logits
 
 
 def positions(mask: torch.Tensor) -> torch.Tensor:
@@ -79,7 +87,7 @@ def left_pad(rows: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     return out, mask
 
 
-def select_rows(cache, idx: torch.Tensor):
+def select_rows(cache: Cache, idx: torch.Tensor) -> Cache:
     """Keep only the rows ``idx`` of a KV cache (transformers Cache or legacy tuples)."""
     if hasattr(cache, "batch_select_indices"):
         cache.batch_select_indices(idx)
@@ -91,7 +99,7 @@ def select_rows(cache, idx: torch.Tensor):
 class Clock:
     """Adds seconds (``add``) and counts (``count``) into a model's timings dict."""
 
-    timings: dict
+    timings: dict[str, Any]
     sync: Callable[[], None] | None = None
 
     def add(self, key: str, t0: float) -> float:
@@ -106,7 +114,7 @@ class Clock:
 
 
 def greedy(lm: CausalLM, rows: Sequence[torch.Tensor], specs: Sequence[RowSpec], eos: set[int],
-           decode: Callable[[list[int]], str], timings: dict | None = None,
+           decode: Callable[[list[int]], str], timings: dict[str, Any] | None = None,
            sync: Callable[[], None] | None = None,
            on_prefill: Callable[[object, torch.Tensor], None] | None = None) -> list[list[int]]:
     """Generated token ids per row (without the token that triggered EOS).
@@ -126,7 +134,8 @@ def greedy(lm: CausalLM, rows: Sequence[torch.Tensor], specs: Sequence[RowSpec],
     return decode_loop(lm, logits, cache, mask, pos[:, -1] + 1, specs, eos, decode, clock, t0)
 
 
-def decode_loop(lm: CausalLM, logits: torch.Tensor, cache, mask: torch.Tensor, next_pos: torch.Tensor,
+def decode_loop(lm: CausalLM, logits: torch.Tensor, cache: Cache, mask: torch.Tensor,
+                next_pos: torch.Tensor,
                 specs: Sequence[RowSpec], eos: set[int], decode: Callable[[list[int]], str], clock: Clock,
                 t0: float) -> list[list[int]]:
     """Greedy steps from the prefill's last-position ``logits`` until every row has stopped."""

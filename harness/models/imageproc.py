@@ -158,7 +158,8 @@ class ImageProcessing:
     def __call__(self, image: Image.Image) -> np.ndarray:
         """One image -> float32 array (3, H, W)."""
         if self.reference is not None and not slices_grid(self.reference):
-            return reference_pixels(self.reference, image, do_pad=False)[0]
+            pixels: np.ndarray = reference_pixels(self.reference, image, do_pad=False)[0]
+            return pixels
         if self.do_convert_rgb and image.mode != "RGB":
             image = image.convert("RGB")
         if self.do_resize:
@@ -190,7 +191,7 @@ def load_reference(folder: Path, where: Path) -> Any:
 
     try:
         with quiet_transformers():
-            return AutoImageProcessor.from_pretrained(str(folder))
+            return AutoImageProcessor.from_pretrained(str(folder))  # type: ignore[no-untyped-call]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise HarnessError(f"{where}: transformers cannot build this image processor ({first})") \
@@ -263,7 +264,8 @@ class ImagePipeline:
         image = image.convert("RGB") if image.mode != "RGB" else image
         side = self.processing.square_side()
         if self.aspect == "pad":
-            fill = tuple(int(x * 255) for x in self.processing.image_mean)
+            r, g, b = (int(x * 255) for x in self.processing.image_mean)
+            fill = (r, g, b)
             return self.processing(expand_to_square(image, fill))[None]
         if self.aspect == "resize":
             resample = Image.Resampling(self.processing.resample)

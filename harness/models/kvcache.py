@@ -10,10 +10,14 @@ Anything else raises :class:`Unsupported`, and the caller falls back to unshared
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 Layers = list[tuple[torch.Tensor, torch.Tensor]]
+Cache = Any
+"""A transformers KV cache of any version (4.x legacy, 4.5x, 5.x layer objects): its layout
+is read by duck typing below, which is why it has no narrower type."""
 
 
 class Unsupported(Exception):
@@ -27,7 +31,7 @@ class Unsupported(Exception):
         self.lasting = lasting
 
 
-def to_layers(cache) -> Layers:
+def to_layers(cache: Cache) -> Layers:
     """The ``(keys, values)`` tensors of every layer (views, not copies).
 
     >>> k = torch.zeros(2, 1, 3, 4)
@@ -55,7 +59,8 @@ def to_layers(cache) -> Layers:
     raise Unsupported(f"its cache type {type(cache).__name__} is not a DynamicCache")
 
 
-def from_layers(layers: Sequence[tuple[torch.Tensor, torch.Tensor]], kind: type, config=None):
+def from_layers(layers: Sequence[tuple[torch.Tensor, torch.Tensor]], kind: type[Cache],
+                config: object = None) -> Cache:
     """A cache of class ``kind`` (as :func:`to_layers` found it) holding ``layers``.
 
     ``config``: the model's config, so transformers creates the layer types the model itself
@@ -79,7 +84,7 @@ def from_layers(layers: Sequence[tuple[torch.Tensor, torch.Tensor]], kind: type,
     raise Unsupported("this transformers version's DynamicCache cannot be built from tensors")
 
 
-def sliding_window(cache) -> int | None:
+def sliding_window(cache: Cache) -> int | None:
     """The smallest sliding window among the cache's layers (None: all layers attend to everything)."""
     windows = [int(layer.sliding_window) for layer in getattr(cache, "layers", None) or ()
                if getattr(layer, "is_sliding", False) and getattr(layer, "sliding_window", None)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from harness.models.formats import Parts, load_composed, load_hf, load_llava
 from harness.models.generation import CausalLM, Clock, RowSpec, cut_at_stop, greedy, left_pad
 from harness.models.imageproc import ImagePipeline
 from harness.models.prepare import IMAGE_SLOT, Prepared, Preprocessor
-from harness.models.sharing import PrefixSharer
+from harness.models.sharing import Groups, PrefixSharer
 from harness.models.templates import resolve_template
 from harness.types import Request
 
@@ -48,6 +48,7 @@ class MLLM(Model):
     name = "mllm"
     can_share_images = True
     device: DeviceSpec
+    preprocessor: Preprocessor
 
     def __init__(self, parts: Parts, device: DeviceSpec, template: Any = "vicuna_v1", batch_size: int = 16,
                  cpu_threads: int | None = None, features: FeatureCache | None = None, share_images: bool = True):
@@ -72,7 +73,7 @@ class MLLM(Model):
         self.features = features if features is not None else FeatureCache()
         self.sharer = PrefixSharer(self.lm)
         self._prints: dict[str, str] | None = None
-        self._namespace: tuple[tuple, Namespace] | None = None
+        self._namespace: tuple[tuple[object, ...], Namespace] | None = None
         self.share_images = share_images
         log.info("MLLM ready: %s", self.describe())
 
@@ -95,7 +96,7 @@ class MLLM(Model):
         dev = self.device.torch_device
         self.timings["images_encoded"] = self.timings.get("images_encoded", 0) + len(pixel_values)
         crops = [c for pv in pixel_values for c in pv]
-        by_shape: dict[tuple, list[int]] = {}
+        by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, c in enumerate(crops):
             by_shape.setdefault(tuple(c.shape), []).append(i)
         feats: list[torch.Tensor | None] = [None] * len(crops)
@@ -196,7 +197,8 @@ class MLLM(Model):
             hook = self.sharer.keeper(batch[-1], feats[-1], len(batch) - 1) if self.share_images else None
             return greedy(self.lm, rows, specs, self.eos, self._decode_raw, self.timings, clock.sync, on_prefill=hook)
 
-    def _generate_shared(self, batch, groups, specs, clock) -> list[list[int]]:
+    def _generate_shared(self, batch: Sequence[Prepared], groups: Groups, specs: list[RowSpec],
+                         clock: Clock) -> list[list[int]]:
         fresh = [g for g, key in enumerate(groups.keys) if not self.sharer.carried(key)]
         reps = [batch[groups.first[g]] for g in fresh]
         prefixes = {g: self.embed_ids(rep.input_ids[:groups.lengths[g]], f)
@@ -234,7 +236,7 @@ class MLLM(Model):
         return self.lm.model
 
     def _decode_raw(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=False)
+        return str(self.tokenizer.decode(ids, skip_special_tokens=False))
 
     def _tick(self, key: str, t0: float) -> None:
         if self.profile:
@@ -245,7 +247,8 @@ class MLLM(Model):
     def _checkpoint_prints(self) -> dict[str, str]:
         """Fingerprints of the checkpoint paths (each folder hashed once per model)."""
         if self._prints is None:
-            prints, seen = {}, {}
+            prints: dict[str, str] = {}
+            seen: dict[str, str] = {}
             for key, path in sorted(self.parts.paths.items()):
                 if Path(path).exists():
                     seen.setdefault(path, dir_fingerprint(path))
@@ -259,7 +262,9 @@ class MLLM(Model):
                 "image_aspect_ratio": self.parts.aspect, "dtype": self.device.dtype_name}
 
     def describe(self) -> dict[str, Any]:
-        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        def count(m: torch.nn.Module) -> int:
+            return sum(p.numel() for p in m.parameters())
+
         return {"model": self.name, "format": self.parts.format, "paths": dict(self.parts.paths),
                 "device": str(self.device.torch_device), "dtype": self.device.dtype_name,
                 "encoder": self.encoder.describe(), "projector_parameters": count(self.projector),
@@ -271,7 +276,7 @@ class MLLM(Model):
 
 
 @contextlib.contextmanager
-def cpu_threads(n: int | None):
+def cpu_threads(n: int | None) -> Iterator[None]:
     """Run with ``n`` intra-op CPU threads (tiny models are fastest on one: no thread hand-offs)."""
     if not n:
         yield
@@ -284,7 +289,7 @@ def cpu_threads(n: int | None):
         torch.set_num_threads(before)
 
 
-def load_mllm(model_cfg: dict, encoder_cfg: dict, device: DeviceSpec) -> MLLM:
+def load_mllm(model_cfg: dict[str, Any], encoder_cfg: dict[str, Any], device: DeviceSpec) -> MLLM:
     """Build the MLLM named by the config. A demo encoder's checkpoint is built by the caller
     (the runner: :func:`harness.demo.models.ensure_demo_checkpoint`) and given as ``checkpoint``."""
     model_cfg, encoder_cfg = dict(model_cfg or {}), dict(encoder_cfg or {})

@@ -20,8 +20,11 @@ import torch
 
 from harness.errors import SampleError
 from harness.models.imageproc import ImagePipeline
-from harness.models.templates import Template, user_turn
+from harness.models.templates import Template, Tokenizer, user_turn
 from harness.types import GenerationSettings, ImageRef, Request
+
+Processed = tuple[tuple[int, int], torch.Tensor, str]
+"""An image's (width, height), its pixel values and its content hash."""
 
 IMAGE_SLOT = -200  # the LLaVA code base's IMAGE_TOKEN_INDEX
 IMAGE_TOKEN = "<image>"
@@ -48,7 +51,7 @@ class Prepared:
         return slots[-1] + 1 if slots else 0
 
 
-def tokenize_chunks(tokenizer, text: str) -> list[int]:
+def tokenize_chunks(tokenizer: Tokenizer, text: str) -> list[int]:
     """LLaVA code-base tokenisation: split at ``<image>``, tokenise each chunk, join with IMAGE_SLOT.
 
     Each chunk is tokenised on its own (as the code base does); BOS is kept once, at the start.
@@ -64,7 +67,7 @@ def tokenize_chunks(tokenizer, text: str) -> list[int]:
     return ids
 
 
-def tokenize_with_token(tokenizer, text: str, image_token_id: int) -> list[int]:
+def tokenize_with_token(tokenizer: Tokenizer, text: str, image_token_id: int) -> list[int]:
     """transformers-Llava tokenisation: ``<image>`` is a token of the vocabulary; it marks the slot."""
     return [IMAGE_SLOT if t == image_token_id else t for t in tokenizer(text).input_ids]
 
@@ -78,9 +81,10 @@ class Preprocessor:
     images: ImagePipeline
     image_token_id: int | None = None  # None: LLaVA code-base chunk tokenisation
     memo: int = 0  # processed images remembered (by their encoded bytes); 0: none
-    _recent: OrderedDict = field(default_factory=OrderedDict, init=False, repr=False, compare=False)
+    _recent: OrderedDict[tuple[ImagePipeline, str | None], Processed] = field(
+        default_factory=OrderedDict, init=False, repr=False, compare=False)
 
-    def __getstate__(self) -> dict:
+    def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_recent"] = OrderedDict()  # workers start with an empty memo
         return state

@@ -111,7 +111,7 @@ def task_from_filename(path: Path) -> str | None:
     )
 
 
-def detect_format(path: Path, first: dict | None) -> str:
+def detect_format(path: Path, first: dict[str, Any] | None) -> str:
     """``vlmevalkit`` for sheets, ``lmms-eval`` for logged samples, else ``jsonl``."""
     if path.suffix.lower() in (".xlsx", ".tsv"):
         return "vlmevalkit"
@@ -147,7 +147,7 @@ def read_native(path: Path, records: list[tuple[int, Any]]) -> list[Entry]:
     return out
 
 
-def lmms_eval_prediction(rec: dict, where: str) -> str:
+def lmms_eval_prediction(rec: dict[str, Any], where: str) -> str:
     """The text lmms-eval scored: ``filtered_resps`` (v0.2: ``[text]``; today: ``text``), else
     ``resps`` (v0.2: ``[[text]]``), unwrapped while a one-element list."""
     for field in ("filtered_resps", "resps"):
@@ -271,5 +271,6 @@ def read_file(path: Path, fmt: str) -> list[Entry]:
     if fmt == "vlmevalkit" or (fmt == "auto" and path.suffix.lower() in (".xlsx", ".tsv")):
         return read_vlmevalkit(path)
     records = json_lines(path, "replay predictions")
-    kind = fmt if fmt != "auto" else detect_format(path, records[0][1] if records else None)
+    first = records[0][1] if records and isinstance(records[0][1], dict) else None
+    kind = fmt if fmt != "auto" else detect_format(path, first)
     return read_lmms_eval(path, records) if kind == "lmms-eval" else read_native(path, records)

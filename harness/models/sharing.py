@@ -36,10 +36,13 @@ from harness.models import kvcache as kv
 from harness.models.generation import CausalLM, Clock, RowSpec, decode_loop, left_pad, positions, select_rows
 from harness.models.prepare import Prepared
 
+PrefixKey = tuple[tuple[int, ...], tuple[str, ...]]
+"""(prefix token ids, image content hashes): rows with equal keys share one prefill."""
+
 log = logging.getLogger(__name__)
 
 
-def prefix_key(prep: Prepared) -> tuple | None:
+def prefix_key(prep: Prepared) -> PrefixKey | None:
     """(prefix token ids, image content hashes), or None when the row has no image before some text."""
     n = prep.prefix_length()
     if n == 0 or n >= len(prep.input_ids) or len(prep.image_hashes) != prep.input_ids.count(-200):
@@ -51,7 +54,7 @@ def prefix_key(prep: Prepared) -> tuple | None:
 class Groups:
     """Rows grouped by prefix: ``keys[g]``, the group of each row, each group's first row and prefix length."""
 
-    keys: list[tuple]
+    keys: list[PrefixKey]
     of_row: list[int]
     first: list[int]
     lengths: list[int]
@@ -59,9 +62,9 @@ class Groups:
 
 @dataclass
 class Carry:
-    key: tuple
+    key: PrefixKey
     layers: kv.Layers  # per layer (1, heads, prefix embeddings, head_dim)
-    kind: type
+    kind: type[kv.Cache]
 
 
 class PrefixSharer:
@@ -83,18 +86,19 @@ class PrefixSharer:
         self.off, self.carry = why, None
         log.warning("prefix sharing is off for this model (%s); every question prefills its own image tokens", why)
 
-    def carried(self, key: tuple) -> bool:
+    def carried(self, key: PrefixKey) -> bool:
         return self.carry is not None and self.carry.key == key
 
     def plan(self, batch: Sequence[Prepared]) -> Groups | None:
         """The batch's groups, or None when nothing would be shared (the unshared path runs)."""
         if self.off or not batch:
             return None
-        keys = [prefix_key(p) for p in batch]
-        if any(k is None for k in keys):
+        found = [prefix_key(p) for p in batch]
+        keys = [k for k in found if k is not None]
+        if len(keys) < len(found):
             self.say("a prompt without an image before its text (or with text after no image) runs unshared")
             return None
-        index: dict[tuple, int] = {}
+        index: dict[PrefixKey, int] = {}
         of_row = [index.setdefault(k, len(index)) for k in keys]
         if len(index) == len(batch) and not any(self.carried(k) for k in index):
             if len({k[1] for k in keys}) < len(keys):
@@ -110,14 +114,16 @@ class PrefixSharer:
         else:
             self.say(f"{exc}; that batch runs unshared")
 
-    def keeper(self, prep: Prepared, images: Sequence[torch.Tensor], row: int) -> Callable | None:
+    def keeper(self, prep: Prepared, images: Sequence[torch.Tensor],
+               row: int) -> Callable[[kv.Cache, torch.Tensor], None] | None:
         """An ``on_prefill`` hook for the unshared path that keeps ``prep``'s prefix (batch row ``row``) as the carry."""
         if self.off:
             return None
         key, length = prefix_key(prep), prep.prefix_length() - len(images) + sum(f.shape[0] for f in images)
         return lambda cache, mask: self.capture(key, cache, mask, row, length)
 
-    def capture(self, key: tuple | None, cache, mask: torch.Tensor, row: int, length: int) -> None:
+    def capture(self, key: PrefixKey | None, cache: kv.Cache, mask: torch.Tensor, row: int,
+                length: int) -> None:
         """Keep ``row``'s first ``length`` positions (its prefix) from an unshared prefill as the carry."""
         if key is None or self.off:
             self.carry = None
@@ -143,9 +149,15 @@ class PrefixSharer:
             self.carry = None  # free its memory (out-of-memory retries) and never reuse a half-made state
             raise
 
-    def _generate(self, groups, prefixes, suffixes, specs, eos, decode, clock):
+    def _generate(self, groups: Groups, prefixes: dict[int, torch.Tensor],
+                  suffixes: Sequence[torch.Tensor], specs: Sequence[RowSpec], eos: set[int],
+                  decode: Callable[[list[int]], str], clock: Clock) -> list[list[int]]:
         t0 = time.perf_counter()
-        order, lengths, parts, cache, kind = [], {}, [], None, None
+        order: list[int] = []
+        lengths: dict[int, int] = {}
+        parts: list[kv.Layers] = []
+        cache: kv.Cache = None
+        kind: type[kv.Cache] = object
         if prefixes:
             order = sorted(prefixes)
             embeds, pmask = left_pad([prefixes[g] for g in order])
@@ -186,7 +198,8 @@ class PrefixSharer:
         t0 = clock.add("prefill", t0)
         return decode_loop(self.lm, logits, cache, mask, pos[:, -1] + 1, specs, eos, decode, clock, t0)
 
-    def _check_window(self, width: int, suffixes, specs) -> None:
+    def _check_window(self, width: int, suffixes: Sequence[torch.Tensor],
+                      specs: Sequence[RowSpec]) -> None:
         longest = width + max(s.shape[0] for s in suffixes) + max(s.max_new_tokens for s in specs)
         if self.window is not None and longest >= self.window:
             raise kv.Unsupported(f"a batch of {longest} positions (with pads) reaches the model's "

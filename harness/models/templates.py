@@ -14,6 +14,9 @@ from typing import Any
 
 from harness.errors import HarnessError
 
+Tokenizer = Any
+"""A transformers tokenizer (slow or fast, of any version): read by its common methods only."""
+
 VICUNA_SYSTEM = ("A chat between a curious human and an artificial intelligence assistant. "
                  "The assistant gives helpful, detailed, and polite answers to the human's questions.")
 _MARK = "\x00USER_TURN\x00"
@@ -59,7 +62,7 @@ def user_turn(prompt: str, n_images: int, image_token: str = "<image>") -> str:
     return "".join(f"{image_token}\n" for _ in range(n_images)) + prompt
 
 
-def resolve_template(spec: Any, tokenizer=None) -> Template:
+def resolve_template(spec: Any, tokenizer: Tokenizer = None) -> Template:
     """A Template from a name, a mapping, or ``tokenizer`` (rendered once around a marker)."""
     if isinstance(spec, Mapping):
         try:
@@ -74,7 +77,7 @@ def resolve_template(spec: Any, tokenizer=None) -> Template:
     return TEMPLATES[spec]
 
 
-def _from_tokenizer(tokenizer) -> Template:
+def _from_tokenizer(tokenizer: Tokenizer) -> Template:
     if tokenizer is None or not getattr(tokenizer, "chat_template", None):
         raise HarnessError("template=tokenizer, but the tokenizer has no chat_template")
     text = tokenizer.apply_chat_template([{"role": "user", "content": _MARK}], tokenize=False,

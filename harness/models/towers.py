@@ -82,8 +82,8 @@ def tower_from_vision_config(vc: dict[str, Any]) -> str | None:
     if mt not in _DEFAULTS:
         return None
     keys = ("hidden_size", "num_hidden_layers", "patch_size", "image_size")
-    shape = tuple(int(vc.get(k) or d) for k, d in zip(keys, _DEFAULTS[mt]))
-    return _SHAPES.get((mt, *shape))
+    width, depth, patch, size = (int(vc.get(k) or d) for k, d in zip(keys, _DEFAULTS[mt]))
+    return _SHAPES.get((mt, width, depth, patch, size))
 
 
 def tower_from_unit_args(args: dict[str, Any]) -> str | None:

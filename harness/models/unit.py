@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,9 @@ from torch import nn
 
 from harness.errors import HarnessError
 from harness.models.weights import load_checked, read_tensors, weight_files
+
+if TYPE_CHECKING:
+    from timm.models.vision_transformer import VisionTransformer
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +48,10 @@ def _round_to(x: int, multiple: int) -> int:
 class InputConditioner(nn.Module):
     """``(x - mean) / std`` with the statistics stored as buffers of shape (3, 1, 1)."""
 
-    def __init__(self, mean=CLIP_MEAN, std=CLIP_STD):
+    norm_mean: torch.Tensor
+    norm_std: torch.Tensor
+
+    def __init__(self, mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD) -> None:
         super().__init__()
         self.register_buffer("norm_mean", torch.tensor(mean, dtype=torch.float32).view(3, 1, 1))
         self.register_buffer("norm_std", torch.tensor(std, dtype=torch.float32).view(3, 1, 1))
@@ -100,7 +107,8 @@ class PatchGenerator(nn.Module):
         with torch.autocast(device_type=x.device.type, enabled=False):
             tokens = F.linear(self.patchify(x.float()), self.embedder.weight.float())
             tokens = tokens + self.positions(h // p, w // p).to(tokens.device)
-        return self.cls_token(tokens.to(out_dtype))
+        out: torch.Tensor = self.cls_token(tokens.to(out_dtype))
+        return out
 
 
 class UNITBackbone(nn.Module):
@@ -147,7 +155,7 @@ class UNITModel(nn.Module):
         """
         m = self.unit_model.model
         dtype = next(m.blocks.parameters()).dtype
-        x = m.patch_generator(self.unit_model.input_conditioner(pixels), dtype)
+        x: torch.Tensor = m.patch_generator(self.unit_model.input_conditioner(pixels), dtype)
         for block in list(m.blocks)[: len(m.blocks) if blocks is None else blocks]:
             x = block(x)
         return x
@@ -196,9 +204,10 @@ def read_args(folder: Path) -> dict[str, Any]:
         cfg = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{cfg_path}: invalid JSON ({exc})") from None
-    if not isinstance(cfg.get("args"), dict) or "model" not in cfg["args"]:
+    args = cfg.get("args") if isinstance(cfg, dict) else None
+    if not isinstance(args, dict) or "model" not in args:
         raise HarnessError(f"{cfg_path}: no 'args' with a timm 'model' name (not a UNIT checkpoint)")
-    return cfg["args"]
+    return args
 
 
 def _count_blocks(sd: dict[str, torch.Tensor]) -> int | None:
@@ -206,18 +215,19 @@ def _count_blocks(sd: dict[str, torch.Tensor]) -> int | None:
     return max(ids) + 1 if ids else None
 
 
-def _patch_size(vit: nn.Module) -> int:
+def _patch_size(vit: VisionTransformer) -> int:
     ps = vit.patch_embed.patch_size
     return int(ps[0] if isinstance(ps, (tuple, list)) else ps)
 
 
-def build_timm_vit(args: dict[str, Any], depth: int | None = None) -> nn.Module:
+def build_timm_vit(args: dict[str, Any], depth: int | None = None) -> VisionTransformer:
     """A timm VisionTransformer from the checkpoint's ``args`` (timm ``create_model`` arguments).
 
     A name timm does not know (the release's registered 1B variant) is built from its size word
     and patch size, with the depth found in the checkpoint.
     """
     import timm
+    from timm.models.vision_transformer import VisionTransformer
 
     name = str(args["model"])
     kwargs = {k: v for k, v in dict(args.get("model_kwargs") or {}).items() if v is not None and k != "weight_init"}
@@ -227,6 +237,8 @@ def build_timm_vit(args: dict[str, Any], depth: int | None = None) -> nn.Module:
     kwargs.setdefault("num_classes", 0)
     if timm.is_model(name):
         vit = timm.create_model(name, pretrained=False, **kwargs)
+        if not isinstance(vit, VisionTransformer):
+            raise HarnessError(f"UNIT: timm model {name} is a {type(vit).__name__}, not a ViT")
         if depth is not None and depth != len(vit.blocks):
             raise HarnessError(f"UNIT: timm model {name} has {len(vit.blocks)} blocks, the checkpoint {depth}")
         return vit
@@ -237,6 +249,4 @@ def build_timm_vit(args: dict[str, Any], depth: int | None = None) -> nn.Module:
     width, default_depth, heads = _VIT_SIZES[m.group(1)]
     base = {"patch_size": int(m.group(2)), "embed_dim": width, "depth": depth or default_depth, "num_heads": heads}
     log.info("UNIT: %s is not a timm model; building a ViT with %s", name, {**base, **kwargs})
-    from timm.models.vision_transformer import VisionTransformer
-
     return VisionTransformer(**{**base, **kwargs})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 from harness.demo.draw import bar_chart
 from harness.demo.hub import png_bytes, write_hub_dataset
@@ -35,9 +36,10 @@ def qas(labels: list[str], values: list[float], unit: str, rng: random.Random) -
              "Yes" if values[i] > values[j] else "No")]
 
 
-def rows(seed: int, n_charts: int = 10) -> list[dict]:
+def rows(seed: int, n_charts: int = 10) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    human, augmented = [], []
+    human: list[dict[str, Any]] = []
+    augmented: list[dict[str, Any]] = []
     for k in range(n_charts):
         labels, values, unit = chart(rng, k)
         img = png_bytes(bar_chart(labels, values, title=f"Share by region{' (%)' if unit else ''}"))

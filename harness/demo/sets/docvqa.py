@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 from harness.demo.draw import text_image
 from harness.demo.hub import png_bytes, write_hub_dataset
@@ -11,7 +12,7 @@ NAMES = ["Alice Smith", "Bob Jones", "Carol White", "Dan Brown", "Eve Black", "F
 CITIES = ["Paris", "Berlin", "Tokyo", "Lima", "Oslo", "Cairo"]
 
 
-def rows(seed: int, n_docs: int = 8) -> list[dict]:
+def rows(seed: int, n_docs: int = 8) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for d in range(n_docs):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 from harness.demo.draw import shapes_image
 from harness.demo.hub import png_bytes, write_hub_dataset
@@ -27,7 +28,7 @@ def questions(objects: list[tuple[str, str]], rng: random.Random) -> list[tuple[
             (f"Is there a {present} in the picture?", "yes", "verify")]
 
 
-def rows(seed: int, n_images: int = 8) -> tuple[list[dict], list[dict]]:
+def rows(seed: int, n_images: int = 8) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rng = random.Random(seed)
     qrows, irows = [], []
     for d in range(n_images):

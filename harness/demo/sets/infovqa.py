@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
-from PIL import ImageDraw
+from PIL import Image, ImageDraw
 
 from harness.demo.draw import COLORS, font, text_image
 from harness.demo.hub import png_bytes, write_hub_dataset
@@ -14,7 +15,7 @@ TOPICS = ["Coffee", "Cycling", "Solar power", "Reading", "Recycling", "Tourism"]
 CITIES = ["Lima", "Oslo", "Cairo", "Perth", "Quito", "Riga"]
 
 
-def infographic(title: str, lines: list[str], colour: str):
+def infographic(title: str, lines: list[str], colour: str) -> Image.Image:
     img = text_image([""] * 2 + lines, size=(240, 180))
     d = ImageDraw.Draw(img)
     d.rectangle([0, 0, 240, 30], fill=COLORS[colour])
@@ -22,7 +23,7 @@ def infographic(title: str, lines: list[str], colour: str):
     return img
 
 
-def rows(seed: int, n: int = 8) -> list[dict]:
+def rows(seed: int, n: int = 8) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for d in range(n):

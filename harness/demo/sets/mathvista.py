@@ -5,15 +5,21 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
 
 from harness.demo.draw import bar_chart, shapes_image, text_image
 from harness.demo.hub import png_bytes, write_hub_dataset
+
+if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
+    from datasets import Features
 
 FQA, GPS, MWP, TQA, VQA = ("figure question answering", "geometry problem solving", "math word problem",
                            "textbook question answering", "visual question answering")
 
 
-def _problems(rng: random.Random) -> list[dict]:
+def _problems(rng: random.Random) -> list[dict[str, Any]]:
     vals = [rng.randint(2, 9) for _ in range(4)]
     labels = ["A1", "B2", "C3", "D4"]
     chart = bar_chart(labels, vals, title="Sales")
@@ -21,11 +27,15 @@ def _problems(rng: random.Random) -> list[dict]:
     n = rng.randint(2, 5)
     price, qty = rng.choice([1.25, 2.75, 3.45]), rng.randint(2, 4)
     side = rng.randint(3, 9)
-    mc = lambda q, img, ch, ans, task, skills: dict(q=q, img=img, choices=ch, answer=ans, qt="multi_choice",
-                                                    at="text", task=task, skills=skills)
-    ff = lambda q, img, ans, at, task, skills, unit=None, prec=None: dict(
-        q=q, img=img, choices=None, answer=ans, qt="free_form", at=at, task=task, skills=skills, unit=unit,
-        precision=prec)
+    def mc(q: str, img: Image.Image, ch: list[str], ans: str, task: str,
+           skills: list[str]) -> dict[str, Any]:
+        return dict(q=q, img=img, choices=ch, answer=ans, qt="multi_choice", at="text", task=task,
+                    skills=skills)
+
+    def ff(q: str, img: Image.Image, ans: str, at: str, task: str, skills: list[str],
+           unit: str | None = None, prec: float | None = None) -> dict[str, Any]:
+        return dict(q=q, img=img, choices=None, answer=ans, qt="free_form", at=at, task=task,
+                    skills=skills, unit=unit, precision=prec)
     return [
         mc("Which bar is the tallest?", chart, labels, top, FQA, ["statistical reasoning"]),
         mc("What colour is the circle?", shapes_image([("circle", "blue")], seed=1), ["red", "blue", "green"],
@@ -58,7 +68,7 @@ def _problems(rng: random.Random) -> list[dict]:
     ]
 
 
-def rows(seed: int) -> list[dict]:
+def rows(seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for i, p in enumerate(_problems(rng), 1):
@@ -74,7 +84,7 @@ def rows(seed: int) -> list[dict]:
     return out
 
 
-def features():
+def features() -> Features:
     """The hub schema's ``datasets.Features``."""
     from datasets import Features, Image, List, Value
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageDraw
 
 from harness.demo.draw import COLORS, shapes_image, text_image
 from harness.demo.hub import png_bytes, write_hub_dataset
+
+if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
+    from datasets import Features
 
 
 def _position_image(left: str, right: str) -> Image.Image:
@@ -59,7 +63,7 @@ def _items(rng: random.Random) -> list[tuple[str, Image.Image, str, str]]:
     ]
 
 
-def rows(seed: int) -> list[dict]:
+def rows(seed: int) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for k, (subtask, img, yes_q, no_q) in enumerate(_items(rng)):
@@ -71,7 +75,7 @@ def rows(seed: int) -> list[dict]:
     return out
 
 
-def features():
+def features() -> Features:
     """The hub schema's ``datasets.Features``."""
     from datasets import Features, Image as HFImage, Value
 

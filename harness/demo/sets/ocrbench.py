@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 from harness.demo.draw import text_image
 from harness.demo.hub import png_bytes, write_hub_dataset
@@ -47,7 +48,7 @@ def vqa(category: str, k: int, rng: random.Random) -> tuple[str, str, str, list[
     return "HME100k", f"Please write out the expression of the formula in the image using {LATEX}.", formula, [formula]
 
 
-def rows(seed: int, per_category: int = 3) -> list[dict]:
+def rows(seed: int, per_category: int = 3) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for category, source in RECOGNITION.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 from harness.demo.draw import shapes_image
 from harness.demo.hub import png_bytes, write_hub_dataset
@@ -33,7 +34,7 @@ def answers(answer: str, pattern: int, rng: random.Random) -> list[str]:
     return out
 
 
-def rows(seed: int, n: int = 24) -> list[dict]:
+def rows(seed: int, n: int = 24) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out = []
     for k in range(n):

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.demo.draw import COLORS, shapes_image
 from harness.demo.hub import png_bytes, write_hub_dataset
+
+if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
+    from datasets import Features
 
 SHAPES = ("circle", "square", "triangle")
 SPLITS = ("adversarial", "popular", "random")
 
 
-def rows(seed: int, images_per_split: int = 3) -> list[dict]:
+def rows(seed: int, images_per_split: int = 3) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     colours = [c for c in COLORS if c not in ("white",)]
     objects = [(s, c) for s in SHAPES for c in colours]
-    out = []
+    out: list[dict[str, Any]] = []
     for split in SPLITS:
         qid = 0
         for k in range(images_per_split):
@@ -39,7 +43,7 @@ def _article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def features():
+def features() -> Features:
     """The hub schema's ``datasets.Features``."""
     from datasets import Features, Image, Value
 

@@ -4,16 +4,23 @@ and 11) that the task must skip. ``image`` is a list of images, one for image ro
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
 
 from harness.demo.draw import shapes_image, text_image
 from harness.demo.hub import png_bytes, write_hub_dataset
+
+if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
+    from datasets import Features
 
 COLOURS = ("red", "green", "blue", "yellow")
 SHAPES = ("circle", "square", "triangle")
 
 
-def _question(qtype: int, rng: random.Random):
+def _question(qtype: int, rng: random.Random) -> tuple[Image.Image, str, list[str], int]:
     """(image, question, four choices, index of the right one) for one question type."""
     shape, colour = rng.choice(SHAPES), rng.choice(COLOURS)
     n = rng.randint(1, 4)
@@ -39,9 +46,9 @@ def _question(qtype: int, rng: random.Random):
     return img, question, choices, 0
 
 
-def rows(seed: int, per_type: int = 2) -> list[dict]:
+def rows(seed: int, per_type: int = 2) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    out = []
+    out: list[dict[str, Any]] = []
     for qtype in range(1, 10):
         for k in range(per_type):
             img, question, choices, right = _question(qtype, rng)
@@ -57,14 +64,15 @@ def rows(seed: int, per_type: int = 2) -> list[dict]:
     return out
 
 
-def _row(i, qtype, question, choices, answer, images, data_type, data_id) -> dict:
+def _row(i: int, qtype: int, question: str, choices: Sequence[str], answer: str,
+         images: list[dict[str, Any]], data_type: str, data_id: str) -> dict[str, Any]:
     return {"answer": answer, "choice_a": choices[0], "choice_b": choices[1], "choice_c": choices[2],
             "choice_d": choices[3], "data_id": data_id, "data_type": data_type, "question": question,
             "question_id": str(100000 + i), "question_type_id": qtype, "image": images,
             "segment": [0, 8] if data_type == "video" else None}
 
 
-def features():
+def features() -> Features:
     """The hub schema's ``datasets.Features``."""
     from datasets import Features, Image, List, Value
 
