@@ -37,7 +37,8 @@ def test_sharing_bench_counts_work_once_per_image_with_identical_answers(tmp_pat
     assert rows["single", "on"]["prefill_tokens"] == rows["single", "off"]["prefill_tokens"]  # nothing to share
     assert rows["single", "on"]["images_encoded"] == 5 and rows["single", "on"]["prefixes_computed"] == 0
     assert saved["checks"]["batch4_grouped_answers_differ"] == saved["checks"]["batch4_single_answers_differ"] == 0
-    assert all(r["samples"] < r["generated_tokens"] <= 2 * r["samples"] for r in saved["runs"])  # capped at 2 tokens
+    # capped at 2 tokens (the fitted demo model may end an answer after one)
+    assert all(r["samples"] <= r["generated_tokens"] <= 2 * r["samples"] for r in saved["runs"])
     md = (tmp_path / "sharing-demo_siglip-pope-cpu.md").read_text()
     assert md.startswith("# Image sharing: SigLIP (demo), questions of pope") and "| grouped | 4 | on |" in md
     assert "written:" in capsys.readouterr().out

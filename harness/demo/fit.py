@@ -152,7 +152,10 @@ def fit(mllm: MLLM, pairs: Sequence[tuple[Request, str]], seed: int,
 
 def fit_checkpoint(folder: Path, encoder_cfg: dict[str, Any], data_root: Path, seed: int,
                    steps: int = FIT_STEPS) -> list[float]:
-    """Load the demo MLLM in ``folder`` with the harness's loader, fit it, rewrite its weights."""
+    """Load the demo MLLM in ``folder`` with the harness's loader, fit it, rewrite its weights.
+    ``steps=0`` leaves the seeded random weights (a free-running LM, for generation tests)."""
+    if steps <= 0:
+        return []
     from safetensors.torch import load_file, save_file
 
     from harness.device import resolve_device
