@@ -30,10 +30,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from harness.bench_tools import DECODE_COUNTERS, DecodeCounter, engine, load, peak_mib, reset
-from harness.contracts import ModelProtocol, TaskProtocol
+from harness.contracts import TaskProtocol
 
 if TYPE_CHECKING:
     from harness.device import DeviceSpec
+    from harness.models.base import Model
 
 FORWARD = ("encode", "prefill", "decode")
 
@@ -78,7 +79,7 @@ class Copies:
 
 # ---- measurements -----------------------------------------------------------------------------
 def plain_loop(task: TaskProtocol,
-               model: ModelProtocol) -> tuple[dict[str, str | None], dict[str, Any]]:
+               model: Model) -> tuple[dict[str, str | None], dict[str, Any]]:
     """The LLaVA-script way: one request at a time, built, preprocessed and generated in-process."""
     preds: dict[str, str | None] = {}
     in_model = 0.0
@@ -91,7 +92,7 @@ def plain_loop(task: TaskProtocol,
     return preds, {"model": in_model}
 
 
-def _timed(fn: Measured, model: ModelProtocol, device: DeviceSpec) -> Timed:
+def _timed(fn: Measured, model: Model, device: DeviceSpec) -> Timed:
     reset(model, device)
     t0 = time.perf_counter()
     preds, engine_t = fn()

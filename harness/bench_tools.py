@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from harness.contracts import ModelProtocol, TaskProtocol
+from harness.contracts import TaskProtocol
 from harness.engine import EngineSettings, run_task
 
 if TYPE_CHECKING:
@@ -72,11 +72,11 @@ class DecodeCounter:
             self.rows += int(ids.shape[0])
 
 
-DECODE_COUNTERS: weakref.WeakKeyDictionary[ModelProtocol, DecodeCounter] = weakref.WeakKeyDictionary()
+DECODE_COUNTERS: weakref.WeakKeyDictionary[Model, DecodeCounter] = weakref.WeakKeyDictionary()
 """The decode-row counter hooked into each benchmarked model's language model."""
 
 
-def reset(model: ModelProtocol, device: DeviceSpec) -> None:
+def reset(model: Model, device: DeviceSpec) -> None:
     model.profile = True
     model.timings = dict.fromkeys(model.timings, 0.0)
     if model in DECODE_COUNTERS:
@@ -92,7 +92,7 @@ def peak_mib(device: DeviceSpec) -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
-def engine(task: TaskProtocol, model: ModelProtocol, batch_size: int, workers: int,
+def engine(task: TaskProtocol, model: Model, batch_size: int, workers: int,
            share: bool | None = None) -> tuple[dict[str, str | None], dict[str, Any]]:
     """The engine over ``task``; ``share``: image sharing (None: as the model has it now)."""
     share = bool(model.share_images) if share is None else share

@@ -61,10 +61,19 @@ Prepare = Callable[[Request], PreparedInput]
 class TaskProtocol(Protocol):
     """What the engine, the models and the reports read of a task (see :mod:`tasks.base`)."""
 
-    name: str
-    label: str
-    version: str
-    metric: str
+    # read-only here: a Task declares these on its class (ClassVar)
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def metric(self) -> str: ...
+
     protocol: str
     dataset: dict[str, Any]
     warnings: list[str]
