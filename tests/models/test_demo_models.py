@@ -59,7 +59,7 @@ def test_build_is_idempotent(cache_dir):
 
 
 def _build(enc, root):
-    folder = ensure_demo_checkpoint(enc, root)
+    folder = ensure_demo_checkpoint(enc, root, fit_steps=0)  # the race, not the fit
     return str(folder), (folder / "model.safetensors").read_bytes()
 
 
@@ -75,10 +75,10 @@ def test_concurrent_builds_agree(tmp_path):
 def test_settings_written_into_the_checkpoint_key_its_folder(tmp_path):
     """A run with another select_layer gets its own demo checkpoint (same seeded tower, LLM fit
     to that layer's features), so the cached default one never carries a setting a previous
-    run asked for."""
+    run asked for. (Fitting is shortened: the folder key and the written settings are tested.)"""
     enc = _enc("demo_clip_l")
-    default = ensure_demo_checkpoint(enc, tmp_path)
-    other = ensure_demo_checkpoint({**enc, "select_layer": -3}, tmp_path)
+    default = ensure_demo_checkpoint(enc, tmp_path, fit_steps=2)
+    other = ensure_demo_checkpoint({**enc, "select_layer": -3}, tmp_path, fit_steps=2)
     assert default != other
     assert json.loads((default / "config.json").read_text())["mm_vision_select_layer"] == -2
     assert json.loads((other / "config.json").read_text())["mm_vision_select_layer"] == -3
