@@ -1,4 +1,5 @@
 """Entry point: ``python -m harness [group=option ...] [key=value ...]`` (Hydra)."""
+
 from __future__ import annotations
 
 import sys

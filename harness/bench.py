@@ -14,6 +14,7 @@ time the steady state. Writes ``results/bench/<name>.json`` and ``<name>.md``.
 ``--sharing`` times image sharing instead (with and without ``share_images`` on a POPE-like
 set and a one-question-per-image set): see :mod:`harness.bench_sharing`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,8 +79,7 @@ class Copies:
 
 
 # ---- measurements -----------------------------------------------------------------------------
-def plain_loop(task: TaskProtocol,
-               model: Model) -> tuple[dict[str, str | None], dict[str, Any]]:
+def plain_loop(task: TaskProtocol, model: Model) -> tuple[dict[str, str | None], dict[str, Any]]:
     """The LLaVA-script way: one request at a time, built, preprocessed and generated in-process."""
     preds: dict[str, str | None] = {}
     in_model = 0.0
@@ -101,8 +101,9 @@ def _timed(fn: Measured, model: Model, device: DeviceSpec) -> Timed:
     return wall, preds, dict(model.timings), engine_t, rows
 
 
-def summarize(label: str, runs: list[Timed], device: DeviceSpec,
-              n: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def summarize(
+    label: str, runs: list[Timed], device: DeviceSpec, n: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The median run (by wall time) of one configuration and its time split.
 
     ``harness`` is the wall time outside the model's generate call (planning, waiting for data,
@@ -112,23 +113,42 @@ def summarize(label: str, runs: list[Timed], device: DeviceSpec,
     wall, preds, t, et, rows = sorted(runs, key=lambda r: r[0])[len(runs) // 2]
     forward = sum(t.get(k, 0.0) for k in FORWARD)
     in_model = et.get("model", forward)
-    split = {"plan": et.get("plan"), "data_wait": et.get("data_wait"),
-             "preprocess_in_workers" if et.get("workers") else "preprocess": t.get("preprocess"),
-             **{k: t.get(k) for k in FORWARD}, "model_other": in_model - forward, "harness": wall - in_model}
+    split = {
+        "plan": et.get("plan"),
+        "data_wait": et.get("data_wait"),
+        "preprocess_in_workers" if et.get("workers") else "preprocess": t.get("preprocess"),
+        **{k: t.get(k) for k in FORWARD},
+        "model_other": in_model - forward,
+        "harness": wall - in_model,
+    }
     tokens = int(t.get("generated_tokens", 0))
-    row = {"config": label, "wall_s": round(wall, 4), "walls_s": [round(r[0], 4) for r in runs],
-           "samples_per_s": round(n / wall, 2), "tokens_per_s": round(tokens / wall, 1),
-           "generated_tokens": tokens, "prefill_tokens": int(t.get("prefill_tokens", 0)),
-           "decode_rows_per_token": round(rows / tokens, 3) if rows and tokens else None,
-           "split_s": {k: round(v, 4) for k, v in split.items() if v is not None},
-           "harness_overhead_fraction": round(split["harness"] / wall, 4),
-           "outside_forward_fraction": round((wall - forward) / wall, 4), "peak_memory_mib": peak_mib(device),
-           "batch_size": et.get("batch_size", 1), "model_calls": et.get("model_calls", n)}
+    row = {
+        "config": label,
+        "wall_s": round(wall, 4),
+        "walls_s": [round(r[0], 4) for r in runs],
+        "samples_per_s": round(n / wall, 2),
+        "tokens_per_s": round(tokens / wall, 1),
+        "generated_tokens": tokens,
+        "prefill_tokens": int(t.get("prefill_tokens", 0)),
+        "decode_rows_per_token": round(rows / tokens, 3) if rows and tokens else None,
+        "split_s": {k: round(v, 4) for k, v in split.items() if v is not None},
+        "harness_overhead_fraction": round(split["harness"] / wall, 4),
+        "outside_forward_fraction": round((wall - forward) / wall, 4),
+        "peak_memory_mib": peak_mib(device),
+        "batch_size": et.get("batch_size", 1),
+        "model_calls": et.get("model_calls", n),
+    }
     return row, preds
 
 
-def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, copies: int, repeat: int,
-          share_images: bool = False) -> dict[str, Any]:
+def bench(
+    overrides: Sequence[str],
+    batch_sizes: Sequence[int],
+    workers: int,
+    copies: int,
+    repeat: int,
+    share_images: bool = False,
+) -> dict[str, Any]:
     _, enc, device, base_task, model, load_s = load(overrides)
     if model.can_share_images:  # copies repeat every image: sharing would time the cache
         model.share_images = share_images
@@ -139,13 +159,21 @@ def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, co
     n = len(task.docs())
     plain_loop(Copies(base_task, 1), model)  # warm-up: allocator, kernels, file cache
     configs: dict[str, Measured] = {"plain batch-1 loop": lambda: plain_loop(task, model)}
-    configs.update({f"engine batch {bs}": functools.partial(engine, task, model, bs, workers)
-                    for bs in batch_sizes})
+    configs.update(
+        {
+            f"engine batch {bs}": functools.partial(engine, task, model, bs, workers)
+            for bs in batch_sizes
+        }
+    )
     runs: dict[str, list[Timed]] = {k: [] for k in configs}
     for r in range(repeat):  # rounds over all configurations, so load changes hit each alike
         for label, fn in configs.items():
             runs[label].append(_timed(fn, model, device))
-            print(f"round {r + 1}/{repeat}: {label}: {runs[label][-1][0]:.2f}s", file=sys.stderr, flush=True)
+            print(
+                f"round {r + 1}/{repeat}: {label}: {runs[label][-1][0]:.2f}s",
+                file=sys.stderr,
+                flush=True,
+            )
     plain, ref = summarize("plain batch-1 loop", runs.pop("plain batch-1 loop"), device, n)
     rows = [plain]
     for label, label_runs in runs.items():
@@ -156,18 +184,38 @@ def bench(overrides: Sequence[str], batch_sizes: Sequence[int], workers: int, co
     by_bs = {r["batch_size"]: r for r in rows[1:]}
     checks = {}
     if 1 in by_bs and 16 in by_bs:
-        checks["batch16_over_batch1"] = round(by_bs[16]["samples_per_s"] / by_bs[1]["samples_per_s"], 2)
+        checks["batch16_over_batch1"] = round(
+            by_bs[16]["samples_per_s"] / by_bs[1]["samples_per_s"], 2
+        )
     if rows[1:]:
-        checks["max_harness_overhead_fraction"] = max(r["harness_overhead_fraction"] for r in rows[1:])
-        checks["max_outside_forward_fraction"] = max(r["outside_forward_fraction"] for r in rows[1:])
-    return {"model": enc.get("name"), "model_label": enc.get("label"), "task": base_task.name,
-            "device": str(device.torch_device), "dtype": device.dtype_name, "samples": n,
-            "distinct_samples": len(base_task.docs()), "copies": copies, "repeat": repeat,
-            "num_workers": workers, "share_images": model.share_images if model.can_share_images else None, "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "load_average": list(os.getloadavg()), "load_seconds": round(load_s, 3),
-            "max_new_tokens": base_task.generation().max_new_tokens,
-            "model_describe": model.describe(), "runs": rows, "checks": checks,
-            "command": " ".join(["python -m harness.bench", *sys.argv[1:]])}
+        checks["max_harness_overhead_fraction"] = max(
+            r["harness_overhead_fraction"] for r in rows[1:]
+        )
+        checks["max_outside_forward_fraction"] = max(
+            r["outside_forward_fraction"] for r in rows[1:]
+        )
+    return {
+        "model": enc.get("name"),
+        "model_label": enc.get("label"),
+        "task": base_task.name,
+        "device": str(device.torch_device),
+        "dtype": device.dtype_name,
+        "samples": n,
+        "distinct_samples": len(base_task.docs()),
+        "copies": copies,
+        "repeat": repeat,
+        "num_workers": workers,
+        "share_images": model.share_images if model.can_share_images else None,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "load_seconds": round(load_s, 3),
+        "max_new_tokens": base_task.generation().max_new_tokens,
+        "model_describe": model.describe(),
+        "runs": rows,
+        "checks": checks,
+        "command": " ".join(["python -m harness.bench", *sys.argv[1:]]),
+    }
 
 
 # ---- output ----------------------------------------------------------------------------------
@@ -176,50 +224,119 @@ def _pct(x: float | None) -> str:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    head = (f"# Throughput: {result['model_label']} on {result['task']} ({result['device']}, {result['dtype']})\n\n"
-            f"{result['samples']} samples ({result['distinct_samples']} distinct × {result['copies']}), "
-            f"max_new_tokens {result['max_new_tokens']}, {result['num_workers']} DataLoader worker(s), "
-            f"image sharing {'on' if result.get('share_images') else 'off'}, "
-            f"{result['torch_threads']} torch threads on {result['cpu_count']} CPUs (load average "
-            f"{result['load_average'][0]:.1f}); median of {result['repeat']} runs. Times in seconds.\n\n")
-    cols = ["config", "samples/s", "tokens/s", "× plain loop", "plan", "data wait", "preprocess", "encode",
-            "prefill", "decode", "model other", "harness", "harness %", "outside fwd %", "decode rows/token",
-            "peak MiB", "answers ≠ plain"]
+    head = (
+        f"# Throughput: {result['model_label']} on {result['task']} ({result['device']}, {result['dtype']})\n\n"
+        f"{result['samples']} samples ({result['distinct_samples']} distinct × {result['copies']}), "
+        f"max_new_tokens {result['max_new_tokens']}, {result['num_workers']} DataLoader worker(s), "
+        f"image sharing {'on' if result.get('share_images') else 'off'}, "
+        f"{result['torch_threads']} torch threads on {result['cpu_count']} CPUs (load average "
+        f"{result['load_average'][0]:.1f}); median of {result['repeat']} runs. Times in seconds.\n\n"
+    )
+    cols = [
+        "config",
+        "samples/s",
+        "tokens/s",
+        "× plain loop",
+        "plan",
+        "data wait",
+        "preprocess",
+        "encode",
+        "prefill",
+        "decode",
+        "model other",
+        "harness",
+        "harness %",
+        "outside fwd %",
+        "decode rows/token",
+        "peak MiB",
+        "answers ≠ plain",
+    ]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in result["runs"]:
         s = r["split_s"]
-        cells = [r["config"], r["samples_per_s"], r["tokens_per_s"], r.get("speedup_vs_plain_loop", 1.0),
-                 s.get("plan", "—"), s.get("data_wait", "—"), s.get("preprocess", s.get("preprocess_in_workers")),
-                 s.get("encode"), s.get("prefill"), s.get("decode"), s.get("model_other"), s.get("harness"),
-                 f"{100 * r['harness_overhead_fraction']:.1f}", f"{100 * r['outside_forward_fraction']:.1f}",
-                 r.get("decode_rows_per_token") or "—", r["peak_memory_mib"], r.get("differs_from_plain_loop", "—")]
+        cells = [
+            r["config"],
+            r["samples_per_s"],
+            r["tokens_per_s"],
+            r.get("speedup_vs_plain_loop", 1.0),
+            s.get("plan", "—"),
+            s.get("data_wait", "—"),
+            s.get("preprocess", s.get("preprocess_in_workers")),
+            s.get("encode"),
+            s.get("prefill"),
+            s.get("decode"),
+            s.get("model_other"),
+            s.get("harness"),
+            f"{100 * r['harness_overhead_fraction']:.1f}",
+            f"{100 * r['outside_forward_fraction']:.1f}",
+            r.get("decode_rows_per_token") or "—",
+            r["peak_memory_mib"],
+            r.get("differs_from_plain_loop", "—"),
+        ]
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     c = result["checks"]
-    notes = ["", f"- batch 16 / batch 1 throughput: {c.get('batch16_over_batch1')}×",
-             (f"- largest harness overhead (wall time outside the model's generate call): "
-              f"{_pct(c.get('max_harness_overhead_fraction'))}; outside encoder+prefill+decode: "
-              f"{_pct(c.get('max_outside_forward_fraction'))}"),
-             ("- engine rows preprocess in DataLoader workers, overlapped with the model (their preprocess "
-              "seconds are worker time, not wall time); decode rows/token ≈ 1 means finished sequences "
-              "leave the batch; CPU peak memory is the process's peak RSS so far.")]
+    notes = [
+        "",
+        f"- batch 16 / batch 1 throughput: {c.get('batch16_over_batch1')}×",
+        (
+            f"- largest harness overhead (wall time outside the model's generate call): "
+            f"{_pct(c.get('max_harness_overhead_fraction'))}; outside encoder+prefill+decode: "
+            f"{_pct(c.get('max_outside_forward_fraction'))}"
+        ),
+        (
+            "- engine rows preprocess in DataLoader workers, overlapped with the model (their preprocess "
+            "seconds are worker time, not wall time); decode rows/token ≈ 1 means finished sequences "
+            "leave the batch; CPU peak memory is the process's peak RSS so far."
+        ),
+    ]
     return head + "\n".join(lines + notes) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    p = argparse.ArgumentParser(prog="python -m harness.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("overrides", nargs="*", help="harness overrides, e.g. encoder=demo_siglip task=gqa device=cuda")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=None, help="default: 1 4 16 (--sharing: 16)")
+    p = argparse.ArgumentParser(
+        prog="python -m harness.bench", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        help="harness overrides, e.g. encoder=demo_siglip task=gqa device=cuda",
+    )
+    p.add_argument(
+        "--batch-sizes", type=int, nargs="+", default=None, help="default: 1 4 16 (--sharing: 16)"
+    )
     p.add_argument("--num-workers", type=int, default=1)
-    p.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
-    p.add_argument("--copies", type=int, default=32, help="repeat the task's samples (small demo sets)")
-    p.add_argument("--repeat", type=int, default=3, help="runs per configuration (the median is reported)")
-    p.add_argument("--share-images", action="store_true",
-                   help="keep the model's image sharing on (off by default: copies repeat every image)")
-    p.add_argument("--sharing", action="store_true", help="time image sharing on and off (harness.bench_sharing)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch intra-op threads (default: torch's)"
+    )
+    p.add_argument(
+        "--copies", type=int, default=32, help="repeat the task's samples (small demo sets)"
+    )
+    p.add_argument(
+        "--repeat", type=int, default=3, help="runs per configuration (the median is reported)"
+    )
+    p.add_argument(
+        "--share-images",
+        action="store_true",
+        help="keep the model's image sharing on (off by default: copies repeat every image)",
+    )
+    p.add_argument(
+        "--sharing",
+        action="store_true",
+        help="time image sharing on and off (harness.bench_sharing)",
+    )
     p.add_argument("--images", type=int, default=30, help="--sharing: images of the grouped set")
-    p.add_argument("--per-image", type=int, default=18, help="--sharing: questions per image of the grouped set")
-    p.add_argument("--single-images", type=int, default=540, help="--sharing: images of the one-question set")
-    p.add_argument("--max-new-tokens", type=int, default=2, help="--sharing: answer length cap (0: the task's)")
+    p.add_argument(
+        "--per-image",
+        type=int,
+        default=18,
+        help="--sharing: questions per image of the grouped set",
+    )
+    p.add_argument(
+        "--single-images", type=int, default=540, help="--sharing: images of the one-question set"
+    )
+    p.add_argument(
+        "--max-new-tokens", type=int, default=2, help="--sharing: answer length cap (0: the task's)"
+    )
     p.add_argument("--out", default="results/bench")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -228,17 +345,38 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     if args.sharing:
         from harness import bench_sharing
 
-        result = bench_sharing.bench_sharing(args.overrides, args.batch_sizes or [16], args.num_workers, args.repeat,
-                                             args.images, args.per_image, args.single_images, args.max_new_tokens or None)
-        name, md = f"sharing-{result['model']}-{result['task']}-{result['device'].replace(':', '')}", \
-            bench_sharing.markdown(result)
+        result = bench_sharing.bench_sharing(
+            args.overrides,
+            args.batch_sizes or [16],
+            args.num_workers,
+            args.repeat,
+            args.images,
+            args.per_image,
+            args.single_images,
+            args.max_new_tokens or None,
+        )
+        name, md = (
+            f"sharing-{result['model']}-{result['task']}-{result['device'].replace(':', '')}",
+            bench_sharing.markdown(result),
+        )
     else:
-        result = bench(args.overrides, args.batch_sizes or [1, 4, 16], args.num_workers, args.copies, args.repeat,
-                       args.share_images)
-        name, md = f"{result['model']}-{result['task']}-{result['device'].replace(':', '')}", markdown(result)
+        result = bench(
+            args.overrides,
+            args.batch_sizes or [1, 4, 16],
+            args.num_workers,
+            args.copies,
+            args.repeat,
+            args.share_images,
+        )
+        name, md = (
+            f"{result['model']}-{result['task']}-{result['device'].replace(':', '')}",
+            markdown(result),
+        )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    (out / f"{name}.json").write_text(
+        json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8"
+    )
     (out / f"{name}.md").write_text(md, encoding="utf-8")
     print(md + f"\nwritten: {out / name}.json, {out / name}.md")
     return result

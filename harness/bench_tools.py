@@ -1,6 +1,7 @@
 """What both benchmarks (:mod:`harness.bench`, :mod:`harness.bench_sharing`) build on: the
 model and task as ``python -m harness`` builds them, the engine run, and the counters reset
 between timed runs."""
+
 from __future__ import annotations
 
 import resource
@@ -41,8 +42,9 @@ def compose(overrides: Sequence[str]) -> tuple[DictConfig, Plan, list[Task]]:
     return prepare(cfg, args)
 
 
-def load(overrides: Sequence[str]
-         ) -> tuple[DictConfig, dict[str, Any], DeviceSpec, Task, Model, float]:
+def load(
+    overrides: Sequence[str],
+) -> tuple[DictConfig, dict[str, Any], DeviceSpec, Task, Model, float]:
     """(config, encoder config, device, task, model, load seconds) as ``python -m harness`` builds them."""
     from harness.config import to_dict
     from harness.device import resolve_device
@@ -65,8 +67,7 @@ class DecodeCounter:
         self.rows = 0
         self.handle = module.register_forward_pre_hook(self._hook, with_kwargs=True)
 
-    def _hook(self, module: torch.nn.Module, args: tuple[Any, ...],
-              kwargs: dict[str, Any]) -> None:
+    def _hook(self, module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         ids = kwargs.get("input_ids")
         if ids is not None:
             self.rows += int(ids.shape[0])
@@ -92,11 +93,22 @@ def peak_mib(device: DeviceSpec) -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
 
 
-def engine(task: TaskProtocol, model: Model, batch_size: int, workers: int,
-           share: bool | None = None) -> tuple[dict[str, str | None], dict[str, Any]]:
+def engine(
+    task: TaskProtocol, model: Model, batch_size: int, workers: int, share: bool | None = None
+) -> tuple[dict[str, str | None], dict[str, Any]]:
     """The engine over ``task``; ``share``: image sharing (None: as the model has it now)."""
     share = bool(model.share_images) if share is None else share
     with tempfile.TemporaryDirectory(prefix="harness-bench-") as tmp:
-        res = run_task(task, model, Path(tmp), EngineSettings(batch_size=batch_size, num_workers=workers, share_images=share,
-                                                               progress=False, resume=False))
+        res = run_task(
+            task,
+            model,
+            Path(tmp),
+            EngineSettings(
+                batch_size=batch_size,
+                num_workers=workers,
+                share_images=share,
+                progress=False,
+                resume=False,
+            ),
+        )
     return {r["id"]: r.get("prediction") for r in res.records}, res.timings

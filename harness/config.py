@@ -4,6 +4,7 @@ Every command-line override is checked against the typed schema (:mod:`harness.s
 anything runs: an unknown key gets a did-you-mean, a value of the wrong kind names the key. Both
 are one-line :class:`HarnessError` (exit code 2 from ``python -m harness``).
 """
+
 from __future__ import annotations
 
 import os
@@ -47,8 +48,9 @@ def check_choice(group: str, name: str, dirs: Sequence[Path] | None = None) -> N
     """Raise a one-line HarnessError listing the valid names when ``name`` is not an option."""
     options = group_options(group, dirs)
     if name not in options:
-        raise HarnessError(f"unknown {group} {name!r}{did_you_mean(name, options)}; "
-                           f"valid: {', '.join(options)}")
+        raise HarnessError(
+            f"unknown {group} {name!r}{did_you_mean(name, options)}; valid: {', '.join(options)}"
+        )
 
 
 def group_file(group: str, name: str, dirs: Sequence[Path] | None = None) -> Path:
@@ -134,8 +136,10 @@ def parse_overrides(argv: Sequence[str]) -> list[tuple[str, Any, bool]]:
         if key.startswith("hydra"):
             continue
         if o.is_sweep_override():
-            raise HarnessError(f"{o.input_line}: a sweep; give one value (grids: encoder=paper, "
-                               "task=all) or use --multirun")
+            raise HarnessError(
+                f"{o.input_line}: a sweep; give one value (grids: encoder=paper, "
+                "task=all) or use --multirun"
+            )
         out.append((key, None if o.is_delete() else o.value(), o.is_delete()))
     return out
 
@@ -153,8 +157,10 @@ def check_overrides(argv: Sequence[str], dirs: Sequence[Path] | None = None) -> 
         if parts[:2] == ["task", "overrides"] and len(parts) > 2:
             tasks = [t for t in group_options("task", dirs) if t != "all"] or list(PAPER_TASKS)
             if parts[2] not in tasks:
-                raise HarnessError(f"{key}: unknown task {parts[2]!r}"
-                                   f"{did_you_mean(parts[2], tasks)}; valid: {', '.join(tasks)}")
+                raise HarnessError(
+                    f"{key}: unknown task {parts[2]!r}"
+                    f"{did_you_mean(parts[2], tasks)}; valid: {', '.join(tasks)}"
+                )
             if len(parts) > 3:
                 check_key_value("task." + ".".join(parts[3:]), value, shown=key)
             continue
@@ -174,8 +180,15 @@ def check_key_value(key: str, value: Any, shown: str | None = None) -> None:
     check_value(shown, tp, value)
 
 
-_RANGES = {"limit": 0, "seed": 0, "num_workers": 0, "max_new_tokens": 1,
-           "feature_cache_bytes": 0, "cpu_threads": 1, "retries": 0}
+_RANGES = {
+    "limit": 0,
+    "seed": 0,
+    "num_workers": 0,
+    "max_new_tokens": 1,
+    "feature_cache_bytes": 0,
+    "cpu_threads": 1,
+    "retries": 0,
+}
 
 
 def check_value(key: str, tp: Any, value: Any) -> None:
@@ -191,19 +204,30 @@ def check_value(key: str, tp: Any, value: Any) -> None:
     if value is None:
         return  # None is validated by OmegaConf (Optional fields) when the config is composed
     if leaf == "batch_size":
-        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        if value == "auto" or (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        ):
             return
         raise HarnessError(f"{key}={value!r}: expected an integer >= 1 or auto")
     kind = _kind(tp)
-    ok = {"int": isinstance(value, int) and not isinstance(value, bool),
-          "float": isinstance(value, (int, float)) and not isinstance(value, bool),
-          "bool": isinstance(value, bool),
-          "str": isinstance(value, (str, int, float)) and not isinstance(value, bool),
-          "list": isinstance(value, (list, str)),
-          "any": True, "node": isinstance(value, dict)}[kind]
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, (str, int, float)) and not isinstance(value, bool),
+        "list": isinstance(value, (list, str)),
+        "any": True,
+        "node": isinstance(value, dict),
+    }[kind]
     if not ok:
-        expected = {"int": "an integer", "float": "a number", "bool": "true or false",
-                    "str": "a string", "list": "a list", "node": "a group of keys"}[kind]
+        expected = {
+            "int": "an integer",
+            "float": "a number",
+            "bool": "true or false",
+            "str": "a string",
+            "list": "a list",
+            "node": "a group of keys",
+        }[kind]
         raise HarnessError(f"{key}={value!r}: expected {expected}")
     low = _RANGES.get(leaf)
     if low is not None and kind == "int" and value < low:
@@ -217,7 +241,7 @@ def _kind(tp: Any) -> str:
         return "node"
     if tp in (int, float, bool, str):
         return str(tp.__name__)
-    if typing.get_origin(tp) in (list, typing.List):
+    if typing.get_origin(tp) in (list, list):
         return "list"
     return "any"
 

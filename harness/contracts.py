@@ -31,6 +31,7 @@ capability                what it means                                         
 Every model has ``name``, ``generate(requests)``, ``fingerprint()`` (part of the resume key)
 and ``describe()`` (meta.json).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
@@ -131,6 +132,10 @@ def capabilities(model: ModelProtocol) -> Mapping[str, bool]:
     >>> dict(capabilities(OracleModel()))["image_sharing"]
     False
     """
-    return {"batching": model.batch_size is not None, "image_sharing": model.can_share_images,
-            "worker_preprocessing": model.preprocessor is not None,
-            "size_key": model.size_key is not None, "device": model.device is not None}
+    return {
+        "batching": model.batch_size is not None,
+        "image_sharing": model.can_share_images,
+        "worker_preprocessing": model.preprocessor is not None,
+        "size_key": model.size_key is not None,
+        "device": model.device is not None,
+    }

@@ -1,4 +1,5 @@
 """Devices in one place: cpu, cuda, npu (Ascend, through torch_npu), mps; dtype; autocast."""
+
 from __future__ import annotations
 
 import contextlib
@@ -21,31 +22,45 @@ DIST_BACKENDS = {"cpu": "gloo", "cuda": "nccl", "npu": "hccl", "mps": "gloo"}
 def npu_available() -> tuple[bool, str]:
     """Whether an Ascend NPU is usable, and if not, why (one line)."""
     if importlib.util.find_spec("torch_npu") is None:
-        return False, ("device=npu needs torch_npu, which is not installed; "
-                       "install Huawei's CANN toolkit, then `pip install 'unit-harness[npu]'`")
+        return False, (
+            "device=npu needs torch_npu, which is not installed; "
+            "install Huawei's CANN toolkit, then `pip install 'unit-harness[npu]'`"
+        )
     try:
         importlib.import_module("torch_npu")
     except Exception as exc:  # torch_npu present but CANN libraries missing or mismatched
         first = str(exc).splitlines()[0] if str(exc) else ""
-        return False, (f"device=npu: torch_npu is installed but failed to load ({type(exc).__name__}: {first}); "
-                       "install CANN and source its set_env.sh")
+        return False, (
+            f"device=npu: torch_npu is installed but failed to load ({type(exc).__name__}: {first}); "
+            "install CANN and source its set_env.sh"
+        )
     npu = getattr(torch, "npu", None)
     if npu is None or not npu.is_available():
-        return False, "device=npu: torch_npu is installed but no NPU is visible (check CANN drivers and ASCEND_RT_VISIBLE_DEVICES)"
+        return (
+            False,
+            "device=npu: torch_npu is installed but no NPU is visible (check CANN drivers and ASCEND_RT_VISIBLE_DEVICES)",
+        )
     return True, ""
 
 
 def cuda_available() -> tuple[bool, str]:
     if torch.cuda.is_available():
         return True, ""
-    why = "this PyTorch build has no CUDA support" if torch.version.cuda is None else "no CUDA device is visible"
+    why = (
+        "this PyTorch build has no CUDA support"
+        if torch.version.cuda is None
+        else "no CUDA device is visible"
+    )
     return False, f"device=cuda: {why}; install a CUDA build of torch or use device=cpu"
 
 
 def mps_available() -> tuple[bool, str]:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return True, ""
-    return False, "device=mps: Apple's Metal backend is not available on this machine; use device=cpu"
+    return (
+        False,
+        "device=mps: Apple's Metal backend is not available on this machine; use device=cpu",
+    )
 
 
 _CHECKS = {"npu": npu_available, "cuda": cuda_available, "mps": mps_available}

@@ -7,6 +7,7 @@ encoder.select_layer=-3`` sets the layer of each of the four rows. What the user
 wins: where a default would replace it (demo data over a dataset path, a demo model over a
 checkpoint) the run uses the user's value or refuses with one line.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -45,7 +46,7 @@ class Written:
     def under(self, prefix: str) -> dict[str, Any]:
         """Keys below ``prefix.`` (prefix stripped)."""
         p = prefix + "."
-        return {k[len(p):]: v for k, v in self.keys.items() if k.startswith(p)}
+        return {k[len(p) :]: v for k, v in self.keys.items() if k.startswith(p)}
 
 
 @dataclass
@@ -90,17 +91,22 @@ def _check_model_keys(kind: str, written: Written) -> None:
     for key in written.under("model"):
         top = key.split(".")[0]
         if top not in allowed:
-            raise HarnessError(f"model.{key} is not used by model={kind} (it reads: "
-                               f"{', '.join(sorted(allowed - {'name'})) or 'no model keys'})")
+            raise HarnessError(
+                f"model.{key} is not used by model={kind} (it reads: "
+                f"{', '.join(sorted(allowed - {'name'})) or 'no model keys'})"
+            )
 
 
-def _encoders(cfg: DictConfig, kind: str, written: Written,
-              dirs: Sequence[Path]) -> tuple[list[DictConfig], str | None]:
+def _encoders(
+    cfg: DictConfig, kind: str, written: Written, dirs: Sequence[Path]
+) -> tuple[list[DictConfig], str | None]:
     enc_keys = {k: v for k, v in written.under("encoder").items() if k not in ("name", "grid")}
     if kind != "mllm" and enc_keys:
         key = next(iter(enc_keys))
-        raise HarnessError(f"encoder.{key} has no effect with model={kind} (its answers do not "
-                           "depend on the encoder); drop it")
+        raise HarnessError(
+            f"encoder.{key} has no effect with model={kind} (its answers do not "
+            "depend on the encoder); drop it"
+        )
     ckpt = cfg.model.get("checkpoint") if kind == "mllm" else None
     chosen = "encoder" in written.groups
     grid_names = list(cfg.encoder.grid or [])
@@ -117,9 +123,11 @@ def _encoders(cfg: DictConfig, kind: str, written: Written,
         composed = cfg.model.get("llm") and cfg.model.get("projector")
         real = [str(m.name) for m in members if not m.demo]
         if real and not ckpt and not composed:
-            raise HarnessError(f"encoder={real[0]}: model=mllm needs model.checkpoint=<MLLM folder> "
-                               "(or model.llm + model.projector); grids: model.checkpoint="
-                               "/ckpts/llava-%encoder%")
+            raise HarnessError(
+                f"encoder={real[0]}: model=mllm needs model.checkpoint=<MLLM folder> "
+                "(or model.llm + model.projector); grids: model.checkpoint="
+                "/ckpts/llava-%encoder%"
+            )
         for m in members:
             _check_checkpoint(ckpt, m)
     elif grid and not (kind == "replay" and has_encoder_placeholder(cfg.model.predictions)):
@@ -140,14 +148,18 @@ def _member(name: str, overrides: dict[str, Any], dirs: Sequence[Path]) -> DictC
 
 def _inferred_encoder(ckpt: str) -> str:
     if has_encoder_placeholder(ckpt):
-        raise HarnessError(f"model.checkpoint={ckpt} has an %encoder% placeholder but no encoder "
-                           "grid was chosen; give encoder=paper (or another grid)")
+        raise HarnessError(
+            f"model.checkpoint={ckpt} has an %encoder% placeholder but no encoder "
+            "grid was chosen; give encoder=paper (or another grid)"
+        )
     from harness.models.towers import checkpoint_tower
 
     tower = checkpoint_tower(ckpt)
     if tower is None:
-        raise HarnessError(f"cannot tell which encoder model.checkpoint={ckpt} was built on; "
-                           "name it with encoder=clip_l|siglip|unit_600m|unit_1b")
+        raise HarnessError(
+            f"cannot tell which encoder model.checkpoint={ckpt} was built on; "
+            "name it with encoder=clip_l|siglip|unit_600m|unit_1b"
+        )
     return tower
 
 
@@ -156,15 +168,19 @@ def _check_checkpoint(ckpt: Any, enc: DictConfig) -> None:
         return
     path = per_encoder(ckpt, str(enc.name))
     if enc.demo:
-        raise HarnessError(f"encoder={enc.name} is a demo encoder with its own built-in "
-                           f"checkpoint; model.checkpoint={path} would not be used. Name the "
-                           "checkpoint's encoder (or drop encoder= to infer it)")
+        raise HarnessError(
+            f"encoder={enc.name} is a demo encoder with its own built-in "
+            f"checkpoint; model.checkpoint={path} would not be used. Name the "
+            "checkpoint's encoder (or drop encoder= to infer it)"
+        )
     from harness.models.towers import checkpoint_tower
 
     tower = checkpoint_tower(path)
     if tower is not None and tower not in (enc.name, enc.family):
-        raise HarnessError(f"model.checkpoint={path} was built on encoder {tower} (its vision "
-                           f"tower), but encoder={enc.name}; drop encoder= or fix one of them")
+        raise HarnessError(
+            f"model.checkpoint={path} was built on encoder {tower} (its vision "
+            f"tower), but encoder={enc.name}; drop encoder= or fix one of them"
+        )
 
 
 def _check_replay_files(cfg: DictConfig, encoders: list[DictConfig]) -> None:
@@ -179,22 +195,28 @@ def _check_replay_files(cfg: DictConfig, encoders: list[DictConfig]) -> None:
 
 
 # ---- data ---------------------------------------------------------------------------------
-def _data_source(cfg: DictConfig, kind: str, written: Written,
-                 encoders: list[DictConfig]) -> str:
+def _data_source(cfg: DictConfig, kind: str, written: Written, encoders: list[DictConfig]) -> str:
     source = str(cfg.data.name)
-    dataset_keys = [k for k in written.keys if k.startswith("task.dataset.")
-                    or (k.startswith("task.overrides.") and ".dataset." in k)]
+    dataset_keys = [
+        k
+        for k in written.keys
+        if k.startswith("task.dataset.") or (k.startswith("task.overrides.") and ".dataset." in k)
+    ]
     if source == "auto":
-        real_model = (kind == "replay" or (kind == "mllm" and any(not e.demo for e in encoders)))
+        real_model = kind == "replay" or (kind == "mllm" and any(not e.demo for e in encoders))
         return "hub" if dataset_keys or real_model else "demo"
     if dataset_keys and source == "demo" and "data" in written.groups:
-        raise HarnessError(f"{dataset_keys[0]}={written.keys[dataset_keys[0]]} conflicts with "
-                           "data=demo (the demo sets replace the dataset); drop data=demo")
+        raise HarnessError(
+            f"{dataset_keys[0]}={written.keys[dataset_keys[0]]} conflicts with "
+            "data=demo (the demo sets replace the dataset); drop data=demo"
+        )
     if source == "local":
         paths = [k for k in dataset_keys if k.endswith(".dataset.path")]
         if paths:
-            raise HarnessError(f"{paths[0]} conflicts with data=local (data.root/<task> is the "
-                               "dataset folder); drop one of them")
+            raise HarnessError(
+                f"{paths[0]} conflicts with data=local (data.root/<task> is the "
+                "dataset folder); drop one of them"
+            )
     return source
 
 
@@ -217,8 +239,10 @@ def _point_dataset(cfg: DictConfig, task: DictConfig, source: str) -> None:
         candidates = [root / name, root / Path(str(path)).name]
         found = next((c for c in candidates if c.is_dir()), None)
         if found is None:
-            raise HarnessError(f"data=local: no folder for task {name} under {root} (looked for "
-                               f"{', '.join(str(c) for c in candidates)})")
+            raise HarnessError(
+                f"data=local: no folder for task {name} under {root} (looked for "
+                f"{', '.join(str(c) for c in candidates)})"
+            )
         task.dataset.path = str(found)
 
 
@@ -231,15 +255,21 @@ def _task_configs(cfg: DictConfig, written: Written, dirs: Sequence[Path]) -> li
         base.overrides = {}
         extra = {k: v for k, v in per_task.items() if k != base.name}
         if extra:
-            raise HarnessError(f"task.overrides.{next(iter(extra))}: not a task of this run "
-                               f"(task={base.name})")
+            raise HarnessError(
+                f"task.overrides.{next(iter(extra))}: not a task of this run (task={base.name})"
+            )
         return [_apply(base, per_task.get(str(base.name)), f"task.overrides.{base.name}")]
     unknown = [k for k in per_task if k not in names]
     if unknown:
-        raise HarnessError(f"task.overrides.{unknown[0]}: not a task of this run"
-                           f"{did_you_mean(unknown[0], names)}; tasks: {', '.join(names)}")
-    common = {k: v for k, v in written.under("task").items()
-              if k.split(".")[0] not in ("name", "names", "overrides")}
+        raise HarnessError(
+            f"task.overrides.{unknown[0]}: not a task of this run"
+            f"{did_you_mean(unknown[0], names)}; tasks: {', '.join(names)}"
+        )
+    common = {
+        k: v
+        for k, v in written.under("task").items()
+        if k.split(".")[0] not in ("name", "names", "overrides")
+    }
     out = []
     for name in names:
         tc = load_group_cfg("task", name, dirs)
@@ -264,8 +294,10 @@ def _task(cfg: DictConfig, tc: DictConfig, written: Written) -> DictConfig:
     name = str(tc.name)
     run_wide = "protocol" in written.keys
     if run_wide and "task.protocol" in written.keys:
-        raise HarnessError(f"protocol={written.keys['protocol']} and task.protocol="
-                           f"{written.keys['task.protocol']} both given; give one of them")
+        raise HarnessError(
+            f"protocol={written.keys['protocol']} and task.protocol="
+            f"{written.keys['task.protocol']} both given; give one of them"
+        )
     if tc.protocol is None:
         tc.protocol = cfg.protocol
     tc.protocol = PROTOCOL_ALIASES.get(str(tc.protocol), str(tc.protocol))
@@ -274,8 +306,10 @@ def _task(cfg: DictConfig, tc: DictConfig, written: Written) -> DictConfig:
     cls = get_task_class(name, tc.get("adapter"))
     if tc.protocol not in cls.protocols:
         where = "task.protocol" if not run_wide else "protocol"
-        raise HarnessError(f"{where}={tc.protocol}: task {name} has no such protocol; valid: "
-                           f"{', '.join(cls.protocols)}")
+        raise HarnessError(
+            f"{where}={tc.protocol}: task {name} has no such protocol; valid: "
+            f"{', '.join(cls.protocols)}"
+        )
     judge_keys = [k for k in _written_task_keys(written, name) if k.startswith("judge.")]
     if judge_keys and not cls.uses_judge:
         raise HarnessError(f"task.{judge_keys[0]}: task {name} has no judge (MathVista has)")
@@ -283,14 +317,18 @@ def _task(cfg: DictConfig, tc: DictConfig, written: Written) -> DictConfig:
 
 
 def _written_task_keys(written: Written, name: str) -> list[str]:
-    keys = [k[len("task."):] for k in written.keys if k.startswith("task.")
-            and not k.startswith("task.overrides.")]
+    keys = [
+        k[len("task.") :]
+        for k in written.keys
+        if k.startswith("task.") and not k.startswith("task.overrides.")
+    ]
     own = f"task.overrides.{name}."
-    return keys + [k[len(own):] for k in written.keys if k.startswith(own)]
+    return keys + [k[len(own) :] for k in written.keys if k.startswith(own)]
 
 
-def _default_output(cfg: DictConfig, kind: str, grid: str | None, encoders: list[DictConfig],
-                    data: str) -> str:
+def _default_output(
+    cfg: DictConfig, kind: str, grid: str | None, encoders: list[DictConfig], data: str
+) -> str:
     enc = grid or (str(encoders[0].name) if encoders else "none")
     if kind != "mllm" and len(encoders) == 1 and encoders[0].name == kind:
         enc = "any"

@@ -1,5 +1,6 @@
 """Reading line-based files (predictions, replay files, POPE's release files): the one JSONL
 reader, with errors that name ``path:line``."""
+
 from __future__ import annotations
 
 import json

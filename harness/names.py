@@ -3,6 +3,7 @@
 A leaf module (standard library only) that both ``tasks/`` and ``harness`` read, so each of
 these facts has one home.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -11,8 +12,16 @@ from importlib import resources
 from pathlib import Path
 
 PAPER_TASKS = (
-    "gqa", "okvqa", "chartqa", "docvqa", "infovqa",
-    "ocrbench", "pope", "mme", "seed", "mathvista",
+    "gqa",
+    "okvqa",
+    "chartqa",
+    "docvqa",
+    "infovqa",
+    "ocrbench",
+    "pope",
+    "mme",
+    "seed",
+    "mathvista",
 )
 """The ten benchmarks in the order of the paper's table (``task=all`` runs these)."""
 

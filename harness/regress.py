@@ -11,6 +11,7 @@ baseline). Exit 2: unusable input (a missing file, runs or tasks that differ, a 
 sample count, a changed metric), one line. Exit 3: scores within tolerance, but predictions
 changed: a table of the tasks and how many samples (``--scores-only`` skips this check).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,8 +85,7 @@ def predictions_digest(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """
     pairs = sorted((str(r["id"]), r.get("prediction")) for r in records)
     whole = hashlib.sha256(json.dumps(pairs, ensure_ascii=False).encode("utf-8")).hexdigest()
-    return {"sha256": whole, "count": len(pairs),
-            "samples": {i: sample_hash(p) for i, p in pairs}}
+    return {"sha256": whole, "count": len(pairs), "samples": {i: sample_hash(p) for i, p in pairs}}
 
 
 def changed_samples(base: Mapping[str, Any], cur: Mapping[str, Any]) -> int | None:
@@ -146,23 +146,42 @@ def compare_predictions(base: dict[str, Any], cur: dict[str, Any]) -> tuple[list
 
 
 def changed_doc(changed: list[Changed], title: str) -> Doc:
-    rows = [[Cell(c.run), Cell(column(c.task).label),
-             Cell("?" if c.samples < 0 else str(c.samples)), Cell(str(c.total))] for c in changed]
-    return Doc(header=["Run", "Benchmark", "Changed predictions", "Samples"],
-               keys=["run", "task", "changed", "samples"], blocks=[Block(rows)], caption=title)
+    rows = [
+        [
+            Cell(c.run),
+            Cell(column(c.task).label),
+            Cell("?" if c.samples < 0 else str(c.samples)),
+            Cell(str(c.total)),
+        ]
+        for c in changed
+    ]
+    return Doc(
+        header=["Run", "Benchmark", "Changed predictions", "Samples"],
+        keys=["run", "task", "changed", "samples"],
+        blocks=[Block(rows)],
+        caption=title,
+    )
 
 
 def _same_keys(what: str, base: dict[str, Any], cur: dict[str, Any], where: str) -> None:
     missing, extra = [k for k in base if k not in cur], [k for k in cur if k not in base]
     if missing or extra:
-        parts = ([f"missing from current: {', '.join(missing)}"] if missing else []) + \
-                ([f"not in the baseline: {', '.join(extra)}"] if extra else [])
-        raise HarnessError(f"{what} differ{where} ({'; '.join(parts)}); rerun the same grid or "
-                           f"rewrite the baseline with --write-baseline")
+        parts = ([f"missing from current: {', '.join(missing)}"] if missing else []) + (
+            [f"not in the baseline: {', '.join(extra)}"] if extra else []
+        )
+        raise HarnessError(
+            f"{what} differ{where} ({'; '.join(parts)}); rerun the same grid or "
+            f"rewrite the baseline with --write-baseline"
+        )
 
 
-def compare(base: dict[str, Any], cur: dict[str, Any], tolerance: float = 0.5,
-            per_task: dict[str, float] | None = None, use_ci: bool = False) -> list[Finding]:
+def compare(
+    base: dict[str, Any],
+    cur: dict[str, Any],
+    tolerance: float = 0.5,
+    per_task: dict[str, float] | None = None,
+    use_ci: bool = False,
+) -> list[Finding]:
     """Check every (run, task) of the baseline against the current scores; raise HarnessError on
     input that cannot be compared (the exit-2 cases)."""
     per_task = per_task or {}
@@ -170,8 +189,9 @@ def compare(base: dict[str, Any], cur: dict[str, Any], tolerance: float = 0.5,
     known = {t for r in base["runs"].values() for t in r["tasks"]}
     unknown = [t for t in per_task if t not in known]
     if unknown:
-        raise HarnessError("--per-task-tolerance names task(s) not in the baseline: "
-                           f"{', '.join(unknown)}")
+        raise HarnessError(
+            f"--per-task-tolerance names task(s) not in the baseline: {', '.join(unknown)}"
+        )
     findings = []
     for key, brun in base["runs"].items():
         crun = cur["runs"][key]
@@ -182,13 +202,23 @@ def compare(base: dict[str, Any], cur: dict[str, Any], tolerance: float = 0.5,
             allowed = per_task.get(task, tolerance)
             if use_ci and task not in per_task:
                 if not isinstance(b.get("ci95"), list):
-                    raise HarnessError(f"--ci: the baseline has no ci95 for {key}/{task}; write "
-                                       "the baseline from a run folder with predictions, or drop "
-                                       "--ci")
+                    raise HarnessError(
+                        f"--ci: the baseline has no ci95 for {key}/{task}; write "
+                        "the baseline from a run folder with predictions, or drop "
+                        "--ci"
+                    )
                 allowed = max(0.0, float(b["value"]) - float(b["ci95"][0]))
             now = math.nan if c.get("value") is None else float(c["value"])
-            findings.append(Finding(key, task, float(b["value"]), now, allowed,
-                                    (int(b.get("failed", 0)), int(c.get("failed", 0)))))
+            findings.append(
+                Finding(
+                    key,
+                    task,
+                    float(b["value"]),
+                    now,
+                    allowed,
+                    (int(b.get("failed", 0)), int(c.get("failed", 0))),
+                )
+            )
     return findings
 
 
@@ -196,12 +226,16 @@ def _check_comparable(run: str, task: str, b: dict[str, Any], c: dict[str, Any])
     total_b = int(b.get("n", 0)) + int(b.get("failed", 0))
     total_c = int(c.get("n", 0)) + int(c.get("failed", 0))
     if total_b != total_c:
-        raise HarnessError(f"{run}/{task}: {total_c} samples in the current run but {total_b} in "
-                           "the baseline (different data or limit); rerun with the baseline's "
-                           "settings or rewrite the baseline")
+        raise HarnessError(
+            f"{run}/{task}: {total_c} samples in the current run but {total_b} in "
+            "the baseline (different data or limit); rerun with the baseline's "
+            "settings or rewrite the baseline"
+        )
     if b.get("metric") and c.get("metric") and b["metric"] != c["metric"]:
-        raise HarnessError(f"{run}/{task}: metric {c['metric']!r} in the current run but "
-                           f"{b['metric']!r} in the baseline; rewrite the baseline")
+        raise HarnessError(
+            f"{run}/{task}: metric {c['metric']!r} in the current run but "
+            f"{b['metric']!r} in the baseline; rewrite the baseline"
+        )
 
 
 def findings_doc(findings: list[Finding], title: str) -> Doc:
@@ -210,13 +244,25 @@ def findings_doc(findings: list[Finding], title: str) -> Doc:
         col = column(f.task)
         more_failed = f.failed[1] > f.failed[0] and -f.change <= f.allowed + EPS
         why = "no score" if math.isnan(f.cur) else "more failed samples" if more_failed else ""
-        rows.append([Cell(f.run), Cell(col.label), Cell(f"{f.base:.2f}"), Cell(_fmt(f.cur)),
-                     Cell(_fmt(f.change, "+")), Cell(f"{f.allowed:.2f}"),
-                     Cell(f"{f.failed[0]} → {f.failed[1]}"), Cell(why)])
+        rows.append(
+            [
+                Cell(f.run),
+                Cell(col.label),
+                Cell(f"{f.base:.2f}"),
+                Cell(_fmt(f.cur)),
+                Cell(_fmt(f.change, "+")),
+                Cell(f"{f.allowed:.2f}"),
+                Cell(f"{f.failed[0]} → {f.failed[1]}"),
+                Cell(why),
+            ]
+        )
     header = ["Run", "Benchmark", "Baseline", "Current", "Change", "Allowed drop", "Failed", "Note"]
-    return Doc(header=header,
-               keys=["run", "task", "baseline", "current", "change", "allowed", "failed", "note"],
-               blocks=[Block(rows)], caption=title)
+    return Doc(
+        header=header,
+        keys=["run", "task", "baseline", "current", "change", "allowed", "failed", "note"],
+        blocks=[Block(rows)],
+        caption=title,
+    )
 
 
 def _fmt(x: float, sign: str = "") -> str:
@@ -237,26 +283,44 @@ def _per_task(items: list[str]) -> dict[str, float]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.regress", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--baseline",
-                   help="baseline file (JSON), or a run/grid folder used as the baseline")
+    p = argparse.ArgumentParser(
+        prog="python -m harness.regress",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--baseline", help="baseline file (JSON), or a run/grid folder used as the baseline"
+    )
     p.add_argument("--current", help="the run or grid folder to check")
-    p.add_argument("--tolerance", type=float, default=0.5,
-                   help="allowed drop in table units (default 0.5)")
-    p.add_argument("--per-task-tolerance", nargs="+", default=[], metavar="TASK=X",
-                   help="allowed drop for one task, e.g. ocrbench=5 mme=10")
-    p.add_argument("--ci", action="store_true",
-                   help="allow each task to drop by the lower half of the baseline's 95%% "
-                        "bootstrap interval")
-    p.add_argument("--scores-only", action="store_true",
-                   help="compare scores only, not the per-sample predictions "
-                        "(non-deterministic runs)")
-    p.add_argument("--write-baseline", metavar="RUN_DIR",
-                   help="write a baseline file from a run or grid folder")
+    p.add_argument(
+        "--tolerance", type=float, default=0.5, help="allowed drop in table units (default 0.5)"
+    )
+    p.add_argument(
+        "--per-task-tolerance",
+        nargs="+",
+        default=[],
+        metavar="TASK=X",
+        help="allowed drop for one task, e.g. ocrbench=5 mme=10",
+    )
+    p.add_argument(
+        "--ci",
+        action="store_true",
+        help="allow each task to drop by the lower half of the baseline's 95%% bootstrap interval",
+    )
+    p.add_argument(
+        "--scores-only",
+        action="store_true",
+        help="compare scores only, not the per-sample predictions (non-deterministic runs)",
+    )
+    p.add_argument(
+        "--write-baseline",
+        metavar="RUN_DIR",
+        help="write a baseline file from a run or grid folder",
+    )
     p.add_argument("--out", help="with --write-baseline: the baseline file to write")
-    p.add_argument("--n-resamples", type=int, default=1000,
-                   help="bootstrap resamples for --write-baseline")
+    p.add_argument(
+        "--n-resamples", type=int, default=1000, help="bootstrap resamples for --write-baseline"
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed for --write-baseline")
     return p
 
@@ -265,15 +329,18 @@ def run(args: argparse.Namespace) -> int:
     if args.write_baseline:
         if not args.out:
             raise HarnessError("--write-baseline needs --out FILE")
-        data = bl.from_dir(args.write_baseline, with_ci=True, n_resamples=args.n_resamples,
-                           seed=args.seed)
+        data = bl.from_dir(
+            args.write_baseline, with_ci=True, n_resamples=args.n_resamples, seed=args.seed
+        )
         path = bl.write(attach_predictions(data, args.write_baseline), args.out)
         n_tasks = sum(len(r["tasks"]) for r in data["runs"].values())
         print(f"wrote {path}: {len(data['runs'])} run(s), {n_tasks} task score(s)")
         return EXIT_OK
     if not args.baseline or not args.current:
-        raise HarnessError("give --baseline FILE_OR_DIR and --current RUN_DIR "
-                           "(or --write-baseline RUN_DIR --out FILE)")
+        raise HarnessError(
+            "give --baseline FILE_OR_DIR and --current RUN_DIR "
+            "(or --write-baseline RUN_DIR --out FILE)"
+        )
     if args.tolerance < 0:
         raise HarnessError(f"--tolerance must be >= 0, got {args.tolerance}")
     per_task = _per_task(args.per_task_tolerance)
@@ -286,25 +353,49 @@ def run(args: argparse.Namespace) -> int:
     where = f"({args.current} vs {args.baseline})"
     bad = [f for f in findings if f.regressed]
     if bad:
-        print(findings_doc(bad, f"REGRESSION: {len(bad)} of {len(findings)} benchmark score(s) "
-                                f"fell beyond tolerance {where}").to_text(), end="")
+        print(
+            findings_doc(
+                bad,
+                f"REGRESSION: {len(bad)} of {len(findings)} benchmark score(s) "
+                f"fell beyond tolerance {where}",
+            ).to_text(),
+            end="",
+        )
     if changed:
-        print(changed_doc(changed, f"PREDICTIONS CHANGED in {len(changed)} of {checked} "
-                                   f"task(s) {where}").to_text(), end="")
+        print(
+            changed_doc(
+                changed, f"PREDICTIONS CHANGED in {len(changed)} of {checked} task(s) {where}"
+            ).to_text(),
+            end="",
+        )
     if bad:
         return EXIT_REGRESSED
     if changed:
-        print("scores are within tolerance; if the change is intended, rewrite the baseline "
-              "(--write-baseline), else find what moved the answers")
+        print(
+            "scores are within tolerance; if the change is intended, rewrite the baseline "
+            "(--write-baseline), else find what moved the answers"
+        )
         return EXIT_PREDICTIONS
-    note = "" if args.scores_only else (
-        f"; predictions identical in {checked} task(s)" if checked else
-        "; the baseline has no prediction digests (scores only)")
+    note = (
+        ""
+        if args.scores_only
+        else (
+            f"; predictions identical in {checked} task(s)"
+            if checked
+            else "; the baseline has no prediction digests (scores only)"
+        )
+    )
     print(f"ok: {len(findings)} benchmark score(s) within tolerance{note} {where}")
     better = [f for f in findings if f.improved]
     if better:
-        print(findings_doc(better, f"note: {len(better)} score(s) improved beyond tolerance; "
-                                   f"consider rewriting the baseline").to_text(), end="")
+        print(
+            findings_doc(
+                better,
+                f"note: {len(better)} score(s) improved beyond tolerance; "
+                f"consider rewriting the baseline",
+            ).to_text(),
+            end="",
+        )
     return EXIT_OK
 
 

@@ -117,8 +117,9 @@ def run_folders(path: Path, protocol: str) -> list[tuple[Path, Path]]:
 
 
 # ---- scoring again ---------------------------------------------------------------------------
-def rescore_task(src: Path, task_name: str,
-                 protocol: str) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
+def rescore_task(
+    src: Path, task_name: str, protocol: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], Any]:
     """(scores.json entry, records) of one task's saved predictions under ``protocol``."""
     from harness.engine.scoring import score_record
     from harness.engine.store import normalize

@@ -7,6 +7,7 @@ files as one tidy pandas DataFrame.
 scores.json and meta.json are rewritten (atomically) after every task, so a run that dies
 later keeps every finished task's scores.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 import harness
 from harness.device import DeviceSpec
-from harness.errors import HarnessError
 from harness.engine.files import atomic_write_text, is_write_fault, write_error, write_json
+from harness.errors import HarnessError
 from harness.fingerprint import dir_fingerprint, obj_fingerprint
 from harness.report.frame import COLUMNS, load_runs
 from tasks.base import Task
@@ -38,8 +39,20 @@ log = logging.getLogger("harness")
 
 __all__ = ["COLUMNS", "RunWriter", "load_runs", "task_scores"]
 
-PACKAGES = ("torch", "torch_npu", "transformers", "timm", "tokenizers", "datasets", "safetensors",
-            "hydra-core", "omegaconf", "pillow", "numpy", "pandas")
+PACKAGES = (
+    "torch",
+    "torch_npu",
+    "transformers",
+    "timm",
+    "tokenizers",
+    "datasets",
+    "safetensors",
+    "hydra-core",
+    "omegaconf",
+    "pillow",
+    "numpy",
+    "pandas",
+)
 
 
 def task_scores(task: Task, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -55,9 +68,18 @@ def task_scores(task: Task, records: list[dict[str, Any]]) -> dict[str, Any]:
     as_empty = [_as_answered(r) for r in bad if "score" in r]  # failures scored as an empty answer
     unscorable = len(bad) - len(as_empty)
     entry: dict[str, Any] = {
-        "metric": task.metric, "value": None, "n": len(ok), "failed": len(bad), "total": len(records),
-        "metrics": {}, "protocol": task.protocol, "version": task.version, "label": task.label,
-        "max_value": task.max_value, "warnings": list(task.warnings)}
+        "metric": task.metric,
+        "value": None,
+        "n": len(ok),
+        "failed": len(bad),
+        "total": len(records),
+        "metrics": {},
+        "protocol": task.protocol,
+        "version": task.version,
+        "label": task.label,
+        "max_value": task.max_value,
+        "warnings": list(task.warnings),
+    }
     if not ok:
         reason = str(bad[0]["failed"]) if bad else "the selection is empty"
         entry["error"] = f"no sample succeeded ({len(bad)} of {len(records)} failed; e.g. {reason})"
@@ -70,14 +92,22 @@ def task_scores(task: Task, records: list[dict[str, Any]]) -> dict[str, Any]:
     entry["metrics"] = metrics
     if bad:
         reasons = sorted({str(r["failed"]) for r in bad})
-        how = "counted as wrong (scored as empty answers)" if not unscorable else (
-            f"counted as wrong ({unscorable} unscorable, counted by scaling the metric by the "
-            f"scored share)")
+        how = (
+            "counted as wrong (scored as empty answers)"
+            if not unscorable
+            else (
+                f"counted as wrong ({unscorable} unscorable, counted by scaling the metric by the "
+                f"scored share)"
+            )
+        )
         entry["warnings"].append(f"{len(bad)} failed sample(s) {how}; e.g. {reasons[0]}")
         scored = task.aggregate(ok)
-        entry["scored_only"] = {"value": _num(scored.get(task.metric, float("nan"))), "n": len(ok),
-                                "metrics": scored,
-                                "note": "metric over the successful samples only"}
+        entry["scored_only"] = {
+            "value": _num(scored.get(task.metric, float("nan"))),
+            "n": len(ok),
+            "metrics": scored,
+            "note": "metric over the successful samples only",
+        }
     ci = _ci(task, counted)
     if ci is not None:
         entry["ci95"] = ci
@@ -107,7 +137,10 @@ def _num(x: Any) -> float | None:
 
 
 def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version(), "harness": harness.__version__}
+    out: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "harness": harness.__version__,
+    }
     for pkg in PACKAGES:
         try:
             out[pkg] = metadata.version(pkg)
@@ -120,10 +153,19 @@ def git_commit() -> str | None:
     """The harness source's git commit (with ``-dirty`` for local changes), if it is a checkout."""
     src = Path(harness.__file__).resolve().parent.parent
     try:
-        head = subprocess.run(["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("-dirty" if dirty else "")
@@ -133,7 +175,9 @@ def dataset_fingerprint(task: Task) -> dict[str, Any]:
     ds = dict(task.dataset)
     path = Path(os.path.expanduser(str(ds.get("path", ""))))
     fp = {k: ds.get(k) for k in ("path", "name", "split", "format")}
-    fp["fingerprint"] = dir_fingerprint(path, limit=1 << 20) if path.exists() else obj_fingerprint(fp)
+    fp["fingerprint"] = (
+        dir_fingerprint(path, limit=1 << 20) if path.exists() else obj_fingerprint(fp)
+    )
     return fp
 
 
@@ -154,17 +198,27 @@ class RunWriter:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.scores: dict[str, Any] = {}
         self.meta: dict[str, Any] = {
-            "encoder": dict(encoder), "model": {}, "fingerprints": {}, "versions": versions(),
-            "git_commit": git_commit(), "device": device.type, "dtype": device.dtype_name,
-            "command": " ".join(sys.argv), "world_size": int(os.environ.get("WORLD_SIZE", 1)),
-            "protocols": {}, "datasets": {}, "tasks": {},
-            "wall_time_s": None, "samples_per_second": None,
+            "encoder": dict(encoder),
+            "model": {},
+            "fingerprints": {},
+            "versions": versions(),
+            "git_commit": git_commit(),
+            "device": device.type,
+            "dtype": device.dtype_name,
+            "command": " ".join(sys.argv),
+            "world_size": int(os.environ.get("WORLD_SIZE", 1)),
+            "protocols": {},
+            "datasets": {},
+            "tasks": {},
+            "wall_time_s": None,
+            "samples_per_second": None,
         }
         self._earlier = _read_json(self.dir / "scores.json"), _read_json(self.dir / "meta.json")
         _write_text(self.dir / "config.yaml", OmegaConf.to_yaml(cfg))
 
-    def set_model(self, model: Model, load_seconds: float,
-                  fingerprint: dict[str, Any] | None = None) -> None:
+    def set_model(
+        self, model: Model, load_seconds: float, fingerprint: dict[str, Any] | None = None
+    ) -> None:
         self.meta["model"] = model.describe() | {"load_seconds": round(load_seconds, 3)}
         self.meta["fingerprints"] = fingerprint if fingerprint is not None else model.fingerprint()
         self._keep_earlier()
@@ -174,8 +228,9 @@ class RunWriter:
         self._earlier = None, None
         if not isinstance(scores, dict) or not scores:
             return
-        same = isinstance(meta, dict) and \
-            _plain(meta.get("fingerprints")) == _plain(self.meta["fingerprints"])
+        same = isinstance(meta, dict) and _plain(meta.get("fingerprints")) == _plain(
+            self.meta["fingerprints"]
+        )
         if same:
             self.scores = {**scores, **self.scores}
             for key in ("protocols", "datasets", "tasks"):
@@ -190,18 +245,33 @@ class RunWriter:
                 os.replace(self.dir / name, dest / f"{tag}.{name}")
         log.warning("%s: scores.json holds results of another model; moved to %s", self.dir, dest)
 
-    def add_task(self, task: Task, scores: dict[str, Any], result: TaskResult,
-                 data_fp: dict[str, Any] | None = None) -> None:
+    def add_task(
+        self,
+        task: Task,
+        scores: dict[str, Any],
+        result: TaskResult,
+        data_fp: dict[str, Any] | None = None,
+    ) -> None:
         self.scores[task.name] = scores
         self.meta["protocols"][task.name] = {"protocol": task.protocol, "version": task.version}
-        self.meta["datasets"][task.name] = data_fp if data_fp is not None else dataset_fingerprint(task)
+        self.meta["datasets"][task.name] = (
+            data_fp if data_fp is not None else dataset_fingerprint(task)
+        )
         self.meta["tasks"][task.name] = {
-            "n": scores["n"], "failed": scores["failed"], "seconds": round(result.seconds, 3),
-            "generated": result.n_generated, "resumed": getattr(result, "n_resumed", 0),
-            "timings": _rounded(getattr(result, "timings", {}) or {})}
+            "n": scores["n"],
+            "failed": scores["failed"],
+            "seconds": round(result.seconds, 3),
+            "generated": result.n_generated,
+            "resumed": getattr(result, "n_resumed", 0),
+            "timings": _rounded(getattr(result, "timings", {}) or {}),
+        }
         self._flush()
-        OUTCOME.add(str(self.meta["encoder"].get("label") or self.dir.name), task.name, scores,
-                    self.dir / "predictions" / f"{task.name}.jsonl")
+        OUTCOME.add(
+            str(self.meta["encoder"].get("label") or self.dir.name),
+            task.name,
+            scores,
+            self.dir / "predictions" / f"{task.name}.jsonl",
+        )
 
     def finish(self, wall: float) -> None:
         total = sum(t["n"] + t["failed"] for t in self.meta["tasks"].values())
@@ -254,11 +324,15 @@ class Outcome:
         if not self.failed:
             return None
         labels = {f[0] for f in self.failed}
-        parts = [f"{t} {k} of {n}" + (f" ({lab})" if len(labels) > 1 else "")
-                 for lab, t, k, n, _ in self.failed]
-        return (f"warning: failed samples, counted as wrong in the scores: {', '.join(parts)} "
-                f"(reasons in the 'failed' field of predictions/<task>.jsonl; strict=true makes "
-                f"this an error)")
+        parts = [
+            f"{t} {k} of {n}" + (f" ({lab})" if len(labels) > 1 else "")
+            for lab, t, k, n, _ in self.failed
+        ]
+        return (
+            f"warning: failed samples, counted as wrong in the scores: {', '.join(parts)} "
+            f"(reasons in the 'failed' field of predictions/<task>.jsonl; strict=true makes "
+            f"this an error)"
+        )
 
     def finish(self, strict: bool = False) -> None:
         """Print the warning; raise HarnessError when a task had no success, or on failures
@@ -271,8 +345,10 @@ class Outcome:
             raise HarnessError(self.errors[0] + more)
         if line and strict:
             total = sum(f[2] for f in self.failed)
-            raise HarnessError(f"strict=true: {total} failed sample(s): "
-                               + ", ".join(f"{t} {k} of {n}" for _, t, k, n, _ in self.failed))
+            raise HarnessError(
+                f"strict=true: {total} failed sample(s): "
+                + ", ".join(f"{t} {k} of {n}" for _, t, k, n, _ in self.failed)
+            )
         if line:
             print(line, file=sys.stderr)
 

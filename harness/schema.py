@@ -9,6 +9,7 @@ value of the wrong type is an error, never silently dropped.
 ``protocol``; ``max_new_tokens`` to the protocol's own length; an encoder's ``select_layer``
 to the checkpoint's setting.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -92,7 +93,9 @@ class ModelConfig:
     feature_cache_dir: Optional[str] = None  # keep image features on disk across runs
     # replay
     predictions: Optional[str] = None  # replay: predictions file (%encoder% per grid row)
-    predictions_format: Optional[str] = None  # replay: None|auto (detect) | jsonl | lmms-eval | vlmevalkit
+    predictions_format: Optional[str] = (
+        None  # replay: None|auto (detect) | jsonl | lmms-eval | vlmevalkit
+    )
 
 
 @dataclass
@@ -130,8 +133,13 @@ class Config:
     tasks: Optional[Dict[str, TaskConfig]] = None
 
 
-GROUP_SCHEMAS = {"task": TaskConfig, "encoder": EncoderConfig, "model": ModelConfig,
-                 "device": DeviceConfig, "data": DataConfig}
+GROUP_SCHEMAS = {
+    "task": TaskConfig,
+    "encoder": EncoderConfig,
+    "model": ModelConfig,
+    "device": DeviceConfig,
+    "data": DataConfig,
+}
 
 MODEL_KEYS = {  # the model keys each model kind reads (others are refused when set)
     "mllm": {f.name for f in fields(ModelConfig)} - {"predictions", "predictions_format"},

@@ -3,6 +3,7 @@
 A task turns a dataset record into a :class:`Request`; a model turns a list of requests into
 texts. Models never see datasets; tasks never see models.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -60,7 +61,9 @@ class ImageRef:
             raise
         except Exception as exc:  # PIL raises many types for corrupt files
             where = f" ({self.path})" if self.path else ""
-            raise SampleError(f"image failed to decode{where}: {type(exc).__name__}: {exc}") from None
+            raise SampleError(
+                f"image failed to decode{where}: {type(exc).__name__}: {exc}"
+            ) from None
 
     def content_hash(self) -> str:
         """A hash of the encoded image (bytes or file); cheap and stable across runs."""

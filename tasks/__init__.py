@@ -1,5 +1,6 @@
 """Task adapters, one module per benchmark, registered by name; a user's own adapter is loaded
 from ``task.adapter`` (``module:Class`` or ``path/to/file.py:Class``)."""
+
 from __future__ import annotations
 
 import importlib
@@ -9,7 +10,6 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.names import PAPER_TASKS, did_you_mean
-
 from tasks.base import Task
 
 TASK_MODULES = {name: f"tasks.{name}" for name in PAPER_TASKS}
@@ -25,8 +25,10 @@ def get_task_class(name: str, adapter: str | None = None) -> type[Task]:
     if adapter:
         return load_adapter(str(adapter), name)
     if name not in TASK_MODULES:
-        raise HarnessError(f"unknown task {name!r}{did_you_mean(name, TASK_MODULES)}; valid: "
-                           f"{', '.join(TASK_MODULES)}, all (or set task.adapter=module:Class)")
+        raise HarnessError(
+            f"unknown task {name!r}{did_you_mean(name, TASK_MODULES)}; valid: "
+            f"{', '.join(TASK_MODULES)}, all (or set task.adapter=module:Class)"
+        )
     module = importlib.import_module(TASK_MODULES[name])
     cls: type[Task] = module.TASK
     return cls
@@ -59,6 +61,8 @@ def load_adapter(adapter: str, name: str | None = None) -> type[Task]:
     if not (isinstance(cls, type) and issubclass(cls, Task)):
         raise HarnessError(f"{key}: {where} has no Task subclass named {attr or 'TASK'!r}")
     if name is not None and name != "all" and getattr(cls, "name", name) != name:
-        raise HarnessError(f"{key}: {cls.__name__}.name is {cls.name!r}, the task config's name "
-                           f"is {name!r}; make them the same")
+        raise HarnessError(
+            f"{key}: {cls.__name__}.name is {cls.name!r}, the task config's name "
+            f"is {name!r}; make them the same"
+        )
     return cls

@@ -15,6 +15,7 @@ Life of a sample::
 ``aggregate`` sees only the records (the lines of ``predictions/<task>.jsonl``), never the
 dataset, so reports and bootstrap intervals can be recomputed from saved predictions alone.
 """
+
 from __future__ import annotations
 
 import functools
@@ -69,11 +70,15 @@ class Task:
         self.protocol: str = PROTOCOL_ALIASES.get(requested, requested)  # the canonical name
         if self.protocol not in self.protocols:
             aliases = [a for a, p in PROTOCOL_ALIASES.items() if p in self.protocols]
-            raise HarnessError(f"task {self.name}: unknown protocol {requested!r}; valid: "
-                               f"{', '.join((*self.protocols, *aliases))}")
+            raise HarnessError(
+                f"task {self.name}: unknown protocol {requested!r}; valid: "
+                f"{', '.join((*self.protocols, *aliases))}"
+            )
         fmt = self.dataset.get("format", "hub")
         if fmt not in self.formats:
-            raise HarnessError(f"task {self.name}: unknown dataset.format {fmt!r}; valid: {', '.join(self.formats)}")
+            raise HarnessError(
+                f"task {self.name}: unknown dataset.format {fmt!r}; valid: {', '.join(self.formats)}"
+            )
         self.warnings: list[str] = []
         self._docs: Sequence[dict[str, Any]] | None = None
 
@@ -110,8 +115,10 @@ class Task:
         """``task.dataset.<key>``, which must be set (the task's YAML gives every default)."""
         value = self.dataset.get(key)
         if value is None or value == "":
-            raise HarnessError(f"task {self.name}: task.dataset.{key} is not set "
-                               f"(format={self.dataset.get('format') or 'hub'} reads it)")
+            raise HarnessError(
+                f"task {self.name}: task.dataset.{key} is not set "
+                f"(format={self.dataset.get('format') or 'hub'} reads it)"
+            )
         return value
 
     def check_dataset_keys(self) -> None:
@@ -121,8 +128,10 @@ class Task:
             if key in self.dataset_keys or value is None:
                 continue
             hint = did_you_mean(str(key), self.dataset_keys, prefix="task.dataset.")
-            raise HarnessError(f"task {self.name}: unknown key task.dataset.{key}{hint}; "
-                               f"valid: {', '.join(k for k in self.dataset_keys if k != 'demo')}")
+            raise HarnessError(
+                f"task {self.name}: unknown key task.dataset.{key}{hint}; "
+                f"valid: {', '.join(k for k in self.dataset_keys if k != 'demo')}"
+            )
 
     def check_unused_keys(self, fmt: str) -> None:
         """One-line HarnessError for a key the ``fmt`` layout does not read, set to something
@@ -132,8 +141,10 @@ class Task:
         for key, value in self.dataset.items():
             if key in COMMON_DATASET_KEYS or key in used or value in (None, defaults.get(key)):
                 continue
-            raise HarnessError(f"task {self.name}: task.dataset.{key}={value!r} is not used with "
-                               f"format={fmt} (it reads: {', '.join(used)}); remove it")
+            raise HarnessError(
+                f"task {self.name}: task.dataset.{key}={value!r} is not used with "
+                f"format={fmt} (it reads: {', '.join(used)}); remove it"
+            )
 
     def split_choice(self, choices: Mapping[str, Any], layout: str) -> Any:
         """What the configured split selects in an original layout (``choices``: split name ->
@@ -141,20 +152,32 @@ class Task:
         split = self.dataset.get("split")
         key = next(iter(choices)) if split is None else str(split)
         if key not in choices:
-            raise HarnessError(f"task {self.name}: task.dataset.split={split!r} is not a split of "
-                               f"{layout} (it has: {', '.join(map(str, choices))})")
+            raise HarnessError(
+                f"task {self.name}: task.dataset.split={split!r} is not a split of "
+                f"{layout} (it has: {', '.join(map(str, choices))})"
+            )
         return choices[key]
 
-    def hub_rows(self, name: str | None = None, split: str | None = None,
-                 columns: Sequence[str] | None = None) -> datasets.Dataset:
+    def hub_rows(
+        self,
+        name: str | None = None,
+        split: str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> datasets.Dataset:
         """The configured hub split (a ``datasets.Dataset``, images undecoded), checked to have
         ``columns`` (default ``hub_columns``); ``name``: another config than ``dataset.name``."""
         from tasks.loading import load_hub_any, require_columns
 
         path = str(self.setting("path"))
-        rows = load_hub_any(path, name or self.dataset.get("name"), split or self.setting("split"),
-                            image_columns=self.hub_image_columns)
-        require_columns(rows, self.hub_columns if columns is None else columns, f"{self.name} ({path})")
+        rows = load_hub_any(
+            path,
+            name or self.dataset.get("name"),
+            split or self.setting("split"),
+            image_columns=self.hub_image_columns,
+        )
+        require_columns(
+            rows, self.hub_columns if columns is None else columns, f"{self.name} ({path})"
+        )
         return rows
 
     def load_hub(self) -> Sequence[dict[str, Any]]:
@@ -174,8 +197,7 @@ class Task:
             self.check_size(len(self._docs))
         return self._docs
 
-    def with_image_check(self, docs: list[dict[str, Any]],
-                         where: Path) -> list[dict[str, Any]]:
+    def with_image_check(self, docs: list[dict[str, Any]], where: Path) -> list[dict[str, Any]]:
         """After reading an original release layout: fail when none of its image files exist
         (a wrong folder), warn when some do not (those samples fail), return the documents."""
         from tasks.loading import check_image_files
@@ -203,8 +225,9 @@ class Task:
             default = min(default, DEMO_MAX_NEW_TOKENS)
         tokens = default if given is None else given
         if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 1:
-            raise HarnessError(f"task {self.name}: max_new_tokens must be a positive integer, "
-                               f"got {tokens!r}")
+            raise HarnessError(
+                f"task {self.name}: max_new_tokens must be a positive integer, got {tokens!r}"
+            )
         return GenerationSettings(max_new_tokens=tokens, stop=tuple(self.cfg.get("stop") or ()))
 
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -220,8 +243,13 @@ class Task:
         aliases = (str(doc["_index"]),) if "_index" in doc else ()
         prompt = self.prompt(doc)
         self.reference(doc)  # validation only: the answer is never sent to a model
-        return Request(id=doc["id"], prompt=prompt, images=list(doc.get("images", [])),
-                       gen=self.generation(), aliases=aliases)
+        return Request(
+            id=doc["id"],
+            prompt=prompt,
+            images=list(doc.get("images", [])),
+            gen=self.generation(),
+            aliases=aliases,
+        )
 
     # ---- scoring ----------------------------------------------------------------------
     def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
@@ -239,7 +267,7 @@ class Task:
         return unit
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _yaml_dataset(name: str) -> tuple[tuple[str, Any], ...]:
     from omegaconf import OmegaConf
 

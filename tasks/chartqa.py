@@ -15,6 +15,7 @@ Metrics: overall, ``human`` and ``augmented`` (each record carries its ``type``)
 Protocols: ``lmms-eval`` and ``lmms-eval-0.2`` (identical: ChartQA did not change); the
 prediction is stripped first, as lmms-eval's task layer does; 16 new tokens.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,8 +26,16 @@ from typing import Any
 from harness.errors import HarnessError, SampleError
 from harness.metrics.relaxed import relaxed_correctness
 from tasks.base import Task
-from tasks.loading import (attach_file_image, hub_image, raise_doc_error,
-                           read_json, require_dir, row_id, safe_convert, text_field)
+from tasks.loading import (
+    attach_file_image,
+    hub_image,
+    raise_doc_error,
+    read_json,
+    require_dir,
+    row_id,
+    safe_convert,
+    text_field,
+)
 
 SINGLE_WORD = "Answer the question with a single word."
 HUMAN, AUGMENTED = "human_test", "augmented_test"
@@ -63,7 +72,9 @@ class ChartQA(Task):
             data = read_json(test / fname, f"ChartQA {kind} file")
             records = data.get("data") if isinstance(data, dict) else data
             if not isinstance(records, list):
-                raise HarnessError(f"{test / fname}: expected a list of records (not a ChartQA test file)")
+                raise HarnessError(
+                    f"{test / fname}: expected a list of records (not a ChartQA test file)"
+                )
             convert = safe_convert(functools.partial(_from_original, pngs, kind), self._id)
             start = len(docs)
             docs += [convert(start + k, rec) for k, rec in enumerate(records)]
@@ -85,8 +96,10 @@ class ChartQA(Task):
     def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         """Overall and per split; lmms-eval counts every non-``human_test`` record as augmented."""
         out: dict[str, Any] = {"relaxed_accuracy": _pct(records)}
-        for key, part in (("human", [r for r in records if r.get("type") == HUMAN]),
-                          ("augmented", [r for r in records if r.get("type") != HUMAN])):
+        for key, part in (
+            ("human", [r for r in records if r.get("type") == HUMAN]),
+            ("augmented", [r for r in records if r.get("type") != HUMAN]),
+        ):
             if part:
                 out[key] = _pct(part)
             out[f"n_{key}"] = len(part)
@@ -94,7 +107,13 @@ class ChartQA(Task):
 
 
 def _from_original(pngs: Path, kind: str, i: int, rec: dict[str, Any]) -> dict[str, Any]:
-    doc = {"id": str(i), "_index": i, "type": kind, "question": rec.get("query"), "answer": rec.get("label")}
+    doc = {
+        "id": str(i),
+        "_index": i,
+        "type": kind,
+        "question": rec.get("query"),
+        "answer": rec.get("label"),
+    }
     name = rec.get("imgname")
     if not isinstance(name, str):
         raise SampleError(f"record {i}: missing field 'imgname'")

@@ -13,6 +13,7 @@ Protocols (the prediction stripped first, as lmms-eval's task layer does): ``lmm
 (default; ANLS of the best ground truth, 0 below 0.5) and ``lmms-eval-0.2`` (v0.1.0–v0.2.4's
 defect: 1.0 when the best ANLS reaches 0.5, else 0.0, a thresholded accuracy).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -22,9 +23,18 @@ from typing import Any, ClassVar
 from harness.errors import HarnessError, SampleError
 from harness.metrics.anls import anls, anls_accuracy
 from tasks.base import Task
-from tasks.loading import (answer_list, attach_file_image, find_file, hub_image,
-                           raise_doc_error, read_json, require_dir, row_id,
-                           safe_convert, text_field)
+from tasks.loading import (
+    answer_list,
+    attach_file_image,
+    find_file,
+    hub_image,
+    raise_doc_error,
+    read_json,
+    require_dir,
+    row_id,
+    safe_convert,
+    text_field,
+)
 from tasks.prompts import short_answer_prompt
 
 ORIGINAL_SPLITS = {"validation": "val", "val": "val", "test": "test", "train": "train"}
@@ -59,14 +69,19 @@ class DocVQA(Task):
         ann = self.dataset.get("annotations")
         if not ann:
             split = self.split_choice(ORIGINAL_SPLITS, f"the {self.label} release")
-            ann = find_file(root, [f.format(split=split) for f in self.annotation_files],
-                            f"{self.label} annotation file")
+            ann = find_file(
+                root,
+                [f.format(split=split) for f in self.annotation_files],
+                f"{self.label} annotation file",
+            )
         else:
             ann = root / ann
         data = read_json(ann, f"{self.label} annotation file")
         records = data.get("data") if isinstance(data, dict) else None
         if not isinstance(records, list):
-            raise HarnessError(f"{ann}: no 'data' list of records (not a {self.label} annotation file)")
+            raise HarnessError(
+                f"{ann}: no 'data' list of records (not a {self.label} annotation file)"
+            )
         convert = safe_convert(lambda i, rec: self._from_original(root, i, rec), self._id)
         docs = [convert(i, rec) for i, rec in enumerate(records)]
         return self.with_image_check(docs, root)

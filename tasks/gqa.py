@@ -15,6 +15,7 @@ Protocols: ``lmms-eval`` (default; strip, lowercase, delete ASCII punctuation, w
 string-cell quirks), ``lmms-eval-0.2`` (the same: GQA's scoring did not change) and ``llava``
 (strip, drop trailing periods, lowercase). 16 new tokens under all three.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,8 +26,19 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import HarnessError, SampleError
 from harness.metrics.exact import exact_match, exact_match_llava
 from tasks.base import Task
+from tasks.loading import (
+    LazyDocs,
+    attach_file_image,
+    find_file,
+    hub_image,
+    raise_doc_error,
+    read_json,
+    require_dir,
+    row_id,
+    safe_convert,
+    text_field,
+)
 from tasks.prompts import short_answer_prompt
-from tasks.loading import (LazyDocs, attach_file_image, find_file, hub_image, raise_doc_error, read_json, require_dir, row_id, safe_convert, text_field)
 
 if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
     import datasets
@@ -50,21 +62,30 @@ class GQA(Task):
     _id = staticmethod(row_id("id"))
 
     def load_hub(self) -> Sequence[dict[str, Any]]:
-        questions = self.hub_rows(str(self.setting("name")),
-                                  columns=("id", "imageId", "question", "answer"))
+        questions = self.hub_rows(
+            str(self.setting("name")), columns=("id", "imageId", "question", "answer")
+        )
         images_config = str(self.setting("images_name"))
         images = self.hub_rows(images_config, columns=("id", "image"))
         position = {str(image_id): j for j, image_id in enumerate(images["id"])}
         convert = functools.partial(self._from_hub, images, position, images_config)
         return LazyDocs(questions, safe_convert(convert, self._id))
 
-    def _from_hub(self, images: datasets.Dataset, position: dict[str, int], images_config: str,
-                  i: int, row: dict[str, Any]) -> dict[str, Any]:
+    def _from_hub(
+        self,
+        images: datasets.Dataset,
+        position: dict[str, int],
+        images_config: str,
+        i: int,
+        row: dict[str, Any],
+    ) -> dict[str, Any]:
         doc = dict(row, id=self._id(i, row))
         image_id = row.get("imageId")
         j = position.get(str(image_id)) if image_id is not None else None
         if j is None:
-            raise SampleError(f"record {doc['id']}: image {image_id!r} is not in config {images_config}")
+            raise SampleError(
+                f"record {doc['id']}: image {image_id!r} is not in config {images_config}"
+            )
         doc["images"] = [hub_image(images[j]["image"], key=str(image_id))]
         return doc
 
@@ -73,13 +94,21 @@ class GQA(Task):
         ann = self.dataset.get("annotations")
         split = self.split_choice({s: s for s in SPLITS}, "the GQA release")
         name = QUESTIONS_FILE.format(split=split)
-        ann = root / ann if ann else find_file(
-            root, (name, f"questions/{name}", f"questions1.2/{name}"), "GQA questions file")
+        ann = (
+            root / ann
+            if ann
+            else find_file(
+                root, (name, f"questions/{name}", f"questions1.2/{name}"), "GQA questions file"
+            )
+        )
         data = read_json(ann, "GQA questions file")
         if not isinstance(data, dict):
-            raise HarnessError(f"{ann}: expected an object {{question id: record}} (not a GQA questions file)")
-        images = require_dir(root / (self.dataset.get("image_dir") or "images"),
-                             "GQA images folder")
+            raise HarnessError(
+                f"{ann}: expected an object {{question id: record}} (not a GQA questions file)"
+            )
+        images = require_dir(
+            root / (self.dataset.get("image_dir") or "images"), "GQA images folder"
+        )
 
         def convert(i: int, item: tuple[str, dict[str, Any]]) -> dict[str, Any]:
             qid, rec = item

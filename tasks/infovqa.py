@@ -10,6 +10,7 @@ Sample ids: the dataset's ``questionId`` (``row<i>`` if a record lacks one). Que
 same infographic share an image key (hub ``image_url``; original: ``image_local_name``).
 Prompt: ``{question}\\nAnswer the question using a single word or phrase.``
 """
+
 from __future__ import annotations
 
 from tasks.docvqa import DocVQA
@@ -21,9 +22,12 @@ class InfoVQA(DocVQA):
     version = "2"  # 2: the prediction is stripped before scoring
     expected_size = 2801
     image_key_column = "image_url"
-    annotation_files = ("infographicsVQA_{split}_v1.0_withQT.json",
-                        "infographicVQA_{split}_v1.0.json", "infographicsVQA_{split}_v1.0.json",
-                        "{split}_v1.0.json")
+    annotation_files = (
+        "infographicsVQA_{split}_v1.0_withQT.json",
+        "infographicVQA_{split}_v1.0.json",
+        "infographicsVQA_{split}_v1.0.json",
+        "{split}_v1.0.json",
+    )
     image_fields = ("image_local_name", "image")
     image_dirs = ("infographicsvqa_images", "images", "")
 

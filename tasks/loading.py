@@ -1,4 +1,5 @@
 """Dataset access shared by task adapters: the lmms-lab hub schema (hub id or local snapshot)."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
     import datasets
 
 
-def load_hub(path: str, name: str | None, split: str,
-             image_columns: Sequence[str] = ("image",)) -> datasets.Dataset:
+def load_hub(
+    path: str, name: str | None, split: str, image_columns: Sequence[str] = ("image",)
+) -> datasets.Dataset:
     """Load one config/split of a hub-schema dataset from a hub id or a local snapshot folder.
 
     Image columns are left undecoded (bytes), so records stay cheap and decoding happens in
@@ -26,17 +28,25 @@ def load_hub(path: str, name: str | None, split: str,
     local = check_local_folder(path)
     try:
         if local is not None:
-            ds = datasets.load_dataset(str(local), name, split=split, cache_dir=local_cache_dir(local))
+            ds = datasets.load_dataset(
+                str(local), name, split=split, cache_dir=local_cache_dir(local)
+            )
         else:
             ds = datasets.load_dataset(path, name, split=split)
     except ValueError as exc:  # unknown config or split
-        raise HarnessError(f"dataset {path}: cannot load config {name!r} split {split!r}: {_first_line(exc)}") from None
+        raise HarnessError(
+            f"dataset {path}: cannot load config {name!r} split {split!r}: {_first_line(exc)}"
+        ) from None
     except FileNotFoundError as exc:
-        raise HarnessError(f"dataset {path} not found ({_first_line(exc)}); give a local snapshot folder "
-                           f"with task.dataset.path=DIR") from None
+        raise HarnessError(
+            f"dataset {path} not found ({_first_line(exc)}); give a local snapshot folder "
+            f"with task.dataset.path=DIR"
+        ) from None
     except Exception as exc:  # offline hub, connection errors, corrupt shards
-        raise HarnessError(f"dataset {path} (config {name!r}, split {split!r}) failed to load: "
-                           f"{type(exc).__name__}: {_first_line(exc)}") from None
+        raise HarnessError(
+            f"dataset {path} (config {name!r}, split {split!r}) failed to load: "
+            f"{type(exc).__name__}: {_first_line(exc)}"
+        ) from None
     for col in image_columns:
         if col in ds.column_names and isinstance(ds.features[col], datasets.Image):
             ds = ds.cast_column(col, datasets.Image(decode=False))
@@ -68,9 +78,13 @@ def local_cache_dir(folder: Path) -> str:
 
     h = hashlib.sha1(str(folder.resolve()).encode())
     for f in sorted(folder.rglob("*")):
-        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts):  # .git, .cache
+        if f.is_file() and not any(
+            part.startswith(".") for part in f.relative_to(folder).parts
+        ):  # .git, .cache
             st = f.stat()
-            h.update(f"{f.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(
+                f"{f.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
+            )
     return str(Path(config.HF_DATASETS_CACHE) / "unit-harness-local" / h.hexdigest()[:16])
 
 
@@ -82,7 +96,9 @@ def _first_line(exc: BaseException) -> str:
 def hub_image(value: Any, key: str | None = None) -> ImageRef:
     """An undecoded hub image cell (``{"bytes", "path"}``) as an ImageRef; raise SampleError if absent."""
     if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
-        return ImageRef(data=value.get("bytes"), path=None if value.get("bytes") else value.get("path"), key=key)
+        return ImageRef(
+            data=value.get("bytes"), path=None if value.get("bytes") else value.get("path"), key=key
+        )
     if value is not None and hasattr(value, "convert"):
         return ImageRef(image=value, key=key)
     raise SampleError("record has no image")
@@ -136,8 +152,9 @@ def hub_id_alternatives(path: str) -> list[str]:
     return [path]
 
 
-def load_hub_any(path: str, name: str | None, split: str,
-                 image_columns: Sequence[str] = ("image",)) -> datasets.Dataset:
+def load_hub_any(
+    path: str, name: str | None, split: str, image_columns: Sequence[str] = ("image",)
+) -> datasets.Dataset:
     """:func:`load_hub`, trying the other lmms-lab organisation when the given hub id cannot be
     loaded (e.g. only ``lmms-lab-encoder/<Name>`` is in the offline cache). A local folder is
     loaded as given."""
@@ -159,8 +176,10 @@ def require_columns(ds: Any, columns: Sequence[str], where: str) -> None:
     """HarnessError naming the columns a loaded hub dataset lacks."""
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
-        raise HarnessError(f"{where}: dataset lacks column(s) {', '.join(missing)} "
-                           f"(it has: {', '.join(ds.column_names)})")
+        raise HarnessError(
+            f"{where}: dataset lacks column(s) {', '.join(missing)} "
+            f"(it has: {', '.join(ds.column_names)})"
+        )
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -213,11 +232,15 @@ def check_image_files(docs: Sequence[dict[str, Any]], where: Path, task: str) ->
     missing = [d for d in docs if str(d.get("error", "")).startswith(MISSING_IMAGE)]
     if not missing:
         return None
-    example = missing[0]["error"][len(MISSING_IMAGE) + 2:]
+    example = missing[0]["error"][len(MISSING_IMAGE) + 2 :]
     if len(missing) == len(docs):
-        raise HarnessError(f"{task}: none of the {len(docs)} image files exist under {where} (e.g. {example})")
-    return (f"{task}: {len(missing)} of {len(docs)} image files are missing under {where} (e.g. {example}); "
-            "those samples fail")
+        raise HarnessError(
+            f"{task}: none of the {len(docs)} image files exist under {where} (e.g. {example})"
+        )
+    return (
+        f"{task}: {len(missing)} of {len(docs)} image files are missing under {where} (e.g. {example}); "
+        "those samples fail"
+    )
 
 
 class safe_convert:  # noqa: N801 - used like a function; a class so that workers can pickle it
@@ -226,8 +249,9 @@ class safe_convert:  # noqa: N801 - used like a function; a class so that worker
     ``doc_id`` are (bound methods, :func:`row_id`), as DataLoader workers started with
     ``spawn`` need."""
 
-    def __init__(self, convert: Callable[[int, Any], dict[str, Any]],
-                 doc_id: Callable[[int, Any], str]):
+    def __init__(
+        self, convert: Callable[[int, Any], dict[str, Any]], doc_id: Callable[[int, Any], str]
+    ):
         self.convert, self.doc_id = convert, doc_id
 
     def __call__(self, i: int, row: Any) -> dict[str, Any]:
@@ -236,8 +260,11 @@ class safe_convert:  # noqa: N801 - used like a function; a class so that worker
         except SampleError as exc:
             return {"id": self.doc_id(i, row), "_index": i, "error": str(exc)}
         except Exception as exc:  # a malformed row must not stop the run
-            return {"id": self.doc_id(i, row), "_index": i,
-                    "error": f"malformed record: {type(exc).__name__}: {exc}"}
+            return {
+                "id": self.doc_id(i, row),
+                "_index": i,
+                "error": f"malformed record: {type(exc).__name__}: {exc}",
+            }
 
 
 class row_id:  # noqa: N801 - used like a function; a class so that it pickles
@@ -276,7 +303,9 @@ def answer_list(doc: dict[str, Any], field: str, allow_single: bool = False) -> 
         return [value]
     if isinstance(value, (list, tuple)) and value and all(isinstance(a, str) for a in value):
         return list(value)
-    raise SampleError(f"record {doc.get('id')}: {field!r} is not a non-empty list of strings: {value!r}")
+    raise SampleError(
+        f"record {doc.get('id')}: {field!r} is not a non-empty list of strings: {value!r}"
+    )
 
 
 # ---- added for the pope / mme / seed / mathvista adapters ------------------------------------

@@ -12,6 +12,7 @@ Protocols (:data:`PROTOCOLS`): ``lmms-eval`` (today's main) and ``lmms-eval-0.2`
 paper's era; alias ``paper``) score alike, float-precision defect included; they differ in the
 judge model lmms-eval asks by default and in the generation length.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,8 +28,7 @@ from harness.metrics.choice import lettered_options
 from harness.metrics.judge import Judge, judge_from_config
 from harness.types import GenerationSettings
 from tasks.base import Task
-from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
-                           read_json, text_field)
+from tasks.loading import LazyDocs, file_image, hub_image, raise_doc_error, read_json, text_field
 
 MC_HINT = "Answer with the option's letter from the given choices directly."
 PLACES = {1: "one decimal place", 2: "two decimal places", 3: "three decimal places"}
@@ -92,15 +92,24 @@ class MathVista(Task):
     uses_judge = True
     generation_tokens = {name: p.max_new_tokens for name, p in PROTOCOLS.items()}
     formats = ("hub", "original")
-    hub_columns = ("pid", "question", "decoded_image", "choices", "answer", "question_type", "answer_type")
+    hub_columns = (
+        "pid",
+        "question",
+        "decoded_image",
+        "choices",
+        "answer",
+        "question_type",
+        "answer_type",
+    )
     hub_image_columns = ("decoded_image",)
 
     def __init__(self, cfg: Mapping[str, Any] | None = None):
         super().__init__(cfg)
         # built now so a config mistake is one line at start; nothing is loaded or sent yet
         base = Path(str(self.cfg.get("cache_dir") or "~/.cache/unit-harness")).expanduser()
-        self._judge = judge_from_config(self.cfg.get("judge"), PROTOCOLS[self.protocol].judge_model,
-                                        base / "judge" / self.name)
+        self._judge = judge_from_config(
+            self.cfg.get("judge"), PROTOCOLS[self.protocol].judge_model, base / "judge" / self.name
+        )
 
     # ---- data -------------------------------------------------------------------------
     def load_hub(self) -> Sequence[dict[str, Any]]:
@@ -130,8 +139,10 @@ class MathVista(Task):
         split = self.split_choice({s: s for s in ORIGINAL_SPLITS}, "the MathVista release")
         if root.is_file():
             if root.stem in ORIGINAL_SPLITS and root.stem != split:
-                raise HarnessError(f"task mathvista: task.dataset.path is {root.name} but "
-                                   f"task.dataset.split is {split!r}")
+                raise HarnessError(
+                    f"task mathvista: task.dataset.path is {root.name} but "
+                    f"task.dataset.split is {split!r}"
+                )
             return root
         found = (root / p for p in (f"{split}.json", f"data/{split}.json") if (root / p).is_file())
         return next(found, root / f"{split}.json")
@@ -144,15 +155,25 @@ class MathVista(Task):
         if doc.get("unit"):
             question += f" (Unit: {doc['unit']})"
         choices = self._choices(doc, required=False)
-        parts = [question, lettered_options(choices) if choices else "", hint(qtype, atype, doc.get("precision"))]
+        parts = [
+            question,
+            lettered_options(choices) if choices else "",
+            hint(qtype, atype, doc.get("precision")),
+        ]
         return "\n".join(p for p in parts if p).strip()
 
     def _choices(self, doc: dict[str, Any], required: bool = True) -> list[str]:
         choices = doc.get("choices")
         if not choices and not required:
             return []
-        if not isinstance(choices, (list, tuple)) or not choices or not all(isinstance(c, str) for c in choices):
-            raise SampleError(f"record {doc['id']}: multi-choice problem without a list of choices: {choices!r}")
+        if (
+            not isinstance(choices, (list, tuple))
+            or not choices
+            or not all(isinstance(c, str) for c in choices)
+        ):
+            raise SampleError(
+                f"record {doc['id']}: multi-choice problem without a list of choices: {choices!r}"
+            )
         return list(choices)
 
     def reference(self, doc: dict[str, Any]) -> str:
@@ -169,20 +190,39 @@ class MathVista(Task):
         choices = self._choices(doc) if qtype == "multi_choice" else doc.get("choices")
         extraction, method = self.extract(doc, prediction.strip(), qtype, atype, choices)
         precision = doc["precision"] if "precision" in doc else 0  # as lmms-eval reads it
-        pred = mv.normalize(extraction, qtype, atype, choices, precision,
-                            precision_defect=PROTOCOLS[self.protocol].precision_defect)
+        pred = mv.normalize(
+            extraction,
+            qtype,
+            atype,
+            choices,
+            precision,
+            precision_defect=PROTOCOLS[self.protocol].precision_defect,
+        )
         raw_meta = doc.get("metadata")
         meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
         skills = meta.get("skills")
         judge = self.judge()
-        return {"answer": answer, "extraction": extraction, "extraction_method": method,
-                "normalized": pred, "judge": judge.label if judge else RULES_ONLY,
-                "score": float(mv.is_correct(pred, answer)), "question_type": qtype,
-                "answer_type": atype, "task": meta.get("task"),
-                "skills": list(skills) if isinstance(skills, (list, tuple)) else []}
+        return {
+            "answer": answer,
+            "extraction": extraction,
+            "extraction_method": method,
+            "normalized": pred,
+            "judge": judge.label if judge else RULES_ONLY,
+            "score": float(mv.is_correct(pred, answer)),
+            "question_type": qtype,
+            "answer_type": atype,
+            "task": meta.get("task"),
+            "skills": list(skills) if isinstance(skills, (list, tuple)) else [],
+        }
 
-    def extract(self, doc: dict[str, Any], response: str, qtype: str, atype: str,
-                choices: Sequence[str] | None) -> tuple[str, str]:
+    def extract(
+        self,
+        doc: dict[str, Any],
+        response: str,
+        qtype: str,
+        atype: str,
+        choices: Sequence[str] | None,
+    ) -> tuple[str, str]:
         """(extraction, method): ``exact``; ``rule`` (only with ``judge.use_rules``); ``judge``;
         ``judge-failed`` (no answer after the retries: ``""``, as lmms-eval); ``none`` (no
         judge)."""
@@ -198,8 +238,9 @@ class MathVista(Task):
             return "", "none"
         query = doc.get("query")
         if not isinstance(query, str):
-            raise SampleError(f"record {doc['id']}: no 'query' text, which the judge's prompt "
-                              "quotes")
+            raise SampleError(
+                f"record {doc['id']}: no 'query' text, which the judge's prompt quotes"
+            )
         try:
             return judge.complete(mv.judge_prompt(query, response)), "judge"
         except SampleError:
@@ -220,9 +261,15 @@ class MathVista(Task):
 
     def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         n = len(records)
-        out: dict[str, Any] = {"accuracy": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")}
-        groups = {"question_type": lambda r: [r.get("question_type")], "answer_type": lambda r: [r.get("answer_type")],
-                  "task": lambda r: [r["task"]] if r.get("task") else [], "skill": lambda r: r.get("skills") or []}
+        out: dict[str, Any] = {
+            "accuracy": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")
+        }
+        groups = {
+            "question_type": lambda r: [r.get("question_type")],
+            "answer_type": lambda r: [r.get("answer_type")],
+            "task": lambda r: [r["task"]] if r.get("task") else [],
+            "skill": lambda r: r.get("skills") or [],
+        }
         for key in BREAKDOWN:
             for value, acc in sorted(mean_by(records, groups[key]).items()):
                 out[f"{key}/{value}"] = acc

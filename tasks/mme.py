@@ -10,6 +10,7 @@ key (``pair``) for acc+, and a bootstrap resamples image pairs. The table shows 
 cognition (out of 800) and every subtask's acc, acc+ and score are in the breakdown.
 Protocols: ``lmms-eval`` and ``lmms-eval-0.2`` (identical: MME did not change); 16 new tokens.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -20,8 +21,7 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics import mme as mm
 from harness.metrics.yesno import mme_yes_no
 from tasks.base import Task
-from tasks.loading import (LazyDocs, file_image, hub_image, raise_doc_error,
-                           text_field, yes_no_truth)
+from tasks.loading import LazyDocs, file_image, hub_image, raise_doc_error, text_field, yes_no_truth
 from tasks.prompts import SHORT_ANSWER
 
 if TYPE_CHECKING:  # numpy is imported lazily at run time
@@ -66,15 +66,19 @@ class MME(Task):
             root = root / RELEASE_FOLDER
         missing = [s for s in mm.SUBTASKS if not (root / s).is_dir()]
         if missing:
-            raise HarnessError(f"{self.name}: subtask folder(s) {', '.join(missing)} not found under {root} "
-                               f"(expected the MME release folder with one folder per subtask)")
+            raise HarnessError(
+                f"{self.name}: subtask folder(s) {', '.join(missing)} not found under {root} "
+                f"(expected the MME release folder with one folder per subtask)"
+            )
         docs: list[dict[str, Any]] = []
         for subtask in mm.SUBTASKS:
             folder = root / subtask
             qa_dir = folder / "questions_answers_YN"
             txts = sorted((qa_dir if qa_dir.is_dir() else folder).glob("*.txt"))
             if not txts:
-                raise HarnessError(f"{self.name}: no question files (*.txt) in {qa_dir if qa_dir.is_dir() else folder}")
+                raise HarnessError(
+                    f"{self.name}: no question files (*.txt) in {qa_dir if qa_dir.is_dir() else folder}"
+                )
             image_dir = folder / "images" if qa_dir.is_dir() else folder
             for txt in txts:
                 docs.extend(_docs_of_txt(txt, image_dir, subtask, start=len(docs)))
@@ -95,12 +99,19 @@ class MME(Task):
         if not isinstance(category, str) or not category:
             raise SampleError(f"record {doc['id']}: missing field 'category' (the subtask)")
         pred = mme_yes_no(prediction.strip())
-        return {"answer": truth, "category": category, "pair": doc.get("pair"), "pred_label": pred,
-                "score": float(pred == truth)}
+        return {
+            "answer": truth,
+            "category": category,
+            "pair": doc.get("pair"),
+            "pred_label": pred,
+            "score": float(pred == truth),
+        }
 
     @staticmethod
     def _tally(records: Sequence[dict[str, Any]]) -> dict[str, mm.SubtaskTally]:
-        return mm.tally((r["category"], str(r["pair"]), str(r["id"]), r["score"] == 1.0) for r in records)
+        return mm.tally(
+            (r["category"], str(r["pair"]), str(r["id"]), r["score"] == 1.0) for r in records
+        )
 
     def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         tallies = self._tally(records)
@@ -127,15 +138,31 @@ class MME(Task):
 
 def _docs_of_txt(txt: Path, image_dir: Path, subtask: str, start: int) -> list[dict[str, Any]]:
     """The questions of one release txt (``question<TAB>answer`` lines), bad lines as error docs."""
-    image = next((image_dir / f"{txt.stem}{ext}" for ext in IMAGE_EXTS if (image_dir / f"{txt.stem}{ext}").is_file()),
-                 image_dir / f"{txt.stem}.jpg")
+    image = next(
+        (
+            image_dir / f"{txt.stem}{ext}"
+            for ext in IMAGE_EXTS
+            if (image_dir / f"{txt.stem}{ext}").is_file()
+        ),
+        image_dir / f"{txt.stem}.jpg",
+    )
     pair = f"{subtask}/{image.name}"
     docs = []
-    lines = [ln for ln in txt.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()]
+    lines = [
+        ln for ln in txt.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()
+    ]
     for k, line in enumerate(lines):
         question, tab, answer = line.partition("\t")
-        doc = {"id": str(start + k), "_index": start + k, "question_id": pair, "pair": pair, "category": subtask,
-               "question": question.strip(), "answer": answer.strip(), "source": f"{txt}:{k + 1}"}
+        doc = {
+            "id": str(start + k),
+            "_index": start + k,
+            "question_id": pair,
+            "pair": pair,
+            "category": subtask,
+            "question": question.strip(),
+            "answer": answer.strip(),
+            "source": f"{txt}:{k + 1}",
+        }
         try:
             if not tab:
                 raise SampleError(f"{txt}:{k + 1}: not a 'question<TAB>Yes|No' line")

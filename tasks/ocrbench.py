@@ -17,6 +17,7 @@ Metrics: ``score`` = 1000 × the share of samples right (on the full set, the of
 total), ``total`` = the raw points, and for each category (snake-cased) its raw points and
 ``<category>_n`` its number of samples, ``text_recognition`` summing the six recognition ones.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,12 +28,33 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.metrics.containment import ocrbench_match
 from tasks.base import Task
-from tasks.loading import (answer_list, attach_file_image, hub_image, raise_doc_error, read_json, require_dir, row_id, safe_convert, text_field)
+from tasks.loading import (
+    answer_list,
+    attach_file_image,
+    hub_image,
+    raise_doc_error,
+    read_json,
+    require_dir,
+    row_id,
+    safe_convert,
+    text_field,
+)
 
-RECOGNITION = ("Regular Text Recognition", "Irregular Text Recognition", "Artistic Text Recognition",
-               "Handwriting Recognition", "Digit String Recognition", "Non-Semantic Text Recognition")
-CATEGORIES = {**{c: 50 for c in RECOGNITION}, "Scene Text-centric VQA": 200, "Doc-oriented VQA": 200,
-              "Key Information Extraction": 200, "Handwritten Mathematical Expression Recognition": 100}
+RECOGNITION = (
+    "Regular Text Recognition",
+    "Irregular Text Recognition",
+    "Artistic Text Recognition",
+    "Handwriting Recognition",
+    "Digit String Recognition",
+    "Non-Semantic Text Recognition",
+)
+CATEGORIES = {
+    **{c: 50 for c in RECOGNITION},
+    "Scene Text-centric VQA": 200,
+    "Doc-oriented VQA": 200,
+    "Key Information Extraction": 200,
+    "Handwritten Mathematical Expression Recognition": 100,
+}
 """The ten question types and their full-benchmark sizes."""
 
 
@@ -72,8 +94,14 @@ class OCRBench(Task):
         images = root / "OCRBench_Images" if (root / "OCRBench_Images").is_dir() else root
 
         def convert(i: int, rec: dict[str, Any]) -> dict[str, Any]:
-            doc = {"id": str(i), "_index": i, "dataset": rec.get("dataset_name"), "question": rec.get("question"),
-                   "question_type": rec.get("type"), "answer": rec.get("answers")}
+            doc = {
+                "id": str(i),
+                "_index": i,
+                "dataset": rec.get("dataset_name"),
+                "question": rec.get("question"),
+                "question_type": rec.get("type"),
+                "answer": rec.get("answers"),
+            }
             rel = text_field(rec, "image_path")
             return attach_file_image(doc, images / rel.removeprefix("./"), key=rel)
 
@@ -92,10 +120,19 @@ class OCRBench(Task):
     def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         answers = answer_list(doc, "answer", allow_single=True)
         source = doc.get("dataset")
-        value = ocrbench_match(prediction.strip(), answers, str(source),
-                               fold_width=self.protocol == "lmms-eval",
-                               lower_first=self.protocol == "lmms-eval-0.2")
-        return {"answer": answers, "score": value, "category": doc.get("question_type"), "source": source}
+        value = ocrbench_match(
+            prediction.strip(),
+            answers,
+            str(source),
+            fold_width=self.protocol == "lmms-eval",
+            lower_first=self.protocol == "lmms-eval-0.2",
+        )
+        return {
+            "answer": answers,
+            "score": value,
+            "category": doc.get("question_type"),
+            "source": source,
+        }
 
     def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         n = len(records)
@@ -106,9 +143,13 @@ class OCRBench(Task):
             points[cat] = points.get(cat, 0.0) + r["score"]
             counts[cat] = counts.get(cat, 0) + 1
         total = sum(points.values())
-        out: dict[str, Any] = {"score": 1000.0 * total / n if n else float("nan"), "total": _int(total), "n": n,
-                               "text_recognition": _int(sum(points.get(c, 0.0) for c in RECOGNITION)),
-                               "text_recognition_n": sum(counts.get(c, 0) for c in RECOGNITION)}
+        out: dict[str, Any] = {
+            "score": 1000.0 * total / n if n else float("nan"),
+            "total": _int(total),
+            "n": n,
+            "text_recognition": _int(sum(points.get(c, 0.0) for c in RECOGNITION)),
+            "text_recognition_n": sum(counts.get(c, 0) for c in RECOGNITION),
+        }
         for cat in [*CATEGORIES, *(c for c in counts if c not in CATEGORIES)]:
             out[slug(cat)] = _int(points.get(cat, 0.0))
             out[f"{slug(cat)}_n"] = counts.get(cat, 0)

@@ -16,6 +16,7 @@ LLaVA default, as lmms-eval's YAML sets none), ``lmms-eval-0.2`` (identical: OK-
 change) and ``official`` (the VQA tool: ground truths get the punctuation step only, and only
 when they disagree; 16 new tokens); see :mod:`harness.metrics.vqa`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -25,8 +26,18 @@ from typing import Any
 from harness.errors import HarnessError, SampleError
 from harness.metrics.vqa import vqa_accuracy
 from tasks.base import LMMS_EVAL_LLAVA_DEFAULT_TOKENS, Task
+from tasks.loading import (
+    answer_list,
+    attach_file_image,
+    hub_image,
+    raise_doc_error,
+    read_json,
+    require_dir,
+    row_id,
+    safe_convert,
+    text_field,
+)
 from tasks.prompts import SHORT_ANSWER
-from tasks.loading import (answer_list, attach_file_image, hub_image, raise_doc_error, read_json, require_dir, row_id, safe_convert, text_field)
 
 UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."
 QUESTIONS_FILE = "OpenEnded_mscoco_{split}_questions.json"  # original release: one per split
@@ -42,8 +53,11 @@ class OKVQA(Task):
     expected_size = 5046
     protocols = ("lmms-eval", "official", "lmms-eval-0.2")
     # lmms-eval's OK-VQA YAML sets no max_new_tokens (v0.2.x and today): its LLaVA default
-    generation_tokens = {"lmms-eval": LMMS_EVAL_LLAVA_DEFAULT_TOKENS,
-                         "lmms-eval-0.2": LMMS_EVAL_LLAVA_DEFAULT_TOKENS, "official": 16}
+    generation_tokens = {
+        "lmms-eval": LMMS_EVAL_LLAVA_DEFAULT_TOKENS,
+        "lmms-eval-0.2": LMMS_EVAL_LLAVA_DEFAULT_TOKENS,
+        "official": 16,
+    }
     formats = ("hub", "original")
     original_keys = ("split", "questions", "annotations", "image_dir")
     hub_columns = ("question_id", "question", "answers", "image")
@@ -71,7 +85,9 @@ class OKVQA(Task):
             ann = by_qid.get(q.get("question_id"))
             if ann is None:
                 raise SampleError(f"record {doc['id']}: no annotation with this question_id")
-            doc["answers"] = [a.get("answer") if isinstance(a, dict) else None for a in ann.get("answers") or []]
+            doc["answers"] = [
+                a.get("answer") if isinstance(a, dict) else None for a in ann.get("answers") or []
+            ]
             image_id = int(q["image_id"])
             image = images / f"COCO_{split}_{image_id:012d}.jpg"
             return attach_file_image(doc, image, key=str(image_id))

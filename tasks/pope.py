@@ -15,6 +15,7 @@ change); ``llava`` (16 new tokens) reads it as LLaVA's ``eval_pope.py`` does. Al
 per-split and overall accuracy, precision, recall, F1 and yes-ratio (of the predictions), and
 LLaVA's mean F1 of the splits; the table shows the overall F1.
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,8 +28,16 @@ from harness.jsonl import json_lines
 from harness.metrics import pope as pm
 from harness.metrics.yesno import exact_yes_no, llava_yes_no
 from tasks.base import Task
-from tasks.loading import (LazyDocs, file_image, hub_image, load_hub_any, raise_doc_error, require_columns, text_field,
-                           yes_no_truth)
+from tasks.loading import (
+    LazyDocs,
+    file_image,
+    hub_image,
+    load_hub_any,
+    raise_doc_error,
+    require_columns,
+    text_field,
+    yes_no_truth,
+)
 from tasks.prompts import SHORT_ANSWER
 
 if TYPE_CHECKING:  # numpy is imported lazily at run time
@@ -76,13 +85,17 @@ class POPE(Task):
         ds = self.dataset
         splits = self.setting("split")
         parts = []
-        for split in ([splits] if isinstance(splits, str) else list(splits)):
+        for split in [splits] if isinstance(splits, str) else list(splits):
             rows = load_hub_any(str(self.setting("path")), ds.get("name"), split)
             if "category" not in rows.column_names:
                 rows = rows.add_column("category", [split] * len(rows))
             parts.append(rows)
         rows = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
-        require_columns(rows, ("question_id", "question", "answer", "image", "category"), f"{self.name} {ds['path']}")
+        require_columns(
+            rows,
+            ("question_id", "question", "answer", "image", "category"),
+            f"{self.name} {ds['path']}",
+        )
         cats = list(rows["category"])
         self._counts = _count(cats)
         ids = unique_ids(list(rows["question_id"]), cats)
@@ -101,18 +114,30 @@ class POPE(Task):
         files = {s: _find_split_file(root, s) for s in self._original_splits()}
         missing = [f"coco_pope_{s}.json" for s, f in files.items() if f is None]
         if missing:
-            raise HarnessError(f"{self.name}: {', '.join(missing)} not found under {root} (nor {root}/coco, "
-                               f"{root}/output/coco); expected the POPE release files")
+            raise HarnessError(
+                f"{self.name}: {', '.join(missing)} not found under {root} (nor {root}/coco, "
+                f"{root}/output/coco); expected the POPE release files"
+            )
         images = _image_dir(root, self.dataset.get("image_dir"))
         paths = {s: f for s, f in files.items() if f is not None}  # all found (checked above)
-        lines = [(s, rec if isinstance(rec, dict) else {})
-                 for s in paths for _, rec in json_lines(paths[s])]
+        lines = [
+            (s, rec if isinstance(rec, dict) else {})
+            for s in paths
+            for _, rec in json_lines(paths[s])
+        ]
         self._counts = _count([s for s, _ in lines])
         ids = unique_ids([rec.get("question_id") for _, rec in lines], [s for s, _ in lines])
         docs = []
         for i, ((split, rec), doc_id) in enumerate(zip(lines, ids)):
-            doc = {"id": doc_id, "_index": i, "split": split, "question_id": rec.get("question_id"),
-                   "question": rec.get("text"), "answer": rec.get("label"), "image_source": rec.get("image")}
+            doc = {
+                "id": doc_id,
+                "_index": i,
+                "split": split,
+                "question_id": rec.get("question_id"),
+                "question": rec.get("text"),
+                "answer": rec.get("label"),
+                "image_source": rec.get("image"),
+            }
             try:
                 if not rec.get("image"):
                     raise SampleError("record is missing field 'image'")
@@ -129,8 +154,10 @@ class POPE(Task):
         out: list[str] = []
         for name in [given] if given is None or isinstance(given, str) else list(given):
             if name not in (None, "test", *SPLITS):
-                raise HarnessError(f"task pope: task.dataset.split={given!r} is not a split of the "
-                                   f"POPE release (it has: test = all three, {', '.join(SPLITS)})")
+                raise HarnessError(
+                    f"task pope: task.dataset.split={given!r} is not a split of the "
+                    f"POPE release (it has: test = all three, {', '.join(SPLITS)})"
+                )
             out += list(SPLITS) if name in (None, "test") else [name]
         return list(dict.fromkeys(out))
 
@@ -139,8 +166,10 @@ class POPE(Task):
         super().check_size(n)
         counts = getattr(self, "_counts", {})
         if len(self.warnings) > before and counts.get("random") == LLAVA_RANDOM_SIZE:
-            self.warnings[-1] += (f" (its random split has {LLAVA_RANDOM_SIZE} questions: LLaVA-1.5's older "
-                                  f"copy of coco_pope_random.json, not the 3,000 of the current release)")
+            self.warnings[-1] += (
+                f" (its random split has {LLAVA_RANDOM_SIZE} questions: LLaVA-1.5's older "
+                f"copy of coco_pope_random.json, not the 3,000 of the current release)"
+            )
 
     # ---- requests and scoring ---------------------------------------------------------
     def prompt(self, doc: dict[str, Any]) -> str:
@@ -153,7 +182,12 @@ class POPE(Task):
     def score(self, doc: dict[str, Any], prediction: str) -> dict[str, Any]:
         truth = yes_no_truth(doc)
         pred = PARSERS[self.protocol](prediction.strip())
-        return {"answer": truth, "split": doc.get("split"), "pred_label": pred, "score": float(pred == truth)}
+        return {
+            "answer": truth,
+            "split": doc.get("split"),
+            "pred_label": pred,
+            "score": float(pred == truth),
+        }
 
     def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         overall = pm.count((r["pred_label"], r["answer"]) for r in records)
@@ -161,7 +195,9 @@ class POPE(Task):
         out["unparsed"] = overall.other
         split_f1 = []
         for split in sorted({str(r.get("split")) for r in records}):
-            c = pm.count((r["pred_label"], r["answer"]) for r in records if str(r.get("split")) == split)
+            c = pm.count(
+                (r["pred_label"], r["answer"]) for r in records if str(r.get("split")) == split
+            )
             for k, v in pm.binary_metrics(c).items():
                 out[f"{split}/{k}"] = 100.0 * v
             split_f1.append(out[f"{split}/f1"])
@@ -196,13 +232,19 @@ def _find_split_file(root: Path, split: str) -> Path | None:
 
 
 def _image_dir(root: Path, given: str | None) -> Path:
-    candidates = [Path(given).expanduser()] if given else [Path("val2014"), Path("images"), Path("coco/val2014")]
+    candidates = (
+        [Path(given).expanduser()]
+        if given
+        else [Path("val2014"), Path("images"), Path("coco/val2014")]
+    )
     for c in candidates:
         folder = c if c.is_absolute() else root / c
         if folder.is_dir():
             return folder
-    raise HarnessError(f"pope: COCO val2014 image folder not found (looked for {', '.join(str(c) for c in candidates)} "
-                       f"under {root}); set task.dataset.image_dir=DIR")
+    raise HarnessError(
+        f"pope: COCO val2014 image folder not found (looked for {', '.join(str(c) for c in candidates)} "
+        f"under {root}); set task.dataset.image_dir=DIR"
+    )
 
 
 TASK = POPE

@@ -1,4 +1,5 @@
 """Prompt pieces shared by several tasks (LLaVA-1.5 style; the image token goes first)."""
+
 from __future__ import annotations
 
 SHORT_ANSWER = "Answer the question using a single word or phrase."

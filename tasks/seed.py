@@ -8,6 +8,7 @@ the answer letter, in any case; the breakdown has the nine question types.
 Protocols: ``lmms-eval`` and ``lmms-eval-0.2`` (identical: SEED did not change); 1,024 new
 tokens (lmms-eval's YAML sets none: its LLaVA models' default).
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,7 +21,15 @@ from harness.metrics.breakdown import mean_by
 from harness.metrics.choice import first_char, lettered_options
 from harness.metrics.seed import QUESTION_TYPES, seed_score
 from tasks.base import LMMS_EVAL_LLAVA_DEFAULT_TOKENS, Task
-from tasks.loading import (LazyDocs, file_image, hub_image, hub_image_list, raise_doc_error, read_json, text_field)
+from tasks.loading import (
+    LazyDocs,
+    file_image,
+    hub_image,
+    hub_image_list,
+    raise_doc_error,
+    read_json,
+    text_field,
+)
 
 MC_SUFFIX = "Answer with the option's letter from the given choices directly."
 CHOICE_FIELDS = ("choice_a", "choice_b", "choice_c", "choice_d")
@@ -32,12 +41,21 @@ class SEED(Task):
     label = "SEED-Image"
     version = "2"  # 2: lmms-eval's 1024 new tokens
     protocols = ("lmms-eval", "lmms-eval-0.2")
-    generation_tokens = {"lmms-eval": LMMS_EVAL_LLAVA_DEFAULT_TOKENS,
-                         "lmms-eval-0.2": LMMS_EVAL_LLAVA_DEFAULT_TOKENS}
+    generation_tokens = {
+        "lmms-eval": LMMS_EVAL_LLAVA_DEFAULT_TOKENS,
+        "lmms-eval-0.2": LMMS_EVAL_LLAVA_DEFAULT_TOKENS,
+    }
     metric = "accuracy"
     expected_size = 14233
     formats = ("hub", "original")
-    hub_columns = ("question_id", "question", "answer", "data_type", "question_type_id", "image") + CHOICE_FIELDS
+    hub_columns = (
+        "question_id",
+        "question",
+        "answer",
+        "data_type",
+        "question_type_id",
+        "image",
+    ) + CHOICE_FIELDS
     original_keys = ("split", "annotations", "image_dir")
 
     # ---- data -------------------------------------------------------------------------
@@ -55,10 +73,14 @@ class SEED(Task):
         data = read_json(ann, "SEED-Bench.json (the release's question file)")
         questions = data.get("questions") if isinstance(data, dict) else data
         if not isinstance(questions, list):
-            raise HarnessError(f"{ann}: no 'questions' list; expected the release's SEED-Bench.json")
+            raise HarnessError(
+                f"{ann}: no 'questions' list; expected the release's SEED-Bench.json"
+            )
         images = _image_dir(ann.parent, self.dataset.get("image_dir"))
         docs = []
-        for i, rec in enumerate(q for q in questions if isinstance(q, dict) and q.get("data_type") != "video"):
+        for i, rec in enumerate(
+            q for q in questions if isinstance(q, dict) and q.get("data_type") != "video"
+        ):
             doc = dict(rec, _index=i)
             doc["id"] = str(rec.get("question_id", f"row{i}"))
             try:
@@ -90,12 +112,18 @@ class SEED(Task):
         truth = self._truth(doc)
         qtype = _check_type(doc)
         prediction = prediction.strip()
-        return {"answer": truth, "question_type": QUESTION_TYPES[qtype], "pred_letter": first_char(prediction),
-                "score": seed_score(prediction, truth)}
+        return {
+            "answer": truth,
+            "question_type": QUESTION_TYPES[qtype],
+            "pred_letter": first_char(prediction),
+            "score": seed_score(prediction, truth),
+        }
 
     def aggregate(self, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         n = len(records)
-        out: dict[str, Any] = {"accuracy": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")}
+        out: dict[str, Any] = {
+            "accuracy": 100.0 * sum(r["score"] for r in records) / n if n else float("nan")
+        }
         by_type = mean_by(records, lambda r: [r["question_type"]])
         for name in QUESTION_TYPES.values():
             if name in by_type:
@@ -108,9 +136,13 @@ def _check_type(doc: dict[str, Any]) -> int:
     try:
         qtype = int(str(doc.get("question_type_id")).strip())
     except ValueError:
-        raise SampleError(f"record {doc.get('id')}: question_type_id {doc.get('question_type_id')!r} is not a number") from None
+        raise SampleError(
+            f"record {doc.get('id')}: question_type_id {doc.get('question_type_id')!r} is not a number"
+        ) from None
     if qtype not in QUESTION_TYPES:
-        raise SampleError(f"record {doc.get('id')}: question_type_id {qtype} is not an image question type (1-9)")
+        raise SampleError(
+            f"record {doc.get('id')}: question_type_id {qtype} is not an image question type (1-9)"
+        )
     return qtype
 
 
@@ -140,8 +172,10 @@ def _image_dir(root: Path, given: str | None) -> Path:
         folder = folder if folder.is_absolute() else root / folder
         if folder.is_dir() and (given or c != "." or any(folder.glob("*.jpg"))):
             return folder
-    raise HarnessError(f"seed: image folder not found under {root} (looked for {', '.join(candidates)}); "
-                       f"set task.dataset.image_dir=DIR")
+    raise HarnessError(
+        f"seed: image folder not found under {root} (looked for {', '.join(candidates)}); "
+        f"set task.dataset.image_dir=DIR"
+    )
 
 
 TASK = SEED

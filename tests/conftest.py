@@ -1,4 +1,5 @@
 """Shared fixtures: an isolated cache, offline Hugging Face libraries, config composition."""
+
 from __future__ import annotations
 
 import os
@@ -42,7 +43,9 @@ def compose_cfg():
 
     def _compose(*overrides: str):
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            return compose(config_name="config", overrides=list(overrides), return_hydra_config=True)
+            return compose(
+                config_name="config", overrides=list(overrides), return_hydra_config=True
+            )
 
     return _compose
 

@@ -9,6 +9,7 @@ To accept an intended change, rerun and rewrite the baseline (see results/baseli
     python -m harness output_dir=runs/base-demo
     python -m harness.regress --write-baseline runs/base-demo --out results/baselines/demo_mllm.json
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,11 +23,15 @@ BASELINES = Path(__file__).resolve().parent.parent / "results" / "baselines"
 
 
 @pytest.mark.parametrize("name,overrides", [("oracle", ["model=oracle"]), ("demo_mllm", [])])
-def test_demo_grid_scores_match_the_committed_baseline(name, overrides, compose_cfg, tmp_path, capsys):
+def test_demo_grid_scores_match_the_committed_baseline(
+    name, overrides, compose_cfg, tmp_path, capsys
+):
     out = tmp_path / name
     run(compose_cfg(f"output_dir={out}", "device=cpu", *overrides))
     capsys.readouterr()
-    rc = regress(["--baseline", str(BASELINES / f"{name}.json"), "--current", str(out), "--tolerance", "0"])
+    rc = regress(
+        ["--baseline", str(BASELINES / f"{name}.json"), "--current", str(out), "--tolerance", "0"]
+    )
     report = capsys.readouterr()
     assert rc == 0, report.out + report.err
     assert "predictions identical in" in report.out  # the baseline keeps prediction digests

@@ -1,5 +1,6 @@
 """harness.bench end to end on a demo MLLM: the report's shape and its correctness fields
 (no timing is asserted: timings depend on the machine)."""
+
 from __future__ import annotations
 
 import json
@@ -17,16 +18,35 @@ def test_copies_repeat_samples_under_new_ids():
     c = bench.Copies(T(), 3)
     docs = c.docs()
     assert len(docs) == 6 and c.name == "t"
-    assert [d["id"] for d in docs] == ["a#0", "b#0", "a#1", "b#1", "a#2", "b#2"] and docs[3]["x"] == 2
+    assert [d["id"] for d in docs] == ["a#0", "b#0", "a#1", "b#1", "a#2", "b#2"] and docs[3][
+        "x"
+    ] == 2
 
 
 def test_bench_writes_json_and_markdown_with_identical_answers(tmp_path, capsys):
-    result = bench.main(["task=seed", "encoder=demo_siglip", "--batch-sizes", "1", "4", "--copies", "1",
-                         "--repeat", "1", "--out", str(tmp_path)])
+    result = bench.main(
+        [
+            "task=seed",
+            "encoder=demo_siglip",
+            "--batch-sizes",
+            "1",
+            "4",
+            "--copies",
+            "1",
+            "--repeat",
+            "1",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     name = "demo_siglip-seed-cpu"
     saved = json.loads((tmp_path / f"{name}.json").read_text())
     assert saved["runs"] == json.loads(json.dumps(result["runs"]))
-    assert [r["config"] for r in saved["runs"]] == ["plain batch-1 loop", "engine batch 1", "engine batch 4"]
+    assert [r["config"] for r in saved["runs"]] == [
+        "plain batch-1 loop",
+        "engine batch 1",
+        "engine batch 4",
+    ]
     assert saved["samples"] == saved["distinct_samples"] > 0 and saved["copies"] == 1
     for row in saved["runs"]:
         assert row["generated_tokens"] > 0 and row["samples_per_s"] > 0

@@ -1,4 +1,5 @@
 """Config groups: every option composes; unknown names fail with one line listing the valid names."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,18 @@ from harness.errors import HarnessError
 def test_required_groups_and_options_exist():
     for group in GROUPS:
         assert (conf_dir() / group).is_dir(), group
-    assert {"clip_l", "siglip", "unit_600m", "unit_1b", "demo_clip_l", "demo_siglip", "demo_unit_600m",
-            "demo_unit_1b", "demo", "paper"} <= set(group_options("encoder"))
+    assert {
+        "clip_l",
+        "siglip",
+        "unit_600m",
+        "unit_1b",
+        "demo_clip_l",
+        "demo_siglip",
+        "demo_unit_600m",
+        "demo_unit_1b",
+        "demo",
+        "paper",
+    } <= set(group_options("encoder"))
     assert {"docvqa", "all"} <= set(group_options("task"))
     assert {"mllm", "oracle", "replay"} <= set(group_options("model"))
     assert {"auto", "cpu", "cuda", "npu", "mps"} <= set(group_options("device"))
@@ -35,11 +46,24 @@ def test_real_encoder_configs_name_the_released_checkpoints():
 
 def test_demo_grid_lists_four_demo_encoders_of_each_architecture():
     grid = load_group("encoder", "demo")["grid"]
-    assert [load_group("encoder", g)["family"] for g in grid] == ["clip_l", "siglip", "unit_600m", "unit_1b"]
+    assert [load_group("encoder", g)["family"] for g in grid] == [
+        "clip_l",
+        "siglip",
+        "unit_600m",
+        "unit_1b",
+    ]
 
 
-@pytest.mark.parametrize("arg,needle", [("task=docvqaa", "did you mean 'docvqa'"), ("encoder=foo", "clip_l"),
-                                        ("model=orcale", "oracle"), ("device=tpu", "npu"), ("data=dmo", "demo")])
+@pytest.mark.parametrize(
+    "arg,needle",
+    [
+        ("task=docvqaa", "did you mean 'docvqa'"),
+        ("encoder=foo", "clip_l"),
+        ("model=orcale", "oracle"),
+        ("device=tpu", "npu"),
+        ("data=dmo", "demo"),
+    ],
+)
 def test_unknown_names_fail_with_one_line_listing_valid_names(arg, needle):
     with pytest.raises(HarnessError) as exc:
         check_argv([arg])
@@ -48,7 +72,16 @@ def test_unknown_names_fail_with_one_line_listing_valid_names(arg, needle):
 
 
 def test_valid_overrides_and_plain_keys_pass():
-    check_argv(["task=docvqa", "encoder=unit_600m", "device=npu", "limit=3", "task.dataset.path=/x", "--help"])
+    check_argv(
+        [
+            "task=docvqa",
+            "encoder=unit_600m",
+            "device=npu",
+            "limit=3",
+            "task.dataset.path=/x",
+            "--help",
+        ]
+    )
 
 
 def test_encoder_placeholder_survives_hydra_parsing_and_is_filled(compose_cfg):

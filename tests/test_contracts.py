@@ -1,5 +1,6 @@
 """The contracts in harness/contracts.py: every model and task implements them, and the engine,
 runner and benchmarks read declared capabilities instead of probing objects for attributes."""
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,12 @@ def test_every_model_class_has_every_declared_member(tmp_path):
         assert isinstance(model, ModelProtocol)
         assert model.timings == {} and model.decode_module() is None
     assert dict(capabilities(OracleModel())) == {
-        "batching": False, "image_sharing": False, "worker_preprocessing": False,
-        "size_key": False, "device": False}
+        "batching": False,
+        "image_sharing": False,
+        "worker_preprocessing": False,
+        "size_key": False,
+        "device": False,
+    }
     assert MLLM.can_share_images and not OracleModel.can_share_images
 
 
@@ -58,11 +63,19 @@ def test_a_model_missing_a_method_is_not_a_model():
 
 
 def test_the_engine_runner_and_benchmarks_do_not_probe_models_or_tasks():
-    files = [*sorted((ROOT / "harness" / "engine").glob("*.py")),
-             *(ROOT / "harness" / n for n in ("runner.py", "bench.py", "bench_sharing.py",
-                                              "bench_tools.py"))]
+    files = [
+        *sorted((ROOT / "harness" / "engine").glob("*.py")),
+        *(
+            ROOT / "harness" / n
+            for n in ("runner.py", "bench.py", "bench_sharing.py", "bench_tools.py")
+        ),
+    ]
     assert len([f for f in files if f.is_file()]) > 10
-    hits = [f"{f.relative_to(ROOT)}:{i}" for f in files if f.is_file()
-            for i, line in enumerate(f.read_text().splitlines(), 1)
-            if PROBE.search(line) and "getattr(self.task, name)" not in line]  # wrappers' delegation
+    hits = [
+        f"{f.relative_to(ROOT)}:{i}"
+        for f in files
+        if f.is_file()
+        for i, line in enumerate(f.read_text().splitlines(), 1)
+        if PROBE.search(line) and "getattr(self.task, name)" not in line
+    ]  # wrappers' delegation
     assert not hits, hits

@@ -1,4 +1,5 @@
 """Device resolution: auto order, dtype defaults, one-line errors for missing backends."""
+
 from __future__ import annotations
 
 import pytest
@@ -35,6 +36,7 @@ def test_npu_missing_is_one_line_with_install_hint(monkeypatch):
 
 def test_npu_installed_without_cann_says_so(monkeypatch):
     """torch_npu present but its CANN libraries missing: a load failure, not 'not installed'."""
+
     def fake_import(name):
         raise ImportError("libhccl.so: cannot open shared object file")
 
@@ -43,10 +45,14 @@ def test_npu_installed_without_cann_says_so(monkeypatch):
     with pytest.raises(HarnessError) as exc:
         dev.resolve_device("npu")
     msg = str(exc.value)
-    assert "failed to load" in msg and "libhccl.so" in msg and "set_env.sh" in msg and "\n" not in msg
+    assert (
+        "failed to load" in msg and "libhccl.so" in msg and "set_env.sh" in msg and "\n" not in msg
+    )
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA: the missing-CUDA message cannot occur")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="this machine has CUDA: the missing-CUDA message cannot occur"
+)
 def test_cuda_missing_is_one_line():
     with pytest.raises(HarnessError) as exc:
         dev.resolve_device("cuda")

@@ -1,6 +1,7 @@
 """A newcomer adds a benchmark without touching the package: one Python file
 (``tests/extending/toy_count.py``) and one task YAML in a ``--config-dir`` folder, over a tiny
 hub-layout dataset written here; run through the real entry point (``python -m harness``)."""
+
 from __future__ import annotations
 
 import json
@@ -20,22 +21,39 @@ HERE = Path(__file__).resolve().parent / "extending"
 
 
 def _dataset(folder: Path) -> Path:
-    from datasets import Features, Image as HFImage, Value
+    from datasets import Features, Value
+    from datasets import Image as HFImage
 
     from harness.demo.hub import png_bytes, write_hub_dataset
 
-    rows = [{"qid": f"t{i}", "question": f"How many squares ({i})?", "answer": str(i % 3),
-             "image": png_bytes(Image.new("RGB", (8 + i, 8), "white"))} for i in range(5)]
-    feats = Features({"qid": Value("string"), "question": Value("string"),
-                      "answer": Value("string"), "image": HFImage(decode=False)})
+    rows = [
+        {
+            "qid": f"t{i}",
+            "question": f"How many squares ({i})?",
+            "answer": str(i % 3),
+            "image": png_bytes(Image.new("RGB", (8 + i, 8), "white")),
+        }
+        for i in range(5)
+    ]
+    feats = Features(
+        {
+            "qid": Value("string"),
+            "question": Value("string"),
+            "answer": Value("string"),
+            "image": HFImage(decode=False),
+        }
+    )
     return write_hub_dataset(folder, {"default": {"test": rows}}, feats)
 
 
 def _user_conf(tmp: Path, data: Path, adapter: str) -> Path:
     conf = tmp / "myconf" / "task"
     conf.mkdir(parents=True)
-    (conf / "toy.yaml").write_text(f"name: toy\nadapter: {adapter}\ndataset:\n  path: {data}\n"
-                                   "  name: default\n  split: test\n", encoding="utf-8")
+    (conf / "toy.yaml").write_text(
+        f"name: toy\nadapter: {adapter}\ndataset:\n  path: {data}\n"
+        "  name: default\n  split: test\n",
+        encoding="utf-8",
+    )
     return conf.parent
 
 
@@ -43,14 +61,47 @@ def test_a_toy_benchmark_from_a_test_folder_runs_through_the_entry_point(tmp_pat
     user = _user_conf(tmp_path, _dataset(tmp_path / "toydata"), "toy_count:ToyCount")
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), str(ROOT)]))
-    res = subprocess.run([sys.executable, "-m", "harness", "--config-dir", str(user), "task=toy",
-                          "model=oracle", "data=hub", "device=cpu", f"output_dir={out}"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "--config-dir",
+            str(user),
+            "task=toy",
+            "model=oracle",
+            "data=hub",
+            "device=cpu",
+            f"output_dir={out}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
-    demo = subprocess.run([sys.executable, "-m", "harness", "--config-dir", str(user), "task=toy",
-                           "model=oracle", "data=demo", f"output_dir={tmp_path / 'o2'}"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert demo.returncode != 0 and "task toy has no demo set" in demo.stderr.strip().splitlines()[-1]
+    demo = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "--config-dir",
+            str(user),
+            "task=toy",
+            "model=oracle",
+            "data=demo",
+            f"output_dir={tmp_path / 'o2'}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (
+        demo.returncode != 0 and "task toy has no demo set" in demo.stderr.strip().splitlines()[-1]
+    )
     scores = [json.loads(p.read_text()) for p in out.rglob("scores.json")]
     assert scores, sorted(str(p) for p in out.rglob("*"))
     toy = scores[0]["toy"] if "toy" in scores[0] else scores[0]["tasks"]["toy"]
@@ -78,7 +129,8 @@ def test_the_oracle_reads_references_from_the_task_not_the_request(tmp_path):
     from harness.types import Request
 
     task = load_adapter(f"{HERE / 'toy_count.py'}:ToyCount")(
-        {"dataset": {"path": str(_dataset(tmp_path / "d")), "name": "default", "split": "test"}})
+        {"dataset": {"path": str(_dataset(tmp_path / "d")), "name": "default", "split": "test"}}
+    )
     assert "reference" not in Request.__dataclass_fields__
     oracle = OracleModel()
     assert "before any task" in str(oracle.generate([Request(id="t1", prompt="?")])[0])

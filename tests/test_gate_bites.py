@@ -5,6 +5,7 @@ demo's predictions, and ``harness.regress`` fails naming the tasks; the unbroken
 Each breakage is injected in the harness's own code (monkeypatch) after the demo checkpoint was
 built, as a bad commit would meet a cached checkpoint; one encoder, a few samples per task.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,14 +32,21 @@ def gate(tmp_path_factory):
     def demo(name: str) -> Path:
         out = root / name
         with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[*SETTINGS, f"output_dir={out}"],
-                          return_hydra_config=True)
+            cfg = compose(
+                config_name="config",
+                overrides=[*SETTINGS, f"output_dir={out}"],
+                return_hydra_config=True,
+            )
         run(cfg)
         return out
 
     baseline = root / "baseline.json"
-    assert regress(["--write-baseline", str(demo("base")), "--out", str(baseline),
-                    "--n-resamples", "10"]) == 0
+    assert (
+        regress(
+            ["--write-baseline", str(demo("base")), "--out", str(baseline), "--n-resamples", "10"]
+        )
+        == 0
+    )
     return demo, baseline
 
 
@@ -71,8 +79,9 @@ def test_a_changed_chat_template_fails_the_gate(gate, capsys, monkeypatch):
     from harness.models import templates
 
     vicuna = templates.TEMPLATES["vicuna_v1"]  # the system prompt dropped
-    monkeypatch.setitem(templates.TEMPLATES, "vicuna_v1",
-                        dataclasses.replace(vicuna, prefix="USER: "))
+    monkeypatch.setitem(
+        templates.TEMPLATES, "vicuna_v1", dataclasses.replace(vicuna, prefix="USER: ")
+    )
     _assert_bites(*_check(gate, "template", capsys)[:2])
 
 
@@ -119,7 +128,12 @@ def test_a_demo_checkpoint_rebuilds_to_the_same_bytes(cache_dir, tmp_path):
         (tmp_path / copy / "demo").mkdir(parents=True)
         (tmp_path / copy / "demo" / "data").symlink_to(shared)
         folder = ensure_demo_checkpoint(enc, tmp_path / copy, fit_steps=3).parent
-        prints.append({str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-                       for p in sorted(folder.rglob("*")) if p.is_file()})
+        prints.append(
+            {
+                str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(folder.rglob("*"))
+                if p.is_file()
+            }
+        )
     assert prints[0] == prints[1]
     assert "mllm/model.safetensors" in prints[0] and "encoder/config.json" in prints[0]

@@ -1,5 +1,6 @@
 """Layers that point one way: the import-linter contracts of pyproject.toml hold, and they cannot
 go stale (every module of harness/ is either forbidden to a layer or one it may read)."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,14 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = {"harness.errors", "harness.types", "harness.contracts", "harness.names",
-          "harness.jsonl", "harness.fingerprint"}
+SHARED = {
+    "harness.errors",
+    "harness.types",
+    "harness.contracts",
+    "harness.names",
+    "harness.jsonl",
+    "harness.fingerprint",
+}
 """The leaf modules every layer may read."""
 MAY_READ = {
     "tasks read harness.metrics and the shared modules only": SHARED | {"harness.metrics"},
@@ -46,8 +53,7 @@ def test_import_contracts_hold():
     exe = shutil.which("lint-imports")
     if exe is None:  # installed by the test extra; never a silent pass
         pytest.fail("lint-imports not found: pip install -e '.[test]' (import-linter)")
-    res = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run([exe, "--no-cache"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     assert " 0 broken" in res.stdout
 
@@ -73,13 +79,23 @@ def test_a_broken_layer_is_reported(tmp_path):
     pkg = tmp_path / "tasks"
     shutil.copytree(ROOT / "tasks", pkg)
     (pkg / "zz_bad.py").write_text("import harness.runner\n", encoding="utf-8")
-    shutil.copytree(ROOT / "harness", tmp_path / "harness",
-                    ignore=shutil.ignore_patterns("__pycache__", "conf"))
+    shutil.copytree(
+        ROOT / "harness", tmp_path / "harness", ignore=shutil.ignore_patterns("__pycache__", "conf")
+    )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    res = subprocess.run([sys.executable, "-c", "from importlinter.cli import lint_imports_command;"
-                          "lint_imports_command()", "--no-cache"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(tmp_path)})
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from importlinter.cli import lint_imports_command;lint_imports_command()",
+            "--no-cache",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+    )
     assert res.returncode != 0
     assert "tasks.zz_bad -> harness.runner" in res.stdout
 

@@ -1,5 +1,6 @@
 """The score regression gate: exit 0 within tolerance, 1 with a table of regressions, 2 on
 unusable input with a one-line message; and the baseline file it writes."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -13,7 +14,9 @@ import pytest
 from harness.regress import main
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("report_runfolders", ROOT / "tests" / "report" / "runfolders.py")
+_spec = importlib.util.spec_from_file_location(
+    "report_runfolders", ROOT / "tests" / "report" / "runfolders.py"
+)
 rf = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(rf)
 
@@ -74,13 +77,22 @@ def test_a_drop_beyond_tolerance_fails_with_a_table(grid, baseline, capsys):
     [row] = [ln.split() for ln in lines if ln.startswith("demo_")]
     assert row == ["demo_unit_1b", "POPE", "66.67", "60.00", "-6.67", "0.50", "0", "→", "0"]
     assert _run(capsys, "--baseline", baseline, "--current", grid, "--tolerance", "0.3")[0] == 1
-    assert _run(capsys, "--baseline", baseline, "--current", grid, "--per-task-tolerance", "pope=7")[0] == 0
-    assert _run(capsys, "--baseline", baseline, "--current", grid, "--per-task-tolerance", "pope=6")[0] == 1
+    assert (
+        _run(capsys, "--baseline", baseline, "--current", grid, "--per-task-tolerance", "pope=7")[0]
+        == 0
+    )
+    assert (
+        _run(capsys, "--baseline", baseline, "--current", grid, "--per-task-tolerance", "pope=6")[0]
+        == 1
+    )
 
 
 def test_ci_tolerance_is_the_lower_half_of_the_baseline_interval(grid, baseline, capsys):
     data = json.loads(baseline.read_text())
-    data["runs"]["demo_clip_l"]["tasks"]["docvqa"]["ci95"] = [70.0, 80.0]  # allowed drop 75 - 70 = 5
+    data["runs"]["demo_clip_l"]["tasks"]["docvqa"]["ci95"] = [
+        70.0,
+        80.0,
+    ]  # allowed drop 75 - 70 = 5
     baseline.write_text(json.dumps(data))
     _set(grid / "demo_clip_l", "docvqa", value=70.5)
     assert _run(capsys, "--baseline", baseline, "--current", grid, "--ci")[0] == 0
@@ -88,7 +100,19 @@ def test_ci_tolerance_is_the_lower_half_of_the_baseline_interval(grid, baseline,
     code, out, _ = _run(capsys, "--baseline", baseline, "--current", grid, "--ci")
     assert code == 1 and "5.00" in out
     # an explicit per-task tolerance overrides the interval
-    assert _run(capsys, "--baseline", baseline, "--current", grid, "--ci", "--per-task-tolerance", "docvqa=6")[0] == 0
+    assert (
+        _run(
+            capsys,
+            "--baseline",
+            baseline,
+            "--current",
+            grid,
+            "--ci",
+            "--per-task-tolerance",
+            "docvqa=6",
+        )[0]
+        == 0
+    )
 
 
 def test_more_failed_samples_or_no_score_is_a_regression(grid, baseline, capsys):
@@ -119,9 +143,27 @@ def test_unusable_input_exits_2_with_one_line(grid, baseline, tmp_path, capsys):
     _one_line_error(capsys, b, baseline, c, tmp_path / "nope", match="run folder not found")
     (tmp_path / "bad.json").write_text("{}")
     _one_line_error(capsys, b, tmp_path / "bad.json", c, grid, match="not a baseline file")
-    _one_line_error(capsys, b, baseline, c, grid / "demo_clip_l", match="runs differ (missing from current: demo_unit_1b)")
-    _one_line_error(capsys, b, baseline, c, grid, "--per-task-tolerance", "gqa=1", match="not in the baseline: gqa")
-    _one_line_error(capsys, b, baseline, c, grid, "--per-task-tolerance", "pope", match="expects TASK=NUMBER")
+    _one_line_error(
+        capsys,
+        b,
+        baseline,
+        c,
+        grid / "demo_clip_l",
+        match="runs differ (missing from current: demo_unit_1b)",
+    )
+    _one_line_error(
+        capsys,
+        b,
+        baseline,
+        c,
+        grid,
+        "--per-task-tolerance",
+        "gqa=1",
+        match="not in the baseline: gqa",
+    )
+    _one_line_error(
+        capsys, b, baseline, c, grid, "--per-task-tolerance", "pope", match="expects TASK=NUMBER"
+    )
     _one_line_error(capsys, "--write-baseline", grid, match="needs --out")
     _one_line_error(capsys, b, baseline, match="give --baseline FILE_OR_DIR and --current RUN_DIR")
 
@@ -131,30 +173,57 @@ def test_tasks_that_differ_exit_2(grid, baseline, capsys):
     scores = json.loads(scores_path.read_text())
     pope = scores.pop("pope")
     scores_path.write_text(json.dumps(scores))
-    _one_line_error(capsys, "--baseline", baseline, "--current", grid,
-                    match="tasks differ for run demo_unit_1b (missing from current: pope)")
+    _one_line_error(
+        capsys,
+        "--baseline",
+        baseline,
+        "--current",
+        grid,
+        match="tasks differ for run demo_unit_1b (missing from current: pope)",
+    )
     scores.update(pope=pope, extra={"value": 1.0, "n": 1, "failed": 0})
     scores_path.write_text(json.dumps(scores))
-    _one_line_error(capsys, "--baseline", baseline, "--current", grid, match="not in the baseline: extra")
+    _one_line_error(
+        capsys, "--baseline", baseline, "--current", grid, match="not in the baseline: extra"
+    )
 
 
 def test_sample_counts_that_differ_exit_2(grid, baseline, capsys):
     _set(grid / "demo_clip_l", "pope", n=7)
-    _one_line_error(capsys, "--baseline", baseline, "--current", grid,
-                    match="demo_clip_l/pope: 7 samples in the current run but 8 in the baseline")
+    _one_line_error(
+        capsys,
+        "--baseline",
+        baseline,
+        "--current",
+        grid,
+        match="demo_clip_l/pope: 7 samples in the current run but 8 in the baseline",
+    )
 
 
 def test_ci_without_intervals_exits_2(grid, baseline, capsys):
     data = json.loads(baseline.read_text())
     del data["runs"]["demo_clip_l"]["tasks"]["mme"]["ci95"]
     baseline.write_text(json.dumps(data))
-    _one_line_error(capsys, "--baseline", baseline, "--current", grid, "--ci", match="no ci95 for demo_clip_l/mme")
+    _one_line_error(
+        capsys,
+        "--baseline",
+        baseline,
+        "--current",
+        grid,
+        "--ci",
+        match="no ci95 for demo_clip_l/mme",
+    )
 
 
 def test_module_entry_point_exit_codes(grid, baseline):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "harness.regress", *map(str, args)], capture_output=True,
-                              text=True, cwd=ROOT, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "harness.regress", *map(str, args)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
+        )
 
     # the fakes are not installed in a fresh process: DocVQA only, through the real task
     single = grid / "demo_unit_1b"
@@ -167,7 +236,11 @@ def test_module_entry_point_exit_codes(grid, baseline):
     proc = run("--baseline", out, "--current", single)
     assert proc.returncode == 1 and "REGRESSION" in proc.stdout
     proc = run("--baseline", out, "--current", grid / "missing")
-    assert proc.returncode == 2 and proc.stderr.startswith("error: run folder not found") and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 2
+        and proc.stderr.startswith("error: run folder not found")
+        and "Traceback" not in proc.stderr
+    )
 
 
 def _edit_predictions(run_dir: Path, task: str, edit):
@@ -181,7 +254,9 @@ def test_the_baseline_keeps_a_digest_of_each_tasks_predictions(grid, baseline):
     from harness.regress import predictions_digest, sample_hash
 
     doc = json.loads(baseline.read_text())["runs"]["demo_clip_l"]["tasks"]["docvqa"]
-    recs = [json.loads(line) for line in (grid / "demo_clip_l" / "predictions" / "docvqa.jsonl").open()]
+    recs = [
+        json.loads(line) for line in (grid / "demo_clip_l" / "predictions" / "docvqa.jsonl").open()
+    ]
     assert doc["predictions"] == predictions_digest(recs)
     assert doc["predictions"]["count"] == 5 == doc["n"] + doc["failed"]
     assert len(doc["predictions"]["sha256"]) == 64
@@ -191,10 +266,16 @@ def test_the_baseline_keeps_a_digest_of_each_tasks_predictions(grid, baseline):
 
 def test_changed_predictions_with_the_same_scores_exit_3(grid, baseline, capsys):
     # two wrong DocVQA answers replaced by other wrong answers: same score, other predictions
-    _edit_predictions(grid / "demo_clip_l", "docvqa",
-                      lambda i, r: {**r, "prediction": "qqqqqq"} if r.get("prediction") == "zzzzzz" else r)
-    _edit_predictions(grid / "demo_unit_1b", "pope",
-                      lambda i, r: {**r, "prediction": r["prediction"] + " "} if i < 3 else r)
+    _edit_predictions(
+        grid / "demo_clip_l",
+        "docvqa",
+        lambda i, r: {**r, "prediction": "qqqqqq"} if r.get("prediction") == "zzzzzz" else r,
+    )
+    _edit_predictions(
+        grid / "demo_unit_1b",
+        "pope",
+        lambda i, r: {**r, "prediction": r["prediction"] + " "} if i < 3 else r,
+    )
     code, out, err = _run(capsys, "--baseline", baseline, "--current", grid)
     assert code == 3 and not err, out + err
     lines = out.splitlines()
@@ -220,6 +301,8 @@ def test_a_baseline_without_digests_compares_scores_only(grid, baseline, capsys)
         for entry in run["tasks"].values():
             del entry["predictions"]
     baseline.write_text(json.dumps(data))
-    _edit_predictions(grid / "demo_unit_1b", "pope", lambda i, r: {**r, "prediction": r["prediction"] + " "})
+    _edit_predictions(
+        grid / "demo_unit_1b", "pope", lambda i, r: {**r, "prediction": r["prediction"] + " "}
+    )
     code, out, _ = _run(capsys, "--baseline", baseline, "--current", grid)
     assert code == 0 and "no prediction digests (scores only)" in out

@@ -1,5 +1,6 @@
 """harness.results.load_runs: every result as one tidy pandas frame (run, grid, paper folders
 and baseline files), the pivot a notebook user writes, and one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,13 @@ def test_grid_rows_are_tidy_and_carry_the_table_values(tmp_path, monkeypatch):
     assert list(df.columns) == list(COLUMNS)
     assert not df.duplicated(["run", "encoder", "task", "metric"]).any()
     head = _headline(df)
-    assert sorted(head.index) == [("demo_clip_l", "docvqa"), ("demo_clip_l", "mme"),
-                                  ("demo_clip_l", "pope"), ("demo_unit_1b", "docvqa"),
-                                  ("demo_unit_1b", "pope")]
+    assert sorted(head.index) == [
+        ("demo_clip_l", "docvqa"),
+        ("demo_clip_l", "mme"),
+        ("demo_clip_l", "pope"),
+        ("demo_unit_1b", "docvqa"),
+        ("demo_unit_1b", "pope"),
+    ]
     scores = json.loads((grid / "demo_clip_l" / "scores.json").read_text())
     for task, entry in scores.items():
         row = head.loc[("demo_clip_l", task)]
@@ -102,8 +107,10 @@ def test_labels_shared_by_two_runs_are_told_apart(tmp_path, monkeypatch):
     a = make_grid(tmp_path / "a", monkeypatch)
     b = make_grid(tmp_path / "b", monkeypatch)
     df = load_runs([a / "demo_unit_1b", b / "demo_unit_1b"])
-    assert sorted(set(df.label)) == ["UNIT-1B (demo) [a/demo_unit_1b]",
-                                     "UNIT-1B (demo) [b/demo_unit_1b]"]
+    assert sorted(set(df.label)) == [
+        "UNIT-1B (demo) [a/demo_unit_1b]",
+        "UNIT-1B (demo) [b/demo_unit_1b]",
+    ]
 
 
 def test_bad_input_is_one_line_naming_the_file(tmp_path):

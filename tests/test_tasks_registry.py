@@ -1,15 +1,16 @@
 """Every paper task is registered, loads its demo set, pickles (for spawn-started DataLoader
 workers), and the oracle reaches its maximum through build_request/score/aggregate."""
+
 from __future__ import annotations
 
 import pickle
 
 import pytest
 
-from harness.names import PAPER_TASKS
 from harness.config import load_group
 from harness.demo.data import demo_dataset
 from harness.errors import HarnessError
+from harness.names import PAPER_TASKS
 from tasks import get_task_class, task_names
 
 

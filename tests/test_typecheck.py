@@ -19,10 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_mypy_strict_is_clean() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "mypy", "--no-error-summary", "--no-pretty"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
     assert proc.returncode == 0, (
         f"mypy --strict found {len(errors)} error(s) (exit {proc.returncode}):\n"
-        + proc.stdout + proc.stderr
+        + proc.stdout
+        + proc.stderr
     )

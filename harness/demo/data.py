@@ -1,4 +1,5 @@
 """Demo datasets: built once per task into the cache and loaded through the tasks' real loaders."""
+
 from __future__ import annotations
 
 import importlib
@@ -23,8 +24,9 @@ def ensure_demo_data(task_name: str, root: Path) -> Path:
     except ModuleNotFoundError as exc:
         if exc.name != f"harness.demo.sets.{task_name}":
             raise
-        raise HarnessError(f"task {task_name} has no demo set; give data=hub (its "
-                           "task.dataset.path) or data=local") from None
+        raise HarnessError(
+            f"task {task_name} has no demo set; give data=hub (its task.dataset.path) or data=local"
+        ) from None
     return build_once(demo_folder(task_name, root), lambda tmp: module.build(tmp, DEMO_SEED))
 
 

@@ -1,4 +1,5 @@
 """Drawing helpers for synthetic demo images: documents with text, bar charts, shapes."""
+
 from __future__ import annotations
 
 import random
@@ -9,8 +10,14 @@ from PIL import Image, ImageDraw, ImageFont
 RGB = tuple[int, int, int]
 
 COLORS = {
-    "red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (235, 200, 30),
-    "black": (20, 20, 20), "white": (250, 250, 250), "orange": (240, 140, 30), "purple": (140, 60, 180),
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (235, 200, 30),
+    "black": (20, 20, 20),
+    "white": (250, 250, 250),
+    "orange": (240, 140, 30),
+    "purple": (140, 60, 180),
 }
 
 
@@ -21,8 +28,13 @@ def font(size: int = 14) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
-def text_image(lines: Sequence[str], size: tuple[int, int] = (224, 160), bg: RGB = (255, 255, 255),
-               fg: RGB = (0, 0, 0), font_size: int = 14) -> Image.Image:
+def text_image(
+    lines: Sequence[str],
+    size: tuple[int, int] = (224, 160),
+    bg: RGB = (255, 255, 255),
+    fg: RGB = (0, 0, 0),
+    font_size: int = 14,
+) -> Image.Image:
     """A page with the given lines of text, top-left aligned."""
     img = Image.new("RGB", size, bg)
     d = ImageDraw.Draw(img)
@@ -34,8 +46,13 @@ def text_image(lines: Sequence[str], size: tuple[int, int] = (224, 160), bg: RGB
     return img
 
 
-def bar_chart(labels: Sequence[str], values: Sequence[float], title: str = "",
-              size: tuple[int, int] = (240, 180), color: RGB = (40, 80, 220)) -> Image.Image:
+def bar_chart(
+    labels: Sequence[str],
+    values: Sequence[float],
+    title: str = "",
+    size: tuple[int, int] = (240, 180),
+    color: RGB = (40, 80, 220),
+) -> Image.Image:
     """A simple bar chart with value labels above bars."""
     w, h = size
     img = Image.new("RGB", size, (255, 255, 255))
@@ -57,8 +74,12 @@ def bar_chart(labels: Sequence[str], values: Sequence[float], title: str = "",
     return img
 
 
-def shapes_image(objects: Sequence[tuple[str, str]], size: tuple[int, int] = (160, 160),
-                 seed: int = 0, bg: RGB = (245, 245, 245)) -> Image.Image:
+def shapes_image(
+    objects: Sequence[tuple[str, str]],
+    size: tuple[int, int] = (160, 160),
+    seed: int = 0,
+    bg: RGB = (245, 245, 245),
+) -> Image.Image:
     """Draw ``(shape, colour)`` objects (circle|square|triangle) at seeded positions."""
     rng = random.Random(seed)
     img = Image.new("RGB", size, bg)

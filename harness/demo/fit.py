@@ -10,6 +10,7 @@ are written back under the checkpoint's own key names, so rebuilding gives the s
 A change on that path after the checkpoint was built (a template, an image normalisation, a
 feature layer) feeds the model inputs it was not fit on and moves the demo's predictions.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -92,8 +93,9 @@ def _image_embeddings(mllm: MLLM, ex: Example) -> list[torch.Tensor]:
     for crops, size in zip(ex.crops, ex.sizes):
         f = mllm.projector(crops)
         if parts.aspect == "anyres":
-            f = anyres.pack(f, size, parts.pinpoints, parts.processing.square_side(), parts.merge,
-                            mllm.newline)
+            f = anyres.pack(
+                f, size, parts.pinpoints, parts.processing.square_side(), parts.merge, mllm.newline
+            )
         else:
             f = f.flatten(0, 1)
         feats.append(f)
@@ -109,19 +111,22 @@ def batch_loss(mllm: MLLM, batch: list[Example]) -> torch.Tensor:
     rows = [mllm.embed_ids(ex.ids[:-1], _image_embeddings(mllm, ex)) for ex in batch]
     embeds, mask = left_pad(rows)
     llm: Any = mllm.parts.llm  # a transformers causal LM
-    hidden = llm.get_decoder()(inputs_embeds=embeds, attention_mask=mask,
-                               position_ids=positions(mask), use_cache=False).last_hidden_state
-    picked = torch.cat([hidden[i, -ex.n_answer:] for i, ex in enumerate(batch)])
-    targets = torch.tensor([t for ex in batch for t in ex.ids[-ex.n_answer:]])
+    hidden = llm.get_decoder()(
+        inputs_embeds=embeds, attention_mask=mask, position_ids=positions(mask), use_cache=False
+    ).last_hidden_state
+    picked = torch.cat([hidden[i, -ex.n_answer :] for i, ex in enumerate(batch)])
+    targets = torch.tensor([t for ex in batch for t in ex.ids[-ex.n_answer :]])
     # each sample weighs the same (a long OCR answer does not drown a yes/no)
     weights = torch.cat([torch.full((ex.n_answer,), 1.0 / ex.n_answer) for ex in batch])
-    losses = torch.nn.functional.cross_entropy(llm.get_output_embeddings()(picked), targets,
-                                               reduction="none")
+    losses = torch.nn.functional.cross_entropy(
+        llm.get_output_embeddings()(picked), targets, reduction="none"
+    )
     return (losses * weights).sum() / len(batch)
 
 
-def fit(mllm: MLLM, pairs: Sequence[tuple[Request, str]], seed: int,
-        steps: int = FIT_STEPS) -> list[float]:
+def fit(
+    mllm: MLLM, pairs: Sequence[tuple[Request, str]], seed: int, steps: int = FIT_STEPS
+) -> list[float]:
     """Train the LLM and projector of ``mllm`` in place; returns the loss of each step."""
     rows = examples(mllm, pairs)
     params = [*mllm.parts.llm.parameters(), *mllm.projector.parameters()]
@@ -150,8 +155,9 @@ def fit(mllm: MLLM, pairs: Sequence[tuple[Request, str]], seed: int,
     return losses
 
 
-def fit_checkpoint(folder: Path, encoder_cfg: dict[str, Any], data_root: Path, seed: int,
-                   steps: int = FIT_STEPS) -> list[float]:
+def fit_checkpoint(
+    folder: Path, encoder_cfg: dict[str, Any], data_root: Path, seed: int, steps: int = FIT_STEPS
+) -> list[float]:
     """Load the demo MLLM in ``folder`` with the harness's loader, fit it, rewrite its weights.
     ``steps=0`` leaves the seeded random weights (a free-running LM, for generation tests)."""
     if steps <= 0:
@@ -170,8 +176,9 @@ def fit_checkpoint(folder: Path, encoder_cfg: dict[str, Any], data_root: Path, s
     weights = folder / "model.safetensors"
     saved = load_file(str(weights))
     trained = {k: v.detach() for k, v in mllm.parts.llm.state_dict().items()}
-    trained.update({f"model.mm_projector.{k}": v.detach()
-                    for k, v in mllm.projector.state_dict().items()})
+    trained.update(
+        {f"model.mm_projector.{k}": v.detach() for k, v in mllm.projector.state_dict().items()}
+    )
     stray = sorted(k for k in trained if k not in saved)
     if stray:  # the loader and the writer disagree on key names: refuse to write a half model
         raise HarnessError(f"{weights}: trained weights not in the checkpoint: {stray[:3]}")

@@ -2,6 +2,7 @@
 ``README.md`` whose YAML header lists the ``configs:``, so that
 ``datasets.load_dataset(folder, config, split=...)`` reads them offline exactly as it reads a
 downloaded ``lmms-lab/<Name>`` snapshot."""
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,11 @@ def png_bytes(img: Image.Image, fmt: str = "PNG") -> dict[str, Any]:
     return {"bytes": buf.getvalue(), "path": None}
 
 
-def write_hub_dataset(folder: Path, configs: Mapping[str, Mapping[str, Sequence[dict[str, Any]]]],
-                      features: Features | Mapping[str, Features]) -> Path:
+def write_hub_dataset(
+    folder: Path,
+    configs: Mapping[str, Mapping[str, Sequence[dict[str, Any]]]],
+    features: Features | Mapping[str, Features],
+) -> Path:
     """Write ``{config: {split: rows}}`` as ``folder/<config>/<split>-00000-of-00001.parquet``.
 
     ``features`` is a ``datasets.Features`` shared by all configs, or a mapping config ->

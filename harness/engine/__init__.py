@@ -11,11 +11,20 @@ The engine owns ``run_dir/predictions/`` (see :mod:`harness.engine.store`): pred
 appended as batches finish, and re-running the same command resumes. Under ``torchrun`` the
 samples are sharded across ranks (:mod:`harness.engine.dist`) and rank 0 writes the result.
 """
+
 from __future__ import annotations
 
 from harness.engine.core import EngineSettings, TaskResult, run_task
 from harness.engine.dist import DistContext, context, init_from_env
 from harness.engine.interrupt import Interrupted, resume_hint
 
-__all__ = ["DistContext", "EngineSettings", "Interrupted", "TaskResult", "context", "init_from_env", "resume_hint",
-           "run_task"]
+__all__ = [
+    "DistContext",
+    "EngineSettings",
+    "Interrupted",
+    "TaskResult",
+    "context",
+    "init_from_env",
+    "resume_hint",
+    "run_task",
+]

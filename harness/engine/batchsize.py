@@ -7,6 +7,7 @@ first, so the size found on the first batch fits the rest. A fixed batch size th
 memory is halved the same way, with a warning. A SampleError raised for a whole batch is
 narrowed down to the samples that cause it.
 """
+
 from __future__ import annotations
 
 import gc
@@ -62,8 +63,13 @@ def start_size(batch_size: int | str, device_type: str) -> tuple[int, bool]:
 class BatchCaller:
     """Calls ``fn(payloads) -> outputs`` in chunks of the current size; counts model time."""
 
-    def __init__(self, fn: Callable[[list[Any]], list[Output]], size: int, auto: bool,
-                 model: ModelProtocol | None = None) -> None:
+    def __init__(
+        self,
+        fn: Callable[[list[Any]], list[Output]],
+        size: int,
+        auto: bool,
+        model: ModelProtocol | None = None,
+    ) -> None:
         self.fn, self.size, self.auto, self.model = fn, size, auto, model
         self.seconds = 0.0
         self.calls = 0
@@ -72,7 +78,7 @@ class BatchCaller:
         out: list[Output] = []
         i = 0
         while i < len(payloads):
-            chunk = payloads[i:i + self.size]
+            chunk = payloads[i : i + self.size]
             try:
                 out.extend(self._isolated(chunk))
             except Exception as exc:
@@ -88,13 +94,20 @@ class BatchCaller:
     def _shrink(self, failed_size: int, why: str) -> None:
         free_device_memory()
         if failed_size <= 1:
-            raise HarnessError(f"out of memory with batch size 1 ({why}); use a smaller dtype, a shorter "
-                               f"max_new_tokens or a larger device")
+            raise HarnessError(
+                f"out of memory with batch size 1 ({why}); use a smaller dtype, a shorter "
+                f"max_new_tokens or a larger device"
+            )
         self.size = max(1, failed_size // 2)
         if self.model is not None and self.model.batch_size is not None:
             self.model.batch_size = self.size
         level = logging.INFO if self.auto else logging.WARNING
-        log.log(level, "batch of %d ran out of memory; continuing with batch size %d", failed_size, self.size)
+        log.log(
+            level,
+            "batch of %d ran out of memory; continuing with batch size %d",
+            failed_size,
+            self.size,
+        )
 
     def _isolated(self, chunk: list[Any]) -> list[Output]:
         try:
@@ -104,7 +117,9 @@ class BatchCaller:
                 return [exc]
             return [o for p in chunk for o in self._isolated([p])]
         if len(outs) != len(chunk):
-            raise HarnessError(f"model returned {len(outs)} outputs for a batch of {len(chunk)} requests")
+            raise HarnessError(
+                f"model returned {len(outs)} outputs for a batch of {len(chunk)} requests"
+            )
         return outs
 
     def _timed(self, chunk: list[Any]) -> list[Output]:

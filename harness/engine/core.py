@@ -10,6 +10,7 @@ One task on one rank::
         outputs = model(batch) -> scored records -> appended to the journal, flushed
     all_gather(records) -> rank 0 writes predictions/<task>.jsonl in dataset order
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,18 +23,22 @@ from typing import Any
 
 from tqdm import tqdm
 
+from harness.contracts import ModelProtocol as Model
+from harness.contracts import TaskProtocol as Task
 from harness.engine.batchsize import BatchCaller, start_size
 from harness.engine.dist import DistContext, context
 from harness.engine.interrupt import GracefulStop, Interrupted
 from harness.engine.loader import Batch, Item, batch_stream, preparer
 from harness.engine.plan import Plan, image_group, make_batches, plan_task, shard, size_key
 from harness.engine.scoring import (  # noqa: F401 (score_record re-exported)
-    Scorer, as_empty_answer, failed_record, score_record)
+    Scorer,
+    as_empty_answer,
+    failed_record,
+    score_record,
+)
 from harness.engine.shm import fallback_stream, workers_for_shm
 from harness.engine.store import PredictionStore, check_resumed, normalize, resumable, sample_digest
 from harness.errors import HarnessError
-from harness.contracts import ModelProtocol as Model
-from harness.contracts import TaskProtocol as Task
 
 log = logging.getLogger("harness.engine")
 
@@ -50,7 +55,9 @@ class EngineSettings:
     pin_memory: bool | None = None  # None: on accelerators
     prefetch_factor: int = 2  # batches each worker prepares ahead
     background_scoring: bool = True  # score in a separate process (when num_workers > 0)
-    min_fetch: int = 8  # samples handed over by a worker at a time (small batches: fewer hand-overs)
+    min_fetch: int = (
+        8  # samples handed over by a worker at a time (small batches: fewer hand-overs)
+    )
     retry_failed: bool = True  # run samples that failed in an earlier run again on resume
 
 
@@ -64,11 +71,19 @@ class TaskResult:
     timings: dict[str, Any] = field(default_factory=dict)  # this rank's time split
 
 
-def default_resume_key(task: Task, model_fingerprint: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def default_resume_key(
+    task: Task, model_fingerprint: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
     """What must match for earlier predictions to be reused: the model's fingerprint, the task's
     version, protocol and generation settings (plus ``extra``, e.g. the dataset's fingerprint)."""
-    return {"model": model_fingerprint, "task": task.name, "version": task.version,
-            "protocol": task.protocol, "generation": task.generation().as_dict(), **extra}
+    return {
+        "model": model_fingerprint,
+        "task": task.name,
+        "version": task.version,
+        "protocol": task.protocol,
+        "generation": task.generation().as_dict(),
+        **extra,
+    }
 
 
 def share_images(model: Model, settings: EngineSettings) -> bool:
@@ -91,13 +106,24 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     model.bind_task(task)  # replay: task-qualified ids; oracle: the task's references
     docs = task.docs()
     n = len(docs) if settings.limit is None else max(0, min(int(settings.limit), len(docs)))
-    store = PredictionStore(Path(run_dir) / "predictions", task.name,
-                            settings.resume_key or default_resume_key(task, model.fingerprint()), ctx.rank)
+    store = PredictionStore(
+        Path(run_dir) / "predictions",
+        task.name,
+        settings.resume_key or default_resume_key(task, model.fingerprint()),
+        ctx.rank,
+    )
     earlier = store.load(settings.resume) if ctx.is_main else {}  # every finished record, kept
     loaded: dict[str, dict[str, Any]] = ctx.broadcast(
-        resumable(earlier, task.name, settings.retry_failed) if ctx.is_main else None)
-    plan = plan_task(docs, n, set(loaded), task.build_request, model.size_key or size_key,
-                     image_group if share_images(model, settings) else None)
+        resumable(earlier, task.name, settings.retry_failed) if ctx.is_main else None
+    )
+    plan = plan_task(
+        docs,
+        n,
+        set(loaded),
+        task.build_request,
+        model.size_key or size_key,
+        image_group if share_images(model, settings) else None,
+    )
     check_resumed(task, docs, plan.ids, loaded, store.main)  # every rank: all raise together
     t_plan = time.perf_counter() - start
     store.open()
@@ -113,7 +139,9 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
         merged.update(part)
     missing = [i for i in plan.ids if i not in merged]
     if missing:
-        raise HarnessError(f"{task.name}: no prediction for {len(missing)} sample(s) after gathering, e.g. {missing[0]!r}")
+        raise HarnessError(
+            f"{task.name}: no prediction for {len(missing)} sample(s) after gathering, e.g. {missing[0]!r}"
+        )
     records = [merged[i] for i in plan.ids]
     if ctx.is_main:
         selected = set(plan.ids)
@@ -122,10 +150,14 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     store.remove_part()
     timings["finish"] = time.perf_counter() - t_finish
     fresh = [r for part in gathered for r in part.values()]
-    result = TaskResult(records=records, seconds=time.perf_counter() - start,
-                        n_generated=sum(r.get("prediction") is not None for r in fresh),
-                        n_resumed=sum(i in loaded for i in plan.ids),
-                        n_failed=sum(r.get("failed") is not None for r in records), timings=timings)
+    result = TaskResult(
+        records=records,
+        seconds=time.perf_counter() - start,
+        n_generated=sum(r.get("prediction") is not None for r in fresh),
+        n_resumed=sum(i in loaded for i in plan.ids),
+        n_failed=sum(r.get("failed") is not None for r in records),
+        timings=timings,
+    )
     if ctx.is_main:
         _log_summary(task, result, ctx)
     return result
@@ -143,60 +175,112 @@ class Clock(dict[str, Any]):
             self[key] = self.get(key, 0.0) + time.perf_counter() - t0
 
 
-def _generate(task: Task, model: Model, plan: Plan, ctx: DistContext, settings: EngineSettings,
-              store: PredictionStore,
-              done: int) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+def _generate(
+    task: Task,
+    model: Model,
+    plan: Plan,
+    ctx: DistContext,
+    settings: EngineSettings,
+    store: PredictionStore,
+    done: int,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Run this rank's shard; returns its new records by id and its time split."""
     run = _ShardRun(task, model, plan, ctx, settings, store)
-    run.bar = tqdm(total=done + len(run.mine) if ctx.world > 1 else len(plan.ids), initial=done if ctx.is_main else 0,
-                   desc=task.name if ctx.world == 1 else f"{task.name} [rank 0 of {ctx.world}]", unit="sample",
-                   disable=not (ctx.is_main and settings.progress), dynamic_ncols=True)
+    run.bar = tqdm(
+        total=done + len(run.mine) if ctx.world > 1 else len(plan.ids),
+        initial=done if ctx.is_main else 0,
+        desc=task.name if ctx.world == 1 else f"{task.name} [rank 0 of {ctx.world}]",
+        unit="sample",
+        disable=not (ctx.is_main and settings.progress),
+        dynamic_ncols=True,
+    )
     if not run.loop():
         resumed = len(plan.ids) - len(plan.pending) - len(plan.failures)
-        what = f"{resumed + len(run.new)} of {len(plan.ids)}" if ctx.world == 1 else "this rank's finished"
-        exc = Interrupted(f"interrupted during {task.name}: {what} samples are saved in "
-                          f"{store.journal}")
+        what = (
+            f"{resumed + len(run.new)} of {len(plan.ids)}"
+            if ctx.world == 1
+            else "this rank's finished"
+        )
+        exc = Interrupted(
+            f"interrupted during {task.name}: {what} samples are saved in {store.journal}"
+        )
         exc.signum = run.signum
         raise exc
-    run.clock.update(model=run.caller.seconds, batches=len(run.batches), model_calls=run.caller.calls,
-                     batch_size=run.caller.size, workers=run.workers)
+    run.clock.update(
+        model=run.caller.seconds,
+        batches=len(run.batches),
+        model_calls=run.caller.calls,
+        batch_size=run.caller.size,
+        workers=run.workers,
+    )
     return run.new, dict(run.clock)
 
 
 class _ShardRun:
     """One rank's share of a task: batches through the workers, the model and the scorer."""
 
-    def __init__(self, task: Task, model: Model, plan: Plan, ctx: DistContext, settings: EngineSettings,
-                 store: PredictionStore) -> None:
-        self.task, self.model, self.plan, self.settings, self.store = task, model, plan, settings, store
+    def __init__(
+        self,
+        task: Task,
+        model: Model,
+        plan: Plan,
+        ctx: DistContext,
+        settings: EngineSettings,
+        store: PredictionStore,
+    ) -> None:
+        self.task, self.model, self.plan, self.settings, self.store = (
+            task,
+            model,
+            plan,
+            settings,
+            store,
+        )
         self.bar: tqdm[Any] = tqdm(disable=True)  # replaced by _generate's
         self.new: dict[str, dict[str, Any]] = {}
         self.signum = 0  # the signal that stopped the loop
         self.clock = Clock()
         if ctx.is_main and plan.failures:  # requests that could not be built: recorded by rank 0
-            self.save([self._failure(i, prompt, why)
-                       for i, (prompt, why) in sorted(plan.failures.items())])
+            self.save(
+                [
+                    self._failure(i, prompt, why)
+                    for i, (prompt, why) in sorted(plan.failures.items())
+                ]
+            )
         size, auto = start_size(settings.batch_size, device_type(model))
         self.prepare, fn = preparer(model)
         self.caller = BatchCaller(fn, size, auto, model)
         if auto and model.batch_size is not None:
             model.batch_size = size
         self.mine = shard(plan.pending, plan.keys, ctx.rank, ctx.world, plan.groups)
-        self.batches = make_batches(self.mine, plan.keys, max(size, settings.min_fetch), plan.groups)  # calls take `size`
-        self.workers = workers_for_shm(int(settings.num_workers) if self.prepare is not None else 0,
-                                       settings.prefetch_factor)
+        self.batches = make_batches(
+            self.mine, plan.keys, max(size, settings.min_fetch), plan.groups
+        )  # calls take `size`
+        self.workers = workers_for_shm(
+            int(settings.num_workers) if self.prepare is not None else 0, settings.prefetch_factor
+        )
         if ctx.is_main:
             self._log_start(ctx, size)
 
     def _log_start(self, ctx: DistContext, size: int) -> None:
         plan, ds = self.plan, self.task.dataset
         where = ", ".join(str(ds[k]) for k in ("path", "name", "split") if ds.get(k))
-        images = "" if plan.groups is None else \
-            f", image sharing on ({len({g for g in plan.groups.values() if g is not None})} distinct image(s))"
-        log.info("%s%s: %d sample(s), %d finished earlier, %d to run in batches of up to %d%s, %d worker(s)%s",
-                 self.task.name, f" ({where})" if where else "", len(plan.ids),
-                 len(plan.ids) - len(plan.pending) - len(plan.failures), len(plan.pending), size,
-                 f" on {ctx.world} ranks" if ctx.world > 1 else "", self.workers, images)
+        images = (
+            ""
+            if plan.groups is None
+            else f", image sharing on ({len({g for g in plan.groups.values() if g is not None})} distinct image(s))"
+        )
+        log.info(
+            "%s%s: %d sample(s), %d finished earlier, %d to run in batches of up to %d%s, %d worker(s)%s",
+            self.task.name,
+            f" ({where})" if where else "",
+            len(plan.ids),
+            len(plan.ids) - len(plan.pending) - len(plan.failures),
+            len(plan.pending),
+            size,
+            f" on {ctx.world} ranks" if ctx.world > 1 else "",
+            self.workers,
+            images,
+        )
 
     def _failure(self, index: int, prompt: str | None, why: str) -> dict[str, Any]:
         doc = self.task.docs()[index]
@@ -237,8 +321,9 @@ class _ShardRun:
         pin = s.pin_memory if s.pin_memory is not None else dev in ("cuda", "npu")
 
         def make(start: int, workers: int) -> Iterator[Batch]:
-            return batch_stream(self.task, self.batches[start:], self.prepare, workers, pin,
-                                s.prefetch_factor)
+            return batch_stream(
+                self.task, self.batches[start:], self.prepare, workers, pin, s.prefetch_factor
+            )
 
         return fallback_stream(make, self.workers)
 
@@ -246,15 +331,35 @@ class _ShardRun:
         ok = [it for it in items if not it.failed]
         outputs = dict(zip((it.index for it in ok), self.caller([it.payload for it in ok])))
         with self.clock("record"):  # hand over for scoring (and then the journal)
-            scorer.submit([(it.index, self.plan.ids[it.index], it.prompt,
-                            it.payload if it.failed else outputs[it.index]) for it in items])
+            scorer.submit(
+                [
+                    (
+                        it.index,
+                        self.plan.ids[it.index],
+                        it.prompt,
+                        it.payload if it.failed else outputs[it.index],
+                    )
+                    for it in items
+                ]
+            )
         self.bar.update(len(items))
 
 
 def _log_summary(task: Task, r: TaskResult, ctx: DistContext) -> None:
     t = r.timings
     rate = r.n_generated / r.seconds if r.seconds > 0 else 0.0
-    log.info("%s: %d samples (%d resumed, %d generated, %d failed) in %.1fs, %.2f generated/s; "
-             "batch %s, model %.1fs, waiting for data %.1fs%s", task.name, len(r.records), r.n_resumed,
-             r.n_generated, r.n_failed, r.seconds, rate, t.get("batch_size"), t.get("model", 0.0),
-             t.get("data_wait", 0.0), f" (rank 0 of {ctx.world})" if ctx.world > 1 else "")
+    log.info(
+        "%s: %d samples (%d resumed, %d generated, %d failed) in %.1fs, %.2f generated/s; "
+        "batch %s, model %.1fs, waiting for data %.1fs%s",
+        task.name,
+        len(r.records),
+        r.n_resumed,
+        r.n_generated,
+        r.n_failed,
+        r.seconds,
+        rate,
+        t.get("batch_size"),
+        t.get("model", 0.0),
+        t.get("data_wait", 0.0),
+        f" (rank 0 of {ctx.world})" if ctx.world > 1 else "",
+    )

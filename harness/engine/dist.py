@@ -6,6 +6,7 @@ device's backend (nccl on cuda, hccl on npu, gloo on cpu) and adds a gloo group 
 Python-object messages the engine exchanges (finished ids, records), so those never touch
 device memory. Every rank calls the same collectives in the same order, also with no samples.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,7 +39,9 @@ def env_ranks(env: Mapping[str, str] | None = None) -> tuple[int, int, int]:
     try:
         return int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0))
     except ValueError as exc:
-        raise HarnessError(f"torchrun environment: RANK/WORLD_SIZE/LOCAL_RANK must be integers ({exc})") from None
+        raise HarnessError(
+            f"torchrun environment: RANK/WORLD_SIZE/LOCAL_RANK must be integers ({exc})"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -89,11 +92,15 @@ def init_from_env(backend: str) -> DistContext:
         try:
             dist.init_process_group(backend=backend, timeout=TIMEOUT)
         except Exception as exc:  # missing rendezvous variables, unreachable master, backend absent
-            raise HarnessError(f"could not join the torchrun process group with backend {backend}: "
-                               f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+            raise HarnessError(
+                f"could not join the torchrun process group with backend {backend}: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from None
     _OBJECT_GROUP = None if backend == "gloo" else dist.new_group(backend="gloo", timeout=TIMEOUT)
     ctx = context()
-    log.info("rank %d of %d (local rank %d), backend %s", ctx.rank, ctx.world, ctx.local_rank, backend)
+    log.info(
+        "rank %d of %d (local rank %d), backend %s", ctx.rank, ctx.world, ctx.local_rank, backend
+    )
     return ctx
 
 

@@ -132,7 +132,7 @@ def check_output_dir(path: str | Path, min_free_mb: float | None = None) -> Path
     except OSError as exc:
         if is_write_fault(exc):
             raise HarnessError(
-                f"output_dir {out} is not writable: {exc.strerror}; " f"{_FIXES[exc.errno or 0]}"
+                f"output_dir {out} is not writable: {exc.strerror}; {_FIXES[exc.errno or 0]}"
             ) from None
         raise
     need = DEFAULT_MIN_FREE_MB if min_free_mb is None else float(min_free_mb)

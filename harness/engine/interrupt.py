@@ -1,5 +1,6 @@
 """Ctrl-C stops cleanly: the batch in flight finishes, its predictions are saved, the run says
 how to resume. A second Ctrl-C stops at once (what is saved stays saved)."""
+
 from __future__ import annotations
 
 import os
@@ -72,8 +73,11 @@ class GracefulStop:
         self.requested = True
         self.signum = int(signum)
         again = "press Ctrl-C again" if signum == signal.SIGINT else "send the signal again"
-        print(f"\nstopping after the current batch ({again} to stop at once)", file=sys.stderr,
-              flush=True)
+        print(
+            f"\nstopping after the current batch ({again} to stop at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def resume_command(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> str:
@@ -89,16 +93,23 @@ def resume_command(argv: list[str] | None = None, env: Mapping[str, str] | None 
     args = " ".join(shlex.quote(a) for a in argv[1:])
     prog = Path(argv[0]) if argv else Path("harness")
     module = prog.name == "__main__.py" and prog.parent.name == "harness" or prog.name == "harness"
-    world, local = int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_WORLD_SIZE", env.get("WORLD_SIZE", 1)))
+    world, local = (
+        int(env.get("WORLD_SIZE", 1)),
+        int(env.get("LOCAL_WORLD_SIZE", env.get("WORLD_SIZE", 1))),
+    )
     if world > 1:
         nodes = f"--nnodes {world // local} " if world > local else ""
         target = "-m harness" if module else shlex.quote(str(prog))
         return f"torchrun {nodes}--nproc-per-node {local} {target} {args}".rstrip()
-    head = "python -m harness" if module else f"{shlex.quote(sys.executable)} {shlex.quote(str(prog))}"
+    head = (
+        "python -m harness" if module else f"{shlex.quote(sys.executable)} {shlex.quote(str(prog))}"
+    )
     return f"{head} {args}".rstrip()
 
 
 def resume_hint(exc: BaseException) -> str:
     """The message printed when a run is interrupted."""
     what = str(exc).strip() if isinstance(exc, Interrupted) else "interrupted"
-    return f"{what}\nresume with the same command (finished samples are kept):\n  {resume_command()}"
+    return (
+        f"{what}\nresume with the same command (finished samples are kept):\n  {resume_command()}"
+    )

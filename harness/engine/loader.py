@@ -6,6 +6,7 @@ the previous batch; with pinned memory on accelerators. Other models (oracle, re
 plain requests, their images decoded all the same (so a corrupt image fails its sample for every
 model). A SampleError in a worker becomes that sample's failure.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -48,10 +49,15 @@ class Batch(list[Item]):
     def pin_memory(self, device: Any = None) -> Batch:
         try:
             return Batch(pack(list(self), pin=True))
-        except RuntimeError as exc:  # no page-locked memory for this accelerator: copies stay pageable
+        except (
+            RuntimeError
+        ) as exc:  # no page-locked memory for this accelerator: copies stay pageable
             if not _PIN_WARNED:
                 _PIN_WARNED.append(True)
-                log.warning("pinned memory unavailable (%s); batches stay in pageable memory", str(exc).splitlines()[0])
+                log.warning(
+                    "pinned memory unavailable (%s); batches stay in pageable memory",
+                    str(exc).splitlines()[0],
+                )
             return self
 
 
@@ -63,13 +69,18 @@ def map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     if isinstance(obj, torch.Tensor):
         return fn(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        changes = {f.name: map_tensors(getattr(obj, f.name), fn) for f in dataclasses.fields(obj) if f.init}
+        changes = {
+            f.name: map_tensors(getattr(obj, f.name), fn) for f in dataclasses.fields(obj) if f.init
+        }
         return dataclasses.replace(obj, **changes)
     if isinstance(obj, Mapping):
         return {k: map_tensors(v, fn) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)) and not isinstance(obj, str):
-        return type(obj)(map_tensors(v, fn) for v in obj) if type(obj) in (list, tuple) else \
-            [map_tensors(v, fn) for v in obj]
+        return (
+            type(obj)(map_tensors(v, fn) for v in obj)
+            if type(obj) in (list, tuple)
+            else [map_tensors(v, fn) for v in obj]
+        )
     return obj
 
 
@@ -102,7 +113,7 @@ def pack(obj: Any, pin: bool = False) -> Any:
             return placed[id(t)]
         start = offsets[t.dtype]
         offsets[t.dtype] = start + t.numel()
-        view = buffers[t.dtype][start:start + t.numel()].view(t.shape)
+        view = buffers[t.dtype][start : start + t.numel()].view(t.shape)
         view.copy_(t)
         placed[id(t)] = view
         return view
@@ -141,7 +152,6 @@ class SampleSet(Dataset[Item]):
             return Item(index, request.prompt, self.prepare(request))
         except SampleError as exc:
             return Item(index, request.prompt, exc)
-
 
     def check_images(self, request: Request) -> None:
         """Decode each image of ``request`` (SampleError when one fails); an image whose encoded
@@ -185,16 +195,25 @@ def preparer(model: ModelProtocol) -> tuple[Prepare | None, Callable[[list[Any]]
     return None, model.generate
 
 
-def batch_stream(task: TaskProtocol, batches: Sequence[list[int]], prepare: Prepare | None,
-                 num_workers: int = 0,
-                 pin_memory: bool = False, prefetch_factor: int = 2) -> Iterator[Batch]:
+def batch_stream(
+    task: TaskProtocol,
+    batches: Sequence[list[int]],
+    prepare: Prepare | None,
+    num_workers: int = 0,
+    pin_memory: bool = False,
+    prefetch_factor: int = 2,
+) -> Iterator[Batch]:
     """Yield each batch's items, in the order of ``batches``."""
     if not batches:
         return iter(())
     workers = num_workers  # plain requests too: their images are decoded there
-    loader = DataLoader(SampleSet(task, prepare), batch_sampler=list(batches), collate_fn=_collate_packed if workers else _collate,
-                        num_workers=workers, pin_memory=pin_memory and prepare is not None,
-                        prefetch_factor=prefetch_factor if workers else None,
-                        worker_init_fn=functools.partial(_worker_init, parent=os.getpid())
-                        if workers else None)
+    loader = DataLoader(
+        SampleSet(task, prepare),
+        batch_sampler=list(batches),
+        collate_fn=_collate_packed if workers else _collate,
+        num_workers=workers,
+        pin_memory=pin_memory and prepare is not None,
+        prefetch_factor=prefetch_factor if workers else None,
+        worker_init_fn=functools.partial(_worker_init, parent=os.getpid()) if workers else None,
+    )
     return iter(loader)

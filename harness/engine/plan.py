@@ -11,6 +11,7 @@ samples' *image groups* (:func:`image_group`: the questions about one image): a 
 one rank whole, and its samples run in consecutive batches, so each image is encoded (and its
 prompt prefix prefilled) once, on one rank.
 """
+
 from __future__ import annotations
 
 import io
@@ -52,12 +53,12 @@ def header_size(data: bytes) -> tuple[int, int] | None:
         if marker == 0xFF:  # fill byte
             i += 1
         elif marker in _JPEG_SOF:
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
             return w, h
         elif marker == 0x01 or 0xD0 <= marker <= 0xD9:  # markers without a length
             i += 2
         else:
-            i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+            i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0]
     return None
 
 
@@ -115,13 +116,16 @@ def image_group(request: Request) -> GroupKey | None:
     if not request.images:
         return None
     try:
-        return tuple(f"key:{r.key}" if r.key else f"sha1:{r.content_hash()}" for r in request.images)
+        return tuple(
+            f"key:{r.key}" if r.key else f"sha1:{r.content_hash()}" for r in request.images
+        )
     except OSError:  # a missing file: the worker that loads it reports the error
         return None
 
 
-def grouped_order(indices: Sequence[int], keys: Mapping[int, SizeKey],
-                  groups: Mapping[int, GroupKey | None]) -> list[list[int]]:
+def grouped_order(
+    indices: Sequence[int], keys: Mapping[int, SizeKey], groups: Mapping[int, GroupKey | None]
+) -> list[list[int]]:
     """Samples by image group (a sample without a group is one alone), each group heaviest
     first, groups in the order of their heaviest sample.
 
@@ -135,8 +139,13 @@ def grouped_order(indices: Sequence[int], keys: Mapping[int, SizeKey],
     return list(by.values())
 
 
-def shard(indices: Sequence[int], keys: Mapping[int, SizeKey], rank: int, world: int,
-          groups: Mapping[int, GroupKey | None] | None = None) -> list[int]:
+def shard(
+    indices: Sequence[int],
+    keys: Mapping[int, SizeKey],
+    rank: int,
+    world: int,
+    groups: Mapping[int, GroupKey | None] | None = None,
+) -> list[int]:
     """The samples rank ``rank`` of ``world`` runs. Together the shards cover ``indices`` exactly once.
 
     Without ``groups``: dealt round-robin in heaviest-first order, so every rank gets a similar
@@ -162,8 +171,12 @@ def shard(indices: Sequence[int], keys: Mapping[int, SizeKey], rank: int, world:
     return mine
 
 
-def make_batches(indices: Sequence[int], keys: Mapping[int, SizeKey], batch_size: int,
-                 groups: Mapping[int, GroupKey | None] | None = None) -> list[list[int]]:
+def make_batches(
+    indices: Sequence[int],
+    keys: Mapping[int, SizeKey],
+    batch_size: int,
+    groups: Mapping[int, GroupKey | None] | None = None,
+) -> list[list[int]]:
     """Group samples of similar size into batches of at most ``batch_size``, heaviest first;
     with ``groups``, the samples of one image group next to each other (see :func:`grouped_order`).
 
@@ -178,7 +191,7 @@ def make_batches(indices: Sequence[int], keys: Mapping[int, SizeKey], batch_size
         order = heaviest_first(indices, keys)
     else:
         order = [i for members in grouped_order(indices, keys, groups) for i in members]
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 @dataclass
@@ -188,14 +201,20 @@ class Plan:
     ids: list[str]
     pending: list[int] = field(default_factory=list)
     keys: dict[int, SizeKey] = field(default_factory=dict)
-    failures: dict[int, tuple[str | None, str]] = field(default_factory=dict)  # index -> (prompt, reason)
+    failures: dict[int, tuple[str | None, str]] = field(
+        default_factory=dict
+    )  # index -> (prompt, reason)
     groups: dict[int, GroupKey | None] | None = None  # index -> image group, when sharing images
 
 
-def plan_task(docs: Sequence[dict[str, Any]], n: int, done: set[str],
-              build: Callable[[dict[str, Any]], Request],
-              key: Callable[[Request], SizeKey] = size_key,
-              group: Callable[[Request], GroupKey | None] | None = None) -> Plan:
+def plan_task(
+    docs: Sequence[dict[str, Any]],
+    n: int,
+    done: set[str],
+    build: Callable[[dict[str, Any]], Request],
+    key: Callable[[Request], SizeKey] = size_key,
+    group: Callable[[Request], GroupKey | None] | None = None,
+) -> Plan:
     """Build each unfinished request once to learn its size (and, with ``group``, its image
     group); images stay undecoded.
 
@@ -208,7 +227,9 @@ def plan_task(docs: Sequence[dict[str, Any]], n: int, done: set[str],
         doc = docs[i]
         doc_id = str(doc["id"])
         if doc_id in seen:
-            raise HarnessError(f"sample id {doc_id!r} occurs twice (rows {seen[doc_id]} and {i}); ids must be unique")
+            raise HarnessError(
+                f"sample id {doc_id!r} occurs twice (rows {seen[doc_id]} and {i}); ids must be unique"
+            )
         seen[doc_id] = i
         plan.ids.append(doc_id)
         if doc_id in done:

@@ -7,6 +7,7 @@ records reach ``on_scored`` (which appends them to the journal) milliseconds lat
 while the model works on the next batch; :meth:`Scorer.close` waits for the rest. Without
 it (or where ``fork`` is unavailable) the same function runs inline.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -32,8 +33,9 @@ def failed_record(doc_id: str, reason: str, prompt: str | None = None) -> dict[s
     return {"id": doc_id, "prompt": prompt, "prediction": None, "failed": reason}
 
 
-def as_empty_answer(task: TaskProtocol, doc: dict[str, Any],
-                    record: dict[str, Any]) -> dict[str, Any]:
+def as_empty_answer(
+    task: TaskProtocol, doc: dict[str, Any], record: dict[str, Any]
+) -> dict[str, Any]:
     """A failed sample's record, also scored as an empty answer (what a peer scores for a
     sample its model did not answer), so the headline counts it as wrong; ``failed`` and the
     prediction stay as they were. A sample whose empty answer cannot be scored (a malformed
@@ -45,8 +47,9 @@ def as_empty_answer(task: TaskProtocol, doc: dict[str, Any],
     return {**fields, **record, "score": fields.get("score", 0.0)}
 
 
-def score_record(task: TaskProtocol, doc: dict[str, Any], prompt: str | None,
-                 prediction: str) -> dict[str, Any]:
+def score_record(
+    task: TaskProtocol, doc: dict[str, Any], prompt: str | None, prediction: str
+) -> dict[str, Any]:
     try:
         fields = task.score(doc, prediction)
     except SampleError as exc:
@@ -70,7 +73,9 @@ def make_records(task: TaskProtocol, entries: list[Entry]) -> list[dict[str, Any
         elif isinstance(out, str):
             rec = score_record(task, doc, prompt, out)
         else:
-            raise HarnessError(f"model returned {type(out).__name__} for sample {doc_id!r}; expected text or SampleError")
+            raise HarnessError(
+                f"model returned {type(out).__name__} for sample {doc_id!r}; expected text or SampleError"
+            )
         rec["digest"] = sample_digest(task, doc)
         recs.append(normalize(rec))
     return recs
@@ -91,17 +96,30 @@ class Scorer:
     """Hands batches to the scoring process; ``on_scored(records)`` runs as soon as each batch
     is scored, in submission order (from the executor's thread, or inline)."""
 
-    def __init__(self, task: TaskProtocol, background: bool,
-                 on_scored: Callable[[list[dict[str, Any]]], None]) -> None:
+    def __init__(
+        self,
+        task: TaskProtocol,
+        background: bool,
+        on_scored: Callable[[list[dict[str, Any]]], None],
+    ) -> None:
         self.task, self.on_scored = task, on_scored
         self._pending: deque[Future[list[dict[str, Any]]]] = deque()
         self._lock = threading.Lock()
         self._error: BaseException | None = None  # raised by on_scored in the executor's thread
         fork = "fork" in multiprocessing.get_all_start_methods()
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=_init,
-                                         initargs=(task, os.getpid())) \
-            if background and fork else None
-        if self._pool is not None:  # fork now, before the data-loader workers and their threads exist
+        self._pool = (
+            ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_init,
+                initargs=(task, os.getpid()),
+            )
+            if background and fork
+            else None
+        )
+        if (
+            self._pool is not None
+        ):  # fork now, before the data-loader workers and their threads exist
             self._pool.submit(int)
 
     def submit(self, entries: list[Entry]) -> None:
@@ -110,7 +128,9 @@ class Scorer:
             self._deliver(make_records(self.task, entries))
             return
         fut = self._pool.submit(_score, entries)
-        fut.add_done_callback(lambda f: None if f.cancelled() or f.exception() else self._deliver(f.result()))
+        fut.add_done_callback(
+            lambda f: None if f.cancelled() or f.exception() else self._deliver(f.result())
+        )
         self._pending.append(fut)
 
     def _deliver(self, records: list[dict[str, Any]]) -> None:
@@ -120,7 +140,7 @@ class Scorer:
             try:
                 self.on_scored(records)
             except BaseException as exc:  # noqa: BLE001 (kept for the main thread: a callback's
-                self._error = exc          # exception would otherwise be logged and lost)
+                self._error = exc  # exception would otherwise be logged and lost)
                 if self._pool is None:
                     raise
 

@@ -11,6 +11,7 @@ Layout of ``run_dir/predictions/``::
 
 A crash can leave a partial last line: it is dropped when the journal is read back.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from harness.engine.files import atomic_write_lines, atomic_write_text, is_write_fault, write_error
 from harness.contracts import TaskProtocol
+from harness.engine.files import atomic_write_lines, atomic_write_text, is_write_fault, write_error
 from harness.errors import HarnessError
 from harness.fingerprint import obj_fingerprint
 
@@ -138,11 +139,20 @@ class PredictionStore:
             if path != self.main:
                 path.unlink()
         if records:
-            log.info("%s: resuming, %d finished sample(s) read from %s", self.task, len(records), self.main)
+            log.info(
+                "%s: resuming, %d finished sample(s) read from %s",
+                self.task,
+                len(records),
+                self.main,
+            )
         return records
 
     def _parts(self) -> list[Path]:
-        return sorted(self.parts_dir.glob(f"{self.task}.rank*.jsonl")) if self.parts_dir.is_dir() else []
+        return (
+            sorted(self.parts_dir.glob(f"{self.task}.rank*.jsonl"))
+            if self.parts_dir.is_dir()
+            else []
+        )
 
     def _stored_key(self) -> Any:
         try:
@@ -185,8 +195,12 @@ class PredictionStore:
             why = "no resume key recorded with them"
         else:
             why = "settings changed: " + "; ".join(key_diff(old_key, self.key)[:4])
-        log.warning("%s: not reusing earlier predictions (%s); starting a new file, the old one is kept as %s",
-                    self.task, why, dest / f"{suffix}.{self.main.name}")
+        log.warning(
+            "%s: not reusing earlier predictions (%s); starting a new file, the old one is kept as %s",
+            self.task,
+            why,
+            dest / f"{suffix}.{self.main.name}",
+        )
 
     # ---- every rank: the journal ---------------------------------------------------------
     def open(self) -> None:
@@ -256,9 +270,9 @@ class PredictionStore:
                 pass  # other ranks' parts still there
 
 
-
-def resumable(loaded: dict[str, dict[str, Any]], task: str,
-              retry_failed: bool = True) -> dict[str, dict[str, Any]]:
+def resumable(
+    loaded: dict[str, dict[str, Any]], task: str, retry_failed: bool = True
+) -> dict[str, dict[str, Any]]:
     """The finished records a run reuses: failed samples are dropped (run again) unless
     ``retry_failed`` is off; records without a sample digest (an older harness) are run again.
 
@@ -267,21 +281,36 @@ def resumable(loaded: dict[str, dict[str, Any]], task: str,
     >>> sorted(resumable(recs, "t")), sorted(resumable(recs, "t", retry_failed=False))
     (['a'], ['a', 'b'])
     """
-    keep = {k: r for k, r in loaded.items()
-            if r.get("digest") and (not retry_failed or r.get("failed") is None)}
+    keep = {
+        k: r
+        for k, r in loaded.items()
+        if r.get("digest") and (not retry_failed or r.get("failed") is None)
+    }
     retried = sum(r.get("failed") is not None and bool(r.get("digest")) for r in loaded.values())
     undigested = sum(not r.get("digest") for r in loaded.values())
     if retry_failed and retried:
-        log.info("%s: retrying %d sample(s) that failed in an earlier run "
-                 "(retry_failed=false keeps them)", task, retried)
+        log.info(
+            "%s: retrying %d sample(s) that failed in an earlier run "
+            "(retry_failed=false keeps them)",
+            task,
+            retried,
+        )
     if undigested:
-        log.warning("%s: %d earlier record(s) carry no sample digest (an older harness): "
-                    "computed again", task, undigested)
+        log.warning(
+            "%s: %d earlier record(s) carry no sample digest (an older harness): computed again",
+            task,
+            undigested,
+        )
     return keep
 
 
-def check_resumed(task: TaskProtocol, docs: Sequence[dict[str, Any]], ids: list[str],
-                  loaded: dict[str, dict[str, Any]], path: Path) -> None:
+def check_resumed(
+    task: TaskProtocol,
+    docs: Sequence[dict[str, Any]],
+    ids: list[str],
+    loaded: dict[str, dict[str, Any]],
+    path: Path,
+) -> None:
     """Each resumed record must be the dataset sample it claims to be (same prompt and answers);
     a record of another task or dataset with the same id is a one-line error."""
     for index, doc_id in enumerate(ids):
@@ -292,4 +321,5 @@ def check_resumed(task: TaskProtocol, docs: Sequence[dict[str, Any]], ids: list[
             raise HarnessError(
                 f"{path}: the record for id {doc_id!r} does not match the dataset's sample with "
                 f"that id (another prompt or answers): the file holds another task's or dataset's "
-                f"predictions; move it away or choose another output_dir")
+                f"predictions; move it away or choose another output_dir"
+            )

@@ -1,4 +1,5 @@
 """ANLS, the DocVQA / InfographicVQA metric (Biten et al. 2019), as lmms-eval computes it."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

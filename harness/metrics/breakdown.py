@@ -1,13 +1,16 @@
 """Accuracy breakdowns: the mean score of records grouped by one or several keys."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 
-def mean_by(records: Sequence[Mapping[str, Any]],
-            groups: Callable[[Mapping[str, Any]], Iterable[object]],
-            scale: float = 100.0) -> dict[str, float]:
+def mean_by(
+    records: Sequence[Mapping[str, Any]],
+    groups: Callable[[Mapping[str, Any]], Iterable[object]],
+    scale: float = 100.0,
+) -> dict[str, float]:
     """``{group: scale · mean(score)}``; ``groups(record)`` lists the groups a record counts
     in (several for MathVista's skills, none to leave it out). Groups keep first-seen order.
 

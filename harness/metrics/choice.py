@@ -1,4 +1,5 @@
 """Multiple-choice helpers: option letters, the first-letter rule, the Levenshtein-closest choice."""
+
 from __future__ import annotations
 
 import re

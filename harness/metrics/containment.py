@@ -1,4 +1,5 @@
 """OCRBench's metric: a sample scores 1 when a ground truth is contained in the prediction."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,8 +9,13 @@ from harness.metrics.text import fold_fullwidth
 FORMULA_SOURCE = "HME100k"  # handwritten mathematical expressions: spaces removed, case kept
 
 
-def ocrbench_match(prediction: str, answers: Sequence[str], source: str, fold_width: bool = True,
-                   lower_first: bool = False) -> float:
+def ocrbench_match(
+    prediction: str,
+    answers: Sequence[str],
+    source: str,
+    fold_width: bool = True,
+    lower_first: bool = False,
+) -> float:
     """1.0 if any ground truth, normalised like the prediction, is a substring of it.
 
     ``source`` is the record's source data set (``dataset``). For ``HME100k`` both sides are

@@ -1,4 +1,5 @@
 """Exact match of a short answer (GQA), under lmms-eval's and LLaVA's normalisations."""
+
 from __future__ import annotations
 
 from harness.metrics.text import delete_ascii_punctuation

@@ -11,6 +11,7 @@ to a temporary name and renamed, so two processes sharing a cache never read a p
 - :class:`LocalJudge`: a transformers chat model folder (``AutoModelForCausalLM`` and its
   tokenizer's chat template), greedy decoding of the same one-message conversation.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -86,10 +87,18 @@ class Judge:
 
 
 class ApiJudge(Judge):
-    def __init__(self, url: str, model: str, cache: DiskCache,
-                 api_key_env: str | None = "OPENAI_API_KEY", timeout_s: float = 60.0,
-                 retries: int = 4, backoff_s: float = 1.0, max_tokens: int = 256,
-                 sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        cache: DiskCache,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        timeout_s: float = 60.0,
+        retries: int = 4,
+        backoff_s: float = 1.0,
+        max_tokens: int = 256,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         super().__init__(cache)
         if not url or not model:
             raise HarnessError("judge: task.judge.url and task.judge.model are both needed")
@@ -106,8 +115,9 @@ class ApiJudge(Judge):
 
             key = os.environ.get(self.api_key_env) if self.api_key_env else None
             # local servers (vLLM, SGLang, Ollama) take any key; the client insists on one
-            self._client = openai.OpenAI(base_url=self.url, api_key=key or "EMPTY",
-                                         timeout=self.timeout_s, max_retries=0)
+            self._client = openai.OpenAI(
+                base_url=self.url, api_key=key or "EMPTY", timeout=self.timeout_s, max_retries=0
+            )
         return self._client
 
     def _ask(self, prompt: str) -> str:
@@ -120,18 +130,23 @@ class ApiJudge(Judge):
             self.requests += 1
             try:
                 out = self.client().chat.completions.create(
-                    model=self.model, messages=[{"role": "user", "content": prompt}], temperature=0,
-                    max_tokens=self.max_tokens)
+                    model=self.model,
+                    messages=[{"role": "user", "content": prompt}],
+                    temperature=0,
+                    max_tokens=self.max_tokens,
+                )
                 return str(out.choices[0].message.content or "").strip()
             except (openai.OpenAIError, AttributeError, IndexError, TypeError) as exc:
                 last = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        raise SampleError(f"judge {self.label} gave no answer after {self.retries + 1} "
-                          f"attempt(s): {last}")
+        raise SampleError(
+            f"judge {self.label} gave no answer after {self.retries + 1} attempt(s): {last}"
+        )
 
 
 class LocalJudge(Judge):
-    def __init__(self, folder: str | Path, cache: DiskCache, max_tokens: int = 256,
-                 device: str = "cpu"):
+    def __init__(
+        self, folder: str | Path, cache: DiskCache, max_tokens: int = 256, device: str = "cpu"
+    ):
         super().__init__(cache)
         from harness.fingerprint import dir_fingerprint
 
@@ -152,8 +167,9 @@ class LocalJudge(Judge):
             # transformers wraps PreTrainedModel.to so that its type reads as unbound
             self._model = model.to(self.device).eval()  # type: ignore[arg-type]
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise HarnessError(f"judge: cannot load the chat model in {self.folder}: "
-                               f"{str(exc).splitlines()[0]}") from exc
+            raise HarnessError(
+                f"judge: cannot load the chat model in {self.folder}: {str(exc).splitlines()[0]}"
+            ) from exc
         if not getattr(self._tokenizer, "chat_template", None):
             raise HarnessError(f"judge: the tokenizer in {self.folder} has no chat template")
 
@@ -165,24 +181,31 @@ class LocalJudge(Judge):
         tok, model = self._tokenizer, self._model
         self.requests += 1
         messages = [{"role": "user", "content": prompt}]
-        enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                      return_dict=True)
+        enc = tok.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
         enc = {k: v.to(self.device) for k, v in enc.items()}
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         with torch.inference_mode():
-            out = model.generate(**enc, max_new_tokens=self.max_tokens, do_sample=False,
-                                 pad_token_id=pad)
-        text = tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            out = model.generate(
+                **enc, max_new_tokens=self.max_tokens, do_sample=False, pad_token_id=pad
+            )
+        text = tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
         return str(text).strip()
 
 
-def _number(cfg: Mapping[str, Any], key: str, default: float, kind: type[float] = float,
-            low: float = 0) -> float:
+def _number(
+    cfg: Mapping[str, Any], key: str, default: float, kind: type[float] = float, low: float = 0
+) -> float:
     value = cfg.get(key)
     if value is None:
         return kind(default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low \
-            or (kind is int and value != int(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value < low
+        or (kind is int and value != int(value))
+    ):
         what = "an integer" if kind is int else "a number"
         raise HarnessError(f"task.judge.{key} must be {what} >= {low}, got {value!r}")
     return kind(value)
@@ -192,8 +215,9 @@ def _integer(cfg: Mapping[str, Any], key: str, default: int, low: int = 0) -> in
     return int(_number(cfg, key, default, int, low))
 
 
-def judge_from_config(cfg: Mapping[str, Any] | None, default_model: str,
-                      cache_dir: str | Path) -> Judge | None:
+def judge_from_config(
+    cfg: Mapping[str, Any] | None, default_model: str, cache_dir: str | Path
+) -> Judge | None:
     """The judge a task's ``judge`` config asks for, or ``None`` (no judge: rules only).
 
     ``model`` naming an existing folder: a :class:`LocalJudge`. Else ``url`` set: an
@@ -206,17 +230,26 @@ def judge_from_config(cfg: Mapping[str, Any] | None, default_model: str,
     max_tokens = _integer(cfg, "max_tokens", 256, 1)
     if model and Path(str(model)).expanduser().is_dir():
         if url:
-            raise HarnessError(f"task.judge.model={model} is a local folder and task.judge.url="
-                               f"{url} is set; choose one (url: null for the local model)")
+            raise HarnessError(
+                f"task.judge.model={model} is a local folder and task.judge.url="
+                f"{url} is set; choose one (url: null for the local model)"
+            )
         device = str(cfg.get("device") or "cpu")
         return LocalJudge(str(model), cache, max_tokens=max_tokens, device=device)
     if url:
-        return ApiJudge(str(url), str(model or default_model), cache,
-                        api_key_env=cfg.get("api_key_env"),
-                        timeout_s=_number(cfg, "timeout_s", 60.0),
-                        retries=_integer(cfg, "retries", 4),
-                        backoff_s=_number(cfg, "backoff_s", 1.0), max_tokens=max_tokens)
+        return ApiJudge(
+            str(url),
+            str(model or default_model),
+            cache,
+            api_key_env=cfg.get("api_key_env"),
+            timeout_s=_number(cfg, "timeout_s", 60.0),
+            retries=_integer(cfg, "retries", 4),
+            backoff_s=_number(cfg, "backoff_s", 1.0),
+            max_tokens=max_tokens,
+        )
     if model:
-        raise HarnessError(f"task.judge.model={model} is not a local folder; for a model behind an "
-                           "OpenAI-compatible server set task.judge.url too")
+        raise HarnessError(
+            f"task.judge.model={model} is not a local folder; for a model behind an "
+            "OpenAI-compatible server set task.judge.url too"
+        )
     return None

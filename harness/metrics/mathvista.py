@@ -21,6 +21,7 @@ main: ``precision`` comes from the hub as a Python float (``1.0``), ``round()`` 
 number of digits, the error is swallowed and the prediction is ``None``, so float answers never
 match. ``precision_defect=False`` rounds to ``int(precision)`` as MathVista's own scorer does.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,8 +105,9 @@ def last_number(text: str) -> str | None:
     return _number(text, last=True)
 
 
-def exact_extract(response: str, question_type: str, answer_type: str,
-                  choices: Sequence[str] | None) -> str | None:
+def exact_extract(
+    response: str, question_type: str, answer_type: str, choices: Sequence[str] | None
+) -> str | None:
     """Step 1 (lmms-eval's before its judge): ``""`` for an empty response, the response when it
     already has the answer's form, else ``None`` (the judge's turn). Python's own ``int`` and
     ``float`` decide, so ``"1_000"``, ``"nan"`` and ``"1e3"`` count.
@@ -140,8 +142,9 @@ def exact_extract(response: str, question_type: str, answer_type: str,
     return None
 
 
-def _read_answer_is(x: str, question_type: str, answer_type: str,
-                    choices: Sequence[str] | None) -> str | None:
+def _read_answer_is(
+    x: str, question_type: str, answer_type: str, choices: Sequence[str] | None
+) -> str | None:
     x = x.strip().strip("*$`'\" ")
     if x.endswith("."):  # a sentence's full stop ("14." / "3.5."), never part of an answer
         x = x[:-1].strip().strip("*$`'\" ")
@@ -155,8 +158,9 @@ def _read_answer_is(x: str, question_type: str, answer_type: str,
     return x or None
 
 
-def rule_extract(response: str, question_type: str, answer_type: str,
-                 choices: Sequence[str] | None) -> str | None:
+def rule_extract(
+    response: str, question_type: str, answer_type: str, choices: Sequence[str] | None
+) -> str | None:
     """Step 2 (opt-in): the answer by this project's rules, or ``None`` when none applies.
 
     >>> rule_extract('So the answer is "(B) 8/11".', "multi_choice", "text", ["3/11", "8/11"])
@@ -199,9 +203,14 @@ def _round(value: float, precision: object, precision_defect: bool) -> float:
     return round(value, int(precision))  # type: ignore[call-overload]
 
 
-def normalize(extraction: object, question_type: str, answer_type: str,
-              choices: Sequence[str] | None, precision: object,
-              precision_defect: bool = True) -> str | None:
+def normalize(
+    extraction: object,
+    question_type: str,
+    answer_type: str,
+    choices: Sequence[str] | None,
+    precision: object,
+    precision_defect: bool = True,
+) -> str | None:
     """Map an extraction to the answer's form (``None`` when it cannot be read as one).
 
     >>> ch = ["3/11", "8/11", "6/11"]

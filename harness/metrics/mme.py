@@ -4,6 +4,7 @@ For each subtask: acc = share of questions answered right, acc+ = share of image
 questions (two per image) are all right, score = 100·acc + 100·acc+ (max 200).
 Perception sums ten subtask scores (max 2000), cognition four (max 800).
 """
+
 from __future__ import annotations
 
 from collections import Counter
@@ -14,8 +15,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # numpy is imported lazily at run time
     from numpy.typing import ArrayLike, NDArray
 
-PERCEPTION = ("existence", "count", "position", "color", "posters", "celebrity", "scene", "landmark",
-              "artwork", "OCR")
+PERCEPTION = (
+    "existence",
+    "count",
+    "position",
+    "color",
+    "posters",
+    "celebrity",
+    "scene",
+    "landmark",
+    "artwork",
+    "OCR",
+)
 COGNITION = ("commonsense_reasoning", "numerical_calculation", "text_translation", "code_reasoning")
 SUBTASKS = PERCEPTION + COGNITION
 
@@ -99,8 +110,9 @@ def tally_features(tallies: dict[str, SubtaskTally]) -> list[int]:
     return [x for name in SUBTASKS for x in tallies.get(name, empty).as_list()]
 
 
-def perception_from_features(totals: ArrayLike,
-                             group: tuple[str, ...] = PERCEPTION) -> float | NDArray[Any]:
+def perception_from_features(
+    totals: ArrayLike, group: tuple[str, ...] = PERCEPTION
+) -> float | NDArray[Any]:
     """The ``group`` sum (perception by default) from summed :func:`tally_features` vectors;
     ``totals`` may have leading axes (numpy).
 

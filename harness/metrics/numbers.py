@@ -1,4 +1,5 @@
 """Number parsing shared by answer metrics."""
+
 from __future__ import annotations
 
 

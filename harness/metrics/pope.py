@@ -5,6 +5,7 @@ accuracy and is neither a positive nor a negative prediction: it is not a TP/FP 
 nor a FN (recall), as in lmms-eval. The yes-ratio is the share of *predictions* that are
 "yes" over all predictions (lmms-eval computes it from the ground truth by mistake).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -67,8 +68,13 @@ def binary_metrics(c: Counts | Sequence[int]) -> dict[str, float]:
     precision = _ratio(tp, tp + fp)
     recall = _ratio(tp, tp + fn)
     f1 = _ratio(2 * precision * recall, precision + recall)
-    return {"accuracy": _ratio(tp + tn, n), "precision": precision, "recall": recall, "f1": f1,
-            "yes_ratio": _ratio(tp + fp, n)}
+    return {
+        "accuracy": _ratio(tp + tn, n),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "yes_ratio": _ratio(tp + fp, n),
+    }
 
 
 def f1_from_counts(tp: ArrayLike, fp: ArrayLike, fn: ArrayLike) -> float | NDArray[Any]:

@@ -1,4 +1,5 @@
 """Relaxed accuracy, the ChartQA metric (Methani et al. 2020; ChartQA, Masry et al. 2022)."""
+
 from __future__ import annotations
 
 from harness.metrics.numbers import parse_float

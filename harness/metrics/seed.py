@@ -1,11 +1,18 @@
 """SEED-Bench (image part): accuracy by the first-letter rule, overall and per question type."""
+
 from __future__ import annotations
 
 from harness.metrics.choice import first_letter_correct
 
 QUESTION_TYPES = {
-    1: "scene_understanding", 2: "instance_identity", 3: "instance_attributes", 4: "instance_location",
-    5: "instance_counting", 6: "spatial_relation", 7: "instance_interaction", 8: "visual_reasoning",
+    1: "scene_understanding",
+    2: "instance_identity",
+    3: "instance_attributes",
+    4: "instance_location",
+    5: "instance_counting",
+    6: "spatial_relation",
+    7: "instance_interaction",
+    8: "visual_reasoning",
     9: "text_recognition",
 }
 """The nine image question types (``question_type_id`` 1–9); 10–12 are video."""

@@ -15,21 +15,55 @@ anywhere in the text, or the text holds a digit-comma-digit, every occurrence is
 otherwise every occurrence becomes a space; then periods not followed by a digit are deleted
 (at most 32 of them: the reference passes ``re.UNICODE`` as the ``count`` argument).
 """
+
 from __future__ import annotations
 
 import re
 import statistics
 from collections.abc import Sequence
 
-PUNCTUATION = (";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`",
-               ",", "?", "!")
+PUNCTUATION = (
+    ";",
+    "/",
+    "[",
+    "]",
+    '"',
+    "{",
+    "}",
+    "(",
+    ")",
+    "=",
+    "+",
+    "\\",
+    "_",
+    "-",
+    ">",
+    "<",
+    "@",
+    "`",
+    ",",
+    "?",
+    "!",
+)
 _DIGIT_COMMA_DIGIT = re.compile(r"(\d)(,)(\d)")
 # The reference pattern is "(?!<=\d)(\.)(?!\d)": its "(?!<=" is a look-*ahead* typo that always
 # holds before a period, so it removes every period not followed by a digit.
 _PERIOD = re.compile(r"\.(?!\d)")
 _PERIOD_LIMIT = 32  # re.UNICODE == 32, passed positionally as re.sub's count by the reference
-NUMBER_WORDS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-                "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+NUMBER_WORDS = {
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+}
 ARTICLES = frozenset({"a", "an", "the"})
 
 # Contracted forms the processor restores: each is reached from the spellings that miss exactly
@@ -49,7 +83,7 @@ def _contractions() -> dict[str, str]:
     for word in _CONTRACTED:
         for i, ch in enumerate(word):
             if ch == "'":
-                table[word[:i] + word[i + 1:]] = word
+                table[word[:i] + word[i + 1 :]] = word
     table["somebody'd"] = "somebodyd"  # the reference table's one inverted entry
     return table
 

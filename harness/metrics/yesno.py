@@ -3,6 +3,7 @@
 Each parser maps a model's free text to ``"yes"``, ``"no"`` or (where the rule has one)
 ``"other"``; an "other" answer is simply wrong.
 """
+
 from __future__ import annotations
 
 YES, NO, OTHER = "yes", "no", "other"

@@ -4,6 +4,7 @@ Sizes here are ``(width, height)`` pairs. Pin-point lists in the LLaVA code base
 ``[width, height]``; transformers' LlavaNext configs list ``[height, width]`` (the loader swaps
 them before they reach this module).
 """
+
 from __future__ import annotations
 
 import math
@@ -90,14 +91,20 @@ def unpad(features: torch.Tensor, size: Size) -> torch.Tensor:
     if w / h > cur_w / cur_h:
         new_h = int(round(h * (cur_w / w), 7))
         pad = (cur_h - new_h) // 2
-        return features[:, pad:cur_h - pad, :]
+        return features[:, pad : cur_h - pad, :]
     new_w = int(round(w * (cur_h / h), 7))
     pad = (cur_w - new_w) // 2
-    return features[:, :, pad:cur_w - pad]
+    return features[:, :, pad : cur_w - pad]
 
 
-def pack(features: torch.Tensor, size: Size, candidates: Sequence[Size], tile: int,
-         merge: str = "spatial_unpad", newline: torch.Tensor | None = None) -> torch.Tensor:
+def pack(
+    features: torch.Tensor,
+    size: Size,
+    candidates: Sequence[Size],
+    tile: int,
+    merge: str = "spatial_unpad",
+    newline: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Features of one image's crops (overview first; (n, side*side, C)) as one (tokens, C) sequence.
 
     ``merge``: ``flat`` (crops one after another), ``spatial`` (tiles re-assembled row by row after
@@ -107,7 +114,9 @@ def pack(features: torch.Tensor, size: Size, candidates: Sequence[Size], tile: i
     if merge == "flat":
         return features.flatten(0, 1)
     if merge not in ("spatial", "spatial_unpad"):
-        raise ValueError(f"unknown mm_patch_merge_type {merge!r}; valid: flat, spatial, spatial_unpad")
+        raise ValueError(
+            f"unknown mm_patch_merge_type {merge!r}; valid: flat, spatial, spatial_unpad"
+        )
     base = features[0]
     if features.shape[0] == 1:
         if merge == "spatial_unpad" and newline is not None:
@@ -115,7 +124,9 @@ def pack(features: torch.Tensor, size: Size, candidates: Sequence[Size], tile: i
         return base
     side = math.isqrt(features.shape[1])
     if side * side != features.shape[1]:
-        raise ValueError(f"anyres: {features.shape[1]} tokens per tile is not a square grid (is a CLS token kept?)")
+        raise ValueError(
+            f"anyres: {features.shape[1]} tokens per tile is not a square grid (is a CLS token kept?)"
+        )
     cols, rows = grid_shape(size, candidates, tile)
     if cols * rows != features.shape[0] - 1:
         raise ValueError(f"anyres: {features.shape[0] - 1} tiles for a {cols}x{rows} grid")
@@ -125,5 +136,7 @@ def pack(features: torch.Tensor, size: Size, candidates: Sequence[Size], tile: i
     grid = tiles.permute(4, 0, 2, 1, 3).flatten(1, 2).flatten(2, 3)  # C, rows*side, cols*side
     grid = unpad(grid, size)
     if newline is not None:
-        grid = torch.cat([grid, newline[:, None, None].to(grid).expand(*grid.shape[:-1], 1)], dim=-1)
+        grid = torch.cat(
+            [grid, newline[:, None, None].to(grid).expand(*grid.shape[:-1], 1)], dim=-1
+        )
     return torch.cat([base, grid.flatten(1, 2).transpose(0, 1)], dim=0)

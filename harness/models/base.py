@@ -7,6 +7,7 @@ request that could not be served (e.g. its image failed to decode); other reques
 A model offering a capability overrides its attribute or method (see the table in
 :mod:`harness.contracts`).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -5,6 +5,7 @@ Paths may be local folders or hub ids already in the Hugging Face cache; with
 transformers' low-memory path, so no fp32 copy of a 7B LLM is ever materialised; missing LLM
 weights are an error, never a silent random init.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,10 +27,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # model_type of LLaVA code-base configs -> the transformers model_type of their LLM
-LLAVA_LLM_TYPES = {"llava_llama": "llama", "llava_mistral": "mistral", "llava_mixtral": "mixtral",
-                   "llava_qwen": "qwen2", "llava_qwen2": "qwen2", "llava_qwen3": "qwen3", "llava_gemma": "gemma",
-                   "llava_phi3": "phi3", "llava_mpt": "mpt"}
-_NON_LLM_PREFIXES = ("model.mm_projector.", "model.vision_tower.", "model.image_newline", "model.vision_resampler.")
+LLAVA_LLM_TYPES = {
+    "llava_llama": "llama",
+    "llava_mistral": "mistral",
+    "llava_mixtral": "mixtral",
+    "llava_qwen": "qwen2",
+    "llava_qwen2": "qwen2",
+    "llava_qwen3": "qwen3",
+    "llava_gemma": "gemma",
+    "llava_phi3": "phi3",
+    "llava_mpt": "mpt",
+}
+_NON_LLM_PREFIXES = (
+    "model.mm_projector.",
+    "model.vision_tower.",
+    "model.image_newline",
+    "model.vision_resampler.",
+)
 
 
 def read_config(folder: Path) -> dict[str, Any]:
@@ -65,10 +79,14 @@ def resolve_path(name: str | None, base: Path | None = None, download: bool = Fa
         return None
 
 
-def require_path(name: str | None, what: str, key: str, base: Path | None = None, download: bool = False) -> Path:
+def require_path(
+    name: str | None, what: str, key: str, base: Path | None = None, download: bool = False
+) -> Path:
     p = resolve_path(name, base, download)
     if p is None:
-        raise HarnessError(f"{what} not found: {name} (set {key}=<local folder>, or model.download=true for a hub id)")
+        raise HarnessError(
+            f"{what} not found: {name} (set {key}=<local folder>, or model.download=true for a hub id)"
+        )
     return p
 
 
@@ -82,8 +100,10 @@ def detect_format(folder: Path) -> str:
         return "hf_llava_next"
     if "mm_vision_tower" in cfg or "mm_projector_type" in cfg or "mm_hidden_size" in cfg:
         return "llava"
-    raise HarnessError(f"{folder}/config.json: not an MLLM checkpoint (model_type {mt!r}, no mm_vision_tower); "
-                       "expected a LLaVA code-base folder or a transformers Llava/LlavaNext folder")
+    raise HarnessError(
+        f"{folder}/config.json: not an MLLM checkpoint (model_type {mt!r}, no mm_vision_tower); "
+        "expected a LLaVA code-base folder or a transformers Llava/LlavaNext folder"
+    )
 
 
 def hf_dtype_kwargs(dtype: torch.dtype, device: torch.device | None = None) -> dict[str, Any]:
@@ -122,8 +142,9 @@ def quiet_transformers() -> Iterator[None]:
             tlog.enable_progress_bar()
 
 
-def llm_config(folder: Path, cfg: dict[str, Any], llm_type: str | None,
-               trust_remote_code: bool) -> PretrainedConfig:
+def llm_config(
+    folder: Path, cfg: dict[str, Any], llm_type: str | None, trust_remote_code: bool
+) -> PretrainedConfig:
     from transformers import AutoConfig
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
@@ -133,19 +154,34 @@ def llm_config(folder: Path, cfg: dict[str, Any], llm_type: str | None,
     mt = str(cfg.get("model_type", ""))
     base = llm_type or LLAVA_LLM_TYPES.get(mt) or mt.removeprefix("llava_")
     if base not in CONFIG_MAPPING:
-        raise HarnessError(f"{folder}/config.json: cannot tell the LLM type from model_type {mt!r}; "
-                           "set model.llm_type (e.g. llama, qwen2, mistral) or model.trust_remote_code=true")
-    rest = {k: v for k, v in cfg.items() if k not in ("model_type", "architectures", "auto_map", "transformers_version")}
+        raise HarnessError(
+            f"{folder}/config.json: cannot tell the LLM type from model_type {mt!r}; "
+            "set model.llm_type (e.g. llama, qwen2, mistral) or model.trust_remote_code=true"
+        )
+    rest = {
+        k: v
+        for k, v in cfg.items()
+        if k not in ("model_type", "architectures", "auto_map", "transformers_version")
+    }
     return AutoConfig.for_model(base, **rest)
 
 
-def load_llm(folder: Path, dtype: torch.dtype, trust_remote_code: bool = False,
-             config: PretrainedConfig | None = None,
-             attn_implementation: str | None = None, device: torch.device | None = None) -> torch.nn.Module:
+def load_llm(
+    folder: Path,
+    dtype: torch.dtype,
+    trust_remote_code: bool = False,
+    config: PretrainedConfig | None = None,
+    attn_implementation: str | None = None,
+    device: torch.device | None = None,
+) -> torch.nn.Module:
     """A causal LM from ``folder`` (weights in ``dtype``); missing weights raise HarnessError."""
     from transformers import AutoModelForCausalLM
 
-    kwargs = dict(hf_dtype_kwargs(dtype, device), trust_remote_code=trust_remote_code, output_loading_info=True)
+    kwargs = dict(
+        hf_dtype_kwargs(dtype, device),
+        trust_remote_code=trust_remote_code,
+        output_loading_info=True,
+    )
     if config is not None:
         kwargs["config"] = config
     if attn_implementation:
@@ -157,7 +193,9 @@ def load_llm(folder: Path, dtype: torch.dtype, trust_remote_code: bool = False,
         model: torch.nn.Module = loaded[0]
         info: dict[str, Any] = loaded[1]
     except (OSError, ValueError) as exc:
-        raise HarnessError(f"{folder}: cannot load the LLM ({str(exc).strip().splitlines()[0]})") from None
+        raise HarnessError(
+            f"{folder}: cannot load the LLM ({str(exc).strip().splitlines()[0]})"
+        ) from None
     check_loading_info(info, folder, tied=_tied(model))
     return model.eval()
 
@@ -167,18 +205,23 @@ def _tied(model: torch.nn.Module) -> set[str]:
     return set(tied if isinstance(tied, (list, set, tuple)) else tied.keys())
 
 
-def check_loading_info(info: dict[str, Any], folder: Path,
-                       tied: AbstractSet[str] = frozenset()) -> None:
+def check_loading_info(
+    info: dict[str, Any], folder: Path, tied: AbstractSet[str] = frozenset()
+) -> None:
     missing = [k for k in info.get("missing_keys", []) if k not in tied]
     if missing:
         shown = ", ".join(sorted(missing)[:6])
-        raise HarnessError(f"{folder}: LLM weights missing for {len(missing)} keys ({shown}); refusing a random init")
+        raise HarnessError(
+            f"{folder}: LLM weights missing for {len(missing)} keys ({shown}); refusing a random init"
+        )
     mism = info.get("mismatched_keys") or []
     if mism:
         raise HarnessError(f"{folder}: mis-shaped LLM weights: {mism[:3]}")
     extra = [k for k in info.get("unexpected_keys", []) if not k.startswith(_NON_LLM_PREFIXES)]
     if extra:
-        log.warning("%s: %d checkpoint keys not used by the LLM (e.g. %s)", folder, len(extra), extra[0])
+        log.warning(
+            "%s: %d checkpoint keys not used by the LLM (e.g. %s)", folder, len(extra), extra[0]
+        )
 
 
 def is_llm_key(key: str) -> bool:
@@ -192,7 +235,9 @@ def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> Tokenizer:
         with quiet_transformers():
             return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError) as exc:
-        raise HarnessError(f"{folder}: cannot load the tokenizer ({str(exc).strip().splitlines()[0]})") from None
+        raise HarnessError(
+            f"{folder}: cannot load the tokenizer ({str(exc).strip().splitlines()[0]})"
+        ) from None
 
 
 def eos_ids(tokenizer: Tokenizer, model: torch.nn.Module, stops: tuple[str, ...] = ()) -> set[int]:
@@ -202,7 +247,9 @@ def eos_ids(tokenizer: Tokenizer, model: torch.nn.Module, stops: tuple[str, ...]
         ids.add(int(tokenizer.eos_token_id))
     gen = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     ids.update(int(i) for i in (gen if isinstance(gen, (list, tuple)) else [gen]) if i is not None)
-    special = set(getattr(tokenizer, "all_special_tokens", []) or []) | set(tokenizer.get_added_vocab())
+    special = set(getattr(tokenizer, "all_special_tokens", []) or []) | set(
+        tokenizer.get_added_vocab()
+    )
     for s in stops:
         if s in special:
             ids.add(int(tokenizer.convert_tokens_to_ids(s)))

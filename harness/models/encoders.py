@@ -4,12 +4,14 @@ An encoder maps pixel values (B, 3, H, W) to the selected features (B, N, C): th
 of ``select_layer``, with CLIP's CLS token dropped for ``select_feature=patch``. Each encoder
 carries the preprocessing of its checkpoint (``preprocessor_config.json``).
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from torch import nn
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SELECT_FEATURES = ("patch", "cls_patch")
-_REGISTRY: dict[str, Callable[..., "VisionEncoder"]] = {}
+_REGISTRY: dict[str, Callable[..., VisionEncoder]] = {}
 
 
 Builder = TypeVar("Builder", bound=Callable[..., "VisionEncoder"])
@@ -36,13 +38,16 @@ def register_encoder(arch: str) -> Callable[[Builder], Builder]:
     def deco(fn: Builder) -> Builder:
         _REGISTRY[arch] = fn
         return fn
+
     return deco
 
 
-def encoder_builder(arch: str) -> Callable[..., "VisionEncoder"]:
+def encoder_builder(arch: str) -> Callable[..., VisionEncoder]:
     if arch not in _REGISTRY:
-        raise HarnessError(f"unknown encoder arch {arch!r}{did_you_mean(str(arch), _REGISTRY)}; "
-                           f"valid: {', '.join(sorted(_REGISTRY))}")
+        raise HarnessError(
+            f"unknown encoder arch {arch!r}{did_you_mean(str(arch), _REGISTRY)}; "
+            f"valid: {', '.join(sorted(_REGISTRY))}"
+        )
     return _REGISTRY[arch]
 
 
@@ -59,8 +64,14 @@ class VisionEncoder(nn.Module):
     def __init__(self, select_layer: int, select_feature: str, processing: ImageProcessing | None):
         super().__init__()
         if select_feature not in SELECT_FEATURES:
-            raise HarnessError(f"unknown select_feature {select_feature!r}; valid: {', '.join(SELECT_FEATURES)}")
-        self.select_layer, self.select_feature, self.processing = int(select_layer), select_feature, processing
+            raise HarnessError(
+                f"unknown select_feature {select_feature!r}; valid: {', '.join(SELECT_FEATURES)}"
+            )
+        self.select_layer, self.select_feature, self.processing = (
+            int(select_layer),
+            select_feature,
+            processing,
+        )
         self.hidden_size = 0
         self.patch_size = 14
 
@@ -69,9 +80,14 @@ class VisionEncoder(nn.Module):
         return next(self.parameters()).dtype
 
     def describe(self) -> dict[str, Any]:
-        return {"arch": self.arch, "hidden_size": self.hidden_size, "patch_size": self.patch_size,
-                "select_layer": self.select_layer, "select_feature": self.select_feature,
-                "parameters": sum(p.numel() for p in self.parameters())}
+        return {
+            "arch": self.arch,
+            "hidden_size": self.hidden_size,
+            "patch_size": self.patch_size,
+            "select_layer": self.select_layer,
+            "select_feature": self.select_feature,
+            "parameters": sum(p.numel() for p in self.parameters()),
+        }
 
 
 class HFVisionEncoder(VisionEncoder):
@@ -79,11 +95,20 @@ class HFVisionEncoder(VisionEncoder):
 
     model: PreTrainedModel
 
-    def __init__(self, model: PreTrainedModel, arch: str, select_layer: int, select_feature: str,
-                 processing: ImageProcessing | None, has_cls: bool) -> None:
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        arch: str,
+        select_layer: int,
+        select_feature: str,
+        processing: ImageProcessing | None,
+        has_cls: bool,
+    ) -> None:
         super().__init__(select_layer, select_feature, processing)
         if select_feature == "cls_patch" and not has_cls:
-            raise HarnessError(f"encoder {arch}: select_feature=cls_patch, but this model has no CLS token")
+            raise HarnessError(
+                f"encoder {arch}: select_feature=cls_patch, but this model has no CLS token"
+            )
         self.model, self.arch, self.has_cls = model, arch, has_cls
         self.hidden_size = int(model.config.hidden_size)
         self.patch_size = int(model.config.patch_size)
@@ -100,10 +125,18 @@ class UNITEncoder(VisionEncoder):
     arch = "unit"
     model: UNITModel
 
-    def __init__(self, model: UNITModel, select_layer: int, select_feature: str, processing: ImageProcessing | None):
+    def __init__(
+        self,
+        model: UNITModel,
+        select_layer: int,
+        select_feature: str,
+        processing: ImageProcessing | None,
+    ):
         super().__init__(select_layer, select_feature, processing)
         if not -model.depth - 1 <= self.select_layer <= model.depth:
-            raise HarnessError(f"UNIT: select_layer {select_layer} out of range for {model.depth} blocks")
+            raise HarnessError(
+                f"UNIT: select_layer {select_layer} out of range for {model.depth} blocks"
+            )
         self.model = model
         self.hidden_size, self.patch_size = int(model.width), model.patch_size
 
@@ -131,7 +164,9 @@ def detect_arch(folder: Path) -> str:
     for arch in ("siglip", "clip"):
         if mt.startswith(arch):
             return arch
-    raise HarnessError(f"{path}: cannot tell the encoder type (model_type {mt!r}); expected CLIP, SigLIP or UNIT")
+    raise HarnessError(
+        f"{path}: cannot tell the encoder type (model_type {mt!r}); expected CLIP, SigLIP or UNIT"
+    )
 
 
 def _load_hf(folder: Path, cls_name: str, dtype: torch.dtype) -> PreTrainedModel:
@@ -144,47 +179,92 @@ def _load_hf(folder: Path, cls_name: str, dtype: torch.dtype) -> PreTrainedModel
             nn.Module.eval(model)  # torch's (transformers leaves its eval untyped)
             return model
     except OSError as exc:
-        raise HarnessError(f"{folder}: cannot load {cls_name} ({str(exc).splitlines()[0]})") from None
+        raise HarnessError(
+            f"{folder}: cannot load {cls_name} ({str(exc).splitlines()[0]})"
+        ) from None
 
 
 @register_encoder("clip")
-def build_clip(folder: Path, select_layer: int = -2, select_feature: str = "patch",
-               dtype: torch.dtype = torch.float32) -> HFVisionEncoder:
-    enc = HFVisionEncoder(_load_hf(folder, "CLIPVisionModel", dtype), "clip", select_layer, select_feature,
-                          ImageProcessing.from_folder(folder), has_cls=True)
+def build_clip(
+    folder: Path,
+    select_layer: int = -2,
+    select_feature: str = "patch",
+    dtype: torch.dtype = torch.float32,
+) -> HFVisionEncoder:
+    enc = HFVisionEncoder(
+        _load_hf(folder, "CLIPVisionModel", dtype),
+        "clip",
+        select_layer,
+        select_feature,
+        ImageProcessing.from_folder(folder),
+        has_cls=True,
+    )
     return enc
 
 
 @register_encoder("siglip")
-def build_siglip(folder: Path, select_layer: int = -2, select_feature: str = "patch",
-                 dtype: torch.dtype = torch.float32) -> HFVisionEncoder:
-    return HFVisionEncoder(_load_hf(folder, "SiglipVisionModel", dtype), "siglip", select_layer, select_feature,
-                           ImageProcessing.from_folder(folder), has_cls=False)
+def build_siglip(
+    folder: Path,
+    select_layer: int = -2,
+    select_feature: str = "patch",
+    dtype: torch.dtype = torch.float32,
+) -> HFVisionEncoder:
+    return HFVisionEncoder(
+        _load_hf(folder, "SiglipVisionModel", dtype),
+        "siglip",
+        select_layer,
+        select_feature,
+        ImageProcessing.from_folder(folder),
+        has_cls=False,
+    )
 
 
 @register_encoder("unit")
-def build_unit(folder: Path, select_layer: int = -1, select_feature: str = "patch",
-               dtype: torch.dtype = torch.float32) -> UNITEncoder:
+def build_unit(
+    folder: Path,
+    select_layer: int = -1,
+    select_feature: str = "patch",
+    dtype: torch.dtype = torch.float32,
+) -> UNITEncoder:
     processing = ImageProcessing.from_folder(folder)
     if processing.do_normalize:
-        log.warning("UNIT %s: preprocessor_config.json normalises (mean %s, std %s) and the model normalises "
-                    "again with its own input conditioner (it expects pixels in [0, 1]); following the "
-                    "checkpoint's config as written", folder, processing.image_mean, processing.image_std)
-    return UNITEncoder(UNITModel.from_pretrained(folder, dtype=dtype), select_layer, select_feature, processing)
+        log.warning(
+            "UNIT %s: preprocessor_config.json normalises (mean %s, std %s) and the model normalises "
+            "again with its own input conditioner (it expects pixels in [0, 1]); following the "
+            "checkpoint's config as written",
+            folder,
+            processing.image_mean,
+            processing.image_std,
+        )
+    return UNITEncoder(
+        UNITModel.from_pretrained(folder, dtype=dtype), select_layer, select_feature, processing
+    )
 
 
-def load_encoder(folder: Path, arch: str | None = None, select_layer: int | None = None,
-                 select_feature: str = "patch", dtype: torch.dtype = torch.float32) -> VisionEncoder:
+def load_encoder(
+    folder: Path,
+    arch: str | None = None,
+    select_layer: int | None = None,
+    select_feature: str = "patch",
+    dtype: torch.dtype = torch.float32,
+) -> VisionEncoder:
     """Build the encoder stored in ``folder``; ``arch`` (if given) must match what the folder holds."""
     found = detect_arch(folder)
     if arch is not None:
         encoder_builder(arch)  # unknown arch -> did-you-mean error
         if arch != found:
-            raise HarnessError(f"encoder arch {arch!r} does not match the checkpoint at {folder}, which is {found!r}")
+            raise HarnessError(
+                f"encoder arch {arch!r} does not match the checkpoint at {folder}, which is {found!r}"
+            )
     kwargs = {"select_feature": select_feature, "dtype": dtype}
     if select_layer is not None:
         kwargs["select_layer"] = select_layer
     enc = encoder_builder(found)(folder, **kwargs)
-    log.info("encoder %s from %s: %s; preprocessing %s", found, folder, enc.describe(),
-             enc.processing.describe() if enc.processing else None)
+    log.info(
+        "encoder %s from %s: %s; preprocessing %s",
+        found,
+        folder,
+        enc.describe(),
+        enc.processing.describe() if enc.processing else None,
+    )
     return enc

@@ -16,6 +16,7 @@ cache holds at most ``max_bytes`` (least recently used entries leave first; an e
 than the limit is not kept). On disk (``<dir>/<namespace>/<hash[:2]>/<hash>.safetensors``,
 written atomically) it has no size limit; delete the folder to reclaim it.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from harness.engine.files import atomic_write
 from harness.fingerprint import obj_fingerprint
 
@@ -62,7 +64,9 @@ class FeatureCache:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def get(self, namespace: Namespace, image_hash: str, device: torch.device | None = None) -> torch.Tensor | None:
+    def get(
+        self, namespace: Namespace, image_hash: str, device: torch.device | None = None
+    ) -> torch.Tensor | None:
         ns = namespace.id
         key = (ns, image_hash)
         found = self.entries.get(key)
@@ -118,7 +122,9 @@ class FeatureCache:
         try:
             return load_file(str(path), device=str(device or "cpu"))["features"]
         except Exception as exc:  # a truncated or foreign file: recompute, and overwrite it later
-            log.warning("feature cache: ignoring unreadable %s (%s: %s)", path, type(exc).__name__, exc)
+            log.warning(
+                "feature cache: ignoring unreadable %s (%s: %s)", path, type(exc).__name__, exc
+            )
             return None
 
     def _write(self, namespace: Namespace, image_hash: str, features: torch.Tensor) -> None:
@@ -126,9 +132,13 @@ class FeatureCache:
 
         path = self._path(namespace.id, image_hash)
         path.parent.mkdir(parents=True, exist_ok=True)
-        if namespace.id not in self._described:  # what the folder's features were computed with, for people
+        if (
+            namespace.id not in self._described
+        ):  # what the folder's features were computed with, for people
             (path.parent.parent / "namespace.json").write_text(
-                json.dumps(namespace.spec, indent=1, sort_keys=True, default=str) + "\n", encoding="utf-8")
+                json.dumps(namespace.spec, indent=1, sort_keys=True, default=str) + "\n",
+                encoding="utf-8",
+            )
             self._described.add(namespace.id)
         tensors = {"features": features.detach().contiguous().cpu()}
         atomic_write(path, lambda tmp: save_file(tensors, tmp))  # unique temporary, renamed

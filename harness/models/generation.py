@@ -11,6 +11,7 @@ shared image prefix once, expands its cache to the rows that share it and prefil
 suffixes before the same :func:`decode_loop`: the mask then has pads between prefix and
 suffix, and :func:`positions` (counting real tokens) keeps every row's positions unchanged.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -37,7 +38,9 @@ class CausalLM:
         self.model = model
         params = inspect.signature(model.forward).parameters
         self.cache_kw = "cache" if "cache" in params else "past_key_values"
-        self.keep_kw = next((k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None)
+        self.keep_kw = next(
+            (k for k in ("logits_to_keep", "num_logits_to_keep") if k in params), None
+        )
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         # get_input_embeddings is a PreTrainedModel method; torch types an attribute of a Module
@@ -45,8 +48,9 @@ class CausalLM:
         out: torch.Tensor = self.model.get_input_embeddings()(ids)  # type: ignore[operator]
         return out
 
-    def __call__(self, *, cache: Cache = None,
-                 **inputs: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+    def __call__(
+        self, *, cache: Cache = None, **inputs: torch.Tensor
+    ) -> tuple[torch.Tensor, Cache]:
         """Last-position logits (B, V) and the new cache."""
         kwargs = dict(inputs, use_cache=True, return_dict=True)
         if cache is not None:
@@ -59,10 +63,17 @@ class CausalLM:
             new_cache = out.past_key_values
         return out.logits[:, -1], new_cache
 
-    def full_logits(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def full_logits(
+        self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
         """Logits at every position (for tests comparing against other implementations)."""
-        kwargs = {"inputs_embeds": inputs_embeds, "attention_mask": attention_mask,
-                  "position_ids": positions(attention_mask), "use_cache": False, "return_dict": True}
+        kwargs = {
+            "inputs_embeds": inputs_embeds,
+            "attention_mask": attention_mask,
+            "position_ids": positions(attention_mask),
+            "use_cache": False,
+            "return_dict": True,
+        }
         logits: torch.Tensor = self.model(**kwargs).logits
         return logits
 
@@ -82,8 +93,8 @@ def left_pad(rows: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     out = rows[0].new_zeros(len(rows), length, rows[0].shape[-1])
     mask = torch.zeros(len(rows), length, dtype=torch.long, device=rows[0].device)
     for i, r in enumerate(rows):
-        out[i, length - r.shape[0]:] = r
-        mask[i, length - r.shape[0]:] = 1
+        out[i, length - r.shape[0] :] = r
+        mask[i, length - r.shape[0] :] = 1
     return out, mask
 
 
@@ -113,10 +124,16 @@ class Clock:
         self.timings[key] = self.timings.get(key, 0) + n
 
 
-def greedy(lm: CausalLM, rows: Sequence[torch.Tensor], specs: Sequence[RowSpec], eos: set[int],
-           decode: Callable[[list[int]], str], timings: dict[str, Any] | None = None,
-           sync: Callable[[], None] | None = None,
-           on_prefill: Callable[[object, torch.Tensor], None] | None = None) -> list[list[int]]:
+def greedy(
+    lm: CausalLM,
+    rows: Sequence[torch.Tensor],
+    specs: Sequence[RowSpec],
+    eos: set[int],
+    decode: Callable[[list[int]], str],
+    timings: dict[str, Any] | None = None,
+    sync: Callable[[], None] | None = None,
+    on_prefill: Callable[[object, torch.Tensor], None] | None = None,
+) -> list[list[int]]:
     """Generated token ids per row (without the token that triggered EOS).
 
     ``on_prefill(cache, mask)`` is called after the prompt is prefilled (prefix sharing keeps a
@@ -134,10 +151,18 @@ def greedy(lm: CausalLM, rows: Sequence[torch.Tensor], specs: Sequence[RowSpec],
     return decode_loop(lm, logits, cache, mask, pos[:, -1] + 1, specs, eos, decode, clock, t0)
 
 
-def decode_loop(lm: CausalLM, logits: torch.Tensor, cache: Cache, mask: torch.Tensor,
-                next_pos: torch.Tensor,
-                specs: Sequence[RowSpec], eos: set[int], decode: Callable[[list[int]], str], clock: Clock,
-                t0: float) -> list[list[int]]:
+def decode_loop(
+    lm: CausalLM,
+    logits: torch.Tensor,
+    cache: Cache,
+    mask: torch.Tensor,
+    next_pos: torch.Tensor,
+    specs: Sequence[RowSpec],
+    eos: set[int],
+    decode: Callable[[list[int]], str],
+    clock: Clock,
+    t0: float,
+) -> list[list[int]]:
     """Greedy steps from the prefill's last-position ``logits`` until every row has stopped."""
     out: list[list[int]] = [[] for _ in specs]
     active = list(range(len(specs)))  # original row index of each batch row
@@ -149,17 +174,29 @@ def decode_loop(lm: CausalLM, logits: torch.Tensor, cache: Cache, mask: torch.Te
             if tok in eos:
                 continue
             out[row].append(tok)
-            if len(out[row]) >= specs[row].max_new_tokens or _hit_stop(out[row], specs[row].stop, decode):
+            if len(out[row]) >= specs[row].max_new_tokens or _hit_stop(
+                out[row], specs[row].stop, decode
+            ):
                 continue
             keep.append(b)
         if not keep:
             break
         if len(keep) < len(active):
             idx = torch.tensor(keep, device=mask.device)
-            cache, mask, next_pos, tokens = select_rows(cache, idx), mask[idx], next_pos[idx], tokens[idx]
+            cache, mask, next_pos, tokens = (
+                select_rows(cache, idx),
+                mask[idx],
+                next_pos[idx],
+                tokens[idx],
+            )
             active = [active[b] for b in keep]
         mask = torch.cat([mask, mask.new_ones(len(active), 1)], dim=1)
-        logits, cache = lm(input_ids=tokens[:, None], attention_mask=mask, position_ids=next_pos[:, None], cache=cache)
+        logits, cache = lm(
+            input_ids=tokens[:, None],
+            attention_mask=mask,
+            position_ids=next_pos[:, None],
+            cache=cache,
+        )
         next_pos = next_pos + 1
     clock.count("generated_tokens", sum(len(o) for o in out))
     clock.add("decode", t0)

@@ -17,6 +17,7 @@ The config is ``preprocessor_config.json``, or (folders written by transformers 
 ``pad`` (to a square in the mean colour), ``resize`` (squash to the square input size), ``crop``
 (the processor as is) and ``anyres`` (tiles from a pin-point grid plus a downscaled overview).
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,12 @@ def read_processor_config(folder: Path) -> tuple[dict[str, Any], Path]:
             if not isinstance(data, dict):
                 continue
         return data, path
-    raise HarnessError(f"{folder}: no image processor config (preprocessor_config.json, or "
-                       "processor_config.json with an 'image_processor' entry)")
+    raise HarnessError(
+        f"{folder}: no image processor config (preprocessor_config.json, or "
+        "processor_config.json with an 'image_processor' entry)"
+    )
+
+
 _ASPECT_ALIASES = {"square": "crop", None: "crop", "": "crop"}
 
 
@@ -85,30 +90,46 @@ class ImageProcessing:
     reference: Any = field(default=None, compare=False, hash=False, repr=False)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], where: str = "preprocessor_config.json") -> "ImageProcessing":
-        kind = d.get("image_processor_type") or d.get("feature_extractor_type") or "CLIPImageProcessor"
+    def from_dict(
+        cls, d: dict[str, Any], where: str = "preprocessor_config.json"
+    ) -> ImageProcessing:
+        kind = (
+            d.get("image_processor_type") or d.get("feature_extractor_type") or "CLIPImageProcessor"
+        )
         size = d.get("size", 224)
-        if isinstance(size, int):  # old configs: an int means a square for SigLIP, the shortest edge for CLIP
+        if isinstance(
+            size, int
+        ):  # old configs: an int means a square for SigLIP, the shortest edge for CLIP
             size = {"height": size, "width": size} if "Siglip" in kind else {"shortest_edge": size}
         crop = d.get("crop_size") or {}
         if isinstance(crop, int):
             crop = {"height": crop, "width": crop}
         if "shortest_edge" not in size and not ("height" in size and "width" in size):
-            raise HarnessError(f"{where}: unsupported 'size' {size} (need shortest_edge, or height and width)")
+            raise HarnessError(
+                f"{where}: unsupported 'size' {size} (need shortest_edge, or height and width)"
+            )
         if {"longest_edge", "max_height", "max_width"} & set(size):
             raise HarnessError(f"{where}: unsupported 'size' {size} (longest_edge/max_* resizing)")
         mean, std = d.get("image_mean", cls.image_mean), d.get("image_std", cls.image_std)
         mean = (mean,) * 3 if isinstance(mean, (int, float)) else tuple(mean)
         std = (std,) * 3 if isinstance(std, (int, float)) else tuple(std)
-        return cls(processor=kind, do_convert_rgb=bool(d.get("do_convert_rgb", True)),
-                   do_resize=bool(d.get("do_resize", True)), size=tuple(sorted((k, int(v)) for k, v in size.items() if v)),
-                   resample=int(d.get("resample", 3)), do_center_crop=bool(d.get("do_center_crop", False)),
-                   crop_size=tuple(sorted((k, int(v)) for k, v in crop.items())),
-                   do_rescale=bool(d.get("do_rescale", True)), rescale_factor=float(d.get("rescale_factor", 1 / 255)),
-                   do_normalize=bool(d.get("do_normalize", True)), image_mean=mean, image_std=std)
+        return cls(
+            processor=kind,
+            do_convert_rgb=bool(d.get("do_convert_rgb", True)),
+            do_resize=bool(d.get("do_resize", True)),
+            size=tuple(sorted((k, int(v)) for k, v in size.items() if v)),
+            resample=int(d.get("resample", 3)),
+            do_center_crop=bool(d.get("do_center_crop", False)),
+            crop_size=tuple(sorted((k, int(v)) for k, v in crop.items())),
+            do_rescale=bool(d.get("do_rescale", True)),
+            rescale_factor=float(d.get("rescale_factor", 1 / 255)),
+            do_normalize=bool(d.get("do_normalize", True)),
+            image_mean=mean,
+            image_std=std,
+        )
 
     @classmethod
-    def from_folder(cls, folder: Path, backend: str = "pil") -> "ImageProcessing":
+    def from_folder(cls, folder: Path, backend: str = "pil") -> ImageProcessing:
         """The folder's processor settings; ``backend="transformers"`` also loads its processor."""
         data, path = read_processor_config(folder)
         if backend == "pil":
@@ -194,8 +215,9 @@ def load_reference(folder: Path, where: Path) -> Any:
             return AutoImageProcessor.from_pretrained(str(folder))  # type: ignore[no-untyped-call]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise HarnessError(f"{where}: transformers cannot build this image processor ({first})") \
-            from None
+        raise HarnessError(
+            f"{where}: transformers cannot build this image processor ({first})"
+        ) from None
 
 
 def slices_grid(ref: Any) -> bool:
@@ -221,12 +243,14 @@ def _center_crop(arr: np.ndarray, ch: int, cw: int) -> np.ndarray:
     _, h, w = arr.shape
     top, left = (h - ch) // 2, (w - cw) // 2
     if top >= 0 and left >= 0:
-        return arr[:, top:top + ch, left:left + cw]
-    canvas = np.zeros((arr.shape[0], max(h, ch), max(w, cw)), dtype=arr.dtype)  # pad, then crop (as transformers)
+        return arr[:, top : top + ch, left : left + cw]
+    canvas = np.zeros(
+        (arr.shape[0], max(h, ch), max(w, cw)), dtype=arr.dtype
+    )  # pad, then crop (as transformers)
     oy, ox = (canvas.shape[1] - h) // 2, (canvas.shape[2] - w) // 2
-    canvas[:, oy:oy + h, ox:ox + w] = arr
+    canvas[:, oy : oy + h, ox : ox + w] = arr
     top, left = (canvas.shape[1] - ch) // 2, (canvas.shape[2] - cw) // 2
-    return canvas[:, top:top + ch, left:left + cw]
+    return canvas[:, top : top + ch, left : left + cw]
 
 
 def expand_to_square(image: Image.Image, fill: tuple[int, int, int]) -> Image.Image:
@@ -275,8 +299,10 @@ class ImagePipeline:
         ref = self.processing.reference
         if ref is not None and slices_grid(ref):  # LlavaNext: its own grid slicing
             if not self.pinpoints:
-                raise HarnessError("image_aspect_ratio=anyres needs image_grid_pinpoints "
-                                   "(model.image_grid_pinpoints)")
+                raise HarnessError(
+                    "image_aspect_ratio=anyres needs image_grid_pinpoints "
+                    "(model.image_grid_pinpoints)"
+                )
             pins_hw = [[h, w] for w, h in self.pinpoints]
             return reference_pixels(ref, image, image_grid_pinpoints=pins_hw)
         return np.stack([self.processing(t) for t in self.anyres_crops(image, side)])
@@ -288,11 +314,17 @@ class ImagePipeline:
         (bicubic), whatever the processor's ``resample``; each crop then goes through the processor.
         """
         if not self.pinpoints:
-            raise HarnessError("image_aspect_ratio=anyres needs image_grid_pinpoints (model.image_grid_pinpoints)")
+            raise HarnessError(
+                "image_aspect_ratio=anyres needs image_grid_pinpoints (model.image_grid_pinpoints)"
+            )
         resample = Image.Resampling.BICUBIC
         best = anyres.select_best_resolution(image.size, self.pinpoints)
         fitted = image.resize(anyres.fit_size(image.size, best), resample=resample)
         canvas = Image.new("RGB", best, (0, 0, 0))
         canvas.paste(fitted, ((best[0] - fitted.size[0]) // 2, (best[1] - fitted.size[1]) // 2))
-        tiles = [canvas.crop((x, y, x + tile, y + tile)) for y in range(0, best[1], tile) for x in range(0, best[0], tile)]
+        tiles = [
+            canvas.crop((x, y, x + tile, y + tile))
+            for y in range(0, best[1], tile)
+            for x in range(0, best[0], tile)
+        ]
         return [image.resize((tile, tile), resample=resample)] + tiles

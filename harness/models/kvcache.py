@@ -7,6 +7,7 @@ built from such tensors, and the sliding window of its layers. Supported: transf
 dropped anything), the 4.x ``DynamicCache`` (``key_cache``/``value_cache``) and legacy tuples.
 Anything else raises :class:`Unsupported`, and the caller falls back to unshared generation.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -51,16 +52,21 @@ def to_layers(cache: Cache) -> Layers:
             if keys is None or values is None or keys.dim() != 4:
                 raise Unsupported(f"its cache has an empty or shared {name} layer")
             if name == "DynamicSlidingWindowLayer" and layer.cumulative_length != keys.shape[-2]:
-                raise Unsupported("its sliding-window cache has already dropped tokens", lasting=False)
+                raise Unsupported(
+                    "its sliding-window cache has already dropped tokens", lasting=False
+                )
             out.append((keys, values))
         return out
-    if hasattr(cache, "key_cache") and hasattr(cache, "value_cache"):  # transformers 4.x DynamicCache
+    if hasattr(cache, "key_cache") and hasattr(
+        cache, "value_cache"
+    ):  # transformers 4.x DynamicCache
         return list(zip(cache.key_cache, cache.value_cache))
     raise Unsupported(f"its cache type {type(cache).__name__} is not a DynamicCache")
 
 
-def from_layers(layers: Sequence[tuple[torch.Tensor, torch.Tensor]], kind: type[Cache],
-                config: object = None) -> Cache:
+def from_layers(
+    layers: Sequence[tuple[torch.Tensor, torch.Tensor]], kind: type[Cache], config: object = None
+) -> Cache:
     """A cache of class ``kind`` (as :func:`to_layers` found it) holding ``layers``.
 
     ``config``: the model's config, so transformers creates the layer types the model itself
@@ -86,8 +92,11 @@ def from_layers(layers: Sequence[tuple[torch.Tensor, torch.Tensor]], kind: type[
 
 def sliding_window(cache: Cache) -> int | None:
     """The smallest sliding window among the cache's layers (None: all layers attend to everything)."""
-    windows = [int(layer.sliding_window) for layer in getattr(cache, "layers", None) or ()
-               if getattr(layer, "is_sliding", False) and getattr(layer, "sliding_window", None)]
+    windows = [
+        int(layer.sliding_window)
+        for layer in getattr(cache, "layers", None) or ()
+        if getattr(layer, "is_sliding", False) and getattr(layer, "sliding_window", None)
+    ]
     return min(windows) if windows else None
 
 
@@ -110,9 +119,15 @@ def pad_left(layers: Layers, length: int) -> Layers:
 
 def concat_rows(parts: Sequence[Layers]) -> Layers:
     """Stack several layer lists (each left-padded to the same length) along the batch."""
-    return [(torch.cat([p[i][0] for p in parts]), torch.cat([p[i][1] for p in parts])) for i in range(len(parts[0]))]
+    return [
+        (torch.cat([p[i][0] for p in parts]), torch.cat([p[i][1] for p in parts]))
+        for i in range(len(parts[0]))
+    ]
 
 
 def row_slice(layers: Layers, row: int, start: int, stop: int) -> Layers:
     """One row's positions ``start:stop`` of every layer, copied (so the batch's tensors can be freed)."""
-    return [(k[row:row + 1, :, start:stop].clone(), v[row:row + 1, :, start:stop].clone()) for k, v in layers]
+    return [
+        (k[row : row + 1, :, start:stop].clone(), v[row : row + 1, :, start:stop].clone())
+        for k, v in layers
+    ]

@@ -10,6 +10,7 @@ default) each distinct image is encoded once (features kept in a :class:`Feature
 hash) and the questions about one image decode from one prefill of their common prefix
 (:mod:`harness.models.sharing`); ``share_images = False`` runs every question on its own.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,10 +26,9 @@ from harness.config import per_encoder
 from harness.device import DeviceSpec
 from harness.errors import HarnessError, SampleError
 from harness.fingerprint import dir_fingerprint
-from harness.models import anyres
+from harness.models import anyres, kvcache
 from harness.models import checkpoints as ck
 from harness.models.base import Model
-from harness.models import kvcache
 from harness.models.featcache import FEATURES_VERSION, FeatureCache, Namespace
 from harness.models.formats import Parts, load_composed, load_hf, load_llava
 from harness.models.generation import CausalLM, Clock, RowSpec, cut_at_stop, greedy, left_pad
@@ -39,8 +39,18 @@ from harness.models.templates import resolve_template
 from harness.types import Request
 
 log = logging.getLogger(__name__)
-TIMING_KEYS = ("preprocess", "encode", "prefill", "decode", "prefill_tokens", "generated_tokens", "images",
-               "images_encoded", "prefixes_computed", "shared_prefix_rows")
+TIMING_KEYS = (
+    "preprocess",
+    "encode",
+    "prefill",
+    "decode",
+    "prefill_tokens",
+    "generated_tokens",
+    "images",
+    "images_encoded",
+    "prefixes_computed",
+    "shared_prefix_rows",
+)
 MEMO_IMAGES = 8  # processed images each preprocessor remembers while sharing
 
 
@@ -50,8 +60,16 @@ class MLLM(Model):
     device: DeviceSpec
     preprocessor: Preprocessor
 
-    def __init__(self, parts: Parts, device: DeviceSpec, template: Any = "vicuna_v1", batch_size: int = 16,
-                 cpu_threads: int | None = None, features: FeatureCache | None = None, share_images: bool = True):
+    def __init__(
+        self,
+        parts: Parts,
+        device: DeviceSpec,
+        template: Any = "vicuna_v1",
+        batch_size: int = 16,
+        cpu_threads: int | None = None,
+        features: FeatureCache | None = None,
+        share_images: bool = True,
+    ):
         super().__init__()
         self.parts, self.device = parts, device
         self.batch_size: int = int(batch_size)
@@ -66,9 +84,12 @@ class MLLM(Model):
         self.lm = CausalLM(parts.llm)
         self.tokenizer = parts.tokenizer
         self.template = resolve_template(template, self.tokenizer)
-        self.preprocessor = Preprocessor(self.tokenizer, self.template,
-                                         ImagePipeline(parts.processing, parts.aspect, parts.pinpoints),
-                                         parts.image_token_id)
+        self.preprocessor = Preprocessor(
+            self.tokenizer,
+            self.template,
+            ImagePipeline(parts.processing, parts.aspect, parts.pinpoints),
+            parts.image_token_id,
+        )
         self.eos = ck.eos_ids(self.tokenizer, parts.llm, self.template.stop)
         self.features = features if features is not None else FeatureCache()
         self.sharer = PrefixSharer(self.lm)
@@ -90,7 +111,9 @@ class MLLM(Model):
 
     # ---- images -------------------------------------------------------------------------
     @torch.no_grad()
-    def encode_images(self, pixel_values: Sequence[torch.Tensor], image_sizes: Sequence[tuple[int, int]]) -> list[torch.Tensor]:
+    def encode_images(
+        self, pixel_values: Sequence[torch.Tensor], image_sizes: Sequence[tuple[int, int]]
+    ) -> list[torch.Tensor]:
         """Per image (crops, 3, H, W) -> its projected embeddings (tokens, D); crops share batched encoder calls."""
         t0 = time.perf_counter()
         dev = self.device.torch_device
@@ -108,11 +131,17 @@ class MLLM(Model):
                     feats[i] = out[j]
         result, k = [], 0
         for pv, size in zip(pixel_values, image_sizes):
-            f = torch.stack(feats[k:k + pv.shape[0]])  # type: ignore[arg-type]
+            f = torch.stack(feats[k : k + pv.shape[0]])  # type: ignore[arg-type]
             k += pv.shape[0]
             if self.parts.aspect == "anyres":
-                f = anyres.pack(f, size, self.parts.pinpoints, self.parts.processing.square_side(),
-                                self.parts.merge, self.newline)
+                f = anyres.pack(
+                    f,
+                    size,
+                    self.parts.pinpoints,
+                    self.parts.processing.square_side(),
+                    self.parts.merge,
+                    self.newline,
+                )
             else:
                 f = f.flatten(0, 1)
             result.append(f)
@@ -122,8 +151,14 @@ class MLLM(Model):
     def image_features(self, batch: Sequence[Prepared]) -> list[list[torch.Tensor]]:
         """Per row, per image: its projected features. Sharing: each distinct image once, from the cache when there."""
         if not self.share_images or any(len(p.image_hashes) != len(p.pixel_values) for p in batch):
-            feats = self.encode_images([pv for p in batch for pv in p.pixel_values],
-                                       [s for p in batch for s in p.image_sizes]) if any(p.pixel_values for p in batch) else []
+            feats = (
+                self.encode_images(
+                    [pv for p in batch for pv in p.pixel_values],
+                    [s for p in batch for s in p.image_sizes],
+                )
+                if any(p.pixel_values for p in batch)
+                else []
+            )
             it = iter(feats)
             return [[next(it) for _ in p.pixel_values] for p in batch]
         ns, dev = self.feature_namespace(), self.device.torch_device
@@ -138,7 +173,10 @@ class MLLM(Model):
                     else:
                         found[h] = hit
         if todo:
-            for h, f in zip(todo, self.encode_images([v[0] for v in todo.values()], [v[1] for v in todo.values()])):
+            for h, f in zip(
+                todo,
+                self.encode_images([v[0] for v in todo.values()], [v[1] for v in todo.values()]),
+            ):
                 found[h] = f
                 self.features.put(ns, h, f)
         return [[found[h] for h in p.image_hashes] for p in batch]
@@ -146,18 +184,38 @@ class MLLM(Model):
     def feature_namespace(self) -> Namespace:
         """What image features depend on besides the pixels (the feature cache's namespace); rebuilt
         whenever the image pipeline, encoder, projector, merge or device changes."""
-        signature = (self.preprocessor.images, id(self.encoder), id(self.projector), self.parts.merge,
-                     self.newline is not None, self.device)
+        signature = (
+            self.preprocessor.images,
+            id(self.encoder),
+            id(self.projector),
+            self.parts.merge,
+            self.newline is not None,
+            self.device,
+        )
         if self._namespace is None or self._namespace[0] != signature:
             self._namespace = (signature, self._namespace_spec())
         return self._namespace[1]
 
     def _namespace_spec(self) -> Namespace:
-        pre = {k: v for k, v in self.preprocessor.describe().items() if k not in ("template", "image_tokenisation")}
-        return Namespace({"version": FEATURES_VERSION, "checkpoints": self._checkpoint_prints(),
-                          "format": self.parts.format, "encoder": self.encoder.describe(), "settings": self.parts.settings,
-                          "preprocessing": pre, "merge": self.parts.merge, "newline": self.newline is not None,
-                          "dtype": self.device.dtype_name, "device": self.device.type})
+        pre = {
+            k: v
+            for k, v in self.preprocessor.describe().items()
+            if k not in ("template", "image_tokenisation")
+        }
+        return Namespace(
+            {
+                "version": FEATURES_VERSION,
+                "checkpoints": self._checkpoint_prints(),
+                "format": self.parts.format,
+                "encoder": self.encoder.describe(),
+                "settings": self.parts.settings,
+                "preprocessing": pre,
+                "merge": self.parts.merge,
+                "newline": self.newline is not None,
+                "dtype": self.device.dtype_name,
+                "device": self.device.type,
+            }
+        )
 
     def embed_prompt(self, prep: Prepared, images: Sequence[torch.Tensor]) -> torch.Tensor:
         """Token embeddings of ``prep.input_ids`` with each image slot replaced by that image's embeddings."""
@@ -183,7 +241,9 @@ class MLLM(Model):
     def generate_ids(self, batch: Sequence[Prepared]) -> list[list[int]]:
         """Greedy token ids for prepared requests without errors (EOS excluded)."""
         with self.device.autocast(), cpu_threads(self.cpu_threads):
-            self.timings["images"] = self.timings.get("images", 0) + sum(len(p.pixel_values) for p in batch)
+            self.timings["images"] = self.timings.get("images", 0) + sum(
+                len(p.pixel_values) for p in batch
+            )
             specs = [RowSpec(p.gen.max_new_tokens, p.stop) for p in batch]
             clock = Clock(self.timings, self.device.synchronize if self.profile else None)
             groups = self.sharer.plan(batch) if self.share_images else None
@@ -194,17 +254,38 @@ class MLLM(Model):
                     self.sharer.refused(exc)
             feats = self.image_features(batch)
             rows = [self.embed_prompt(p, f) for p, f in zip(batch, feats)]
-            hook = self.sharer.keeper(batch[-1], feats[-1], len(batch) - 1) if self.share_images else None
-            return greedy(self.lm, rows, specs, self.eos, self._decode_raw, self.timings, clock.sync, on_prefill=hook)
+            hook = (
+                self.sharer.keeper(batch[-1], feats[-1], len(batch) - 1)
+                if self.share_images
+                else None
+            )
+            return greedy(
+                self.lm,
+                rows,
+                specs,
+                self.eos,
+                self._decode_raw,
+                self.timings,
+                clock.sync,
+                on_prefill=hook,
+            )
 
-    def _generate_shared(self, batch: Sequence[Prepared], groups: Groups, specs: list[RowSpec],
-                         clock: Clock) -> list[list[int]]:
+    def _generate_shared(
+        self, batch: Sequence[Prepared], groups: Groups, specs: list[RowSpec], clock: Clock
+    ) -> list[list[int]]:
         fresh = [g for g, key in enumerate(groups.keys) if not self.sharer.carried(key)]
         reps = [batch[groups.first[g]] for g in fresh]
-        prefixes = {g: self.embed_ids(rep.input_ids[:groups.lengths[g]], f)
-                    for g, rep, f in zip(fresh, reps, self.image_features(reps))}
-        suffixes = [self.embed_ids(p.input_ids[groups.lengths[g]:], []) for p, g in zip(batch, groups.of_row)]
-        return self.sharer.generate(groups, prefixes, suffixes, specs, self.eos, self._decode_raw, clock)
+        prefixes = {
+            g: self.embed_ids(rep.input_ids[: groups.lengths[g]], f)
+            for g, rep, f in zip(fresh, reps, self.image_features(reps))
+        }
+        suffixes = [
+            self.embed_ids(p.input_ids[groups.lengths[g] :], [])
+            for p, g in zip(batch, groups.of_row)
+        ]
+        return self.sharer.generate(
+            groups, prefixes, suffixes, specs, self.eos, self._decode_raw, clock
+        )
 
     def generate_prepared(self, batch: Sequence[Prepared]) -> list[str | SampleError]:
         """Texts for prepared requests (one batch); a prepared request carrying an error yields that error."""
@@ -214,13 +295,19 @@ class MLLM(Model):
         if ok:
             good = [batch[i] for i in ok]
             for i, p, toks in zip(ok, good, self.generate_ids(good)):
-                out[i] = cut_at_stop(self.tokenizer.decode(toks, skip_special_tokens=True), p.stop).strip()
+                out[i] = cut_at_stop(
+                    self.tokenizer.decode(toks, skip_special_tokens=True), p.stop
+                ).strip()
         return out
 
     def generate(self, requests: Sequence[Request]) -> list[str | SampleError]:
         out: list[str | SampleError] = []
         for start in range(0, len(requests), self.batch_size):
-            out.extend(self.generate_prepared([self.preprocessor(r) for r in requests[start:start + self.batch_size]]))
+            out.extend(
+                self.generate_prepared(
+                    [self.preprocessor(r) for r in requests[start : start + self.batch_size]]
+                )
+            )
         return out
 
     @torch.no_grad()
@@ -230,7 +317,7 @@ class MLLM(Model):
             rows = self.prompt_embeddings(batch)
             embeds, mask = left_pad(rows)
             logits = self.lm.full_logits(embeds, mask)
-        return [logits[i, mask.shape[1] - r.shape[0]:] for i, r in enumerate(rows)]
+        return [logits[i, mask.shape[1] - r.shape[0] :] for i, r in enumerate(rows)]
 
     def decode_module(self) -> torch.nn.Module:
         return self.lm.model
@@ -257,22 +344,40 @@ class MLLM(Model):
         return dict(self._prints)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"model": self.name, "format": self.parts.format, "checkpoints": self._checkpoint_prints(),
-                "template": self.template.name, "template_text": [self.template.prefix, self.template.suffix],
-                "image_aspect_ratio": self.parts.aspect, "dtype": self.device.dtype_name}
+        return {
+            "model": self.name,
+            "format": self.parts.format,
+            "checkpoints": self._checkpoint_prints(),
+            "template": self.template.name,
+            "template_text": [self.template.prefix, self.template.suffix],
+            "image_aspect_ratio": self.parts.aspect,
+            "dtype": self.device.dtype_name,
+        }
 
     def describe(self) -> dict[str, Any]:
         def count(m: torch.nn.Module) -> int:
             return sum(p.numel() for p in m.parameters())
 
-        return {"model": self.name, "format": self.parts.format, "paths": dict(self.parts.paths),
-                "device": str(self.device.torch_device), "dtype": self.device.dtype_name,
-                "encoder": self.encoder.describe(), "projector_parameters": count(self.projector),
-                "llm": type(self.parts.llm).__name__, "llm_parameters": count(self.parts.llm),
-                "preprocessing": self.preprocessor.describe(), "merge": self.parts.merge,
-                "settings": self.parts.settings, "batch_size": self.batch_size, "share_images": self.share_images,
-                "feature_cache": {"max_bytes": self.features.max_bytes,
-                                  "dir": str(self.features.disk_dir) if self.features.disk_dir else None}}
+        return {
+            "model": self.name,
+            "format": self.parts.format,
+            "paths": dict(self.parts.paths),
+            "device": str(self.device.torch_device),
+            "dtype": self.device.dtype_name,
+            "encoder": self.encoder.describe(),
+            "projector_parameters": count(self.projector),
+            "llm": type(self.parts.llm).__name__,
+            "llm_parameters": count(self.parts.llm),
+            "preprocessing": self.preprocessor.describe(),
+            "merge": self.parts.merge,
+            "settings": self.parts.settings,
+            "batch_size": self.batch_size,
+            "share_images": self.share_images,
+            "feature_cache": {
+                "max_bytes": self.features.max_bytes,
+                "dir": str(self.features.disk_dir) if self.features.disk_dir else None,
+            },
+        }
 
 
 @contextlib.contextmanager
@@ -298,20 +403,40 @@ def load_mllm(model_cfg: dict[str, Any], encoder_cfg: dict[str, Any], device: De
         model_cfg[key] = per_encoder(model_cfg.get(key), name)
     dtype, where = device.dtype, device.torch_device
     if encoder_cfg.get("demo") and not model_cfg.get("checkpoint"):
-        raise HarnessError(f"encoder {name} is a demo encoder: give model.checkpoint its built "
-                           "folder (harness.demo.models.demo_cfg)")
+        raise HarnessError(
+            f"encoder {name} is a demo encoder: give model.checkpoint its built "
+            "folder (harness.demo.models.demo_cfg)"
+        )
     if model_cfg.get("checkpoint"):
-        folder = ck.require_path(model_cfg["checkpoint"], "MLLM checkpoint", "model.checkpoint", download=bool(model_cfg.get("download")))
+        folder = ck.require_path(
+            model_cfg["checkpoint"],
+            "MLLM checkpoint",
+            "model.checkpoint",
+            download=bool(model_cfg.get("download")),
+        )
         fmt = ck.detect_format(folder)
-        parts = load_llava(folder, model_cfg, encoder_cfg, dtype, where) if fmt == "llava" else \
-            load_hf(folder, fmt, model_cfg, dtype, where, encoder_cfg)
+        parts = (
+            load_llava(folder, model_cfg, encoder_cfg, dtype, where)
+            if fmt == "llava"
+            else load_hf(folder, fmt, model_cfg, dtype, where, encoder_cfg)
+        )
     elif model_cfg.get("llm") and model_cfg.get("projector"):
         parts = load_composed(model_cfg, encoder_cfg, dtype, where)
     else:
-        raise HarnessError("model=mllm needs model.checkpoint (an MLLM folder), or model.llm and model.projector "
-                           "(composed with encoder.path)")
+        raise HarnessError(
+            "model=mllm needs model.checkpoint (an MLLM folder), or model.llm and model.projector "
+            "(composed with encoder.path)"
+        )
     threads = model_cfg.get("cpu_threads") or (1 if encoder_cfg.get("demo") else None)
     limit = model_cfg.get("feature_cache_bytes")
-    features = FeatureCache(1 << 30 if limit is None else int(limit), model_cfg.get("feature_cache_dir"))
-    return MLLM(parts, device, model_cfg.get("template") or "vicuna_v1", int(model_cfg.get("batch_size") or 16),
-                threads, features)
+    features = FeatureCache(
+        1 << 30 if limit is None else int(limit), model_cfg.get("feature_cache_dir")
+    )
+    return MLLM(
+        parts,
+        device,
+        model_cfg.get("template") or "vicuna_v1",
+        int(model_cfg.get("batch_size") or 16),
+        threads,
+        features,
+    )

@@ -3,6 +3,7 @@
 The references never travel in requests: the engine binds the oracle to each task
 (:meth:`OracleModel.bind_task`) and the oracle asks the task for ``task.reference(doc)``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -9,6 +9,7 @@ of the feature cache and of prefix sharing. With ``memo > 0`` the preprocessor k
 images (keyed by the encoded bytes), so the questions of one image decode and resize it once
 per worker; the memo is never pickled.
 """
+
 from __future__ import annotations
 
 import time
@@ -36,8 +37,12 @@ class Prepared:
 
     id: str
     input_ids: list[int] = field(default_factory=list)
-    pixel_values: list[torch.Tensor] = field(default_factory=list)  # per image: (crops, 3, H, W) float32
-    image_sizes: list[tuple[int, int]] = field(default_factory=list)  # per image: original (width, height)
+    pixel_values: list[torch.Tensor] = field(
+        default_factory=list
+    )  # per image: (crops, 3, H, W) float32
+    image_sizes: list[tuple[int, int]] = field(
+        default_factory=list
+    )  # per image: original (width, height)
     image_keys: list[str | None] = field(default_factory=list)
     image_hashes: list[str] = field(default_factory=list)  # per image: its content hash
     gen: GenerationSettings = field(default_factory=GenerationSettings)
@@ -82,7 +87,8 @@ class Preprocessor:
     image_token_id: int | None = None  # None: LLaVA code-base chunk tokenisation
     memo: int = 0  # processed images remembered (by their encoded bytes); 0: none
     _recent: OrderedDict[tuple[ImagePipeline, str | None], Processed] = field(
-        default_factory=OrderedDict, init=False, repr=False, compare=False)
+        default_factory=OrderedDict, init=False, repr=False, compare=False
+    )
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -91,8 +97,12 @@ class Preprocessor:
 
     def __call__(self, request: Request) -> Prepared:
         t0 = time.perf_counter()
-        prep = Prepared(id=request.id, gen=request.gen, image_keys=[r.key for r in request.images],
-                        stop=tuple(dict.fromkeys((*self.template.stop, *request.gen.stop))))
+        prep = Prepared(
+            id=request.id,
+            gen=request.gen,
+            image_keys=[r.key for r in request.images],
+            stop=tuple(dict.fromkeys((*self.template.stop, *request.gen.stop))),
+        )
         try:
             for ref in request.images:
                 size, pixels, digest = self.image(ref)
@@ -103,7 +113,9 @@ class Preprocessor:
             prep.input_ids = self.tokenize(text)
             n_slots = prep.input_ids.count(IMAGE_SLOT)
             if n_slots != len(request.images):
-                raise SampleError(f"prompt has {n_slots} image tokens for {len(request.images)} images")
+                raise SampleError(
+                    f"prompt has {n_slots} image tokens for {len(request.images)} images"
+                )
         except SampleError as exc:
             prep.error, prep.pixel_values = exc, []
         prep.seconds = time.perf_counter() - t0
@@ -120,7 +132,11 @@ class Preprocessor:
             self._recent.move_to_end(key)
             return self._recent[key]
         img = ref.load()
-        out = (img.size, torch.from_numpy(self.images(img)), digest or ImageRef(image=img).content_hash())
+        out = (
+            img.size,
+            torch.from_numpy(self.images(img)),
+            digest or ImageRef(image=img).content_hash(),
+        )
         if self.memo > 0 and digest is not None:
             self._recent[key] = out
             while len(self._recent) > self.memo:
@@ -133,7 +149,10 @@ class Preprocessor:
         return tokenize_with_token(self.tokenizer, text, self.image_token_id)
 
     def describe(self) -> dict[str, Any]:
-        return {"template": self.template.name, "image_aspect_ratio": self.images.aspect,
-                "image_grid_pinpoints": [list(p) for p in self.images.pinpoints] or None,
-                "image_tokenisation": "chunks" if self.image_token_id is None else "token",
-                "processing": self.images.processing.describe()}
+        return {
+            "template": self.template.name,
+            "image_aspect_ratio": self.images.aspect,
+            "image_grid_pinpoints": [list(p) for p in self.images.pinpoints] or None,
+            "image_tokenisation": "chunks" if self.image_token_id is None else "token",
+            "processing": self.images.processing.describe(),
+        }

@@ -6,6 +6,7 @@ For UNIT the MLLM puts a LayerNorm (encoder width) first: ``Sequential(LayerNorm
 layers>)``, so the LayerNorm is ``mm_projector.0`` and the layers shift by one. The layout is
 recognised from the weights alone (a 1-D ``0.weight`` is the LayerNorm).
 """
+
 from __future__ import annotations
 
 import re
@@ -37,7 +38,9 @@ def _layers(ptype: str, in_dim: int, out_dim: int) -> list[nn.Module]:
     return layers
 
 
-def build_projector(ptype: str, in_dim: int, out_dim: int, layernorm: bool = False, eps: float = 1e-5) -> nn.Module:
+def build_projector(
+    ptype: str, in_dim: int, out_dim: int, layernorm: bool = False, eps: float = 1e-5
+) -> nn.Module:
     """The projector module (random init) with LLaVA's key layout.
 
     >>> sorted(build_projector("mlp2x_gelu", 8, 4).state_dict())

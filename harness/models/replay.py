@@ -97,7 +97,7 @@ class ReplayModel(Model):
 
     def _find(self, task: str | None, doc_id: str, aliases: Sequence[str]) -> Entry | None:
         keys = [("any", doc_id)] + [("any", a) for a in aliases] + [("index", a) for a in aliases]
-        for t in ((task, None) if task else (None,)):
+        for t in (task, None) if task else (None,):
             for match, key in keys:
                 e = self.table.get((t, match, key))
                 if e is not None:

@@ -17,6 +17,7 @@ infer ``encoder=`` from ``model.checkpoint=`` and to reject a mismatch, before l
 
 Anything else (CLIP-L at 224 px, another SigLIP, an unknown name) is ``None``: cannot tell.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,17 +28,26 @@ from typing import Any
 from harness.errors import HarnessError
 
 DEMO_KEY = "harness_demo_encoder"
-_NAMES = ((re.compile(r"clip-vit-large-patch14-336", re.I), "clip_l"),
-          (re.compile(r"siglip-so400m-patch14-384", re.I), "siglip"),
-          (re.compile(r"unit[_-]?600m", re.I), "unit_600m"),
-          (re.compile(r"unit[_-]?1b", re.I), "unit_1b"))
+_NAMES = (
+    (re.compile(r"clip-vit-large-patch14-336", re.I), "clip_l"),
+    (re.compile(r"siglip-so400m-patch14-384", re.I), "siglip"),
+    (re.compile(r"unit[_-]?600m", re.I), "unit_600m"),
+    (re.compile(r"unit[_-]?1b", re.I), "unit_1b"),
+)
 # (hidden_size, num_hidden_layers, patch_size, image_size) of the project's HF towers
-_SHAPES = {("clip_vision_model", 1024, 24, 14, 336): "clip_l",
-           ("siglip_vision_model", 1152, 27, 14, 384): "siglip"}
+_SHAPES = {
+    ("clip_vision_model", 1024, 24, 14, 336): "clip_l",
+    ("siglip_vision_model", 1152, 27, 14, 384): "siglip",
+}
 # transformers' defaults for keys a hand-written vision_config may leave out
 _DEFAULTS = {"clip_vision_model": (768, 12, 32, 224), "siglip_vision_model": (768, 12, 16, 224)}
-_LLAVA_DEFAULT_VISION = {"model_type": "clip_vision_model", "hidden_size": 1024,
-                         "num_hidden_layers": 24, "patch_size": 14, "image_size": 336}
+_LLAVA_DEFAULT_VISION = {
+    "model_type": "clip_vision_model",
+    "hidden_size": 1024,
+    "num_hidden_layers": 24,
+    "patch_size": 14,
+    "image_size": 336,
+}
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ used). Layout of the state dict, under the prefix ``unit_model.``::
 ``UNITModel.from_pretrained(path)(pixels)`` returns ``(cls_tokens, spatial_tokens)`` of shapes
 (B, width) and (B, (H/14)*(W/14), width) for any H, W that are multiples of 14.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,15 @@ log = logging.getLogger(__name__)
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 # ViT sizes for timm names that are not registered (the release's 1B variant registers its own name)
-_VIT_SIZES = {"tiny": (192, 12, 3), "small": (384, 12, 6), "base": (768, 12, 12), "large": (1024, 24, 16),
-              "huge": (1280, 32, 16), "giant": (1408, 40, 16), "gigantic": (1664, 48, 16)}
+_VIT_SIZES = {
+    "tiny": (192, 12, 3),
+    "small": (384, 12, 6),
+    "base": (768, 12, 12),
+    "large": (1024, 24, 16),
+    "huge": (1280, 32, 16),
+    "giant": (1408, 40, 16),
+    "gigantic": (1664, 48, 16),
+}
 
 
 def _round_to(x: int, multiple: int) -> int:
@@ -73,7 +81,9 @@ class ClsToken(nn.Module):
 class PatchGenerator(nn.Module):
     """Patches in (c, y, x) order -> Linear (fp32) -> + resizable position table -> cls/register tokens."""
 
-    def __init__(self, width: int, patch_size: int, max_size: int, num_tokens: int, in_chans: int = 3):
+    def __init__(
+        self, width: int, patch_size: int, max_size: int, num_tokens: int, in_chans: int = 3
+    ):
         super().__init__()
         self.patch_size = patch_size
         self.grid = _round_to(max_size, patch_size) // patch_size
@@ -103,7 +113,9 @@ class PatchGenerator(nn.Module):
         p = self.patch_size
         h, w = x.shape[-2:]
         if h % p or w % p:
-            raise HarnessError(f"UNIT: input {h}x{w} is not a multiple of the patch size {p} on both sides")
+            raise HarnessError(
+                f"UNIT: input {h}x{w} is not a multiple of the patch size {p} on both sides"
+            )
         with torch.autocast(device_type=x.device.type, enabled=False):
             tokens = F.linear(self.patchify(x.float()), self.embedder.weight.float())
             tokens = tokens + self.positions(h // p, w // p).to(tokens.device)
@@ -114,9 +126,20 @@ class PatchGenerator(nn.Module):
 class UNITBackbone(nn.Module):
     """``unit_model.model``: the patch generator, timm ViT blocks and the final norm(s)."""
 
-    def __init__(self, patch_generator: PatchGenerator, blocks: nn.Sequential, norm: nn.Module, fc_norm: nn.Module):
+    def __init__(
+        self,
+        patch_generator: PatchGenerator,
+        blocks: nn.Sequential,
+        norm: nn.Module,
+        fc_norm: nn.Module,
+    ):
         super().__init__()
-        self.patch_generator, self.blocks, self.norm, self.fc_norm = patch_generator, blocks, norm, fc_norm
+        self.patch_generator, self.blocks, self.norm, self.fc_norm = (
+            patch_generator,
+            blocks,
+            norm,
+            fc_norm,
+        )
 
 
 class _Wrapper(nn.Module):
@@ -139,8 +162,13 @@ class UNITModel(nn.Module):
         rm = int(self.args.get("register_multiple") or 0)
         self.num_registers = rm - (self.num_cls_tokens % rm) if rm > 0 else 0
         max_size = int(self.args.get("cpe_max_size") or 2048)
-        gen = PatchGenerator(width, self.patch_size, max_size, self.num_cls_tokens + self.num_registers,
-                             int(self.args.get("in_chans") or 3))
+        gen = PatchGenerator(
+            width,
+            self.patch_size,
+            max_size,
+            self.num_cls_tokens + self.num_registers,
+            int(self.args.get("in_chans") or 3),
+        )
         self.unit_model = _Wrapper(UNITBackbone(gen, vit.blocks, vit.norm, vit.fc_norm))
         self.width, self.depth = width, len(vit.blocks)
 
@@ -162,11 +190,11 @@ class UNITModel(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.unit_model.model.norm(self.forward_tokens(pixels))
-        return x[:, 0], x[:, self.num_prefix_tokens:]
+        return x[:, 0], x[:, self.num_prefix_tokens :]
 
     # ---- checkpoints ------------------------------------------------------------------
     @classmethod
-    def from_pretrained(cls, path: str | Path, dtype: torch.dtype | None = None) -> "UNITModel":
+    def from_pretrained(cls, path: str | Path, dtype: torch.dtype | None = None) -> UNITModel:
         """Load ``config.json`` (``args``) + ``model.safetensors``/``pytorch_model.bin`` strictly."""
         folder = Path(path)
         args = read_args(folder)
@@ -180,9 +208,16 @@ class UNITModel(nn.Module):
         load_checked(model, sd, f"UNIT checkpoint {folder}")
         if dtype is not None:
             model.to(dtype)
-        log.info("UNIT %s: width %d, depth %d, patch %d, %d cls + %d register tokens, position grid %d",
-                 folder, model.width, model.depth, model.patch_size, model.num_cls_tokens, model.num_registers,
-                 model.unit_model.model.patch_generator.grid)
+        log.info(
+            "UNIT %s: width %d, depth %d, patch %d, %d cls + %d register tokens, position grid %d",
+            folder,
+            model.width,
+            model.depth,
+            model.patch_size,
+            model.num_cls_tokens,
+            model.num_registers,
+            model.unit_model.model.patch_generator.grid,
+        )
         return model.eval()
 
     def save_pretrained(self, path: str | Path) -> None:
@@ -193,7 +228,10 @@ class UNITModel(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         cfg = {"architectures": ["UNITModel"], "args": self.args, "version": "v1"}
         (folder / "config.json").write_text(json.dumps(cfg, indent=2))
-        save_file({k: v.contiguous() for k, v in self.state_dict().items()}, str(folder / "model.safetensors"))
+        save_file(
+            {k: v.contiguous() for k, v in self.state_dict().items()},
+            str(folder / "model.safetensors"),
+        )
 
 
 def read_args(folder: Path) -> dict[str, Any]:
@@ -206,7 +244,9 @@ def read_args(folder: Path) -> dict[str, Any]:
         raise HarnessError(f"{cfg_path}: invalid JSON ({exc})") from None
     args = cfg.get("args") if isinstance(cfg, dict) else None
     if not isinstance(args, dict) or "model" not in args:
-        raise HarnessError(f"{cfg_path}: no 'args' with a timm 'model' name (not a UNIT checkpoint)")
+        raise HarnessError(
+            f"{cfg_path}: no 'args' with a timm 'model' name (not a UNIT checkpoint)"
+        )
     return args
 
 
@@ -230,9 +270,18 @@ def build_timm_vit(args: dict[str, Any], depth: int | None = None) -> VisionTran
     from timm.models.vision_transformer import VisionTransformer
 
     name = str(args["model"])
-    kwargs = {k: v for k, v in dict(args.get("model_kwargs") or {}).items() if v is not None and k != "weight_init"}
-    top = {"num_classes": args.get("num_classes"), "global_pool": args.get("gp"), "drop_rate": args.get("drop"),
-           "drop_path_rate": args.get("drop_path"), "in_chans": args.get("in_chans")}
+    kwargs = {
+        k: v
+        for k, v in dict(args.get("model_kwargs") or {}).items()
+        if v is not None and k != "weight_init"
+    }
+    top = {
+        "num_classes": args.get("num_classes"),
+        "global_pool": args.get("gp"),
+        "drop_rate": args.get("drop"),
+        "drop_path_rate": args.get("drop_path"),
+        "in_chans": args.get("in_chans"),
+    }
     kwargs.update({k: v for k, v in top.items() if v is not None})
     kwargs.setdefault("num_classes", 0)
     if timm.is_model(name):
@@ -240,13 +289,22 @@ def build_timm_vit(args: dict[str, Any], depth: int | None = None) -> VisionTran
         if not isinstance(vit, VisionTransformer):
             raise HarnessError(f"UNIT: timm model {name} is a {type(vit).__name__}, not a ViT")
         if depth is not None and depth != len(vit.blocks):
-            raise HarnessError(f"UNIT: timm model {name} has {len(vit.blocks)} blocks, the checkpoint {depth}")
+            raise HarnessError(
+                f"UNIT: timm model {name} has {len(vit.blocks)} blocks, the checkpoint {depth}"
+            )
         return vit
     m = re.match(r"vit_([a-z]+)_patch(\d+)", name)
     if not m or m.group(1) not in _VIT_SIZES:
-        raise HarnessError(f"UNIT: unknown timm model {name!r} (not registered in timm {timm.__version__}, "
-                           f"and not vit_<{'|'.join(_VIT_SIZES)}>_patch<N>...)")
+        raise HarnessError(
+            f"UNIT: unknown timm model {name!r} (not registered in timm {timm.__version__}, "
+            f"and not vit_<{'|'.join(_VIT_SIZES)}>_patch<N>...)"
+        )
     width, default_depth, heads = _VIT_SIZES[m.group(1)]
-    base = {"patch_size": int(m.group(2)), "embed_dim": width, "depth": depth or default_depth, "num_heads": heads}
+    base = {
+        "patch_size": int(m.group(2)),
+        "embed_dim": width,
+        "depth": depth or default_depth,
+        "num_heads": heads,
+    }
     log.info("UNIT: %s is not a timm model; building a ViT with %s", name, {**base, **kwargs})
     return VisionTransformer(**{**base, **kwargs})

@@ -3,6 +3,7 @@
 Only the tensors asked for are read (safetensors is memory-mapped), so picking the projector
 out of a 7B checkpoint costs megabytes, not gigabytes. Key mismatches are reported by name.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,9 @@ def _read_bin(path: Path) -> dict[str, torch.Tensor]:
     return dict(sd)
 
 
-def read_tensors(files: Iterable[Path], want: Callable[[str], bool] = lambda k: True) -> dict[str, torch.Tensor]:
+def read_tensors(
+    files: Iterable[Path], want: Callable[[str], bool] = lambda k: True
+) -> dict[str, torch.Tensor]:
     """Tensors whose key satisfies ``want`` from the given files (on CPU, original dtype)."""
     out: dict[str, torch.Tensor] = {}
     for path in files:
@@ -57,7 +60,9 @@ def read_tensors(files: Iterable[Path], want: Callable[[str], bool] = lambda k: 
                         if want(k):
                             out[k] = f.get_tensor(k)
             except Exception as exc:
-                raise HarnessError(f"{path}: cannot read safetensors ({type(exc).__name__}: {exc})") from None
+                raise HarnessError(
+                    f"{path}: cannot read safetensors ({type(exc).__name__}: {exc})"
+                ) from None
         else:
             out.update({k: v for k, v in _read_bin(path).items() if want(k)})
     return out
@@ -83,10 +88,12 @@ def strip_prefix(sd: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch
     >>> strip_prefix({"a.b": 1, "a.c": 2, "x": 3}, "a.")
     {'b': 1, 'c': 2}
     """
-    return {k[len(prefix):]: v for k, v in sd.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
 
 
-def check_state_dict(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], where: str, prefix: str = "") -> None:
+def check_state_dict(
+    module: torch.nn.Module, sd: Mapping[str, torch.Tensor], where: str, prefix: str = ""
+) -> None:
     """Raise HarnessError naming missing, unexpected or mis-shaped keys (shown with ``prefix``)."""
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in sd.items()}
@@ -99,8 +106,13 @@ def check_state_dict(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], wh
     if unexpected:
         problems.append(f"unexpected keys {_names(unexpected, prefix)}")
     if shaped:
-        problems.append("mis-shaped keys " + ", ".join(
-            f"{prefix}{k} (checkpoint {list(found[k])}, model {list(expected[k])})" for k in shaped[:5]))
+        problems.append(
+            "mis-shaped keys "
+            + ", ".join(
+                f"{prefix}{k} (checkpoint {list(found[k])}, model {list(expected[k])})"
+                for k in shaped[:5]
+            )
+        )
     if problems:
         raise HarnessError(f"{where}: {'; '.join(problems)}")
 
@@ -110,18 +122,27 @@ def _names(keys: list[str], prefix: str, limit: int = 8) -> str:
     return shown + (f" (+{len(keys) - limit} more)" if len(keys) > limit else "")
 
 
-def load_checked(module: torch.nn.Module, sd: Mapping[str, torch.Tensor], where: str, prefix: str = "") -> None:
+def load_checked(
+    module: torch.nn.Module, sd: Mapping[str, torch.Tensor], where: str, prefix: str = ""
+) -> None:
     """Strictly load ``sd`` into ``module`` (which may live on the meta device) after checking keys and shapes."""
     check_state_dict(module, sd, where, prefix)
     module.load_state_dict(dict(sd), strict=True, assign=True)
 
 
 # transformers Llava/LlavaNext weight names, as 4.x (< 4.52), 4.52-4.57 and 5.x write or hold them
-_HF_LLAVA_RENAMES = ((re.compile(r"^model\.(language_model|vision_tower|multi_modal_projector"
-                                 r"|image_newline)"), r"\1"),
-                     (re.compile(r"^language_model\.model\."), "language_model."),
-                     (re.compile(r"^language_model\.lm_head\."), "lm_head."),
-                     (re.compile(r"^vision_tower\.vision_model\."), "vision_tower."))
+_HF_LLAVA_RENAMES = (
+    (
+        re.compile(
+            r"^model\.(language_model|vision_tower|multi_modal_projector"
+            r"|image_newline)"
+        ),
+        r"\1",
+    ),
+    (re.compile(r"^language_model\.model\."), "language_model."),
+    (re.compile(r"^language_model\.lm_head\."), "lm_head."),
+    (re.compile(r"^vision_tower\.vision_model\."), "vision_tower."),
+)
 
 
 def hf_llava_key(key: str) -> str:
@@ -141,8 +162,9 @@ def hf_llava_key(key: str) -> str:
     return key
 
 
-def load_hf_llava_renamed(model: torch.nn.Module, files: list[Path], where: str,
-                          tied: set[str]) -> None:
+def load_hf_llava_renamed(
+    model: torch.nn.Module, files: list[Path], where: str, tied: set[str]
+) -> None:
     """Load a Llava/LlavaNext folder's tensors into ``model`` matching names across transformers
     versions (for a transformers that does not rename another version's layout itself).
     Weights the model needs and the files lack (tied ones aside) are a HarnessError."""
@@ -157,7 +179,8 @@ def load_hf_llava_renamed(model: torch.nn.Module, files: list[Path], where: str,
             found[key] = tensor
     if missing:
         shown = ", ".join(sorted(missing)[:6])
-        raise HarnessError(f"{where}: weights missing for {len(missing)} keys ({shown}); "
-                           "refusing a random init")
+        raise HarnessError(
+            f"{where}: weights missing for {len(missing)} keys ({shown}); refusing a random init"
+        )
     check_state_dict(model, {**model.state_dict(), **found}, where)  # shapes
     model.load_state_dict(found, strict=False)

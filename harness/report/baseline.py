@@ -12,6 +12,7 @@ Format (JSON; documented in ``results/baselines/README.md``)::
 Runs are keyed by the encoder name (``meta.json`` encoder.name, else the folder name), tasks
 by task name; values are in the table's units.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,16 +28,25 @@ FORMAT_VERSION = 1
 _TASK_FIELDS = ("metric", "value", "n", "failed", "max_value", "version", "protocol")
 
 
-def from_runs(runs: list[Run], source: str, with_ci: bool = True, n_resamples: int = 1000,
-              seed: int = 0) -> dict[str, Any]:
+def from_runs(
+    runs: list[Run], source: str, with_ci: bool = True, n_resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """A baseline dict from loaded runs; ``with_ci`` bootstraps intervals not stored in scores.json."""
-    out: dict[str, Any] = {"format": FORMAT, "format_version": FORMAT_VERSION, "source": source,
-                           "git_commit": next((r.meta.get("git_commit") for r in runs if r.meta.get("git_commit")), None),
-                           "runs": {}}
+    out: dict[str, Any] = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "source": source,
+        "git_commit": next(
+            (r.meta.get("git_commit") for r in runs if r.meta.get("git_commit")), None
+        ),
+        "runs": {},
+    }
     seen: dict[str, Path] = {}
     for run in runs:
         if run.key in seen:
-            raise HarnessError(f"{source}: two runs share the encoder name {run.key!r} ({seen[run.key]} and {run.path})")
+            raise HarnessError(
+                f"{source}: two runs share the encoder name {run.key!r} ({seen[run.key]} and {run.path})"
+            )
         seen[run.key] = run.path
         tasks = {}
         for task in ordered(run.tasks):
@@ -45,11 +55,18 @@ def from_runs(runs: list[Run], source: str, with_ci: bool = True, n_resamples: i
             if ci is not None:
                 entry["ci95"] = [round(ci[0], 6), round(ci[1], 6)]
             tasks[task] = entry
-        out["runs"][run.key] = {"label": run.label, "family": run.family, "model": run.model, "tasks": tasks}
+        out["runs"][run.key] = {
+            "label": run.label,
+            "family": run.family,
+            "model": run.model,
+            "tasks": tasks,
+        }
     return out
 
 
-def from_dir(path: str | Path, with_ci: bool = True, n_resamples: int = 1000, seed: int = 0) -> dict[str, Any]:
+def from_dir(
+    path: str | Path, with_ci: bool = True, n_resamples: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     runs, paper = load_sources([path])
     if paper is not None:
         raise HarnessError(f"{path}: a paper folder is not a run folder")
@@ -73,11 +90,15 @@ def read(path: str | Path) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HarnessError(f"{path}: not valid JSON ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise HarnessError(f"{path}: not a baseline file (expected \"format\": \"{FORMAT}\"; "
-                           f"write one with python -m harness.regress --write-baseline RUN_DIR --out FILE)")
+        raise HarnessError(
+            f'{path}: not a baseline file (expected "format": "{FORMAT}"; '
+            f"write one with python -m harness.regress --write-baseline RUN_DIR --out FILE)"
+        )
     if data.get("format_version") != FORMAT_VERSION:
-        raise HarnessError(f"{path}: baseline format_version {data.get('format_version')!r} is not supported "
-                           f"(this harness reads {FORMAT_VERSION})")
+        raise HarnessError(
+            f"{path}: baseline format_version {data.get('format_version')!r} is not supported "
+            f"(this harness reads {FORMAT_VERSION})"
+        )
     runs = data.get("runs")
     if not isinstance(runs, dict) or not runs:
         raise HarnessError(f"{path}: baseline has no runs")

@@ -8,6 +8,7 @@ The same through Hydra-style overrides (every argument ``key=value``)::
 
     python -m harness.report 'runs=[runs/x,results/paper]' format=latex out=table.tex detailed=true
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,14 @@ from typing import Any, cast
 from harness.errors import HarnessError
 
 FORMATS = ("md", "latex", "csv", "html", "text")
-_EXT = {".md": "md", ".tex": "latex", ".csv": "csv", ".html": "html", ".htm": "html", ".txt": "text"}
+_EXT = {
+    ".md": "md",
+    ".tex": "latex",
+    ".csv": "csv",
+    ".html": "html",
+    ".htm": "html",
+    ".txt": "text",
+}
 _OVERRIDE = re.compile(r"^[+~]?[A-Za-z_][\w.]*=")
 
 
@@ -42,20 +50,42 @@ class ReportConfig:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m harness.report",
-                                description="Paper-style tables, intervals, comparisons and plots from run folders.")
-    p.add_argument("runs", nargs="*", metavar="RUN_DIR",
-                   help="run folders, grid folders (expand to their encoders) or results/paper")
-    p.add_argument("--format", choices=FORMATS, help="output format (default: from --out's extension, else md)")
+    p = argparse.ArgumentParser(
+        prog="python -m harness.report",
+        description="Paper-style tables, intervals, comparisons and plots from run folders.",
+    )
+    p.add_argument(
+        "runs",
+        nargs="*",
+        metavar="RUN_DIR",
+        help="run folders, grid folders (expand to their encoders) or results/paper",
+    )
+    p.add_argument(
+        "--format", choices=FORMATS, help="output format (default: from --out's extension, else md)"
+    )
     p.add_argument("--out", help="write the report to this file instead of standard output")
-    p.add_argument("--paper", action="store_true", help="add the paper's numbers and the difference to them")
+    p.add_argument(
+        "--paper", action="store_true", help="add the paper's numbers and the difference to them"
+    )
     p.add_argument("--detailed", action="store_true", help="add one detailed table per benchmark")
-    p.add_argument("--plot", metavar="FILE.png", help="also draw a grouped bar chart (needs matplotlib)")
-    p.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), default=[],
-                   help="paired test of B against A per benchmark (difference, interval, p-value)")
-    p.add_argument("--add-ci", action="store_true",
-                   help="write missing bootstrap intervals (ci95) into each run's scores.json")
-    p.add_argument("--n-resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument(
+        "--plot", metavar="FILE.png", help="also draw a grouped bar chart (needs matplotlib)"
+    )
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("RUN_A", "RUN_B"),
+        default=[],
+        help="paired test of B against A per benchmark (difference, interval, p-value)",
+    )
+    p.add_argument(
+        "--add-ci",
+        action="store_true",
+        help="write missing bootstrap intervals (ci95) into each run's scores.json",
+    )
+    p.add_argument(
+        "--n-resamples", type=int, default=1000, help="bootstrap resamples (default 1000)"
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     return p
 
@@ -85,7 +115,9 @@ def run(cfg: ReportConfig) -> str:
         raise HarnessError(f"unknown format {fmt!r}; valid: {', '.join(FORMATS)}")
     if cfg.compare:
         if cfg.runs:
-            raise HarnessError("give either run folders for a table or --compare RUN_A RUN_B, not both")
+            raise HarnessError(
+                "give either run folders for a table or --compare RUN_A RUN_B, not both"
+            )
         if len(cfg.compare) != 2:
             raise HarnessError(f"compare needs two run folders, got {len(cfg.compare)}")
         from harness.report.compare import build_compare
@@ -104,8 +136,9 @@ def run(cfg: ReportConfig) -> str:
     if cfg.detailed:
         from harness.report.detail import build_detailed
 
-        detailed = build_detailed([Path(r) for r in cfg.runs], paper=cfg.paper,
-                                  n_resamples=cfg.n_resamples, seed=cfg.seed)
+        detailed = build_detailed(
+            [Path(r) for r in cfg.runs], paper=cfg.paper, n_resamples=cfg.n_resamples, seed=cfg.seed
+        )
         text += ("\n" if fmt in ("latex", "html") else "\n\n") + detailed.render(fmt)
     if cfg.plot:
         from harness.report.plot import plot_table
@@ -119,8 +152,10 @@ def _emit(text: str, cfg: ReportConfig, fmt: str) -> str:
         out = Path(cfg.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "html":
-            text = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>UNIT harness report</title>"
-                    "</head><body>\n" + text + "</body></html>\n")
+            text = (
+                '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>UNIT harness report</title>'
+                "</head><body>\n" + text + "</body></html>\n"
+            )
         out.write_text(text, encoding="utf-8")
         return f"wrote {out}\n" + (f"wrote {cfg.plot}\n" if cfg.plot else "")
     return text + (f"wrote {cfg.plot}\n" if cfg.plot else "")
@@ -141,7 +176,9 @@ def _add_ci(cfg: ReportConfig) -> None:
                 run.scores[task]["ci95"] = [ci[0], ci[1]]
                 changed = True
         if changed:
-            (run.path / "scores.json").write_text(json.dumps(run.scores, indent=2) + "\n", encoding="utf-8")
+            (run.path / "scores.json").write_text(
+                json.dumps(run.scores, indent=2) + "\n", encoding="utf-8"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

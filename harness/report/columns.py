@@ -4,6 +4,7 @@ A task's own class (``tasks.get_task_class``) is the authority for ``label``, ``
 ``max_value``; the static table below is the fallback for tasks whose adapter is not
 installed, and the only source of units and decimals (presentation, not task logic).
 """
+
 from __future__ import annotations
 
 import math
@@ -45,18 +46,21 @@ class Column:
 
 MISSING = "—"
 
-STATIC: dict[str, Column] = {c.task: c for c in (
-    Column("gqa", "GQA", "exact_match", 100.0, "EM %"),
-    Column("okvqa", "OKVQA", "vqa_accuracy", 100.0, "VQA acc %"),
-    Column("chartqa", "ChartQA", "relaxed_accuracy", 100.0, "relaxed acc %"),
-    Column("docvqa", "DocVQA", "anls", 100.0, "ANLS %"),
-    Column("infovqa", "InfoVQA", "anls", 100.0, "ANLS %"),
-    Column("ocrbench", "OCRBench", "score", 1000.0, "points /1000", decimals=0),
-    Column("pope", "POPE", "f1", 100.0, "F1 %"),
-    Column("mme", "MME", "perception", 2000.0, "perception /2000"),
-    Column("seed", "SEED-Image", "accuracy", 100.0, "acc %"),
-    Column("mathvista", "MathVista", "accuracy", 100.0, "acc %"),
-)}
+STATIC: dict[str, Column] = {
+    c.task: c
+    for c in (
+        Column("gqa", "GQA", "exact_match", 100.0, "EM %"),
+        Column("okvqa", "OKVQA", "vqa_accuracy", 100.0, "VQA acc %"),
+        Column("chartqa", "ChartQA", "relaxed_accuracy", 100.0, "relaxed acc %"),
+        Column("docvqa", "DocVQA", "anls", 100.0, "ANLS %"),
+        Column("infovqa", "InfoVQA", "anls", 100.0, "ANLS %"),
+        Column("ocrbench", "OCRBench", "score", 1000.0, "points /1000", decimals=0),
+        Column("pope", "POPE", "f1", 100.0, "F1 %"),
+        Column("mme", "MME", "perception", 2000.0, "perception /2000"),
+        Column("seed", "SEED-Image", "accuracy", 100.0, "acc %"),
+        Column("mathvista", "MathVista", "accuracy", 100.0, "acc %"),
+    )
+}
 """Fallback metadata in the paper's order and units (MME: the perception sum)."""
 
 

@@ -6,6 +6,7 @@ Rows are metrics (nested dicts flattened to ``a/b/c``), columns are runs; with t
 paper's rows add columns where the paper gives a number (the table metric; MME perception and
 cognition to four decimals).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,9 @@ class DetailTables:
         return self.render("md")
 
 
-def build_detailed(run_dirs: list[Path], paper: bool = False, n_resamples: int = 1000,
-                   seed: int = 0) -> DetailTables:
+def build_detailed(
+    run_dirs: list[Path], paper: bool = False, n_resamples: int = 1000, seed: int = 0
+) -> DetailTables:
     runs, paper_table = load_sources(run_dirs)
     if (paper or paper_table is not None) and paper_table is None:
         paper_table = load_paper()
@@ -43,8 +45,13 @@ def build_detailed(run_dirs: list[Path], paper: bool = False, n_resamples: int =
     return DetailTables(docs)
 
 
-def detail_doc(task: str, runs: list[Run], paper: PaperTable | None = None,
-               n_resamples: int = 1000, seed: int = 0) -> Doc:
+def detail_doc(
+    task: str,
+    runs: list[Run],
+    paper: PaperTable | None = None,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> Doc:
     have = [r for r in runs if task in r.scores]
     col = column(task, have[0].scores[task] if have else None)
     flats = [flatten(r.scores[task].get("metrics") or {}) for r in have]
@@ -52,21 +59,35 @@ def detail_doc(task: str, runs: list[Run], paper: PaperTable | None = None,
     paper = paper or PaperTable(cells={})  # no paper: no paper columns
     fams = [f for f in paper.families if paper.value(f, task) is not None]
     header = ["Metric"] + [r.label for r in have] + [f"Paper {paper.label(f)}" for f in fams]
-    rows = [[Cell(f"{col.label} ({col.metric}, table)")]
-            + [_main_cell(r, task, col, n_resamples, seed) for r in have]
-            + [Cell(_paper_extra(paper, f, task, col.metric) or paper.cells[f][task]) for f in fams]]
+    rows = [
+        [Cell(f"{col.label} ({col.metric}, table)")]
+        + [_main_cell(r, task, col, n_resamples, seed) for r in have]
+        + [Cell(_paper_extra(paper, f, task, col.metric) or paper.cells[f][task]) for f in fams]
+    ]
     for k in keys:
         row = [Cell(k)] + [Cell(fmt_metric(f.get(k))) for f in flats]
         row += [Cell(_paper_extra(paper, f, task, k)) for f in fams]
         rows.append(row)
     for field, name in (("n", "samples scored"), ("failed", "samples failed")):
-        rows.append([Cell(name)] + [Cell(fmt_metric(r.scores[task].get(field))) for r in have]
-                    + [Cell("") for _ in fams])
-    versions = sorted({f"protocol {r.scores[task].get('protocol', '?')}, version {r.scores[task].get('version', '?')}"
-                       for r in have})
+        rows.append(
+            [Cell(name)]
+            + [Cell(fmt_metric(r.scores[task].get(field))) for r in have]
+            + [Cell("") for _ in fams]
+        )
+    versions = sorted(
+        {
+            f"protocol {r.scores[task].get('protocol', '?')}, version {r.scores[task].get('version', '?')}"
+            for r in have
+        }
+    )
     notes = [CI_NOTE] + [f"{col.label}: {v}." for v in versions]
-    return Doc(header=header, keys=["metric"] + [r.key for r in have] + [f"paper_{f}" for f in fams],
-               blocks=[Block(rows)], caption=f"{col.label} ({col.units}): detailed results.", notes=notes)
+    return Doc(
+        header=header,
+        keys=["metric"] + [r.key for r in have] + [f"paper_{f}" for f in fams],
+        blocks=[Block(rows)],
+        caption=f"{col.label} ({col.units}): detailed results.",
+        notes=notes,
+    )
 
 
 def _main_cell(run: Run, task: str, col: Column, n_resamples: int, seed: int) -> Cell:

@@ -21,6 +21,7 @@ A notebook user::
 >>> float(table.loc["unit_1b", "ocrbench"]), float(table.loc["clip_l", "mme"])
 (540.0, 1503.6)
 """
+
 from __future__ import annotations
 
 import math
@@ -37,16 +38,38 @@ from harness.report.detail import flatten
 from harness.report.paper import PaperTable, load_paper
 from harness.report.runs import Run, _disambiguate, expand, load_run
 
-COLUMNS = ("source", "run", "encoder", "label", "family", "model", "task", "metric", "headline",
-           "value", "n", "failed", "max_value", "protocol", "version", "ci_low", "ci_high")
+COLUMNS = (
+    "source",
+    "run",
+    "encoder",
+    "label",
+    "family",
+    "model",
+    "task",
+    "metric",
+    "headline",
+    "value",
+    "n",
+    "failed",
+    "max_value",
+    "protocol",
+    "version",
+    "ci_low",
+    "ci_high",
+)
 """The frame's columns, in order (``run``: the folder or file the row was read from)."""
 
 _CI = ("stored", "bootstrap", "none")
 _METRICS = ("headline", "all")
 
 
-def load_runs(paths: Iterable[str | Path], ci: str = "stored", n_resamples: int = 1000,
-              seed: int = 0, metrics: str = "headline") -> pd.DataFrame:
+def load_runs(
+    paths: Iterable[str | Path],
+    ci: str = "stored",
+    n_resamples: int = 1000,
+    seed: int = 0,
+    metrics: str = "headline",
+) -> pd.DataFrame:
     """Every result under ``paths`` as a tidy frame (columns :data:`COLUMNS`).
 
     ``ci``: ``"stored"`` reads intervals from ``scores.json`` (``ci95``); ``"bootstrap"``
@@ -84,8 +107,9 @@ def load_runs(paths: Iterable[str | Path], ci: str = "stored", n_resamples: int 
     return df if metrics == "all" else df[df.headline].reset_index(drop=True)
 
 
-def runs_frame(runs: Iterable[Run], ci: str = "stored", n_resamples: int = 1000,
-               seed: int = 0) -> pd.DataFrame:
+def runs_frame(
+    runs: Iterable[Run], ci: str = "stored", n_resamples: int = 1000, seed: int = 0
+) -> pd.DataFrame:
     """The frame of runs already loaded (``harness.report.runs``), as :func:`load_runs`
     builds it."""
     return frame([row for run in runs for row in run_rows(run, ci, n_resamples, seed)])
@@ -140,27 +164,52 @@ def numbers(metrics: Any) -> Iterator[tuple[str, float]]:
             yield name, number
 
 
-def run_rows(run: Run, ci: str = "stored", n_resamples: int = 1000,
-             seed: int = 0) -> list[dict[str, Any]]:
+def run_rows(
+    run: Run, ci: str = "stored", n_resamples: int = 1000, seed: int = 0
+) -> list[dict[str, Any]]:
     """One run's rows: per task its headline metric, then every other number it reported."""
     if ci not in _CI:
         raise HarnessError(f"ci must be one of {', '.join(_CI)}, got {ci!r}")
-    base: dict[str, Any] = {"source": "run", "run": str(run.path), "encoder": run.key,
-                            "label": run.label, "family": run.family, "model": run.model}
+    base: dict[str, Any] = {
+        "source": "run",
+        "run": str(run.path),
+        "encoder": run.key,
+        "label": run.label,
+        "family": run.family,
+        "model": run.model,
+    }
     rows: list[dict[str, Any]] = []
     for task, entry in run.scores.items():
-        interval = None if ci == "none" else run.ci(task, compute=ci == "bootstrap",
-                                                    n_resamples=n_resamples, seed=seed)
+        interval = (
+            None
+            if ci == "none"
+            else run.ci(task, compute=ci == "bootstrap", n_resamples=n_resamples, seed=seed)
+        )
         metric = str(entry.get("metric") or column(task).metric)
-        common = base | {"task": task, "n": entry.get("n"), "failed": entry.get("failed"),
-                         "max_value": entry.get("max_value"),
-                         "protocol": entry.get("protocol") or "lmms-eval",
-                         "version": entry.get("version")}
+        common = base | {
+            "task": task,
+            "n": entry.get("n"),
+            "failed": entry.get("failed"),
+            "max_value": entry.get("max_value"),
+            "protocol": entry.get("protocol") or "lmms-eval",
+            "version": entry.get("version"),
+        }
         lo, hi = interval if interval is not None else (None, None)
-        rows.append(common | {"metric": metric, "headline": True, "value": run.value(task),
-                              "ci_low": lo, "ci_high": hi})
-        rows += [common | {"metric": name, "headline": False, "value": value}
-                 for name, value in numbers(entry.get("metrics")) if name != metric]
+        rows.append(
+            common
+            | {
+                "metric": metric,
+                "headline": True,
+                "value": run.value(task),
+                "ci_low": lo,
+                "ci_high": hi,
+            }
+        )
+        rows += [
+            common | {"metric": name, "headline": False, "value": value}
+            for name, value in numbers(entry.get("metrics"))
+            if name != metric
+        ]
     return rows
 
 
@@ -169,16 +218,32 @@ def paper_rows(paper: PaperTable) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for family in paper.families:
         base: dict[str, Any] = {
-            "source": "paper", "run": paper.where, "encoder": family, "label": paper.label(family),
-            "family": family, "model": None, "protocol": era.PAPER_PROTOCOL, "version": None}
+            "source": "paper",
+            "run": paper.where,
+            "encoder": family,
+            "label": paper.label(family),
+            "family": family,
+            "model": None,
+            "protocol": era.PAPER_PROTOCOL,
+            "version": None,
+        }
         for task in paper.cells[family]:
             col = column(task)
-            rows.append(base | {"task": task, "metric": col.metric, "headline": True,
-                                "value": paper.value(family, task), "max_value": col.max_value})
+            rows.append(
+                base
+                | {
+                    "task": task,
+                    "metric": col.metric,
+                    "headline": True,
+                    "value": paper.value(family, task),
+                    "max_value": col.max_value,
+                }
+            )
         for name, text in paper.mme.get(family, {}).items():
             if name != column("mme").metric and text not in (None, ""):
-                rows.append(base | {"task": "mme", "metric": name, "headline": False,
-                                    "value": float(text)})
+                rows.append(
+                    base | {"task": "mme", "metric": name, "headline": False, "value": float(text)}
+                )
     return rows
 
 
@@ -190,15 +255,30 @@ def baseline_rows(path: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for key, run in data["runs"].items():
         base: dict[str, Any] = {
-            "source": "baseline", "run": str(path), "encoder": key,
-            "label": run.get("label") or key, "family": run.get("family"),
-            "model": run.get("model")}
+            "source": "baseline",
+            "run": str(path),
+            "encoder": key,
+            "label": run.get("label") or key,
+            "family": run.get("family"),
+            "model": run.get("model"),
+        }
         for task, entry in run["tasks"].items():
             stored = entry.get("ci95")
             lo, hi = stored if isinstance(stored, list) and len(stored) == 2 else (None, None)
-            rows.append(base | {"task": task, "metric": entry.get("metric") or column(task).metric,
-                                "headline": True, "value": entry["value"], "n": entry.get("n"),
-                                "failed": entry.get("failed"), "max_value": entry.get("max_value"),
-                                "protocol": entry.get("protocol") or "lmms-eval",
-                                "version": entry.get("version"), "ci_low": lo, "ci_high": hi})
+            rows.append(
+                base
+                | {
+                    "task": task,
+                    "metric": entry.get("metric") or column(task).metric,
+                    "headline": True,
+                    "value": entry["value"],
+                    "n": entry.get("n"),
+                    "failed": entry.get("failed"),
+                    "max_value": entry.get("max_value"),
+                    "protocol": entry.get("protocol") or "lmms-eval",
+                    "version": entry.get("version"),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                }
+            )
     return rows

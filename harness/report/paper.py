@@ -3,6 +3,7 @@
 Values are kept as the strings the paper prints (``61.0``, ``1503.60``) so a table of the
 paper reproduces it character for character; ``float`` is taken only for differences and plots.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,7 +19,12 @@ TABLE_FILE = "paper_table.csv"
 MME_FILE = "paper_mme.csv"
 SOURCE = "UNIT (Zhu et al., NeurIPS 2024, arXiv:2409.04095)"
 
-FAMILY_LABELS = {"clip_l": "CLIP-L", "siglip": "SigLIP", "unit_600m": "UNIT-600M", "unit_1b": "UNIT-1B"}
+FAMILY_LABELS = {
+    "clip_l": "CLIP-L",
+    "siglip": "SigLIP",
+    "unit_600m": "UNIT-600M",
+    "unit_1b": "UNIT-1B",
+}
 """Row labels as the paper's table prints them, keyed by an encoder config's ``family``."""
 
 
@@ -62,9 +68,17 @@ def load_paper(folder: str | Path | None = None) -> PaperTable:
         if not (folder / TABLE_FILE).is_file():
             raise HarnessError(f"paper table not found: {folder / TABLE_FILE}")
         table_text = (folder / TABLE_FILE).read_text(encoding="utf-8")
-        mme_text = (folder / MME_FILE).read_text(encoding="utf-8") if (folder / MME_FILE).is_file() else None
+        mme_text = (
+            (folder / MME_FILE).read_text(encoding="utf-8")
+            if (folder / MME_FILE).is_file()
+            else None
+        )
     cells = _parse(table_text, f"{where}/{TABLE_FILE}", PAPER_TASKS)
-    mme = _parse(mme_text, f"{where}/{MME_FILE}", ("mme_perception", "mme_cognition")) if mme_text else {}
+    mme = (
+        _parse(mme_text, f"{where}/{MME_FILE}", ("mme_perception", "mme_cognition"))
+        if mme_text
+        else {}
+    )
     mme = {fam: {k.removeprefix("mme_"): v for k, v in row.items()} for fam, row in mme.items()}
     return PaperTable(cells=cells, mme=mme, where=where)
 

@@ -3,14 +3,15 @@ bootstrap error bars, and the paper's value for each run's encoder family as a m
 
 matplotlib is the optional extra ``plot``; it is imported only here, when a plot is asked for.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
-from harness.report.frame import frame, headline, paper_rows, runs_frame
 from harness.report.columns import Column
+from harness.report.frame import frame, headline, paper_rows, runs_frame
 from harness.report.paper import SOURCE
 from harness.report.table import Table
 
@@ -38,8 +39,7 @@ def series(table: Table, n_resamples: int = 1000, seed: int = 0) -> list[dict[st
     by_family = paper[paper.headline].set_index(["family", "task"])["value"]
     out = []
     if table.runs:
-        cells = headline(runs_frame(table.runs, ci="bootstrap", n_resamples=n_resamples,
-                                    seed=seed))
+        cells = headline(runs_frame(table.runs, ci="bootstrap", n_resamples=n_resamples, seed=seed))
         for run in table.runs:
             s: dict[str, Any] = {"label": run.label, "values": [], "lo": [], "hi": [], "paper": []}
             for c in cols:
@@ -54,9 +54,15 @@ def series(table: Table, n_resamples: int = 1000, seed: int = 0) -> list[dict[st
     elif table.paper:
         for fam in table.paper.families:
             vals = [_pct(by_family.get((fam, c.task)), c) for c in cols]
-            out.append({"label": f"{table.paper.label(fam)} (paper)", "values": vals,
-                        "lo": [None] * len(cols), "hi": [None] * len(cols),
-                        "paper": [None] * len(cols)})
+            out.append(
+                {
+                    "label": f"{table.paper.label(fam)} (paper)",
+                    "values": vals,
+                    "lo": [None] * len(cols),
+                    "hi": [None] * len(cols),
+                    "paper": [None] * len(cols),
+                }
+            )
     return out
 
 
@@ -92,16 +98,32 @@ def plot_table(table: Table, out: str | Path, n_resamples: int = 1000, seed: int
         heights = [v if v is not None else 0.0 for v in vals]
         # an interval need not contain the value (a percentile bootstrap of a skewed metric):
         # clip at 0
-        err = [[_gap(v, s["lo"][j]) for v, j in zip(vals, keep)],
-               [_gap(s["hi"][j], v) for v, j in zip(vals, keep)]]
+        err = [
+            [_gap(v, s["lo"][j]) for v, j in zip(vals, keep)],
+            [_gap(s["hi"][j], v) for v, j in zip(vals, keep)],
+        ]
         has_err = any(e > 0 for e in err[0] + err[1])
-        ax.bar(xs, heights, width * 0.92, label=s["label"], yerr=err if has_err else None,
-               capsize=2.5, error_kw={"elinewidth": 1, "ecolor": "0.2"}, color=f"C{i % 10}")
+        ax.bar(
+            xs,
+            heights,
+            width * 0.92,
+            label=s["label"],
+            yerr=err if has_err else None,
+            capsize=2.5,
+            error_kw={"elinewidth": 1, "ecolor": "0.2"},
+            color=f"C{i % 10}",
+        )
         marks = [(x, s["paper"][j]) for x, j in zip(xs, keep) if s["paper"][j] is not None]
         if marks:
-            ax.scatter([m[0] for m in marks], [m[1] for m in marks], marker="D", s=22,
-                       color="black",
-                       zorder=3, label=None if paper_drawn else "paper (same encoder family)")
+            ax.scatter(
+                [m[0] for m in marks],
+                [m[1] for m in marks],
+                marker="D",
+                s=22,
+                color="black",
+                zorder=3,
+                label=None if paper_drawn else "paper (same encoder family)",
+            )
             paper_drawn = True
     ax.set_xticks(range(len(cols)), [f"{c.label}\n({c.units})" for c in cols], fontsize=8)
     ax.set_ylabel("score (% of the benchmark's maximum)")
@@ -109,13 +131,23 @@ def plot_table(table: Table, out: str | Path, n_resamples: int = 1000, seed: int
     ax.set_ylim(0, 105)
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
-    ax.set_title("Scores by benchmark, error bars: 95% bootstrap interval" if table.runs
-                 else f"The paper's scores: {SOURCE}", fontsize=10)
+    ax.set_title(
+        "Scores by benchmark, error bars: 95% bootstrap interval"
+        if table.runs
+        else f"The paper's scores: {SOURCE}",
+        fontsize=10,
+    )
     handles, labels = ax.get_legend_handles_labels()
     # the paper marker last
     order = sorted(range(len(labels)), key=lambda k: labels[k].startswith("paper ("))
-    fig.legend([handles[k] for k in order], [labels[k] for k in order], loc="outside lower center",
-               ncols=min(len(labels), max(2, int(width_in / 2.3))), fontsize=8, frameon=False)
+    fig.legend(
+        [handles[k] for k in order],
+        [labels[k] for k in order],
+        loc="outside lower center",
+        ncols=min(len(labels), max(2, int(width_in / 2.3))),
+        fontsize=8,
+        frameon=False,
+    )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130)

@@ -3,6 +3,7 @@
 A :class:`Doc` is a header plus blocks of rows; a block may carry a title (the paper block,
 the difference block). Cells carry the printed text, a bold flag and the raw value for CSV.
 """
+
 from __future__ import annotations
 
 import csv
@@ -43,7 +44,9 @@ class Doc:
         for block in self.blocks:
             lines = [f"**{block.title}**", ""] if block.title else []
             lines += [_md_row(self.header), align]
-            lines += [_md_row([f"**{c.text}**" if c.bold else c.text for c in row]) for row in block.rows]
+            lines += [
+                _md_row([f"**{c.text}**" if c.bold else c.text for c in row]) for row in block.rows
+            ]
             parts.append("\n".join(lines))
         parts += self.notes
         return "\n\n".join(parts) + "\n"
@@ -64,13 +67,19 @@ class Doc:
         out = ["\\begin{table}[t]", "\\centering"]
         if self.caption:
             out.append(f"\\caption{{{latex_text(self.caption)}}}")
-        out += [f"\\begin{{tabular}}{{l{'r' * (ncol - 1)}}}", "\\toprule",
-                " & ".join(latex_text(h) for h in self.header) + " \\\\", "\\midrule"]
+        out += [
+            f"\\begin{{tabular}}{{l{'r' * (ncol - 1)}}}",
+            "\\toprule",
+            " & ".join(latex_text(h) for h in self.header) + " \\\\",
+            "\\midrule",
+        ]
         for i, block in enumerate(self.blocks):
             if i:
                 out.append("\\midrule")
             if block.title:
-                out.append(f"\\multicolumn{{{ncol}}}{{l}}{{\\textit{{{latex_text(block.title)}}}}} \\\\")
+                out.append(
+                    f"\\multicolumn{{{ncol}}}{{l}}{{\\textit{{{latex_text(block.title)}}}}} \\\\"
+                )
             for row in block.rows:
                 cells = [latex_cell(c) for c in row]
                 out.append(" & ".join(cells) + " \\\\")
@@ -86,16 +95,22 @@ class Doc:
         out = ['<table class="unit-report">']
         if self.caption:
             out.append(f"<caption>{e(self.caption)}</caption>")
-        out.append("<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in self.header) + "</tr></thead>")
+        out.append(
+            "<thead><tr>" + "".join(f"<th>{e(h)}</th>" for h in self.header) + "</tr></thead>"
+        )
         for block in self.blocks:
             out.append("<tbody>")
             if block.title:
-                out.append(f'<tr><th colspan="{len(self.header)}" style="text-align:left">'
-                           f"<em>{e(block.title)}</em></th></tr>")
+                out.append(
+                    f'<tr><th colspan="{len(self.header)}" style="text-align:left">'
+                    f"<em>{e(block.title)}</em></th></tr>"
+                )
             for row in block.rows:
-                tds = [f"<th style=\"text-align:left\">{e(row[0].text)}</th>"]
-                tds += [f'<td style="text-align:right">{"<strong>" + e(c.text) + "</strong>" if c.bold else e(c.text)}</td>'
-                        for c in row[1:]]
+                tds = [f'<th style="text-align:left">{e(row[0].text)}</th>']
+                tds += [
+                    f'<td style="text-align:right">{"<strong>" + e(c.text) + "</strong>" if c.bold else e(c.text)}</td>'
+                    for c in row[1:]
+                ]
                 out.append("<tr>" + "".join(tds) + "</tr>")
             out.append("</tbody>")
         out.append("</table>")
@@ -104,13 +119,18 @@ class Doc:
 
     def to_text(self) -> str:
         """Aligned columns for a terminal; the best value of a column is marked ``*``."""
-        rows = [[c.text + ("*" if c.bold else " ") if j else c.text for j, c in enumerate(r)]
-                for b in self.blocks for r in b.rows]
+        rows = [
+            [c.text + ("*" if c.bold else " ") if j else c.text for j, c in enumerate(r)]
+            for b in self.blocks
+            for r in b.rows
+        ]
         head = [h if j == 0 else h + " " for j, h in enumerate(self.header)]
         widths = [max(len(x[j]) for x in [head] + rows) for j in range(len(head))]
 
         def line(cells: Sequence[str]) -> str:
-            return "  ".join(c.ljust(widths[0]) if j == 0 else c.rjust(widths[j]) for j, c in enumerate(cells)).rstrip()
+            return "  ".join(
+                c.ljust(widths[0]) if j == 0 else c.rjust(widths[j]) for j, c in enumerate(cells)
+            ).rstrip()
 
         out = [self.caption] if self.caption else []
         out += [line(head), "-" * len(line(head))]
@@ -125,8 +145,15 @@ class Doc:
         return "\n".join(out) + "\n"
 
     def render(self, fmt: str) -> str:
-        renderers = {"md": self.to_markdown, "markdown": self.to_markdown, "csv": self.to_csv,
-                     "latex": self.to_latex, "tex": self.to_latex, "html": self.to_html, "text": self.to_text}
+        renderers = {
+            "md": self.to_markdown,
+            "markdown": self.to_markdown,
+            "csv": self.to_csv,
+            "latex": self.to_latex,
+            "tex": self.to_latex,
+            "html": self.to_html,
+            "text": self.to_text,
+        }
         if fmt not in renderers:
             from harness.errors import HarnessError
 
@@ -138,10 +165,24 @@ def _md_row(cells: Iterable[object]) -> str:
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
-_LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                  "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
-                  MISSING: "---", "±": r"$\pm$", "Δ": r"$\Delta$", "−": "$-$", "×": r"$\times$",
-                  "†": r"$^{\dagger}$"}
+_LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "\\": r"\textbackslash{}",
+    MISSING: "---",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "−": "$-$",
+    "×": r"$\times$",
+    "†": r"$^{\dagger}$",
+}
 
 
 def latex_text(text: str) -> str:

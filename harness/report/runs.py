@@ -4,6 +4,7 @@ A *run folder* holds one encoder's results; a *grid folder* holds one run folder
 (any sub-folder with a ``scores.json``). A folder with the paper's CSVs (``results/paper/``)
 stands for the paper itself. Every problem is a one-line :class:`HarnessError` naming the file.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,18 +65,23 @@ class Run:
         out = []
         for i, rec in json_lines(path):
             if not isinstance(rec, dict) or "id" not in rec:
-                raise HarnessError(f"{path}:{i}: a prediction record must be an object with an 'id'")
+                raise HarnessError(
+                    f"{path}:{i}: a prediction record must be an object with an 'id'"
+                )
             out.append(rec)
         return out
 
-    def ci(self, task: str, compute: bool = True, n_resamples: int = 1000,
-           seed: int = 0) -> tuple[float, float] | None:
+    def ci(
+        self, task: str, compute: bool = True, n_resamples: int = 1000, seed: int = 0
+    ) -> tuple[float, float] | None:
         """The task's 95% interval: from ``scores.json`` when stored, else bootstrapped from the
         predictions (``None`` when neither is possible, e.g. no predictions or no task class)."""
         stored = (self.scores.get(task) or {}).get("ci95")
         if isinstance(stored, (list, tuple)) and len(stored) == 2:
             ok = all(isinstance(x, (int, float)) for x in stored)
-            return (float(stored[0]), float(stored[1])) if ok else None  # null: no interval possible
+            return (
+                (float(stored[0]), float(stored[1])) if ok else None
+            )  # null: no interval possible
         if not compute:
             return None
         if task not in self._ci_cache:
@@ -83,9 +89,14 @@ class Run:
             from harness.report.stats import bootstrap_ci
 
             self._ci_cache[task] = None
-            if columns.task_class(task) is not None and (self.path / "predictions" / f"{task}.jsonl").is_file():
+            if (
+                columns.task_class(task) is not None
+                and (self.path / "predictions" / f"{task}.jsonl").is_file()
+            ):
                 try:
-                    self._ci_cache[task] = bootstrap_ci(task, self.records(task), n_resamples=n_resamples, seed=seed)
+                    self._ci_cache[task] = bootstrap_ci(
+                        task, self.records(task), n_resamples=n_resamples, seed=seed
+                    )
                 except HarnessError:  # no scored sample: no interval
                     pass
         return self._ci_cache[task]
@@ -104,7 +115,7 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     scores = read_json(path / "scores.json")
     if not isinstance(scores, dict) or not all(isinstance(v, dict) for v in scores.values()):
-        raise HarnessError(f"{path / 'scores.json'}: expected {{task: {{\"value\": ..., ...}}}}")
+        raise HarnessError(f'{path / "scores.json"}: expected {{task: {{"value": ..., ...}}}}')
     for task, entry in scores.items():
         if "value" not in entry:
             raise HarnessError(f"{path / 'scores.json'}: task {task!r} has no 'value'")
@@ -128,7 +139,9 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
         else:
             subs = [d for d in p.iterdir() if d.is_dir() and (d / "scores.json").is_file()]
             if not subs:
-                raise HarnessError(f"{p}: no scores.json in it or in its sub-folders (not a run or grid folder)")
+                raise HarnessError(
+                    f"{p}: no scores.json in it or in its sub-folders (not a run or grid folder)"
+                )
             runs.extend(_grid_order(p, subs))
     return runs, papers
 
@@ -175,4 +188,8 @@ def _disambiguate(runs: list[Run]) -> None:
         models = [r.model for r in group]
         use_model = all(models) and len(set(models)) == len(models)
         for r in group:
-            r.label = f"{label} [{r.model}]" if use_model else f"{label} [{r.path.parent.name}/{r.path.name}]"
+            r.label = (
+                f"{label} [{r.model}]"
+                if use_model
+                else f"{label} [{r.path.parent.name}/{r.path.name}]"
+            )

@@ -19,6 +19,7 @@ set resampled globally can lose whole subtasks). A unit drawn k times appears k 
 resample; its copies have every field that equals the unit id suffixed ``#k``, other fields
 (the sample id included) repeat.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,15 +68,18 @@ Replicate = Callable[[np.ndarray], np.ndarray]
 def _resolve(task: TaskRef) -> Resamplable:
     cls = columns.task_class(task) if isinstance(task, str) else task
     if cls is None:
-        raise HarnessError(f"no task adapter for {task!r}: cannot recompute its metric from predictions")
+        raise HarnessError(
+            f"no task adapter for {task!r}: cannot recompute its metric from predictions"
+        )
     return cls() if isinstance(cls, type) else cls
 
 
 class Resampler:
     """One task's scored records grouped into resample units, with a fast replicate function."""
 
-    def __init__(self, task: TaskRef, records: Sequence[dict[str, Any]],
-                 units: list[str] | None = None):
+    def __init__(
+        self, task: TaskRef, records: Sequence[dict[str, Any]], units: list[str] | None = None
+    ):
         self.task = _resolve(task)
         self.metric = self.task.metric
         scored = [r for r in records if not is_failed(r)]
@@ -87,7 +91,9 @@ class Resampler:
         self.unit_ids = units if units is not None else list(groups)
         missing = [u for u in self.unit_ids if u not in groups]
         if missing:
-            raise HarnessError(f"{self.task.name}: resample unit {missing[0]!r} has no scored sample")
+            raise HarnessError(
+                f"{self.task.name}: resample unit {missing[0]!r} has no scored sample"
+            )
         self.units = [groups[u] for u in self.unit_ids]
         self.strata = self._strata()
         self._copies: dict[tuple[int, int], list[dict[str, Any]]] = {}
@@ -119,7 +125,9 @@ class Resampler:
         idx = np.empty((n_resamples, len(self.units)), dtype=np.int64)
         pos = 0
         for members in self.strata:
-            idx[:, pos:pos + len(members)] = members[rng.integers(0, len(members), size=(n_resamples, len(members)))]
+            idx[:, pos : pos + len(members)] = members[
+                rng.integers(0, len(members), size=(n_resamples, len(members)))
+            ]
             pos += len(members)
         return idx
 
@@ -142,8 +150,10 @@ class Resampler:
         key = (u, k)
         if key not in self._copies:
             uid = self.unit_ids[u]
-            self._copies[key] = [{f: (f"{v}#{k}" if isinstance(v, str) and v == uid else v)
-                                  for f, v in r.items()} for r in self.units[u]]
+            self._copies[key] = [
+                {f: (f"{v}#{k}" if isinstance(v, str) and v == uid else v) for f, v in r.items()}
+                for r in self.units[u]
+            ]
         return self._copies[key]
 
     def _features_path(self) -> Replicate | None:
@@ -152,11 +162,14 @@ class Resampler:
         if features is None or metric is None:
             return None
         feats = np.asarray([list(features(u)) for u in self.units], dtype=float)
-        fast: Replicate = lambda idx: np.asarray(metric(_counts(idx, len(feats)) @ feats),
-                                                 dtype=float)
+        fast: Replicate = lambda idx: np.asarray(
+            metric(_counts(idx, len(feats)) @ feats), dtype=float
+        )
         if not self._agrees(fast):
-            raise HarnessError(f"{self.task.name}: ci_features/ci_metric disagree with aggregate() "
-                               f"on resamples (a bug in the task's fast path)")
+            raise HarnessError(
+                f"{self.task.name}: ci_features/ci_metric disagree with aggregate() "
+                f"on resamples (a bug in the task's fast path)"
+            )
         return fast
 
     def _mean_path(self) -> Replicate | None:
@@ -177,7 +190,11 @@ class Resampler:
         multisets (one unit drawn 4 times: catches what only small sets reveal)."""
         n = len(self.units)
         single = np.random.default_rng(12345).choice(n, size=min(n, _CHECKS), replace=False)
-        checks = [np.arange(n)[None, :], self.draw(_CHECKS, 12345), np.repeat(single[:, None], 4, axis=1)]
+        checks = [
+            np.arange(n)[None, :],
+            self.draw(_CHECKS, 12345),
+            np.repeat(single[:, None], 4, axis=1),
+        ]
         for idx in checks:
             want = [self.value] if idx.shape == (1, n) else [self._aggregate(row) for row in idx]
             if not np.allclose(fast(idx), want, rtol=1e-9, atol=1e-9, equal_nan=True):
@@ -188,9 +205,12 @@ class Resampler:
         """The metric on each row of unit indices ``idx`` (shape resamples × units)."""
         out = np.empty(len(idx))
         for start in range(0, len(idx), _CHUNK):
-            block = idx[start:start + _CHUNK]
-            out[start:start + _CHUNK] = (self._fast(block) if self._fast is not None
-                                         else [self._aggregate(row) for row in block])
+            block = idx[start : start + _CHUNK]
+            out[start : start + _CHUNK] = (
+                self._fast(block)
+                if self._fast is not None
+                else [self._aggregate(row) for row in block]
+            )
         return out
 
 
@@ -213,8 +233,13 @@ def _interval(reps: np.ndarray, level: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def bootstrap_ci(task_name: TaskRef, records: list[dict[str, Any]], n_resamples: int = 1000,
-                 seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    task_name: TaskRef,
+    records: list[dict[str, Any]],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the task's table metric, in table units.
 
     ``task_name`` is a task name (or a Task class/instance); ``records`` are the lines of
@@ -243,9 +268,14 @@ def mcnemar_p(b: int, c: int) -> float:
     return min(1.0, p)
 
 
-def paired_compare(task_name: TaskRef, records_a: list[dict[str, Any]],
-                   records_b: list[dict[str, Any]], n_resamples: int = 1000,
-                   seed: int = 0, level: float = 0.95) -> dict[str, Any]:
+def paired_compare(
+    task_name: TaskRef,
+    records_a: list[dict[str, Any]],
+    records_b: list[dict[str, Any]],
+    n_resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Any]:
     """B − A on the samples both runs scored: difference, bootstrap interval and p-value.
 
     The p-value is exact McNemar when the metric is the mean of 0/1 per-sample scores with the
@@ -263,11 +293,19 @@ def paired_compare(task_name: TaskRef, records_a: list[dict[str, Any]],
     diffs = rb.replicates(idx) - ra.replicates(idx)
     diff = rb.value - ra.value
     out: dict[str, Any] = {
-        "a": ra.value, "b": rb.value, "diff": diff, "ci95": _interval(diffs, level),
-        "n": len(common), "only_a": len(a) - len(common), "only_b": len(b) - len(common)}
+        "a": ra.value,
+        "b": rb.value,
+        "diff": diff,
+        "ci95": _interval(diffs, level),
+        "n": len(common),
+        "only_a": len(a) - len(common),
+        "only_b": len(b) - len(common),
+    }
     sa: list[Any] = [a[i].get("score") for i in common]
     sb: list[Any] = [b[i].get("score") for i in common]
-    binary = all(s in (0, 1) for s in sa + sb) and ra.path == "mean" and len(ra.units) == len(common)
+    binary = (
+        all(s in (0, 1) for s in sa + sb) and ra.path == "mean" and len(ra.units) == len(common)
+    )
     if binary:
         out["test"] = "McNemar (exact)"
         out["p"] = mcnemar_p(sum(x > y for x, y in zip(sa, sb)), sum(x < y for x, y in zip(sa, sb)))

@@ -5,6 +5,7 @@ order and units (then any other task), missing cells ``—``, the best value per
 With ``paper=True`` a second block holds the paper's rows and a third the signed difference
 of each run to the paper row of its encoder family.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +22,10 @@ from harness.report.paper import SOURCE, PaperTable, load_paper
 from harness.report.render import Block, Cell, Doc
 from harness.report.runs import Run, load_sources
 
-UNITS_NOTE = ("Units: percent; OCRBench: points out of 1000; MME: perception score "
-              "(sum of ten subtask scores, out of 2000; cognition is in the detailed table).")
+UNITS_NOTE = (
+    "Units: percent; OCRBench: points out of 1000; MME: perception score "
+    "(sum of ten subtask scores, out of 2000; cognition is in the detailed table)."
+)
 
 
 @dataclass
@@ -69,33 +72,49 @@ def build_table(run_dirs: list[Path], paper: bool = False) -> Table:
     rows = [row for r in runs for row in run_rows(r, ci="none")]
     df = frame(rows + (paper_rows(paper_table) if show_paper and paper_table else []))
     cells = headline(df)
-    doc = Doc(header=["Encoder"] + [c.label for c in columns], keys=["encoder"] + tasks,
-              caption=("Scores of each run. " if runs else f"The paper's table: {SOURCE}. ")
-              + UNITS_NOTE + " Best per column in bold.")
+    doc = Doc(
+        header=["Encoder"] + [c.label for c in columns],
+        keys=["encoder"] + tasks,
+        caption=("Scores of each run. " if runs else f"The paper's table: {SOURCE}. ")
+        + UNITS_NOTE
+        + " Best per column in bold.",
+    )
     if runs:
-        doc.blocks.append(Block(_bold_best([_run_row(r, columns, cells, show_paper)
-                                            for r in runs])))
+        doc.blocks.append(
+            Block(_bold_best([_run_row(r, columns, cells, show_paper) for r in runs]))
+        )
     if show_paper and paper_table is not None:
         title = f"Paper: {SOURCE}" if runs else None
-        doc.blocks.append(Block(_bold_best([_paper_row(paper_table, f, columns)
-                                            for f in paper_table.families]), title=title))
+        doc.blocks.append(
+            Block(
+                _bold_best([_paper_row(paper_table, f, columns) for f in paper_table.families]),
+                title=title,
+            )
+        )
         if runs:
             diffs = paper_difference(df)
-            diff = [_diff_row(r, paper_table, columns, diffs) for r in runs
-                    if r.family in paper_table.cells]
+            diff = [
+                _diff_row(r, paper_table, columns, diffs)
+                for r in runs
+                if r.family in paper_table.cells
+            ]
             in_table = cells.index.get_level_values("task").isin(tasks)
             marked = era.marked_protocols(cells[in_table].protocol)
             if marked:
                 doc.notes.append(era.legend(marked))
             if diff:
-                doc.blocks.append(Block(diff, title="Difference to the paper (run − paper, "
-                                                    "same encoder family)"))
+                doc.blocks.append(
+                    Block(diff, title="Difference to the paper (run − paper, same encoder family)")
+                )
             else:
-                doc.notes.append("No run's encoder family (meta.json encoder.family) matches a "
-                                 "paper row: no difference block.")
+                doc.notes.append(
+                    "No run's encoder family (meta.json encoder.family) matches a "
+                    "paper row: no difference block."
+                )
     doc.notes += _warnings(runs)
-    return Table(runs=runs, paper=paper_table, columns=columns, doc=doc, show_paper=show_paper,
-                 frame=df)
+    return Table(
+        runs=runs, paper=paper_table, columns=columns, doc=doc, show_paper=show_paper, frame=df
+    )
 
 
 def paper_difference(df: pd.DataFrame) -> pd.DataFrame:
@@ -123,8 +142,9 @@ def _off_era(row: Any) -> bool:
     return row is not None and era.off_era({"protocol": row["protocol"]})
 
 
-def _run_row(run: Run, columns: list[Column], cells: pd.DataFrame,
-             paper: bool = False) -> list[Cell]:
+def _run_row(
+    run: Run, columns: list[Column], cells: pd.DataFrame, paper: bool = False
+) -> list[Cell]:
     out = [Cell(run.label)]
     for c in columns:
         row = _cell(cells, run, c.task)
@@ -153,8 +173,9 @@ def _paper_row(paper: PaperTable, family: str, columns: list[Column]) -> list[Ce
     return cells
 
 
-def _diff_row(run: Run, paper: PaperTable, columns: list[Column],
-              diffs: pd.DataFrame) -> list[Cell]:
+def _diff_row(
+    run: Run, paper: PaperTable, columns: list[Column], diffs: pd.DataFrame
+) -> list[Cell]:
     cells = [Cell(f"{run.label} − {paper.label(run.family or '')}")]
     for c in columns:
         row = _cell(diffs, run, c.task)

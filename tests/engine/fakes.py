@@ -4,6 +4,7 @@
 decodes the images (so it runs in DataLoader workers) and ``generate_prepared(batch)``. Its
 answer depends only on the request, so any batching, sharding or resume gives the same text.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,8 +43,14 @@ class ToyTask(Task):
     version = "1"
     metric = "accuracy"
 
-    def __init__(self, n: int = 20, sizes: tuple[tuple[int, int], ...] = ((8, 8), (32, 16), (64, 64)),
-                 bad: tuple[str, ...] = (), corrupt: tuple[str, ...] = (), name: str = "toy"):
+    def __init__(
+        self,
+        n: int = 20,
+        sizes: tuple[tuple[int, int], ...] = ((8, 8), (32, 16), (64, 64)),
+        bad: tuple[str, ...] = (),
+        corrupt: tuple[str, ...] = (),
+        name: str = "toy",
+    ):
         super().__init__({})
         self.name = name
         self._n, self._sizes, self._bad, self._corrupt = n, sizes, set(bad), set(corrupt)
@@ -53,8 +60,15 @@ class ToyTask(Task):
         for i in range(self._n):
             w, h = self._sizes[i % len(self._sizes)]
             data = b"\x89PNG broken" if f"q{i}" in self._corrupt else png(w, h)
-            docs.append({"id": f"q{i}", "_index": i, "question": None if f"q{i}" in self._bad else "x" * (i % 7 + 1),
-                         "answer": f"a{i}", "images": [ImageRef(data=data, key=f"img{i % 5}")]})
+            docs.append(
+                {
+                    "id": f"q{i}",
+                    "_index": i,
+                    "question": None if f"q{i}" in self._bad else "x" * (i % 7 + 1),
+                    "answer": f"a{i}",
+                    "images": [ImageRef(data=data, key=f"img{i % 5}")],
+                }
+            )
         return docs
 
     def prompt(self, doc):
@@ -89,8 +103,9 @@ class FakePreprocessor:
         if request.id in self.fail:
             raise SampleError(f"preprocessing failed for {request.id}")
         images = [ref.load() for ref in request.images]
-        return FakePrepared(request.id, [im.size for im in images],
-                            torch.zeros(len(images), 3, 2, 2))
+        return FakePrepared(
+            request.id, [im.size for im in images], torch.zeros(len(images), 3, 2, 2)
+        )
 
 
 class FakeMLLM(Model):
@@ -99,8 +114,14 @@ class FakeMLLM(Model):
 
     name = "fake"
 
-    def __init__(self, delay: float = 0.0, fail: tuple[str, ...] = (), sigint_on_call: int | None = None,
-                 max_fit: int | None = None, batch_errors: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        delay: float = 0.0,
+        fail: tuple[str, ...] = (),
+        sigint_on_call: int | None = None,
+        max_fit: int | None = None,
+        batch_errors: tuple[str, ...] = (),
+    ):
         super().__init__()
         self.preprocessor = FakePreprocessor(tuple(fail))
         self.delay, self.sigint_on_call, self.max_fit = delay, sigint_on_call, max_fit
@@ -120,7 +141,9 @@ class FakeMLLM(Model):
 
     def generate_prepared(self, batch):
         if self.max_fit is not None and len(batch) > self.max_fit:
-            raise torch.OutOfMemoryError(f"CUDA out of memory (fake: batch {len(batch)} > {self.max_fit})")
+            raise torch.OutOfMemoryError(
+                f"CUDA out of memory (fake: batch {len(batch)} > {self.max_fit})"
+            )
         if any(p.id in self.batch_errors for p in batch):
             raise SampleError("a sample of this batch broke the model")
         self.calls.append([p.id for p in batch])

@@ -4,6 +4,7 @@ engine, store) with the model replaced by :class:`FakeMLLM` (``FAKE_DELAY`` seco
 With ``WRITES_LOG`` set, every file this process opens for writing is listed in
 ``$WRITES_LOG.rank<RANK>`` (an audit hook), so a test can check which rank wrote what.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,9 @@ def _audit_writes(log_path: str) -> None:
         if event == "open" and args and isinstance(args[0], (str, bytes, os.PathLike)):
             mode = args[1] if len(args) > 1 and isinstance(args[1], str) else "r"
             if any(c in mode for c in "wax+"):
-                opened.add(os.fspath(args[0]) if not isinstance(args[0], bytes) else args[0].decode())
+                opened.add(
+                    os.fspath(args[0]) if not isinstance(args[0], bytes) else args[0].decode()
+                )
 
     sys.addaudithook(hook)
     import atexit

@@ -1,4 +1,5 @@
 """Helpers for tests that run the real entry point in subprocesses (tests/engine/run_fake.py)."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """run_task in-process: dataset order, batch-size invariance, failures, OOM, Ctrl-C and resume, limit."""
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,10 @@ def test_records_come_back_in_dataset_order_with_the_models_answers(tmp_path):
     assert [r["id"] for r in res.records] == [f"q{i}" for i in range(20)]
     for i, r in enumerate(res.records):
         assert r["prediction"] == answer_for(f"q{i}", f"a{i}")
-        assert r["score"] == float(r["prediction"] == f"a{i}") and r["prompt"] == f"Q: {'x' * (i % 7 + 1)}"
+        assert (
+            r["score"] == float(r["prediction"] == f"a{i}")
+            and r["prompt"] == f"Q: {'x' * (i % 7 + 1)}"
+        )
     assert _lines(tmp_path / "predictions" / "toy.jsonl") == res.records
     assert (res.n_generated, res.n_resumed, res.n_failed) == (20, 0, 0)
     # the model saw batches of at most 4, heaviest first (64x64 images before 32x16 before 8x8)
@@ -49,9 +53,14 @@ def test_failures_in_build_in_workers_and_in_the_model_are_per_sample(tmp_path):
     res = _run(tmp_path, model, task, batch_size=4, num_workers=2)
     by_id = {r["id"]: r for r in res.records}
     digest = by_id["q3"].pop("digest")
-    assert by_id["q3"] == {"id": "q3", "prompt": None, "prediction": None, "answer": "a3",
-                           "score": 0.0,  # scored as an empty answer
-                           "failed": "record q3 is missing field 'question'"}
+    assert by_id["q3"] == {
+        "id": "q3",
+        "prompt": None,
+        "prediction": None,
+        "answer": "a3",
+        "score": 0.0,  # scored as an empty answer
+        "failed": "record q3 is missing field 'question'",
+    }
     assert len(digest) == 12 and digest != by_id["q4"]["digest"]
     assert "decode" in by_id["q5"]["failed"] and by_id["q5"]["prompt"] == "Q: xxxxxx"
     assert by_id["q7"]["failed"] == "preprocessing failed for q7"
@@ -127,7 +136,9 @@ def test_oracle_and_other_plain_models_get_requests(tmp_path):
 
 def test_interrupt_message_counts_failures_and_resumed_samples_once(tmp_path):
     task = ToyTask(bad=("q3",))
-    _run(tmp_path, task=task, batch_size=4, limit=6)  # 5 generated + 1 failed, kept for the full run
+    _run(
+        tmp_path, task=task, batch_size=4, limit=6
+    )  # 5 generated + 1 failed, kept for the full run
     # workers hand over at least 8 samples (two model calls of 4): the stop comes after those 8
     with pytest.raises(Interrupted, match=r"interrupted during toy: 14 of 20 samples are saved"):
         _run(tmp_path, FakeMLLM(sigint_on_call=1), task, batch_size=4)

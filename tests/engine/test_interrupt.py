@@ -1,4 +1,5 @@
 """Graceful stop: the first signal only asks, the second stops at once; the resume command."""
+
 from __future__ import annotations
 
 import os
@@ -26,10 +27,19 @@ def test_first_sigint_sets_a_flag_second_raises():
 def test_resume_command_quotes_arguments_and_keeps_a_script():
     cmd = resume_command(["/x/tests/run.py", "output_dir=/a b", "task=gqa"], {})
     assert cmd.endswith("/x/tests/run.py 'output_dir=/a b' task=gqa")
-    assert resume_command(["/usr/bin/harness", "limit=3"], {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}) == \
-        "torchrun --nproc-per-node 2 -m harness limit=3"
+    assert (
+        resume_command(
+            ["/usr/bin/harness", "limit=3"], {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2"}
+        )
+        == "torchrun --nproc-per-node 2 -m harness limit=3"
+    )
 
 
 def test_hint_names_what_was_saved():
-    hint = resume_hint(Interrupted("interrupted during gqa: 64 of 100 samples are saved in p.jsonl"))
-    assert hint.startswith("interrupted during gqa: 64 of 100") and "resume with the same command" in hint
+    hint = resume_hint(
+        Interrupted("interrupted during gqa: 64 of 100 samples are saved in p.jsonl")
+    )
+    assert (
+        hint.startswith("interrupted during gqa: 64 of 100")
+        and "resume with the same command" in hint
+    )

@@ -1,4 +1,5 @@
 """Worker-side pieces: one shared buffer per batch, errors in place, the plain-model path."""
+
 from __future__ import annotations
 
 import re
@@ -22,8 +23,14 @@ class Prep:
 
 
 def test_pack_puts_every_tensor_of_a_batch_in_one_buffer_per_dtype():
-    items = [Item(i, "p", Prep(str(i), [torch.rand(2, 3, 4, 4), torch.rand(1, 3, 4, 4)], torch.arange(i + 2)))
-             for i in range(3)]
+    items = [
+        Item(
+            i,
+            "p",
+            Prep(str(i), [torch.rand(2, 3, 4, 4), torch.rand(1, 3, 4, 4)], torch.arange(i + 2)),
+        )
+        for i in range(3)
+    ]
     packed = pack(items)
     for a, b in zip(items, packed):
         assert all(torch.equal(x, y) for x, y in zip(a.payload.pixels, b.payload.pixels))

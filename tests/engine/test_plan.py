@@ -1,4 +1,5 @@
 """Ordering, batching and sharding: every sample exactly once, heaviest first, balanced ranks."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,7 +12,9 @@ from harness.types import ImageRef, Request
 
 from .fakes import ToyTask, png
 
-keys_st = st.dictionaries(st.integers(0, 500), st.tuples(st.integers(0, 3), st.integers(0, 20)), max_size=60)
+keys_st = st.dictionaries(
+    st.integers(0, 500), st.tuples(st.integers(0, 3), st.integers(0, 20)), max_size=60
+)
 
 
 @given(keys_st, st.integers(1, 9))
@@ -40,9 +43,13 @@ def test_bad_batch_size_and_rank_are_errors():
 def test_size_key_reads_image_headers_without_decoding(tmp_path):
     path = tmp_path / "a.png"
     path.write_bytes(png(100, 50))
-    assert image_pixels(ImageRef(data=png(100, 50))) == 5000 == image_pixels(ImageRef(path=str(path)))
+    assert (
+        image_pixels(ImageRef(data=png(100, 50))) == 5000 == image_pixels(ImageRef(path=str(path)))
+    )
     assert image_pixels(ImageRef(data=b"not an image")) == 0
-    req = Request(id="a", prompt="abc", images=[ImageRef(data=png(100, 50)), ImageRef(data=png(10, 10))])
+    req = Request(
+        id="a", prompt="abc", images=[ImageRef(data=png(100, 50)), ImageRef(data=png(10, 10))]
+    )
     assert size_key(req) == (2, 12, 3)  # 5100 pixels: 2**12 <= 5100 < 2**13
 
 
@@ -55,7 +62,10 @@ def test_plan_skips_finished_ids_and_records_build_failures():
 
 
 def test_duplicate_ids_are_a_clear_error():
-    docs = [{"id": "a", "question": "q", "answer": "x"}, {"id": "a", "question": "q", "answer": "y"}]
+    docs = [
+        {"id": "a", "question": "q", "answer": "x"},
+        {"id": "a", "question": "q", "answer": "y"},
+    ]
     with pytest.raises(HarnessError, match=r"sample id 'a' occurs twice \(rows 0 and 1\)"):
         plan_task(docs, 2, set(), ToyTask().build_request)
 
@@ -69,7 +79,9 @@ def test_header_size_agrees_with_pil(fmt):
     from harness.engine.plan import header_size
 
     buf = io.BytesIO()
-    Image.new("RGB", (123, 45), "red").save(buf, fmt, **({"exif": b"Exif\x00\x00" + b"\x00" * 300} if fmt == "JPEG" else {}))
+    Image.new("RGB", (123, 45), "red").save(
+        buf, fmt, **({"exif": b"Exif\x00\x00" + b"\x00" * 300} if fmt == "JPEG" else {})
+    )
     data = buf.getvalue()
     assert header_size(data) == ((123, 45) if fmt != "GIF" else None)
     assert image_pixels(ImageRef(data=data)) == 123 * 45  # GIF through PIL

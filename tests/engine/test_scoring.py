@@ -1,4 +1,5 @@
 """Scoring in a background process gives exactly the inline records, in order; errors surface."""
+
 from __future__ import annotations
 
 import time
@@ -17,7 +18,10 @@ def _entries(task, ids, outputs):
 
 def test_background_and_inline_scoring_agree_batch_by_batch():
     task = ToyTask(n=8)
-    batches = [_entries(task, [3, 1], ["a3", "nope"]), _entries(task, [0, 7, 2], ["a0", SampleError("broke"), "a2"])]
+    batches = [
+        _entries(task, [3, 1], ["a3", "nope"]),
+        _entries(task, [0, 7, 2], ["a0", SampleError("broke"), "a2"]),
+    ]
     inline = [r for b in batches for r in make_records(task, b)]
     got: list[dict] = []
     scorer = Scorer(task, True, got.extend)
@@ -34,8 +38,14 @@ def test_background_and_inline_scoring_agree_batch_by_batch():
     assert [r["id"] for r in got] == ["q3", "q1", "q0", "q7", "q2"]
     assert got[0]["score"] == 1.0 and got[1]["score"] == 0.0
     assert len(got[3].pop("digest")) == 12 and got[0]["digest"] != got[1]["digest"]
-    assert got[3] == {"id": "q7", "prompt": "Q7", "prediction": None, "failed": "broke",
-                      "answer": "a7", "score": 0.0}  # scored as an empty answer: counts as wrong
+    assert got[3] == {
+        "id": "q7",
+        "prompt": "Q7",
+        "prediction": None,
+        "failed": "broke",
+        "answer": "a7",
+        "score": 0.0,
+    }  # scored as an empty answer: counts as wrong
 
 
 def test_a_scoring_error_in_the_background_process_reaches_the_caller():
@@ -56,4 +66,9 @@ def test_a_sample_error_while_scoring_is_a_failed_record_that_keeps_the_predicti
     task = Strict(n=1)
     (rec,) = make_records(task, _entries(task, [0], ["x"]))
     assert rec.pop("digest")
-    assert rec == {"id": "q0", "prompt": "Q0", "prediction": "x", "failed": "record q0: answer field malformed"}
+    assert rec == {
+        "id": "q0",
+        "prompt": "Q0",
+        "prediction": "x",
+        "failed": "record q0: answer field malformed",
+    }

@@ -1,5 +1,6 @@
 """Image groups in the engine: whole groups per rank, consecutive batches, identical records with and
 without sharing on every demo task that repeats images (fp32, the demo MLLM)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,15 +17,20 @@ from harness.types import ImageRef, Request
 
 from .fakes import FakeMLLM, ToyTask
 
-samples_st = st.dictionaries(st.integers(0, 300), st.tuples(st.integers(0, 3), st.integers(0, 20), st.integers(0, 6)),
-                             max_size=80)
+samples_st = st.dictionaries(
+    st.integers(0, 300),
+    st.tuples(st.integers(0, 3), st.integers(0, 20), st.integers(0, 6)),
+    max_size=80,
+)
 REPEATING = ("gqa", "pope", "mme", "docvqa", "infovqa", "chartqa", "ocrbench", "mathvista")
 
 
 def _split(samples: dict) -> tuple[dict, dict]:
     """(size keys, image groups): the third number of a sample is its image (6: none)."""
-    return ({i: v[:2] for i, v in samples.items()},
-            {i: None if v[2] == 6 else (f"key:img{v[2]}",) for i, v in samples.items()})
+    return (
+        {i: v[:2] for i, v in samples.items()},
+        {i: None if v[2] == 6 else (f"key:img{v[2]}",) for i, v in samples.items()},
+    )
 
 
 @given(samples_st, st.integers(1, 6))
@@ -48,7 +54,11 @@ def test_batches_keep_an_images_questions_together(samples, size):
     batches = make_batches(list(keys), keys, size, groups)
     flat = [i for b in batches for i in b]
     assert sorted(flat) == sorted(keys) and all(1 <= len(b) <= size for b in batches)
-    runs = [groups[i] for n, i in enumerate(flat) if groups[i] is not None and (n == 0 or groups[flat[n - 1]] != groups[i])]
+    runs = [
+        groups[i]
+        for n, i in enumerate(flat)
+        if groups[i] is not None and (n == 0 or groups[flat[n - 1]] != groups[i])
+    ]
     assert len(runs) == len(set(runs))  # each group is one run of consecutive samples
 
 
@@ -56,7 +66,9 @@ def test_image_group_uses_the_dataset_id_else_the_bytes(tmp_path):
     a = Request("a", "q", [ImageRef(data=b"same bytes")])
     b = Request("b", "q", [ImageRef(path=str(tmp_path / "x.png"))])
     (tmp_path / "x.png").write_bytes(b"same bytes")
-    assert image_group(a) == image_group(b) == (f"sha1:{ImageRef(data=b'same bytes').content_hash()}",)
+    assert (
+        image_group(a) == image_group(b) == (f"sha1:{ImageRef(data=b'same bytes').content_hash()}",)
+    )
     assert image_group(Request("c", "q", [ImageRef(data=b"other", key="7")])) == ("key:7",)
     assert image_group(Request("d", "q", [ImageRef(path=str(tmp_path / "missing.png"))])) is None
     task = ToyTask(n=6)
@@ -75,7 +87,9 @@ def test_pack_copies_a_shared_tensor_once():
 
 def test_models_without_sharing_are_planned_as_before(tmp_path):
     model = FakeMLLM()
-    res = run_task(ToyTask(), model, tmp_path, EngineSettings(batch_size=4, progress=False, share_images=True))
+    res = run_task(
+        ToyTask(), model, tmp_path, EngineSettings(batch_size=4, progress=False, share_images=True)
+    )
     assert not model.can_share_images and not model.share_images and len(res.records) == 20
 
 
@@ -83,8 +97,8 @@ def test_models_without_sharing_are_planned_as_before(tmp_path):
 def demo_setup(cache_dir):
     from harness.bench_tools import compose
     from harness.config import load_group
-    from harness.device import resolve_device
     from harness.demo.models import demo_cfg
+    from harness.device import resolve_device
     from harness.models.mllm import load_mllm
 
     _, _, task_list = compose(["task=all", "data=demo"])
@@ -94,11 +108,24 @@ def demo_setup(cache_dir):
     return tasks, model
 
 
-def _records(task, model, tmp: Path, share: bool, workers: int = 0, batch_size: int = 16) -> tuple[list, dict]:
+def _records(
+    task, model, tmp: Path, share: bool, workers: int = 0, batch_size: int = 16
+) -> tuple[list, dict]:
     model.features.clear()
     model.timings = dict.fromkeys(model.timings, 0)
-    res = run_task(task, model, tmp, EngineSettings(batch_size=batch_size, num_workers=workers, share_images=share,
-                                                    progress=False, resume=False, background_scoring=False))
+    res = run_task(
+        task,
+        model,
+        tmp,
+        EngineSettings(
+            batch_size=batch_size,
+            num_workers=workers,
+            share_images=share,
+            progress=False,
+            resume=False,
+            background_scoring=False,
+        ),
+    )
     assert model.share_images is share
     return res.records, dict(model.timings)
 
@@ -119,7 +146,11 @@ def test_workers_and_small_batches_share_identically(demo_setup, tmp_path):
     tasks, model = demo_setup
     off, _ = _records(tasks["gqa"], model, tmp_path / "off", False)
     on, t = _records(tasks["gqa"], model, tmp_path / "on", True, workers=1, batch_size=3)
-    assert on == off and t["images_encoded"] == 8 and t["prefixes_computed"] + t["shared_prefix_rows"] > 0
+    assert (
+        on == off
+        and t["images_encoded"] == 8
+        and t["prefixes_computed"] + t["shared_prefix_rows"] > 0
+    )
 
 
 def _sharing_rank(rank: int, port: int, out: str, task, model) -> None:
@@ -128,13 +159,22 @@ def _sharing_rank(rank: int, port: int, out: str, task, model) -> None:
 
     from harness.engine.dist import init_from_env, shutdown
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        WORLD_SIZE="2",
+        LOCAL_RANK=str(rank),
+    )
     init_from_env("gloo")
     records, timings = _records(task, model, Path(out), True, batch_size=3)
-    encoded = sorted(h for _, h in model.features.entries)  # the images this rank ran through the encoder
+    encoded = sorted(
+        h for _, h in model.features.entries
+    )  # the images this rank ran through the encoder
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
-        json.dump({"records": records, "encoded": encoded, "images_encoded": timings["images_encoded"]}, f)
+        json.dump(
+            {"records": records, "encoded": encoded, "images_encoded": timings["images_encoded"]}, f
+        )
     shutdown()
 
 
@@ -150,7 +190,10 @@ def test_two_ranks_encode_disjoint_images_and_match_one_process(demo_setup, tmp_
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     fork = multiprocessing.get_context("fork")
-    procs = [fork.Process(target=_sharing_rank, args=(r, port, str(tmp_path / "dist"), task, model)) for r in range(2)]
+    procs = [
+        fork.Process(target=_sharing_rank, args=(r, port, str(tmp_path / "dist"), task, model))
+        for r in range(2)
+    ]
     for p in procs:
         p.start()
     for p in procs:

@@ -1,4 +1,5 @@
 """The prediction store: partial last line, key mismatch, rank parts, final order."""
+
 from __future__ import annotations
 
 import json
@@ -45,7 +46,9 @@ def test_an_unreadable_middle_line_is_dropped_and_named(tmp_path):
     path = tmp_path / "toy.jsonl"
     path.write_text(json.dumps(_rec(0)) + "\nnot json\n" + json.dumps(_rec(2)) + "\n")
     recs, notes = read_journal(path)
-    assert [r["id"] for r in recs] == ["q0", "q2"] and notes == [f"{path}:2: unreadable line dropped"]
+    assert [r["id"] for r in recs] == ["q0", "q2"] and notes == [
+        f"{path}:2: unreadable line dropped"
+    ]
 
 
 def test_a_different_key_moves_the_old_files_aside(tmp_path):
@@ -84,7 +87,10 @@ def test_rank_parts_are_merged_into_the_main_journal(tmp_path):
     assert part.journal == tmp_path / "parts" / "toy.rank1.jsonl"
     loaded = PredictionStore(tmp_path, "toy", KEY).load()
     assert list(loaded) == ["q0", "q1"] and not part.journal.exists()
-    assert [json.loads(x)["id"] for x in (tmp_path / "toy.jsonl").read_text().splitlines()] == ["q0", "q1"]
+    assert [json.loads(x)["id"] for x in (tmp_path / "toy.jsonl").read_text().splitlines()] == [
+        "q0",
+        "q1",
+    ]
 
 
 def test_finalize_writes_dataset_order_and_keeps_extras(tmp_path):

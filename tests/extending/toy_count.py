@@ -3,6 +3,7 @@
 Used by ``tests/test_extending.py`` through ``task.adapter=toy_count:ToyCount`` (this folder on
 ``PYTHONPATH``) and its own ``conf/task/toy.yaml``.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -116,7 +116,7 @@ needs_mount = pytest.mark.skipif(
 def test_a_nearly_full_disk_is_refused_before_any_work(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    script = f"mount -t tmpfs -o size=8m tmpfs {out} && exec \"$@\""
+    script = f'mount -t tmpfs -o size=8m tmpfs {out} && exec "$@"'
     res = run_cli(*ARGS, f"output_dir={out}", prefix=("unshare", "-m", "sh", "-c", script, "sh"))
     assert res.code == 1 and res.error == (
         f"error: output_dir {out}: only 8.0 MiB free, at least 16 MiB needed; "
@@ -142,7 +142,7 @@ def test_write_faults_name_the_file_and_the_fix():
 @needs_mount
 def test_small_dev_shm_falls_back_to_in_process_loading_with_one_warning(capsys, tmp_path):
     out = tmp_path / "run"
-    script = "mount -t tmpfs -o size=64m tmpfs /dev/shm && exec \"$@\""
+    script = 'mount -t tmpfs -o size=64m tmpfs /dev/shm && exec "$@"'
     args = (*ARGS[:-1], "num_workers=2", f"output_dir={out}")
     res = run_cli(*args, fake=True, prefix=("unshare", "-m", "sh", "-c", script, "sh"))
     assert res.code == 0, res.err[-2000:]

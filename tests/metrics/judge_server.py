@@ -1,4 +1,5 @@
 """A tiny OpenAI-compatible chat endpoint on 127.0.0.1 for judge tests (loopback only)."""
+
 from __future__ import annotations
 
 import json
@@ -21,18 +22,31 @@ class FakeJudge:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                owner.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                owner.requests.append(
+                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+                )
                 status = owner.statuses.pop(0) if owner.statuses else owner.status
                 if status != 200:
-                    data = json.dumps({"error": {"message": f"fake failure {status}", "type": "server_error"}})
+                    data = json.dumps(
+                        {"error": {"message": f"fake failure {status}", "type": "server_error"}}
+                    )
                     self._send(status, data.encode())
                     return
                 text = owner.reply(body["messages"][-1]["content"])
-                data = {"id": f"chatcmpl-{len(owner.requests)}", "object": "chat.completion",
-                        "created": int(time.time()), "model": body.get("model"),
-                        "choices": [{"index": 0, "finish_reason": "stop",
-                                     "message": {"role": "assistant", "content": text}}],
-                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+                data = {
+                    "id": f"chatcmpl-{len(owner.requests)}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }
                 self._send(200, json.dumps(data).encode())
 
             def _send(self, status: int, data: bytes) -> None:
@@ -75,10 +89,19 @@ def build_tiny_chat_model(folder, answer: str = "7") -> None:
     tok = AutoTokenizer.from_pretrained(str(folder))
     vocab = len(tok)
     hidden = (vocab + 63) // 64 * 64
-    cfg = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=64, num_hidden_layers=1,
-                      num_attention_heads=1, num_key_value_heads=1, max_position_embeddings=4096,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                      tie_word_embeddings=False)
+    cfg = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=1,
+        num_key_value_heads=1,
+        max_position_embeddings=4096,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        tie_word_embeddings=False,
+    )
     model = LlamaForCausalLM(cfg)
     ids = tok.apply_chat_template([{"role": "user", "content": "x"}], add_generation_prompt=True)
     ids = ids["input_ids"] if isinstance(ids, dict) or hasattr(ids, "keys") else ids

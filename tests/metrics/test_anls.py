@@ -1,4 +1,5 @@
 """ANLS against hand-worked values from the DocVQA definition."""
+
 import random
 
 import pytest
@@ -62,6 +63,7 @@ def test_v02_thresholded_accuracy():
 # The reference below is the harness's former implementation, kept only here: the metric must
 # give the same per-sample scores with rapidfuzz (unicode, empty strings, the ß quirk).
 
+
 def _reference_levenshtein(a: str, b: str) -> int:
     if a == b:
         return 0
@@ -123,7 +125,15 @@ def test_closest_choice_parity(text, choices):
 
 
 def test_parity_on_hand_picked_quirks():
-    cases = [("strasse", ["straße"]), ("STRASSE", ["Straße"]), ("", [""]), ("", ["ß"]),
-             ("İstanbul", ["istanbul"]), ("ﬁle", ["file"]), ("😀 ok", ["ok"]), ("  ", ["\t"])]
+    cases = [
+        ("strasse", ["straße"]),
+        ("STRASSE", ["Straße"]),
+        ("", [""]),
+        ("", ["ß"]),
+        ("İstanbul", ["istanbul"]),
+        ("ﬁle", ["file"]),
+        ("😀 ok", ["ok"]),
+        ("  ", ["\t"]),
+    ]
     for pred, answers in cases:
         assert anls(pred, answers) == _reference_anls(pred, answers), (pred, answers)

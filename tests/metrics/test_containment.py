@@ -1,4 +1,5 @@
 """OCRBench containment, against hand-worked cases (HME100k spaces, case, newlines, full width)."""
+
 from harness.metrics.containment import ocrbench_match
 
 
@@ -21,8 +22,12 @@ def test_hme100k_removes_spaces_keeps_case():
 
 def test_fullwidth_folding_is_the_lmms_eval_protocol():
     assert ocrbench_match("ＴＯＴＡＬ　１２．５０", ["total 12.50"], "SROIE") == 1.0
-    assert ocrbench_match("total 12.50", ["ＴＯＴＡＬ　１２．５０"], "SROIE") == 1.0  # both sides folded
-    assert ocrbench_match("ＴＯＴＡＬ　１２．５０", ["total 12.50"], "SROIE", fold_width=False) == 0.0
+    assert (
+        ocrbench_match("total 12.50", ["ＴＯＴＡＬ　１２．５０"], "SROIE") == 1.0
+    )  # both sides folded
+    assert (
+        ocrbench_match("ＴＯＴＡＬ　１２．５０", ["total 12.50"], "SROIE", fold_width=False) == 0.0
+    )
     # lmms-eval folds in the general branch only: in HME100k the ideographic space stays (not a
     # space to delete) and a full-width letter stays full width
     assert ocrbench_match("x\u3000^2", ["x^2"], "HME100k") == 0.0
@@ -33,8 +38,17 @@ def test_fullwidth_folding_is_the_lmms_eval_protocol():
 def test_v02_lowercases_the_prediction_before_the_formula_branch():
     # v0.2.x: pred = pred.lower() first; HME100k answers keep their case, so a capital never matches
     assert ocrbench_match("\\Delta x", ["\\Delta x"], "HME100k") == 1.0
-    assert ocrbench_match("\\Delta x", ["\\Delta x"], "HME100k", fold_width=False, lower_first=True) == 0.0
-    assert ocrbench_match("\\delta x", ["\\delta x"], "HME100k", fold_width=False, lower_first=True) == 1.0
+    assert (
+        ocrbench_match("\\Delta x", ["\\Delta x"], "HME100k", fold_width=False, lower_first=True)
+        == 0.0
+    )
+    assert (
+        ocrbench_match("\\delta x", ["\\delta x"], "HME100k", fold_width=False, lower_first=True)
+        == 1.0
+    )
     # general sources lowercase both sides anyway: lowering first changes nothing there
-    assert ocrbench_match("CUMBERLAND", ["Cumberland"], "IIIT5K", fold_width=False, lower_first=True) == 1.0
+    assert (
+        ocrbench_match("CUMBERLAND", ["Cumberland"], "IIIT5K", fold_width=False, lower_first=True)
+        == 1.0
+    )
     assert ocrbench_match("ＡＢ", ["ab"], "IIIT5K", fold_width=False, lower_first=True) == 0.0

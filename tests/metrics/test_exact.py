@@ -1,4 +1,5 @@
 """GQA exact match under lmms-eval's and LLaVA's rules."""
+
 from harness.metrics.exact import exact_match, exact_match_llava
 
 
@@ -21,7 +22,7 @@ def test_llava_drops_trailing_periods_only():
 def test_numpy_cell_quirks_of_lmms_eval():
     # a trailing NUL vanishes in a numpy string cell; a lower case longer than the cell is cut
     assert exact_match("yes\x00", "yes") == 1.0
-    assert exact_match("İ", "i") == 1.0          # "İ".lower() == "i\u0307", cut to one character
+    assert exact_match("İ", "i") == 1.0  # "İ".lower() == "i\u0307", cut to one character
     # "İx" (2 characters) lowers to "i\u0307x" (3), cut to "i\u0307": the x is lost
     assert exact_match("İx", "i\u0307") == 1.0
     assert exact_match("İx", "i\u0307x") == 0.0  # the target's own cell keeps its 3 characters

@@ -1,6 +1,7 @@
 """The judges: the openai client against a local fake endpoint (127.0.0.1 only), retries with
 exponential backoff, the on-disk cache keyed by (model, prompt), the offline chat-model judge,
 and the config that picks one."""
+
 import json
 import multiprocessing
 import subprocess
@@ -23,9 +24,9 @@ def test_request_shape_key_and_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("TEST_JUDGE_KEY", "sk-test")
     with FakeJudge(reply=lambda p: "  C \n") as srv:
         j = api(srv.url, tmp_path / "cache", api_key_env="TEST_JUDGE_KEY")
-        assert j._client is None                          # nothing created before the first question
+        assert j._client is None  # nothing created before the first question
         assert j.complete("prompt one") == "C"
-        assert j.complete("prompt one") == "C"            # from the cache: no second request
+        assert j.complete("prompt one") == "C"  # from the cache: no second request
         assert len(srv.requests) == 1 and j.requests == 1
         req = srv.requests[0]
         assert req["path"] == "/v1/chat/completions" and req["auth"] == "Bearer sk-test"
@@ -33,7 +34,9 @@ def test_request_shape_key_and_cache(tmp_path, monkeypatch):
         assert req["body"]["max_tokens"] == 256
         assert req["body"]["messages"] == [{"role": "user", "content": "prompt one"}]
         # another model or prompt is another cache entry; no key set: a placeholder is sent
-        api(srv.url, tmp_path / "cache", model="other-model", api_key_env="UNSET_JUDGE_KEY").complete("prompt one")
+        api(
+            srv.url, tmp_path / "cache", model="other-model", api_key_env="UNSET_JUDGE_KEY"
+        ).complete("prompt one")
         j.complete("prompt two")
         assert len(srv.requests) == 3 and srv.requests[1]["auth"] == "Bearer EMPTY"
     entries = sorted(tmp_path.joinpath("cache").glob("*.json"))
@@ -78,8 +81,9 @@ def test_cache_is_safe_with_two_processes(tmp_path):
     for p in procs:
         p.join(30)
     assert [p.exitcode for p in procs] == [0, 0]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(DiskCache(tmp_path).path("m", f"prompt {i}").name
-                                                                 for i in range(5))   # no temporary files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        DiskCache(tmp_path).path("m", f"prompt {i}").name for i in range(5)
+    )  # no temporary files left
     assert DiskCache(tmp_path).get("m", "prompt 3") == "reply 3"
 
 
@@ -103,8 +107,11 @@ def test_config_picks_the_judge(tmp_path):
     j = judge_from_config({"url": "http://127.0.0.1:9/v1"}, "gpt-3.5-turbo", tmp_path / "c")
     assert isinstance(j, ApiJudge) and j.model == "gpt-3.5-turbo" and j.retries == 4
     assert j.label == "gpt-3.5-turbo @ http://127.0.0.1:9/v1" and j.cache.folder == tmp_path / "c"
-    j = judge_from_config({"url": "http://h/v1", "model": "qwen", "cache_dir": str(tmp_path / "x"), "retries": 0},
-                          "gpt-3.5-turbo", tmp_path)
+    j = judge_from_config(
+        {"url": "http://h/v1", "model": "qwen", "cache_dir": str(tmp_path / "x"), "retries": 0},
+        "gpt-3.5-turbo",
+        tmp_path,
+    )
     assert (j.model, j.retries, j.cache.folder) == ("qwen", 0, tmp_path / "x")
     with pytest.raises(HarnessError, match="not a local folder"):
         judge_from_config({"model": str(tmp_path / "missing")}, "gpt-3.5-turbo", tmp_path)
@@ -125,13 +132,13 @@ def tiny_chat_model(tmp_path_factory):
 
 def test_offline_judge_runs_a_local_chat_model_and_caches(tiny_chat_model, tmp_path):
     j = judge_from_config({"model": str(tiny_chat_model)}, "gpt-3.5-turbo", tmp_path / "c")
-    assert isinstance(j, LocalJudge) and j._model is None          # loaded on the first question
+    assert isinstance(j, LocalJudge) and j._model is None  # loaded on the first question
     assert j.label == f"local {tiny_chat_model.resolve()}"
     assert j.complete("How many?\n\nSeven.\n\nExtracted answer: ") == "7"
     assert j.requests == 1
     again = LocalJudge(tiny_chat_model, DiskCache(tmp_path / "c"))
     assert again.complete("How many?\n\nSeven.\n\nExtracted answer: ") == "7"
-    assert again.requests == 0 and again._model is None              # the cache answered
+    assert again.requests == 0 and again._model is None  # the cache answered
 
 
 def test_offline_judge_bad_folder_is_one_line(tmp_path):

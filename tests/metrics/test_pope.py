@@ -1,4 +1,5 @@
 """POPE metrics against hand-worked confusion matrices."""
+
 import numpy as np
 import pytest
 
@@ -8,22 +9,29 @@ from harness.metrics.pope import Counts, binary_metrics, count, f1_from_counts
 def test_counts_and_metrics_by_hand():
     # truth:  yes yes yes no  no  no  yes
     # pred:   yes yes no  yes no  ??  ??   (?? = unparsed)
-    pairs = [("yes", "yes"), ("yes", "yes"), ("no", "yes"), ("yes", "no"), ("no", "no"), ("other", "no"),
-             ("other", "yes")]
+    pairs = [
+        ("yes", "yes"),
+        ("yes", "yes"),
+        ("no", "yes"),
+        ("yes", "no"),
+        ("no", "no"),
+        ("other", "no"),
+        ("other", "yes"),
+    ]
     c = count(pairs)
     assert c == Counts(tp=2, fp=1, tn=1, fn=1, other=2) and c.n == 7
     m = binary_metrics(c)
-    assert m["accuracy"] == pytest.approx(3 / 7)          # unparsed answers are wrong
+    assert m["accuracy"] == pytest.approx(3 / 7)  # unparsed answers are wrong
     assert m["precision"] == pytest.approx(2 / 3)
-    assert m["recall"] == pytest.approx(2 / 3)            # the unparsed yes-question is not a FN
+    assert m["recall"] == pytest.approx(2 / 3)  # the unparsed yes-question is not a FN
     assert m["f1"] == pytest.approx(2 / 3)
-    assert m["yes_ratio"] == pytest.approx(3 / 7)         # predictions that are yes, over all predictions
+    assert m["yes_ratio"] == pytest.approx(3 / 7)  # predictions that are yes, over all predictions
 
 
 def test_yes_ratio_comes_from_predictions_not_truth():
     # all truths are "yes"; the model says yes only once in four
     m = binary_metrics(count([("yes", "yes"), ("no", "yes"), ("no", "yes"), ("no", "yes")]))
-    assert m["yes_ratio"] == pytest.approx(0.25)          # lmms-eval would report 1.0
+    assert m["yes_ratio"] == pytest.approx(0.25)  # lmms-eval would report 1.0
 
 
 def test_zero_denominators_give_zero():

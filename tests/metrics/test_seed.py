@@ -1,10 +1,18 @@
 """SEED scoring: first character after stripping, compared without case."""
+
 from harness.metrics.seed import QUESTION_TYPES, seed_score
 
 
 def test_seed_score_cases():
-    assert [seed_score(p, "B") for p in ("B", " b", "B. a cat", "Because", "(B)", "", "A")] == \
-        [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    assert [seed_score(p, "B") for p in ("B", " b", "B. a cat", "Because", "(B)", "", "A")] == [
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+        0.0,
+        0.0,
+        0.0,
+    ]
 
 
 def test_nine_image_types():

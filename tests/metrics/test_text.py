@@ -1,5 +1,11 @@
 """Text primitives, against hand-worked cases."""
-from harness.metrics.text import delete_ascii_punctuation, fold_fullwidth, levenshtein, squash_spaces
+
+from harness.metrics.text import (
+    delete_ascii_punctuation,
+    fold_fullwidth,
+    levenshtein,
+    squash_spaces,
+)
 
 
 def test_levenshtein_hand_cases():

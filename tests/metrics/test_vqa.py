@@ -1,19 +1,30 @@
 """VQA soft accuracy and answer normalisation, against hand-worked cases from the VQA/EvalAI
 definitions (both protocols)."""
+
 import pytest
 
-from harness.metrics.vqa import (CONTRACTIONS, normalize_answer, normalize_prediction_official, process_digit_article,
-                                 process_punctuation, soft_accuracy, vqa_accuracy)
+from harness.metrics.vqa import (
+    CONTRACTIONS,
+    normalize_answer,
+    normalize_prediction_official,
+    process_digit_article,
+    process_punctuation,
+    soft_accuracy,
+    vqa_accuracy,
+)
 
 
-@pytest.mark.parametrize("k, expected", [
-    (0, 0.0),
-    (1, 0.9 * (1 / 3)),  # the 9 non-matching answers each see 1 match among the others
-    (2, 0.2 * (1 / 3) + 0.8 * (2 / 3)),
-    (3, 0.3 * (2 / 3) + 0.7 * 1.0),
-    (4, 1.0),
-    (10, 1.0),
-])
+@pytest.mark.parametrize(
+    "k, expected",
+    [
+        (0, 0.0),
+        (1, 0.9 * (1 / 3)),  # the 9 non-matching answers each see 1 match among the others
+        (2, 0.2 * (1 / 3) + 0.8 * (2 / 3)),
+        (3, 0.3 * (2 / 3) + 0.7 * 1.0),
+        (4, 1.0),
+        (10, 1.0),
+    ],
+)
 def test_soft_accuracy_by_number_of_matching_answers(k, expected):
     answers = ["yes"] * k + ["no"] * (10 - k)
     assert soft_accuracy("yes", answers) == pytest.approx(expected)
@@ -21,7 +32,9 @@ def test_soft_accuracy_by_number_of_matching_answers(k, expected):
 
 def test_punctuation_replaced_or_deleted():
     assert process_punctuation("t-shirt") == "t shirt"  # no neighbouring space: replaced
-    assert process_punctuation("t-shirt - red") == "tshirt  red"  # one '-' next to a space: all deleted
+    assert (
+        process_punctuation("t-shirt - red") == "tshirt  red"
+    )  # one '-' next to a space: all deleted
     assert process_punctuation("yes!") == "yes "
     assert process_punctuation("(yes)") == " yes "
     assert process_punctuation("1,000 (about)") == "1000 about"  # digit,digit: everything deleted
@@ -40,10 +53,17 @@ def test_digits_articles_contractions():
     assert process_digit_article("an apple a day") == "apple day"
     assert process_digit_article("dont  cant") == "don't can't"
     assert process_digit_article("couldnt've couldn'tve") == "couldn't've couldn't've"
-    assert process_digit_article("im ive") == "im ive"  # the reference keys are capitalised: never matched
+    assert (
+        process_digit_article("im ive") == "im ive"
+    )  # the reference keys are capitalised: never matched
     assert process_digit_article("somebody'd") == "somebodyd"  # the reference's inverted entry
     assert {CONTRACTIONS[k] for k in ("ow's'at", "'ows'at", "'ow'sat")} == {"'ow's'at"}
-    assert CONTRACTIONS["yall'd've"] == CONTRACTIONS["y'alld've"] == CONTRACTIONS["y'all'dve"] == "y'all'd've"
+    assert (
+        CONTRACTIONS["yall'd've"]
+        == CONTRACTIONS["y'alld've"]
+        == CONTRACTIONS["y'all'dve"]
+        == "y'all'd've"
+    )
     assert "wed" not in CONTRACTIONS and "shed" not in CONTRACTIONS  # only the 've forms are listed
 
 
@@ -55,8 +75,12 @@ def test_evalai_processor():
 
 
 def test_official_prediction_processing():
-    assert normalize_prediction_official("The Dog's Bone?") == "dog's bone"  # no 's split, '?' -> space
-    assert normalize_prediction_official("Yes,\tsir") == "yes sir"  # ',' before a tab counts as no space
+    assert (
+        normalize_prediction_official("The Dog's Bone?") == "dog's bone"
+    )  # no 's split, '?' -> space
+    assert (
+        normalize_prediction_official("Yes,\tsir") == "yes sir"
+    )  # ',' before a tab counts as no space
 
 
 def test_lmms_eval_normalises_ground_truths_always():

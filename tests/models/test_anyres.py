@@ -1,4 +1,5 @@
 """AnyRes packing worked by hand: tile order, unpadding, newline placement."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,7 +10,9 @@ from harness.models.anyres import pack, parse_pinpoints, select_best_resolution
 
 def _crops(n: int, side: int = 2) -> torch.Tensor:
     """Crop k holds value 100*k + position in its side x side grid (one channel)."""
-    return torch.stack([torch.arange(side * side, dtype=torch.float32) + 100 * k for k in range(n)])[..., None]
+    return torch.stack(
+        [torch.arange(side * side, dtype=torch.float32) + 100 * k for k in range(n)]
+    )[..., None]
 
 
 def test_spatial_reassembles_tiles_row_by_row():
@@ -42,7 +45,14 @@ def test_flat_and_single_crop():
 
 
 def test_pinpoint_forms_and_choice():
-    assert parse_pinpoints("(1x1),...,(2x3)", 10) == [(10, 10), (10, 20), (10, 30), (20, 10), (20, 20), (20, 30)]
+    assert parse_pinpoints("(1x1),...,(2x3)", 10) == [
+        (10, 10),
+        (10, 20),
+        (10, 30),
+        (20, 10),
+        (20, 20),
+        (20, 30),
+    ]
     assert parse_pinpoints("(1x2),(2x1)", 10) == [(10, 20), (20, 10)]
     # a tall image picks the tall grid; equal fits pick the least waste
     assert select_best_resolution((300, 900), [(672, 336), (336, 672), (336, 1008)]) == (336, 1008)

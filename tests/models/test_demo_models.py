@@ -1,4 +1,5 @@
 """Demo MLLMs: real on-disk formats, built once (idempotent, race-safe), loaded through the real loaders."""
+
 from __future__ import annotations
 
 import json
@@ -29,24 +30,43 @@ def test_demo_checkpoints_are_real_formats(name, cache_dir):
     cfg = json.loads((folder / "config.json").read_text())
     assert cfg["model_type"] == "llava_llama" and cfg["mm_vision_tower"] == "../encoder"
     assert cfg["image_aspect_ratio"] == "anyres" and cfg["mm_patch_merge_type"] == "spatial_unpad"
-    assert {"tokenizer.json", "tokenizer_config.json", "model.safetensors"} <= {p.name for p in folder.iterdir()}
+    assert {"tokenizer.json", "tokenizer_config.json", "model.safetensors"} <= {
+        p.name for p in folder.iterdir()
+    }
     keys = _keys(folder / "model.safetensors")
-    assert {"lm_head.weight", "model.embed_tokens.weight", "model.image_newline", "model.mm_projector.0.weight"} <= keys
+    assert {
+        "lm_head.weight",
+        "model.embed_tokens.weight",
+        "model.image_newline",
+        "model.mm_projector.0.weight",
+    } <= keys
     enc = folder.parent / "encoder"
     ecfg = json.loads((enc / "config.json").read_text())
     pre = json.loads((enc / "preprocessor_config.json").read_text())
     if name.startswith("demo_unit"):
-        assert ecfg["architectures"] == ["UNITModel"] and "model" in ecfg["args"] and "model_type" not in ecfg
+        assert (
+            ecfg["architectures"] == ["UNITModel"]
+            and "model" in ecfg["args"]
+            and "model_type" not in ecfg
+        )
         ekeys = _keys(enc / "model.safetensors")
-        assert {"unit_model.input_conditioner.norm_mean", "unit_model.model.patch_generator.embedder.weight",
-                "unit_model.model.patch_generator.pos_embed", "unit_model.model.patch_generator.cls_token.token",
-                "unit_model.model.blocks.0.attn.qkv.weight"} <= ekeys
+        assert {
+            "unit_model.input_conditioner.norm_mean",
+            "unit_model.model.patch_generator.embedder.weight",
+            "unit_model.model.patch_generator.pos_embed",
+            "unit_model.model.patch_generator.cls_token.token",
+            "unit_model.model.blocks.0.attn.qkv.weight",
+        } <= ekeys
         assert ("unit_model.model.fc_norm.weight" in ekeys) == (name == "demo_unit_1b")
         assert ("unit_model.model.norm.weight" in ekeys) == (name == "demo_unit_600m")
-        assert "model.mm_projector.0.weight" in keys and "model.mm_projector.3.weight" in keys  # LayerNorm first
+        assert (
+            "model.mm_projector.0.weight" in keys and "model.mm_projector.3.weight" in keys
+        )  # LayerNorm first
         assert pre["do_normalize"] is False
     else:
-        assert ecfg["model_type"] == ("clip_vision_model" if "clip" in name else "siglip_vision_model")
+        assert ecfg["model_type"] == (
+            "clip_vision_model" if "clip" in name else "siglip_vision_model"
+        )
         assert "model.mm_projector.3.weight" not in keys
 
 
@@ -68,7 +88,9 @@ def test_concurrent_builds_agree(tmp_path):
     with ThreadPoolExecutor(2) as pool:  # two builders racing for the same cache folder
         (a, wa), (b, wb) = pool.map(_build, [enc, enc], [tmp_path, tmp_path])
     assert a == b and wa == wb
-    siblings = [p.name for p in (tmp_path / "demo" / "models" / f"v{DEMO_MODELS_VERSION}").iterdir()]
+    siblings = [
+        p.name for p in (tmp_path / "demo" / "models" / f"v{DEMO_MODELS_VERSION}").iterdir()
+    ]
     assert len(siblings) == 1 and siblings[0].startswith("demo_unit_1b-")  # no temporary folder
 
 
@@ -84,7 +106,9 @@ def test_settings_written_into_the_checkpoint_key_its_folder(tmp_path):
     assert json.loads((other / "config.json").read_text())["mm_vision_select_layer"] == -3
     tower = "encoder/model.safetensors"
     assert (default.parent / tower).read_bytes() == (other.parent / tower).read_bytes()
-    assert (default / "model.safetensors").read_bytes() != (other / "model.safetensors").read_bytes()
+    assert (default / "model.safetensors").read_bytes() != (
+        other / "model.safetensors"
+    ).read_bytes()
 
 
 def test_same_seed_same_weights(tmp_path, cache_dir):
@@ -92,4 +116,6 @@ def test_same_seed_same_weights(tmp_path, cache_dir):
     a = ensure_demo_checkpoint(enc, cache_dir)
     b = ensure_demo_checkpoint(enc, tmp_path)
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
-    assert (a.parent / "encoder" / "model.safetensors").read_bytes() == (b.parent / "encoder" / "model.safetensors").read_bytes()
+    assert (a.parent / "encoder" / "model.safetensors").read_bytes() == (
+        b.parent / "encoder" / "model.safetensors"
+    ).read_bytes()

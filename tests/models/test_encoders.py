@@ -1,4 +1,5 @@
 """Encoder registry and feature selection for CLIP, SigLIP and UNIT."""
+
 from __future__ import annotations
 
 import logging
@@ -32,7 +33,10 @@ def unit_dir(tmp_path_factory):
 
 def test_registry_and_did_you_mean():
     assert encoder_archs() == ["clip", "siglip", "unit"]
-    with pytest.raises(HarnessError, match=r"unknown encoder arch 'sigclip' \(did you mean 'siglip'\?\); valid: clip, siglip, unit"):
+    with pytest.raises(
+        HarnessError,
+        match=r"unknown encoder arch 'sigclip' \(did you mean 'siglip'\?\); valid: clip, siglip, unit",
+    ):
         encoder_builder("sigclip")
 
 
@@ -57,7 +61,9 @@ def test_siglip_has_no_cls(siglip_dir):
     x = torch.randn(1, 3, 56, 56)
     enc = load_encoder(siglip_dir, None, -2, "patch")
     with torch.no_grad():
-        torch.testing.assert_close(enc(x), ref(pixel_values=x, output_hidden_states=True).hidden_states[-2])
+        torch.testing.assert_close(
+            enc(x), ref(pixel_values=x, output_hidden_states=True).hidden_states[-2]
+        )
     assert enc.arch == "siglip" and enc.processing.processor == "SiglipImageProcessor"
     with pytest.raises(HarnessError, match="cls_patch, but this model has no CLS token"):
         load_encoder(siglip_dir, "siglip", -2, "cls_patch")
@@ -73,9 +79,13 @@ def test_unit_layers_and_double_normalisation_warning(unit_dir, caplog):
         first = load_encoder(unit_dir, "unit", 1, "cls_patch")(x)
         _, spatial = model(x)
         gen = model.unit_model.model.patch_generator
-        after_one = model.unit_model.model.blocks[0](gen(model.unit_model.input_conditioner(x), torch.float32))
+        after_one = model.unit_model.model.blocks[0](
+            gen(model.unit_model.input_conditioner(x), torch.float32)
+        )
     torch.testing.assert_close(out, spatial)
-    torch.testing.assert_close(first, torch.cat([after_one[:, :1], after_one[:, model.num_prefix_tokens:]], dim=1))
+    torch.testing.assert_close(
+        first, torch.cat([after_one[:, :1], after_one[:, model.num_prefix_tokens :]], dim=1)
+    )
     assert model.num_prefix_tokens == 4  # 1 cls + 3 registers (register_multiple 4)
     # the demo writes do_normalize: false; a config that normalises is followed but warned about
     import json
@@ -93,7 +103,9 @@ def test_unit_layers_and_double_normalisation_warning(unit_dir, caplog):
 def test_encoder_folder_errors(clip_dir, tmp_path):
     with pytest.raises(HarnessError, match="config.json not found"):
         load_encoder(tmp_path)
-    with pytest.raises(HarnessError, match=r"encoder arch 'unit' does not match .* which is 'clip'"):
+    with pytest.raises(
+        HarnessError, match=r"encoder arch 'unit' does not match .* which is 'clip'"
+    ):
         load_encoder(clip_dir, "unit")
     (tmp_path / "config.json").write_text('{"model_type": "resnet"}')
     with pytest.raises(HarnessError, match="cannot tell the encoder type"):

@@ -1,4 +1,5 @@
 """The feature cache: byte limit (LRU), namespaces, disk; never serves another checkpoint's or preprocessing's features."""
+
 from __future__ import annotations
 
 import io
@@ -11,8 +12,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from harness.models.featcache import FeatureCache, Namespace
 from harness.demo.models import demo_cfg
+from harness.models.featcache import FeatureCache, Namespace
 from harness.models.mllm import load_mllm
 from harness.types import GenerationSettings, ImageRef, Request
 from tests.models.conftest import random_image
@@ -29,13 +30,20 @@ def test_memory_respects_its_byte_limit_least_recently_used_first():
     cache = FeatureCache(max_bytes=1000)
     for i in range(3):
         cache.put(A, f"h{i}", feats(4, i))  # 400 bytes each: the third pushes out the first
-    assert len(cache) == 2 and cache.bytes == 800 and cache.get(A, "h0") is None and cache.stats["evicted"] == 1
+    assert (
+        len(cache) == 2
+        and cache.bytes == 800
+        and cache.get(A, "h0") is None
+        and cache.stats["evicted"] == 1
+    )
     assert cache.get(A, "h1") is not None  # h1 is now the most recently used; h2 leaves next
     cache.put(A, "h3", feats(3))
     assert cache.bytes == 700 and cache.get(A, "h2") is None and cache.get(A, "h1") is not None
     for i in range(10, 20):  # fill far past the limit
         cache.put(A, f"h{i}", feats(3, i))
-    assert cache.bytes <= 1000 and len(cache) == 3 and torch.equal(cache.get(A, "h19"), feats(3, 19))
+    assert (
+        cache.bytes <= 1000 and len(cache) == 3 and torch.equal(cache.get(A, "h19"), feats(3, 19))
+    )
     cache.put(A, "big", feats(11))  # larger than the whole limit: not kept, nothing else dropped
     assert cache.get(A, "big") is None and len(cache) == 3 and cache.bytes == 900
     cache.put(A, "h19", feats(1))  # replacing an entry counts its new size only
@@ -50,10 +58,14 @@ def test_namespaces_never_mix():
 
 
 def test_disk_store_survives_the_process_and_keeps_namespaces_apart(tmp_path, caplog):
-    cache = FeatureCache(max_bytes=0, disk_dir=tmp_path)  # nothing in memory: every hit comes from disk
+    cache = FeatureCache(
+        max_bytes=0, disk_dir=tmp_path
+    )  # nothing in memory: every hit comes from disk
     cache.put(A, "abcdef", feats(2, 3.0))
     path = tmp_path / A.id / "ab" / "abcdef.safetensors"
-    assert path.is_file() and json.loads((tmp_path / A.id / "namespace.json").read_text()) == {"encoder": "a"}
+    assert path.is_file() and json.loads((tmp_path / A.id / "namespace.json").read_text()) == {
+        "encoder": "a"
+    }
     again = FeatureCache(disk_dir=tmp_path)
     assert torch.equal(again.get(A, "abcdef"), feats(2, 3.0)) and again.stats["disk_hits"] == 1
     assert again.get(B, "abcdef") is None and again.get(A, "other") is None
@@ -74,10 +86,14 @@ def test_image_hash_is_the_content_wherever_it_comes_from(demo, tmp_path):
     img.save(png, "PNG")
     (tmp_path / "a.png").write_bytes(png.getvalue())
     same = [ImageRef(data=png.getvalue(), key="x"), ImageRef(path=str(tmp_path / "a.png"), key="y")]
-    hashes = [demo.preprocessor(Request(str(i), "q", [r])).image_hashes[0] for i, r in enumerate(same)]
+    hashes = [
+        demo.preprocessor(Request(str(i), "q", [r])).image_hashes[0] for i, r in enumerate(same)
+    ]
     assert hashes[0] == hashes[1] == same[0].content_hash()  # the dataset key plays no part
     in_memory = demo.preprocessor(Request("m", "q", [ImageRef(image=img)])).image_hashes[0]
-    assert in_memory == ImageRef(image=img.copy()).content_hash() != hashes[0]  # decoded pixels, size, mode
+    assert (
+        in_memory == ImageRef(image=img.copy()).content_hash() != hashes[0]
+    )  # decoded pixels, size, mode
     assert ImageRef(image=random_image(2, 20, 10)).content_hash() != in_memory
 
 
@@ -100,8 +116,10 @@ def _bump(path: Path, prefix: str) -> None:
 
 def _requests() -> list[Request]:
     imgs = [random_image(40 + i, 60 + 20 * i, 50) for i in range(3)]
-    return [Request(f"q{i}", "What colour is the square?", [ImageRef(image=img)], GenerationSettings(6))
-            for i, img in enumerate(imgs)]
+    return [
+        Request(f"q{i}", "What colour is the square?", [ImageRef(image=img)], GenerationSettings(6))
+        for i, img in enumerate(imgs)
+    ]
 
 
 def _encoded(m, reqs) -> tuple[int, list]:
@@ -114,32 +132,49 @@ def _encoded(m, reqs) -> tuple[int, list]:
 @pytest.fixture(scope="module")
 def variants(tmp_path_factory, cache_dir) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("featcache")
-    out = {name: _copy_demo(cache_dir, root / name) for name in ("base", "projector", "encoder", "processor")}
+    out = {
+        name: _copy_demo(cache_dir, root / name)
+        for name in ("base", "projector", "encoder", "processor")
+    }
     _bump(out["projector"] / "model.safetensors", "model.mm_projector.")
     _bump(out["encoder"].parent / "encoder" / "model.safetensors", "")
     proc = out["processor"].parent / "encoder" / "preprocessor_config.json"
-    proc.write_text(json.dumps(dict(json.loads(proc.read_text()), resample=2)))  # bilinear instead of bicubic
+    proc.write_text(
+        json.dumps(dict(json.loads(proc.read_text()), resample=2))
+    )  # bilinear instead of bicubic
     return out
 
 
-def test_second_run_skips_the_encoder_and_changes_are_never_served(variants, tmp_path, cpu, cache_dir):
+def test_second_run_skips_the_encoder_and_changes_are_never_served(
+    variants, tmp_path, cpu, cache_dir
+):
     disk = tmp_path / "features"
     cfg = {"template": "vicuna_v1", "feature_cache_dir": str(disk)}
     reqs = _requests()
 
     def model(name: str, **extra):
-        return load_mllm(dict(cfg, checkpoint=str(variants[name]), **extra), dict(UNIT_DEMO, demo=False), cpu)
+        return load_mllm(
+            dict(cfg, checkpoint=str(variants[name]), **extra), dict(UNIT_DEMO, demo=False), cpu
+        )
 
     first = model("base")
     n, out = _encoded(first, reqs)
     assert n == 3 and len(list(disk.rglob("*.safetensors"))) == 3
     second = model("base")  # a new process in effect: only the disk is shared
     assert _encoded(second, reqs) == (0, out)
-    for name, extra in (("projector", {}), ("encoder", {}), ("processor", {}), ("base", {"image_aspect_ratio": "pad"})):
+    for name, extra in (
+        ("projector", {}),
+        ("encoder", {}),
+        ("processor", {}),
+        ("base", {"image_aspect_ratio": "pad"}),
+    ):
         other = model(name, **extra)
         other.features = second.features  # even the same in-memory cache and disk folder
         n, changed = _encoded(other, reqs)
         assert n == 3, name  # computed afresh, not served from the base model's entries
         other.features = type(second.features)()
-        assert _encoded(other, reqs) == (3, changed)  # and they equal that model's own features' answers
+        assert _encoded(other, reqs) == (
+            3,
+            changed,
+        )  # and they equal that model's own features' answers
     assert len({p.parent.parent.name for p in disk.rglob("*.safetensors")}) == 5

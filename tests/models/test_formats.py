@@ -1,4 +1,5 @@
 """Each checkpoint format loads through load_mllm and matches transformers' own Llava/LlavaNext."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,13 +10,30 @@ from harness.models.mllm import load_mllm
 from harness.types import GenerationSettings, ImageRef, Request
 from tests.models.conftest import IMAGE_TOKEN_ID, random_image
 
-CLIP_ENC = {"name": "clip_l", "arch": "clip", "select_layer": -2, "select_feature": "patch", "layernorm": False}
-PROMPTS = ["What colour is the square?", "Is there a dog in the image? Please answer yes or no.", "How many?"]
+CLIP_ENC = {
+    "name": "clip_l",
+    "arch": "clip",
+    "select_layer": -2,
+    "select_feature": "patch",
+    "layernorm": False,
+}
+PROMPTS = [
+    "What colour is the square?",
+    "Is there a dog in the image? Please answer yes or no.",
+    "How many?",
+]
 
 
 def _requests(sizes, n_new=12):
-    return [Request(id=str(i), prompt=PROMPTS[i % len(PROMPTS)], images=[ImageRef(image=random_image(i, w, h))],
-                    gen=GenerationSettings(max_new_tokens=n_new)) for i, (w, h) in enumerate(sizes)]
+    return [
+        Request(
+            id=str(i),
+            prompt=PROMPTS[i % len(PROMPTS)],
+            images=[ImageRef(image=random_image(i, w, h))],
+            gen=GenerationSettings(max_new_tokens=n_new),
+        )
+        for i, (w, h) in enumerate(sizes)
+    ]
 
 
 def _hf_inputs(mllm, preps, n_image_tokens):
@@ -34,8 +52,8 @@ def _hf_inputs(mllm, preps, n_image_tokens):
 
 def _hf_generate(model, n_new, **inputs):
     out = model.generate(**inputs, max_new_tokens=n_new, do_sample=False, pad_token_id=3)
-    gen = out[:, inputs["input_ids"].shape[1]:].tolist()
-    return [g[:g.index(2)] if 2 in g else g for g in gen]
+    gen = out[:, inputs["input_ids"].shape[1] :].tolist()
+    return [g[: g.index(2)] if 2 in g else g for g in gen]
 
 
 def test_hf_llava_token_identical_and_logits(hf_llava_dir, cpu, cache_dir):
@@ -63,22 +81,36 @@ def test_hf_llava_next_anyres_matches(hf_next_dir, cpu, cache_dir):
 
     mllm = load_mllm({"checkpoint": str(hf_next_dir)}, CLIP_ENC, cpu)
     assert mllm.parts.aspect == "anyres" and mllm.parts.merge == "spatial_unpad"
-    assert mllm.parts.pinpoints == ((112, 56), (112, 112))  # [height, width] swapped to (width, height)
+    assert mllm.parts.pinpoints == (
+        (112, 56),
+        (112, 112),
+    )  # [height, width] swapped to (width, height)
     reqs = _requests([(100, 40), (50, 90)], n_new=10)
     preps = [mllm.preprocessor(r) for r in reqs]
-    assert [p.pixel_values[0].shape[0] for p in preps] == [3, 5]  # overview + 2x1 tiles, overview + 2x2
-    n_tokens = [f.shape[0] for f in mllm.encode_images([p.pixel_values[0] for p in preps],
-                                                       [p.image_sizes[0] for p in preps])]
+    assert [p.pixel_values[0].shape[0] for p in preps] == [
+        3,
+        5,
+    ]  # overview + 2x1 tiles, overview + 2x2
+    n_tokens = [
+        f.shape[0]
+        for f in mllm.encode_images(
+            [p.pixel_values[0] for p in preps], [p.image_sizes[0] for p in preps]
+        )
+    ]
     hf = LlavaNextForConditionalGeneration.from_pretrained(str(hf_next_dir)).eval()
     input_ids, mask = _hf_inputs(mllm, preps, n_tokens)
     pixels = torch.nn.utils.rnn.pad_sequence([p.pixel_values[0] for p in preps], batch_first=True)
     sizes = torch.tensor([[h, w] for w, h in (p.image_sizes[0] for p in preps)])
-    theirs = _hf_generate(hf, 10, input_ids=input_ids, attention_mask=mask, pixel_values=pixels, image_sizes=sizes)
+    theirs = _hf_generate(
+        hf, 10, input_ids=input_ids, attention_mask=mask, pixel_values=pixels, image_sizes=sizes
+    )
     assert mllm.generate_ids(preps) == theirs
     with torch.no_grad():
-        ref = hf(input_ids=input_ids, attention_mask=mask, pixel_values=pixels, image_sizes=sizes).logits
+        ref = hf(
+            input_ids=input_ids, attention_mask=mask, pixel_values=pixels, image_sizes=sizes
+        ).logits
     for i, logits in enumerate(mllm.prompt_logits(preps)):
-        torch.testing.assert_close(logits, ref[i, -logits.shape[0]:], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(logits, ref[i, -logits.shape[0] :], atol=1e-5, rtol=1e-5)
 
 
 def _reference_logits(hf_llava_dir, mllm, preps):
@@ -95,8 +127,12 @@ def _reference_logits(hf_llava_dir, mllm, preps):
 @pytest.mark.parametrize("form", ["full", "proj_only", "composed"])
 def test_llava_codebase_and_composed_forms(form, llava_pieces, hf_llava_dir, cpu, cache_dir):
     if form == "composed":
-        cfg = {"llm": str(llava_pieces["llm"]), "projector": str(llava_pieces["projector"]),
-               "projector_type": "mlp2x_gelu", "image_aspect_ratio": "pad"}
+        cfg = {
+            "llm": str(llava_pieces["llm"]),
+            "projector": str(llava_pieces["projector"]),
+            "projector_type": "mlp2x_gelu",
+            "image_aspect_ratio": "pad",
+        }
         enc = dict(CLIP_ENC, path=str(llava_pieces["tower"]))
     else:
         cfg = {"checkpoint": str(llava_pieces[form]), "llm": str(llava_pieces["llm"])}
@@ -108,7 +144,7 @@ def test_llava_codebase_and_composed_forms(form, llava_pieces, hf_llava_dir, cpu
     assert preps[0].input_ids[0] == 1 and preps[0].input_ids.count(-200) == 1
     ref = _reference_logits(hf_llava_dir, mllm, preps)
     for i, logits in enumerate(mllm.prompt_logits(preps)):
-        torch.testing.assert_close(logits, ref[i, -logits.shape[0]:], atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(logits, ref[i, -logits.shape[0] :], atol=1e-5, rtol=1e-5)
 
 
 def test_vision_tower_hub_id_falls_back_to_encoder_path(llava_pieces, tmp_path, cpu, cache_dir):
@@ -118,10 +154,18 @@ def test_vision_tower_hub_id_falls_back_to_encoder_path(llava_pieces, tmp_path, 
     folder = tmp_path / "ckpt"
     shutil.copytree(llava_pieces["full"], folder)
     cfg = json.loads((folder / "config.json").read_text())
-    (folder / "config.json").write_text(json.dumps(dict(cfg, mm_vision_tower="openai/clip-vit-large-patch14-336")))
+    (folder / "config.json").write_text(
+        json.dumps(dict(cfg, mm_vision_tower="openai/clip-vit-large-patch14-336"))
+    )
     with pytest.raises(HarnessError, match=r"openai/clip-vit-large-patch14-336.*set encoder.path="):
-        load_mllm({"checkpoint": str(folder)}, dict(CLIP_ENC, path="openai/clip-vit-large-patch14-336"), cpu)
-    mllm = load_mllm({"checkpoint": str(folder)}, dict(CLIP_ENC, path=str(llava_pieces["tower"])), cpu)
+        load_mllm(
+            {"checkpoint": str(folder)},
+            dict(CLIP_ENC, path="openai/clip-vit-large-patch14-336"),
+            cpu,
+        )
+    mllm = load_mllm(
+        {"checkpoint": str(folder)}, dict(CLIP_ENC, path=str(llava_pieces["tower"])), cpu
+    )
     assert mllm.parts.paths["encoder"] == str(llava_pieces["tower"].resolve())
 
 
@@ -133,8 +177,11 @@ def test_checkpoint_placeholder_and_missing_paths(llava_pieces, tmp_path, cpu, c
     with pytest.raises(HarnessError, match=r"LLM folder .*not found.*model.llm"):
         load_mllm({"checkpoint": str(llava_pieces["proj_only"])}, CLIP_ENC, cpu)
     with pytest.raises(HarnessError, match="projector file not found"):
-        load_mllm({"llm": str(llava_pieces["llm"]), "projector": str(tmp_path / "x.bin")},
-                  dict(CLIP_ENC, path=str(llava_pieces["tower"])), cpu)
+        load_mllm(
+            {"llm": str(llava_pieces["llm"]), "projector": str(tmp_path / "x.bin")},
+            dict(CLIP_ENC, path=str(llava_pieces["tower"])),
+            cpu,
+        )
 
 
 def test_projector_mismatches_are_errors(llava_pieces, cpu, cache_dir):
@@ -148,7 +195,9 @@ def test_projector_mismatches_are_errors(llava_pieces, cpu, cache_dir):
         load_mllm(base, dict(enc, arch="siglip"), cpu)
 
 
-def test_tower_weights_stored_in_the_llava_checkpoint_are_used(llava_pieces, tmp_path, cpu, cache_dir):
+def test_tower_weights_stored_in_the_llava_checkpoint_are_used(
+    llava_pieces, tmp_path, cpu, cache_dir
+):
     import shutil
 
     from safetensors.torch import load_file, save_file
@@ -161,10 +210,17 @@ def test_tower_weights_stored_in_the_llava_checkpoint_are_used(llava_pieces, tmp
         tower.embeddings.patch_embedding.weight.mul_(2.0)  # an unfrozen, further-trained tower
     weights = load_file(str(folder / "model.safetensors"))
     # keys as the LLaVA code base (transformers 4) saved them: ...vision_tower.vision_model.*
-    weights.update({f"model.vision_tower.vision_tower.vision_model.{k}": v.contiguous()
-                    for k, v in tower.state_dict().items()})
+    weights.update(
+        {
+            f"model.vision_tower.vision_tower.vision_model.{k}": v.contiguous()
+            for k, v in tower.state_dict().items()
+        }
+    )
     save_file(weights, str(folder / "model.safetensors"))
     mllm = load_mllm({"checkpoint": str(folder)}, CLIP_ENC, cpu)
     x = torch.randn(1, 3, 56, 56)
     with torch.no_grad():
-        torch.testing.assert_close(mllm.encoder(x), tower(pixel_values=x, output_hidden_states=True).hidden_states[-2][:, 1:])
+        torch.testing.assert_close(
+            mllm.encoder(x),
+            tower(pixel_values=x, output_hidden_states=True).hidden_states[-2][:, 1:],
+        )

@@ -8,6 +8,7 @@ in it) and no ``preprocessor_config.json``; 4.x wrote ``preprocessor_config.json
 ``model.language_model.*``, ``model.vision_tower.vision_model.*``, ``lm_head.*``; a folder
 saved by the installed transformers 5 is checked as saved. The other layouts are written by hand.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,33 +42,57 @@ def _rename(key: str, layout: str) -> str:
 
 
 def _processor(kind: str, size: dict, tok):
-    from transformers import (CLIPImageProcessor, LlavaNextImageProcessor, LlavaNextProcessor,
-                              LlavaProcessor)
+    from transformers import (
+        CLIPImageProcessor,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+        LlavaProcessor,
+    )
 
     if kind == "next":
         ip = LlavaNextImageProcessor(**size, image_grid_pinpoints=PINS_HW_56)
-        return LlavaNextProcessor(image_processor=ip, tokenizer=tok, patch_size=14,
-                                  vision_feature_select_strategy="default")
+        return LlavaNextProcessor(
+            image_processor=ip,
+            tokenizer=tok,
+            patch_size=14,
+            vision_feature_select_strategy="default",
+        )
     return LlavaProcessor(image_processor=CLIPImageProcessor(**size), tokenizer=tok, patch_size=14)
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory, tok_dir) -> dict[str, tuple[Path, torch.nn.Module]]:
     """kind -> (folder saved by the installed transformers, the model it holds)."""
-    from transformers import (AutoTokenizer, CLIPVisionConfig, LlamaConfig, LlavaConfig,
-                              LlavaForConditionalGeneration, LlavaNextConfig,
-                              LlavaNextForConditionalGeneration)
+    from transformers import (
+        AutoTokenizer,
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaForConditionalGeneration,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+    )
 
     tok = AutoTokenizer.from_pretrained(str(tok_dir))
     out = {}
-    for kind, cls, cfg_cls, extra in (("llava", LlavaForConditionalGeneration, LlavaConfig, {}),
-                                      ("next", LlavaNextForConditionalGeneration, LlavaNextConfig,
-                                       {"image_grid_pinpoints": PINS_HW_56})):
+    for kind, cls, cfg_cls, extra in (
+        ("llava", LlavaForConditionalGeneration, LlavaConfig, {}),
+        (
+            "next",
+            LlavaNextForConditionalGeneration,
+            LlavaNextConfig,
+            {"image_grid_pinpoints": PINS_HW_56},
+        ),
+    ):
         torch.manual_seed(5)
-        cfg = cfg_cls(vision_config=CLIPVisionConfig(**VISION).to_dict(),
-                      text_config=LlamaConfig(vocab_size=420, **TEXT).to_dict(),
-                      image_token_index=IMAGE_TOKEN_ID, vision_feature_layer=-2,
-                      vision_feature_select_strategy="default", **extra)
+        cfg = cfg_cls(
+            vision_config=CLIPVisionConfig(**VISION).to_dict(),
+            text_config=LlamaConfig(vocab_size=420, **TEXT).to_dict(),
+            image_token_index=IMAGE_TOKEN_ID,
+            vision_feature_layer=-2,
+            vision_feature_select_strategy="default",
+            **extra,
+        )
         model = cls(cfg).eval()
         folder = tmp_path_factory.mktemp(f"saved_{kind}")
         model.save_pretrained(str(folder))
@@ -134,19 +159,25 @@ def _write_processor(folder: Path, kind: str, tok_dir: Path) -> Path:
         return folder
     for f in tok_files(tok_dir):
         shutil.copy(f, folder / f.name)
-    cfg = {"v4_llava_pad": {**CLIP_336, "image_processor_type": "LlavaImageProcessor",
-                            "do_pad": True},
-           "v4_siglip": {**SIGLIP_384, "image_processor_type": "SiglipImageProcessor"},
-           "v4_next": {**CLIP_336, "image_processor_type": "LlavaNextImageProcessor",
-                       "image_grid_pinpoints": [[h, w] for w, h in PINS_WH]}}[kind]
+    cfg = {
+        "v4_llava_pad": {**CLIP_336, "image_processor_type": "LlavaImageProcessor", "do_pad": True},
+        "v4_siglip": {**SIGLIP_384, "image_processor_type": "SiglipImageProcessor"},
+        "v4_next": {
+            **CLIP_336,
+            "image_processor_type": "LlavaNextImageProcessor",
+            "image_grid_pinpoints": [[h, w] for w, h in PINS_WH],
+        },
+    }[kind]
     proc_class = "LlavaNextProcessor" if kind == "v4_next" else "LlavaProcessor"
     cfg = {**cfg, "processor_class": proc_class}
     (folder / "preprocessor_config.json").write_text(json.dumps(cfg))
     return folder
 
 
-@pytest.mark.parametrize("kind,aspect", [("v5_clip", "crop"), ("v4_llava_pad", "pad"),
-                                         ("v4_siglip", "crop"), ("v4_next", "anyres")])
+@pytest.mark.parametrize(
+    "kind,aspect",
+    [("v5_clip", "crop"), ("v4_llava_pad", "pad"), ("v4_siglip", "crop"), ("v4_next", "anyres")],
+)
 def test_hf_pixels_equal_autoprocessor(kind, aspect, tmp_path, tok_dir):
     from transformers import AutoProcessor
 
@@ -163,8 +194,10 @@ def test_hf_pixels_equal_autoprocessor(kind, aspect, tmp_path, tok_dir):
         mine = ours(img)
         assert mine.shape == theirs.shape and np.array_equal(mine, theirs), (kind, (w, h))
         differs += not np.array_equal(pil(img), theirs)
-    assert differs, "the PIL steps should miss the torchvision processor somewhere (else this " \
-                    "test proves nothing)"
+    assert differs, (
+        "the PIL steps should miss the torchvision processor somewhere (else this "
+        "test proves nothing)"
+    )
 
 
 def test_reference_processor_is_batch_invariant(tmp_path, tok_dir):
@@ -178,8 +211,9 @@ def test_reference_processor_is_batch_invariant(tmp_path, tok_dir):
 
 
 @pytest.mark.parametrize("layout", ["saved", "v4", "v4.52"])
-def test_layouts_load_where_transformers_does_not_rename(layout, saved, tmp_path, monkeypatch, cpu,
-                                                         cache_dir):
+def test_layouts_load_where_transformers_does_not_rename(
+    layout, saved, tmp_path, monkeypatch, cpu, cache_dir
+):
     """With a transformers that knows only its own names (e.g. 4.x reading a 5.x folder, where the
     tower lost its ``vision_model.`` level), load_hf matches the names itself."""
     import transformers
@@ -192,8 +226,11 @@ def test_layouts_load_where_transformers_does_not_rename(layout, saved, tmp_path
     def knows_no_names(path, **kwargs):
         torch.manual_seed(0)
         fresh = cls(transformers.AutoConfig.from_pretrained(path)).eval()  # random weights
-        info = {"missing_keys": list(fresh.state_dict()), "unexpected_keys": [],
-                "mismatched_keys": []}
+        info = {
+            "missing_keys": list(fresh.state_dict()),
+            "unexpected_keys": [],
+            "mismatched_keys": [],
+        }
         return fresh, info
 
     monkeypatch.setattr(cls, "from_pretrained", staticmethod(knows_no_names))

@@ -1,4 +1,5 @@
 """Caches as tensors: a rebuilt cache continues exactly like the original; unsupported caches say why."""
+
 from __future__ import annotations
 
 import pytest
@@ -6,8 +7,15 @@ import torch
 
 from harness.models import kvcache as kv
 
-SMALL = {"vocab_size": 50, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-         "num_attention_heads": 4, "num_key_value_heads": 2, "max_position_embeddings": 64}
+SMALL = {
+    "vocab_size": 50,
+    "hidden_size": 32,
+    "intermediate_size": 64,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "max_position_embeddings": 64,
+}
 
 
 def _lm(family: str, **extra):
@@ -20,7 +28,11 @@ def _lm(family: str, **extra):
 def _cache(lm, ids, cache=None):
     from harness.models.generation import CausalLM
 
-    out = lm(input_ids=ids, use_cache=True, **({CausalLM(lm).cache_kw: cache} if cache is not None else {}))
+    out = lm(
+        input_ids=ids,
+        use_cache=True,
+        **({CausalLM(lm).cache_kw: cache} if cache is not None else {}),
+    )
     return out.logits, getattr(out, "cache", None) or out.past_key_values
 
 
@@ -32,7 +44,9 @@ def test_rebuilt_and_expanded_cache_continues_like_the_original(family):
         _, cache = _cache(lm, ids)
         layers = kv.to_layers(cache)
         assert len(layers) == 2 and layers[0][0].shape == (2, 2, 7, 8)
-        rebuilt = kv.from_layers([(k.clone(), v.clone()) for k, v in layers], type(cache), lm.config)
+        rebuilt = kv.from_layers(
+            [(k.clone(), v.clone()) for k, v in layers], type(cache), lm.config
+        )
         second_row = kv.from_layers(kv.row_slice(layers, 1, 0, 7), type(cache), lm.config)
         assert second_row.get_seq_length() == 7
         want, _ = _cache(lm, nxt, cache)
@@ -73,6 +87,11 @@ def test_padding_and_stacking_rows():
     a = [(torch.ones(1, 1, 2, 3), 2 * torch.ones(1, 1, 2, 3))]
     b = [(3 * torch.ones(1, 1, 4, 3), 4 * torch.ones(1, 1, 4, 3))]
     k, v = kv.concat_rows([kv.pad_left(a, 4), kv.pad_left(b, 4)])[0]
-    assert k[:, 0, :, 0].tolist() == [[0, 0, 1, 1], [3, 3, 3, 3]] and v[0, 0, :, 0].tolist() == [0, 0, 2, 2]
+    assert k[:, 0, :, 0].tolist() == [[0, 0, 1, 1], [3, 3, 3, 3]] and v[0, 0, :, 0].tolist() == [
+        0,
+        0,
+        2,
+        2,
+    ]
     piece = kv.row_slice([(k, v)], 0, 2, 4)[0][0]
     assert piece.shape == (1, 1, 2, 3) and piece.data_ptr() != k.data_ptr()

@@ -1,4 +1,5 @@
 """MLLM generation: batch-size invariance, stop strings, per-row limits, sample errors, timings, identity."""
+
 from __future__ import annotations
 
 import pickle
@@ -8,16 +9,26 @@ import torch
 
 from harness.errors import SampleError
 from harness.models.generation import RowSpec, greedy
-from harness.demo.models import demo_cfg
 from harness.models.mllm import MLLM, load_mllm
 from harness.types import GenerationSettings, ImageRef, Request
 from tests.models.conftest import random_image
 
-UNIT_DEMO = {"name": "demo_unit_600m", "family": "unit_600m", "arch": "unit", "select_layer": -1,
-             "select_feature": "patch", "layernorm": True, "demo": True}
-WORDS = ["What colour is the circle?", "Is there a red square? Please answer yes or no.",
-         "How many stars are in the picture?", "Answer with the option's letter from the given choices directly.",
-         "What is the title of the chart?"]
+UNIT_DEMO = {
+    "name": "demo_unit_600m",
+    "family": "unit_600m",
+    "arch": "unit",
+    "select_layer": -1,
+    "select_feature": "patch",
+    "layernorm": True,
+    "demo": True,
+}
+WORDS = [
+    "What colour is the circle?",
+    "Is there a red square? Please answer yes or no.",
+    "How many stars are in the picture?",
+    "Answer with the option's letter from the given choices directly.",
+    "What is the title of the chart?",
+]
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +42,15 @@ def demo(cpu, cache_dir) -> MLLM:
 
 
 def _requests(n: int, max_new=(24,), stop=()) -> list[Request]:
-    return [Request(id=f"q{i}", prompt=WORDS[i % len(WORDS)] + " " * (i % 3),
-                    images=[ImageRef(image=random_image(100 + i, 30 + 7 * i, 90 - 3 * i), key=f"img{i}")],
-                    gen=GenerationSettings(max_new_tokens=max_new[i % len(max_new)], stop=stop)) for i in range(n)]
+    return [
+        Request(
+            id=f"q{i}",
+            prompt=WORDS[i % len(WORDS)] + " " * (i % 3),
+            images=[ImageRef(image=random_image(100 + i, 30 + 7 * i, 90 - 3 * i), key=f"img{i}")],
+            gen=GenerationSettings(max_new_tokens=max_new[i % len(max_new)], stop=stop),
+        )
+        for i in range(n)
+    ]
 
 
 def test_same_predictions_at_batch_1_and_16(demo):
@@ -65,15 +82,20 @@ def test_stop_string_cuts_the_text(demo):
     req.gen = GenerationSettings(max_new_tokens=40, stop=(stop,))
     ids_stopped = demo.generate_ids([demo.preprocessor(req)])[0]
     text = demo.generate([req])[0]
-    assert text == full[:full.index(stop)].strip()
-    assert stop in demo.tokenizer.decode(ids_stopped) and len(ids_stopped) < len(demo.generate_ids(
-        [demo.preprocessor(Request(req.id, req.prompt, req.images, GenerationSettings(40)))])[0])
+    assert text == full[: full.index(stop)].strip()
+    assert stop in demo.tokenizer.decode(ids_stopped) and len(ids_stopped) < len(
+        demo.generate_ids(
+            [demo.preprocessor(Request(req.id, req.prompt, req.images, GenerationSettings(40)))]
+        )[0]
+    )
 
 
 def test_eos_stops_a_row():
     class FakeLM:  # row 0 says EOS (id 2) at once; row 1 counts up
         def __call__(self, *, cache=None, **inputs):
-            b = (inputs.get("inputs_embeds") if "inputs_embeds" in inputs else inputs["input_ids"]).shape[0]
+            b = (
+                inputs.get("inputs_embeds") if "inputs_embeds" in inputs else inputs["input_ids"]
+            ).shape[0]
             logits = torch.zeros(b, 10)
             if b == 2:
                 logits[0, 2] = 1
@@ -99,8 +121,14 @@ def test_image_decode_failure_is_a_sample_error_in_its_slot(demo):
 def test_preprocessor_pickles_and_timings_accumulate(demo):
     prep = pickle.loads(pickle.dumps(demo.preprocessor))(_requests(1)[0])
     assert prep.error is None and prep.input_ids.count(-200) == 1 and prep.image_keys == ["img0"]
-    assert prep.pixel_values[0].dtype == torch.float32 and prep.pixel_values[0].shape[1:] == (3, 56, 56)
-    assert len(prep.image_hashes) == 1 and len(prep.image_hashes[0]) == 40  # sha1 of the image's content
+    assert prep.pixel_values[0].dtype == torch.float32 and prep.pixel_values[0].shape[1:] == (
+        3,
+        56,
+        56,
+    )
+    assert (
+        len(prep.image_hashes) == 1 and len(prep.image_hashes[0]) == 40
+    )  # sha1 of the image's content
     demo.share_images = False  # unshared: the whole prompt is prefilled (shared counts: tests/models/test_sharing.py)
     demo.timings.update(dict.fromkeys(demo.timings, 0.0))
     demo.profile = True
@@ -108,16 +136,38 @@ def test_preprocessor_pickles_and_timings_accumulate(demo):
     demo.profile = False
     demo.share_images = True
     t = demo.timings
-    assert t["prefill_tokens"] == len(prep.input_ids) - 1 + demo.encode_images(prep.pixel_values, prep.image_sizes)[0].shape[0]
-    assert t["generated_tokens"] > 0 and t["encode"] > 0 and t["prefill"] > 0 and t["decode"] > 0 and t["preprocess"] > 0
-    assert t["images"] == 1 and t["images_encoded"] == 2  # generate + the check's own encode_images call
+    assert (
+        t["prefill_tokens"]
+        == len(prep.input_ids)
+        - 1
+        + demo.encode_images(prep.pixel_values, prep.image_sizes)[0].shape[0]
+    )
+    assert (
+        t["generated_tokens"] > 0
+        and t["encode"] > 0
+        and t["prefill"] > 0
+        and t["decode"] > 0
+        and t["preprocess"] > 0
+    )
+    assert (
+        t["images"] == 1 and t["images_encoded"] == 2
+    )  # generate + the check's own encode_images call
 
 
 def test_fingerprint_and_describe(demo):
     fp = demo.fingerprint()
-    assert set(fp["checkpoints"]) == {"checkpoint", "encoder", "llm"} and fp["image_aspect_ratio"] == "anyres"
+    assert (
+        set(fp["checkpoints"]) == {"checkpoint", "encoder", "llm"}
+        and fp["image_aspect_ratio"] == "anyres"
+    )
     assert fp["template"] == "vicuna_v1" and fp["dtype"] == "fp32"
     d = demo.describe()
-    assert d["encoder"]["arch"] == "unit" and d["llm"] == "LlamaForCausalLM" and d["merge"] == "spatial_unpad"
+    assert (
+        d["encoder"]["arch"] == "unit"
+        and d["llm"] == "LlamaForCausalLM"
+        and d["merge"] == "spatial_unpad"
+    )
     assert d["preprocessing"]["processing"]["do_normalize"] is False
-    assert d["projector_parameters"] == 2 * 32 + (32 * 64 + 64) + (64 * 64 + 64)  # LayerNorm + 2 Linear
+    assert d["projector_parameters"] == 2 * 32 + (32 * 64 + 64) + (
+        64 * 64 + 64
+    )  # LayerNorm + 2 Linear

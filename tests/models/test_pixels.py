@@ -6,6 +6,7 @@
 - HF Llava/LlavaNext folders: the installed transformers' ``AutoProcessor`` (in transformers 5 a
   torchvision backend), which the PIL steps miss by an 8-bit level here and there.
 """
+
 from __future__ import annotations
 
 import functools
@@ -17,18 +18,26 @@ from PIL import Image
 
 from harness.models.imageproc import ImagePipeline, ImageProcessing
 
-CLIP_336 = {"size": {"shortest_edge": 336}, "crop_size": {"height": 336, "width": 336},
-            "do_center_crop": True, "resample": 3,
-            "image_mean": [0.48145466, 0.4578275, 0.40821073],
-            "image_std": [0.26862954, 0.26130258, 0.27577711]}
-SIGLIP_384 = {"size": {"height": 384, "width": 384}, "resample": 3, "image_mean": [0.5] * 3,
-              "image_std": [0.5] * 3}
+CLIP_336 = {
+    "size": {"shortest_edge": 336},
+    "crop_size": {"height": 336, "width": 336},
+    "do_center_crop": True,
+    "resample": 3,
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+}
+SIGLIP_384 = {
+    "size": {"height": 384, "width": 384},
+    "resample": 3,
+    "image_mean": [0.5] * 3,
+    "image_std": [0.5] * 3,
+}
 # LLaVA-NeXT's grid, (width, height)
 PINS_WH = [(336, 672), (672, 336), (672, 672), (1008, 336), (336, 1008)]
 SIZES = {"docvqa_page": (1700, 2200), "wide": (1000, 200), "tall": (200, 1000), "tiny": (7, 5)}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def photo(w: int, h: int, seed: int = 0) -> Image.Image:
     """Smooth structure plus noise: resizing it exercises every rounding path."""
     rng = np.random.default_rng(seed)
@@ -65,8 +74,11 @@ def _llava_anyres(img: Image.Image, proc, pins: list[tuple[int, int]]) -> np.nda
     canvas = Image.new("RGB", (tw, th), (0, 0, 0))
     canvas.paste(img.resize((nw, nh)), ((tw - nw) // 2, (th - nh) // 2))  # PIL's default filter
     tile = proc.crop_size["height"] if proc.crop_size else proc.size["height"]
-    patches = [canvas.crop((x, y, x + tile, y + tile))
-               for y in range(0, th, tile) for x in range(0, tw, tile)]
+    patches = [
+        canvas.crop((x, y, x + tile, y + tile))
+        for y in range(0, th, tile)
+        for x in range(0, tw, tile)
+    ]
     side = proc.size.get("shortest_edge") or proc.size["height"]
     crops = [img.resize((side, side))] + patches
     return np.stack([proc(images=c, return_tensors="np")["pixel_values"][0] for c in crops])
@@ -88,9 +100,11 @@ def _pil_processor(cfg: dict):
     return (SiglipImageProcessorPil if "height" in cfg["size"] else CLIPImageProcessorPil)(**cfg)
 
 
-@pytest.mark.parametrize("cfg,aspect", [(CLIP_336, "pad"), (CLIP_336, "crop"), (CLIP_336, "anyres"),
-                                        (SIGLIP_384, "pad")],
-                         ids=["clip-pad", "clip-crop", "clip-anyres", "siglip-pad"])
+@pytest.mark.parametrize(
+    "cfg,aspect",
+    [(CLIP_336, "pad"), (CLIP_336, "crop"), (CLIP_336, "anyres"), (SIGLIP_384, "pad")],
+    ids=["clip-pad", "clip-crop", "clip-anyres", "siglip-pad"],
+)
 def test_llava_codebase_pixels_equal_llava_process_images(cfg, aspect):
     pins = tuple(PINS_WH) if aspect == "anyres" else ()
     ours = ImagePipeline(ImageProcessing.from_dict(cfg), aspect, pins)

@@ -1,4 +1,5 @@
 """Templates render exact prompt texts; tokenisation places one image slot per image."""
+
 from __future__ import annotations
 
 import pytest
@@ -11,8 +12,10 @@ from harness.models.templates import resolve_template, user_turn
 from harness.types import ImageRef, Request
 from tests.models.conftest import random_image
 
-VICUNA = ("A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
-          "detailed, and polite answers to the human's questions. USER: <image>\nIs it red? ASSISTANT:")
+VICUNA = (
+    "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
+    "detailed, and polite answers to the human's questions. USER: <image>\nIs it red? ASSISTANT:"
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +29,8 @@ def test_builtin_templates_exact_text():
     assert resolve_template("plain").render(turn) == "<image>\nIs it red?\n"
     assert resolve_template("chatml").render(turn) == (
         "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<image>\nIs it red?<|im_end|>\n"
-        "<|im_start|>assistant\n")
+        "<|im_start|>assistant\n"
+    )
     assert resolve_template("chatml").stop == ("<|im_end|>",)
     assert resolve_template("mistral_instruct").render(turn) == "[INST] <image>\nIs it red? [/INST]"
     custom = resolve_template({"prefix": "Q: ", "suffix": "\nA:", "stop": ["\n"]})
@@ -59,16 +63,29 @@ def test_chunk_tokenisation_keeps_one_bos_and_tokenises_chunks_alone(tok):
 
 
 def test_preprocessor_counts_images_and_reports_errors(tok):
-    proc = ImageProcessing.from_dict({"size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28},
-                                      "do_center_crop": True})
+    proc = ImageProcessing.from_dict(
+        {
+            "size": {"shortest_edge": 28},
+            "crop_size": {"height": 28, "width": 28},
+            "do_center_crop": True,
+        }
+    )
     pre = Preprocessor(tok, resolve_template("vicuna_v1"), ImagePipeline(proc, "pad"))
-    two = Request("a", "Same?", images=[ImageRef(image=random_image(0, 30, 20)), ImageRef(image=random_image(1, 20, 30))])
+    two = Request(
+        "a",
+        "Same?",
+        images=[ImageRef(image=random_image(0, 30, 20)), ImageRef(image=random_image(1, 20, 30))],
+    )
     p = pre(two)
     assert p.error is None and p.input_ids.count(IMAGE_SLOT) == 2 and len(p.pixel_values) == 2
     slots = [i for i, t in enumerate(p.input_ids) if t == IMAGE_SLOT]
     assert p.image_sizes == [(30, 20), (20, 30)] and p.prefix_length() == slots[1] + 1
     assert p.pixel_values[0].shape == (1, 3, 28, 28)
-    wrong = pre(Request("b", "<image> and <image>?", images=[ImageRef(image=random_image(0, 9, 9))]))
-    assert isinstance(wrong.error, SampleError) and "2 image tokens for 1 images" in str(wrong.error)
+    wrong = pre(
+        Request("b", "<image> and <image>?", images=[ImageRef(image=random_image(0, 9, 9))])
+    )
+    assert isinstance(wrong.error, SampleError) and "2 image tokens for 1 images" in str(
+        wrong.error
+    )
     missing = pre(Request("c", "x", images=[ImageRef()]))
     assert isinstance(missing.error, SampleError) and missing.pixel_values == []

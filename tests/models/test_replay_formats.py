@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from replay_files import lmms_eval_main_line, lmms_eval_v02_line
 
 from harness.errors import HarnessError
 from harness.models.replay import read_predictions
 from harness.models.replay_formats import VLMEVAL_FAIL, read_entries
-from replay_files import lmms_eval_main_line, lmms_eval_v02_line
 
 
 def test_lmms_eval_both_layouts_read_the_scored_text(tmp_path):

@@ -1,4 +1,5 @@
 """Image sharing: identical predictions with and without it (fp32), each image's work done once, fallbacks."""
+
 from __future__ import annotations
 
 import logging
@@ -6,19 +7,37 @@ import random
 
 import pytest
 
-from harness.models import kvcache
 from harness.demo.models import demo_cfg
+from harness.models import kvcache
 from harness.models.mllm import MLLM, load_mllm
 from harness.types import GenerationSettings, ImageRef, Request
 from tests.models.conftest import random_image
 from tests.models.test_llm_families import ENC, _llava_folder
 
-UNIT_DEMO = {"name": "demo_unit_600m", "family": "unit_600m", "arch": "unit", "select_layer": -1,
-             "select_feature": "patch", "layernorm": True, "demo": True}
-QUESTIONS = ["Is there a red circle in the image? Please answer yes or no.", "What colour is the square?",
-             "How many stars are there?", "What is the title of the chart?", "Which shape is on the left?",
-             "Answer the question using a single word or phrase. What is the number?"]
-SIZES = [(60, 40), (40, 90), (100, 100), (56, 56), (130, 50)]  # different anyres grids: different prefix lengths
+UNIT_DEMO = {
+    "name": "demo_unit_600m",
+    "family": "unit_600m",
+    "arch": "unit",
+    "select_layer": -1,
+    "select_feature": "patch",
+    "layernorm": True,
+    "demo": True,
+}
+QUESTIONS = [
+    "Is there a red circle in the image? Please answer yes or no.",
+    "What colour is the square?",
+    "How many stars are there?",
+    "What is the title of the chart?",
+    "Which shape is on the left?",
+    "Answer the question using a single word or phrase. What is the number?",
+]
+SIZES = [
+    (60, 40),
+    (40, 90),
+    (100, 100),
+    (56, 56),
+    (130, 50),
+]  # different anyres grids: different prefix lengths
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +51,14 @@ def grouped(n_images: int, per_image: int, max_new=(12, 5, 20)) -> list[Request]
     for i in range(n_images):
         img = random_image(500 + i, *SIZES[i % len(SIZES)])
         for j in range(per_image):
-            out.append(Request(f"i{i}q{j}", QUESTIONS[(i + j) % len(QUESTIONS)], [ImageRef(image=img, key=f"img{i}")],
-                               GenerationSettings(max_new_tokens=max_new[(i + j) % len(max_new)])))
+            out.append(
+                Request(
+                    f"i{i}q{j}",
+                    QUESTIONS[(i + j) % len(QUESTIONS)],
+                    [ImageRef(image=img, key=f"img{i}")],
+                    GenerationSettings(max_new_tokens=max_new[(i + j) % len(max_new)]),
+                )
+            )
     return out
 
 
@@ -59,18 +84,28 @@ def test_each_image_encoded_once_and_each_prefix_prefilled_once(demo):
     reqs = grouped(5, 6)  # batches of 16: image 2's six rows straddle the two batches
     preps = [demo.preprocessor(r) for r in reqs]
     tokens = [demo.encode_images(p.pixel_values, p.image_sizes)[0].shape[0] for p in preps]
-    prefix = [p.prefix_length() - 1 + n for p, n in zip(preps, tokens)]  # the slot becomes the image's tokens
+    prefix = [
+        p.prefix_length() - 1 + n for p, n in zip(preps, tokens)
+    ]  # the slot becomes the image's tokens
     suffix = [len(p.input_ids) - p.prefix_length() for p in preps]
     full = sum(len(p.input_ids) - 1 + n for p, n in zip(preps, tokens))
     base, t_off = run(demo, reqs, False, 16)
-    assert t_off["images_encoded"] == 30 and t_off["prefill_tokens"] == full and t_off["prefixes_computed"] == 0
+    assert (
+        t_off["images_encoded"] == 30
+        and t_off["prefill_tokens"] == full
+        and t_off["prefixes_computed"] == 0
+    )
     once = sum(prefix[::6]) + sum(suffix)
     for bs in (16, 1):
         out, t_on = run(demo, reqs, True, bs)
         assert out == base
         assert t_on["images"] == 30 and t_on["images_encoded"] == 5
-        assert t_on["prefill_tokens"] == once, bs  # each image prefix once, even across batch boundaries
-    assert t_on["shared_prefix_rows"] == 25  # batch 1: the first row of each image runs unshared, keeps its prefix
+        assert t_on["prefill_tokens"] == once, (
+            bs
+        )  # each image prefix once, even across batch boundaries
+    assert (
+        t_on["shared_prefix_rows"] == 25
+    )  # batch 1: the first row of each image runs unshared, keeps its prefix
 
 
 def test_one_question_per_image_runs_the_unshared_path(demo):
@@ -78,13 +113,21 @@ def test_one_question_per_image_runs_the_unshared_path(demo):
     base, t_off = run(demo, reqs, False, 16)
     out, t_on = run(demo, reqs, True, 16)
     assert out == base and t_on["prefill_tokens"] == t_off["prefill_tokens"]
-    assert t_on["prefixes_computed"] == 0 and t_on["shared_prefix_rows"] == 0 and t_on["images_encoded"] == 6
+    assert (
+        t_on["prefixes_computed"] == 0
+        and t_on["shared_prefix_rows"] == 0
+        and t_on["images_encoded"] == 6
+    )
 
 
 def test_question_before_the_image_falls_back_with_a_log_line(demo, caplog):
     img = random_image(7, 70, 50)
-    reqs = [Request(f"q{j}", f"{QUESTIONS[j]} Look: <image>", [ImageRef(image=img)], GenerationSettings(8))
-            for j in range(4)]
+    reqs = [
+        Request(
+            f"q{j}", f"{QUESTIONS[j]} Look: <image>", [ImageRef(image=img)], GenerationSettings(8)
+        )
+        for j in range(4)
+    ]
     base, _ = run(demo, reqs, False, 16)
     with caplog.at_level(logging.INFO, logger="harness.models.sharing"):
         out, t = run(demo, reqs, True, 16)
@@ -104,7 +147,10 @@ def test_unsupported_cache_turns_prefix_sharing_off(cpu, cache_dir, monkeypatch,
     monkeypatch.setattr(kvcache, "to_layers", refuse)
     with caplog.at_level(logging.WARNING, logger="harness.models.sharing"):
         out, t = run(m, reqs, True, 16)
-    assert out == base and m.sharer.off == "the model is not supported: its cache has StaticLayer layers"
+    assert (
+        out == base
+        and m.sharer.off == "the model is not supported: its cache has StaticLayer layers"
+    )
     assert "prefix sharing is off for this model" in caplog.text and t["images_encoded"] == 2
     out, t = run(m, reqs, True, 16)  # stays off, quietly
     assert out == base and t["shared_prefix_rows"] == 0
@@ -119,11 +165,15 @@ def test_llm_families_share_identically(family, tmp_path, clip_dir, tok_dir, cpu
     for bs in (16, 2):
         out, t = run(m, reqs, True, bs)
         assert out == base and t["shared_prefix_rows"] > 0 and m.sharer.off is None, bs
-    if family == "mistral":  # sliding-window cache layers (window 4096 by default), shorter prompts: shared
+    if (
+        family == "mistral"
+    ):  # sliding-window cache layers (window 4096 by default), shorter prompts: shared
         assert m.sharer.window == 4096
 
 
-def test_batches_reaching_a_sliding_window_run_unshared(tmp_path, clip_dir, tok_dir, cpu, cache_dir, caplog):
+def test_batches_reaching_a_sliding_window_run_unshared(
+    tmp_path, clip_dir, tok_dir, cpu, cache_dir, caplog
+):
     import json
 
     folder, _ = _llava_folder(tmp_path, "mistral", clip_dir, tok_dir)
@@ -132,8 +182,13 @@ def test_batches_reaching_a_sliding_window_run_unshared(tmp_path, clip_dir, tok_
     preps = [probe.preprocessor(r) for r in reqs]
     prefix = max(p.prefix_length() - 1 + probe.image_features([p])[0][0].shape[0] for p in preps)
     cfg = json.loads((folder / "config.json").read_text())
-    for window, why in ((prefix + 2, f"reaches the model's {prefix + 2}-token sliding window"),  # prefix fits, row not
-                        (prefix - 4, "sliding-window cache has already dropped tokens")):  # not even the prefix fits
+    for window, why in (
+        (
+            prefix + 2,
+            f"reaches the model's {prefix + 2}-token sliding window",
+        ),  # prefix fits, row not
+        (prefix - 4, "sliding-window cache has already dropped tokens"),
+    ):  # not even the prefix fits
         (folder / "config.json").write_text(json.dumps(dict(cfg, sliding_window=window)))
         m = load_mllm({"checkpoint": str(folder)}, ENC, cpu)
         base, _ = run(m, reqs, False, 16)
@@ -142,7 +197,9 @@ def test_batches_reaching_a_sliding_window_run_unshared(tmp_path, clip_dir, tok_
             out, t = run(m, reqs, True, 16)
         assert out == base and t["shared_prefix_rows"] == 0 and m.sharer.window == window
         assert f"{why}; that batch runs unshared" in caplog.text
-        assert m.sharer.off is None and m.sharer.carry is None  # only those batches: sharing stays on
+        assert (
+            m.sharer.off is None and m.sharer.carry is None
+        )  # only those batches: sharing stays on
 
 
 @pytest.mark.parametrize("fixture", ["hf_llava_dir", "hf_next_dir"])

@@ -1,4 +1,5 @@
 """checkpoint_tower: the project encoder an MLLM checkpoint names, from its config files alone."""
+
 from __future__ import annotations
 
 import json
@@ -13,14 +14,36 @@ from harness.config import conf_dir
 from harness.errors import HarnessError
 from harness.models.formats import checkpoint_tower
 
-HUB = {"clip_l": "openai/clip-vit-large-patch14-336", "siglip": "google/siglip-so400m-patch14-384",
-       "unit_600m": "yeeaa/UNIT_600M", "unit_1b": "yeeaa/UNIT_1B"}
-CLIP_L = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
-          "num_attention_heads": 16, "patch_size": 14, "image_size": 336}  # CLIPVisionConfig kwargs
-SO400M = {"hidden_size": 1152, "intermediate_size": 4304, "num_hidden_layers": 27,
-          "num_attention_heads": 16, "patch_size": 14, "image_size": 384}  # SiglipVisionConfig
-UNIT_ARGS = {"model": "vit_huge_patch14_224", "model_kwargs": {}, "num_classes": None,
-             "cpe_max_size": 2048, "num_cls_tokens": 1, "register_multiple": 4}
+HUB = {
+    "clip_l": "openai/clip-vit-large-patch14-336",
+    "siglip": "google/siglip-so400m-patch14-384",
+    "unit_600m": "yeeaa/UNIT_600M",
+    "unit_1b": "yeeaa/UNIT_1B",
+}
+CLIP_L = {
+    "hidden_size": 1024,
+    "intermediate_size": 4096,
+    "num_hidden_layers": 24,
+    "num_attention_heads": 16,
+    "patch_size": 14,
+    "image_size": 336,
+}  # CLIPVisionConfig kwargs
+SO400M = {
+    "hidden_size": 1152,
+    "intermediate_size": 4304,
+    "num_hidden_layers": 27,
+    "num_attention_heads": 16,
+    "patch_size": 14,
+    "image_size": 384,
+}  # SiglipVisionConfig
+UNIT_ARGS = {
+    "model": "vit_huge_patch14_224",
+    "model_kwargs": {},
+    "num_classes": None,
+    "cpe_max_size": 2048,
+    "num_cls_tokens": 1,
+    "register_multiple": 4,
+}
 
 
 def _write(folder: Path, cfg: dict) -> Path:
@@ -31,15 +54,25 @@ def _write(folder: Path, cfg: dict) -> Path:
 
 def _llava(folder: Path, tower: str) -> Path:
     """A LLaVA code-base config (the LLM part trimmed to what a config holds)."""
-    return _write(folder, {"model_type": "llava_llama", "architectures": ["LlavaLlamaForCausalLM"],
-                           "hidden_size": 4096, "mm_vision_tower": tower, "mm_hidden_size": 1024,
-                           "mm_projector_type": "mlp2x_gelu", "mm_vision_select_layer": -2,
-                           "image_aspect_ratio": "anyres"})
+    return _write(
+        folder,
+        {
+            "model_type": "llava_llama",
+            "architectures": ["LlavaLlamaForCausalLM"],
+            "hidden_size": 4096,
+            "mm_vision_tower": tower,
+            "mm_hidden_size": 1024,
+            "mm_projector_type": "mlp2x_gelu",
+            "mm_vision_select_layer": -2,
+            "image_aspect_ratio": "anyres",
+        },
+    )
 
 
 def _unit(folder: Path, **args) -> Path:
-    return _write(folder, {"architectures": ["UNITModel"], "args": {**UNIT_ARGS, **args},
-                           "version": "v1"})
+    return _write(
+        folder, {"architectures": ["UNITModel"], "args": {**UNIT_ARGS, **args}, "version": "v1"}
+    )
 
 
 @pytest.mark.parametrize("encoder", list(HUB))
@@ -47,11 +80,16 @@ def test_llava_codebase_hub_ids(encoder, tmp_path):
     assert checkpoint_tower(_llava(tmp_path / "ckpt", HUB[encoder])) == encoder
 
 
-@pytest.mark.parametrize("tower,expected", [
-    ("openai/clip-vit-large-patch14", None),  # CLIP-L at 224 px: not the project's clip_l
-    ("google/siglip-base-patch16-224", None), ("my-own-tower", None),
-    ("/models/clip-vit-large-patch14-336", "clip_l"),
-    ("/hub/models--yeeaa--UNIT_1B/snapshots/abc", "unit_1b")])
+@pytest.mark.parametrize(
+    "tower,expected",
+    [
+        ("openai/clip-vit-large-patch14", None),  # CLIP-L at 224 px: not the project's clip_l
+        ("google/siglip-base-patch16-224", None),
+        ("my-own-tower", None),
+        ("/models/clip-vit-large-patch14-336", "clip_l"),
+        ("/hub/models--yeeaa--UNIT_1B/snapshots/abc", "unit_1b"),
+    ],
+)
 def test_llava_codebase_other_names(tower, expected, tmp_path):
     assert checkpoint_tower(_llava(tmp_path / "ckpt", tower)) == expected
 
@@ -87,25 +125,34 @@ def test_local_unit_folders(tmp_path):
 
 
 def test_hf_llava_and_llava_next_configs(tmp_path):
-    from transformers import (CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaNextConfig,
-                              SiglipVisionConfig)
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaConfig,
+        LlavaNextConfig,
+        SiglipVisionConfig,
+    )
 
-    text = LlamaConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=4,
-                       intermediate_size=128).to_dict()
+    text = LlamaConfig(
+        hidden_size=64, num_hidden_layers=1, num_attention_heads=4, intermediate_size=128
+    ).to_dict()
     # no vision_config given: transformers' default, CLIP-L/14 at 336 px
     LlavaConfig(text_config=text).save_pretrained(str(tmp_path / "default"))
     assert checkpoint_tower(tmp_path / "default") == "clip_l"
     vis = SiglipVisionConfig(**SO400M).to_dict()
     LlavaNextConfig(vision_config=vis, text_config=text).save_pretrained(str(tmp_path / "next"))
     assert checkpoint_tower(tmp_path / "next") == "siglip"
-    tiny = CLIPVisionConfig(hidden_size=32, num_attention_heads=2, num_hidden_layers=3,
-                            patch_size=14, image_size=56).to_dict()
+    tiny = CLIPVisionConfig(
+        hidden_size=32, num_attention_heads=2, num_hidden_layers=3, patch_size=14, image_size=56
+    ).to_dict()
     LlavaConfig(vision_config=tiny, text_config=text).save_pretrained(str(tmp_path / "tiny"))
     assert checkpoint_tower(tmp_path / "tiny") is None
     # hand-written: no vision_config, or one with some keys (transformers' defaults for the rest)
     assert checkpoint_tower(_write(tmp_path / "bare", {"model_type": "llava"})) == "clip_l"
-    part = {"model_type": "clip_vision_model",
-            **{k: v for k, v in CLIP_L.items() if k != "intermediate_size"}}
+    part = {
+        "model_type": "clip_vision_model",
+        **{k: v for k, v in CLIP_L.items() if k != "intermediate_size"},
+    }
     partial = _write(tmp_path / "partial", {"model_type": "llava_next", "vision_config": part})
     assert checkpoint_tower(partial) == "clip_l"
 
@@ -135,8 +182,10 @@ def test_not_a_checkpoint(tmp_path):
 
 def test_reads_configs_only_without_torch(tmp_path):
     folder = _llava(tmp_path / "ckpt", HUB["unit_1b"])
-    code = ("import sys; from harness.models.towers import checkpoint_tower; "
-            f"print(checkpoint_tower({str(folder)!r}), 'torch' in sys.modules, "
-            "'transformers' in sys.modules)")
+    code = (
+        "import sys; from harness.models.towers import checkpoint_tower; "
+        f"print(checkpoint_tower({str(folder)!r}), 'torch' in sys.modules, "
+        "'transformers' in sys.modules)"
+    )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert run.stdout.split() == ["unit_1b", "False", "False"]

@@ -1,5 +1,6 @@
 """UNIT: a checkpoint written by an independent implementation of the released layout loads strictly
 and gives the same (cls_tokens, spatial_tokens), at square and non-square sizes."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,13 @@ from harness.models.unit import UNITModel
 
 MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073])
 STD = torch.tensor([0.26862954, 0.26130258, 0.27577711])
-WIDTH, DEPTH, HEADS, GRID, TOKENS = 48, 2, 3, 16, 8  # cpe_max_size 224 -> 16x16 table; 1 cls + 7 registers
+WIDTH, DEPTH, HEADS, GRID, TOKENS = (
+    48,
+    2,
+    3,
+    16,
+    8,
+)  # cpe_max_size 224 -> 16x16 table; 1 cls + 7 registers
 
 
 class Reference(torch.nn.Module):
@@ -23,18 +30,28 @@ class Reference(torch.nn.Module):
     def __init__(self, fc_norm: bool):
         super().__init__()
         torch.manual_seed(0)
-        self.vit = VisionTransformer(patch_size=14, embed_dim=WIDTH, depth=DEPTH, num_heads=HEADS, num_classes=0,
-                                     global_pool="avg" if fc_norm else "token")
-        self.embed = torch.randn(WIDTH, 3, 14, 14) * 0.05  # a conv kernel: (c, y, x) order by construction
+        self.vit = VisionTransformer(
+            patch_size=14,
+            embed_dim=WIDTH,
+            depth=DEPTH,
+            num_heads=HEADS,
+            num_classes=0,
+            global_pool="avg" if fc_norm else "token",
+        )
+        self.embed = (
+            torch.randn(WIDTH, 3, 14, 14) * 0.05
+        )  # a conv kernel: (c, y, x) order by construction
         self.pos = torch.randn(1, GRID * GRID, WIDTH)
         self.tokens = torch.randn(TOKENS, WIDTH)
 
     def state_dict_released(self) -> dict[str, torch.Tensor]:
-        sd = {"unit_model.input_conditioner.norm_mean": MEAN.view(3, 1, 1),
-              "unit_model.input_conditioner.norm_std": STD.view(3, 1, 1),
-              "unit_model.model.patch_generator.embedder.weight": self.embed.reshape(WIDTH, -1),
-              "unit_model.model.patch_generator.pos_embed": self.pos,
-              "unit_model.model.patch_generator.cls_token.token": self.tokens}
+        sd = {
+            "unit_model.input_conditioner.norm_mean": MEAN.view(3, 1, 1),
+            "unit_model.input_conditioner.norm_std": STD.view(3, 1, 1),
+            "unit_model.model.patch_generator.embedder.weight": self.embed.reshape(WIDTH, -1),
+            "unit_model.model.patch_generator.pos_embed": self.pos,
+            "unit_model.model.patch_generator.cls_token.token": self.tokens,
+        }
         for name, t in self.vit.state_dict().items():
             if name.startswith(("blocks.", "norm.", "fc_norm.")):
                 sd[f"unit_model.model.{name}"] = t
@@ -64,15 +81,30 @@ class Reference(torch.nn.Module):
 
 
 def _args(**extra):
-    return {"model": "vit_huge_patch14_224", "model_kwargs": {"embed_dim": WIDTH, "depth": DEPTH, "num_heads": HEADS,
-                                                              "weight_init": "skip"},
-            "num_classes": None, "gp": None, "drop": 0.0, "drop_path": None, "cpe_max_size": 224,
-            "num_cls_tokens": 1, "register_multiple": 8, **extra}
+    return {
+        "model": "vit_huge_patch14_224",
+        "model_kwargs": {
+            "embed_dim": WIDTH,
+            "depth": DEPTH,
+            "num_heads": HEADS,
+            "weight_init": "skip",
+        },
+        "num_classes": None,
+        "gp": None,
+        "drop": 0.0,
+        "drop_path": None,
+        "cpe_max_size": 224,
+        "num_cls_tokens": 1,
+        "register_multiple": 8,
+        **extra,
+    }
 
 
 def _write(folder, sd, args, fmt="safetensors"):
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.json").write_text(json.dumps({"architectures": ["UNITModel"], "args": args, "version": "v1"}))
+    (folder / "config.json").write_text(
+        json.dumps({"architectures": ["UNITModel"], "args": args, "version": "v1"})
+    )
     if fmt == "safetensors":
         save_file(sd, str(folder / "model.safetensors"))
     else:
@@ -87,7 +119,9 @@ def ref600():
 
 @pytest.mark.parametrize("fmt", ["safetensors", "bin"])
 def test_matches_reference_square_and_non_square(ref600, tmp_path, fmt):
-    model = UNITModel.from_pretrained(_write(tmp_path / "unit", ref600.state_dict_released(), _args(), fmt))
+    model = UNITModel.from_pretrained(
+        _write(tmp_path / "unit", ref600.state_dict_released(), _args(), fmt)
+    )
     assert model.num_registers == 7 and model.num_prefix_tokens == 8
     for h, w in ((448, 448), (336, 448)):
         x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(h))
@@ -116,14 +150,19 @@ def test_fc_norm_variant_has_identity_final_norm(tmp_path):
 def test_key_errors_name_the_keys(ref600, tmp_path):
     sd = ref600.state_dict_released()
     missing = {k: v for k, v in sd.items() if k != "unit_model.model.blocks.1.attn.proj.bias"}
-    with pytest.raises(HarnessError, match=r"missing keys unit_model\.model\.blocks\.1\.attn\.proj\.bias"):
+    with pytest.raises(
+        HarnessError, match=r"missing keys unit_model\.model\.blocks\.1\.attn\.proj\.bias"
+    ):
         UNITModel.from_pretrained(_write(tmp_path / "a", missing, _args()))
     extra = dict(sd, **{"unit_model.model.head.weight": torch.zeros(2, WIDTH)})
     with pytest.raises(HarnessError, match=r"unexpected keys unit_model\.model\.head\.weight"):
         UNITModel.from_pretrained(_write(tmp_path / "b", extra, _args()))
     shaped = dict(sd, **{"unit_model.model.patch_generator.pos_embed": torch.zeros(1, 100, WIDTH)})
-    with pytest.raises(HarnessError, match=r"mis-shaped keys unit_model\.model\.patch_generator\.pos_embed "
-                                           r"\(checkpoint \[1, 100, 48\], model \[1, 256, 48\]\)"):
+    with pytest.raises(
+        HarnessError,
+        match=r"mis-shaped keys unit_model\.model\.patch_generator\.pos_embed "
+        r"\(checkpoint \[1, 100, 48\], model \[1, 256, 48\]\)",
+    ):
         UNITModel.from_pretrained(_write(tmp_path / "c", shaped, _args()))
 
 
@@ -142,13 +181,18 @@ def test_bad_inputs_and_configs(ref600, tmp_path):
 
 
 def test_bf16_weights_keep_fp32_patch_embedding(ref600, tmp_path):
-    model = UNITModel.from_pretrained(_write(tmp_path / "u", ref600.state_dict_released(), _args()), dtype=torch.bfloat16)
+    model = UNITModel.from_pretrained(
+        _write(tmp_path / "u", ref600.state_dict_released(), _args()), dtype=torch.bfloat16
+    )
     x = torch.rand(1, 3, 224, 224)
     gen = model.unit_model.model.patch_generator
     with torch.no_grad():
         tokens = gen(model.unit_model.input_conditioner(x), torch.bfloat16)
-        exact = torch.nn.functional.conv2d((x - MEAN.view(1, 3, 1, 1)) / STD.view(1, 3, 1, 1),
-                                           gen.embedder.weight.float().view(WIDTH, 3, 14, 14), stride=14)
+        exact = torch.nn.functional.conv2d(
+            (x - MEAN.view(1, 3, 1, 1)) / STD.view(1, 3, 1, 1),
+            gen.embedder.weight.float().view(WIDTH, 3, 14, 14),
+            stride=14,
+        )
     assert tokens.dtype == torch.bfloat16
     expected = exact.flatten(2).transpose(1, 2) + gen.pos_embed.float()
     torch.testing.assert_close(tokens[:, TOKENS:].float(), expected, atol=2e-2, rtol=1e-2)

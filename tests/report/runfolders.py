@@ -5,6 +5,7 @@ The fakes stand in for tasks whose adapters another helper is writing: a POPE-li
 table metric is F1 (not a mean of per-sample scores) and an MME-like task resampled by image
 pair (acc+ needs both questions of a pair). ``install_fakes`` makes the report see them.
 """
+
 from __future__ import annotations
 
 import json
@@ -45,8 +46,11 @@ class FakePopeFast(FakePope):
 
     def ci_features(self, unit_records):
         r = unit_records[0]
-        return [r["pred"] == "yes" and r["answer"] == "yes", r["pred"] == "yes" and r["answer"] == "no",
-                r["pred"] != "yes" and r["answer"] == "yes"]
+        return [
+            r["pred"] == "yes" and r["answer"] == "yes",
+            r["pred"] == "yes" and r["answer"] == "no",
+            r["pred"] != "yes" and r["answer"] == "yes",
+        ]
 
     def ci_metric(self, totals):
         tp, fp, fn = totals[..., 0], totals[..., 1], totals[..., 2]
@@ -77,9 +81,11 @@ class FakeMME(Task):
             acc = 100 * sum(scores) / len(scores)
             acc_plus = 100 * sum(all(s == 1 for s in p) for p in pairs.values()) / len(pairs)
             sub[cat] = {"acc": acc, "acc_plus": acc_plus, "score": acc + acc_plus}
-        return {"perception": sum(v["score"] for c, v in sub.items() if c in PERCEPTION),
-                "cognition": sum(v["score"] for c, v in sub.items() if c in COGNITION),
-                "subtasks": sub}
+        return {
+            "perception": sum(v["score"] for c, v in sub.items() if c in PERCEPTION),
+            "cognition": sum(v["score"] for c, v in sub.items() if c in COGNITION),
+            "subtasks": sub,
+        }
 
     def resample_unit(self, record):
         return record["pair"]
@@ -99,8 +105,11 @@ def install_fakes(monkeypatch, **extra):
     """The report sees docvqa (real), the fakes (pope, mme, or ``extra``), and no other task."""
     real = columns.task_class
     fakes = dict(FAKES, **extra)
-    monkeypatch.setattr(columns, "task_class",
-                        lambda name: fakes.get(name) or (real(name) if name == "docvqa" else None))
+    monkeypatch.setattr(
+        columns,
+        "task_class",
+        lambda name: fakes.get(name) or (real(name) if name == "docvqa" else None),
+    )
 
 
 def docvqa_records(pairs, start: int = 0) -> list[dict]:
@@ -109,28 +118,53 @@ def docvqa_records(pairs, start: int = 0) -> list[dict]:
     out = []
     for i, (pred, answers) in enumerate(pairs, start):
         doc = {"id": f"q{i}", "question": "What is written?", "answers": answers}
-        out.append({"id": doc["id"], "prompt": task.prompt(doc), "prediction": pred, **task.score(doc, pred)})
+        out.append(
+            {
+                "id": doc["id"],
+                "prompt": task.prompt(doc),
+                "prediction": pred,
+                **task.score(doc, pred),
+            }
+        )
     return out
 
 
 def pope_records(rows) -> list[dict]:
     """``rows`` = [(answer, pred, split), ...] → POPE-like records."""
-    return [{"id": f"p{i}", "prediction": pred.capitalize(), "answer": ans, "pred": pred, "split": split,
-             "score": float(pred == ans)} for i, (ans, pred, split) in enumerate(rows)]
+    return [
+        {
+            "id": f"p{i}",
+            "prediction": pred.capitalize(),
+            "answer": ans,
+            "pred": pred,
+            "split": split,
+            "score": float(pred == ans),
+        }
+        for i, (ans, pred, split) in enumerate(rows)
+    ]
 
 
 def mme_records(rows) -> list[dict]:
     """``rows`` = [(category, pair, score), ...] → MME-like records."""
-    return [{"id": f"m{i}", "prediction": "Yes", "answer": "Yes", "category": c, "pair": p, "score": s}
-            for i, (c, p, s) in enumerate(rows)]
+    return [
+        {"id": f"m{i}", "prediction": "Yes", "answer": "Yes", "category": c, "pair": p, "score": s}
+        for i, (c, p, s) in enumerate(rows)
+    ]
 
 
 def failed_record(i: int) -> dict:
     return {"id": f"fail{i}", "prediction": None, "failed": "image failed to decode"}
 
 
-def write_run(path: Path, name: str, label: str, family: str | None, records: dict[str, list[dict]],
-              model: str = "mllm", scores_extra: dict | None = None) -> Path:
+def write_run(
+    path: Path,
+    name: str,
+    label: str,
+    family: str | None,
+    records: dict[str, list[dict]],
+    model: str = "mllm",
+    scores_extra: dict | None = None,
+) -> Path:
     """Write one run folder; scores.json is the task's own aggregate over the non-failed records."""
     path = Path(path)
     (path / "predictions").mkdir(parents=True, exist_ok=True)
@@ -139,15 +173,28 @@ def write_run(path: Path, name: str, label: str, family: str | None, records: di
         cls = columns.task_class(task)
         ok = [r for r in recs if r.get("prediction") is not None]
         metrics = cls().aggregate(ok)
-        scores[task] = {"metric": cls.metric, "value": metrics[cls.metric], "n": len(ok),
-                        "failed": len(recs) - len(ok), "metrics": metrics, "protocol": "lmms-eval",
-                        "version": cls.version, "label": cls.label, "max_value": cls.max_value, "warnings": []}
+        scores[task] = {
+            "metric": cls.metric,
+            "value": metrics[cls.metric],
+            "n": len(ok),
+            "failed": len(recs) - len(ok),
+            "metrics": metrics,
+            "protocol": "lmms-eval",
+            "version": cls.version,
+            "label": cls.label,
+            "max_value": cls.max_value,
+            "warnings": [],
+        }
         scores[task].update((scores_extra or {}).get(task, {}))
         with (path / "predictions" / f"{task}.jsonl").open("w") as f:
             f.writelines(json.dumps(r) + "\n" for r in recs)
     (path / "scores.json").write_text(json.dumps(scores, indent=2))
-    meta = {"encoder": {"name": name, "label": label, "family": family, "path": None},
-            "model": {"name": model}, "git_commit": "abc123", "tasks": {}}
+    meta = {
+        "encoder": {"name": name, "label": label, "family": family, "path": None},
+        "model": {"name": model},
+        "git_commit": "abc123",
+        "tasks": {},
+    }
     (path / "meta.json").write_text(json.dumps(meta, indent=2))
     return path
 
@@ -164,19 +211,44 @@ def make_grid(root: Path, monkeypatch, order=("demo_clip_l", "demo_unit_1b")) ->
     install_fakes(monkeypatch)
     right = [("invoice", ["invoice"]), ("1992", ["1992"]), ("Dan", ["dan"]), ("total", ["total"])]
     clip_doc = docvqa_records(right[:3] + [("zzzzzz", ["total"])]) + [failed_record(0)]
-    clip_pope = pope_records([("yes", "yes", "random")] * 3 + [("no", "yes", "popular")]
-                             + [("no", "no", "popular")] * 4)
-    clip_mme = mme_records([("existence", "A", 1), ("existence", "A", 1), ("existence", "B", 1),
-                            ("existence", "B", 0), ("count", "C", 1), ("count", "C", 1),
-                            ("code_reasoning", "D", 0), ("code_reasoning", "D", 0)])
-    unit_pope = pope_records([("yes", "yes", "random")] * 2 + [("yes", "no", "random")] * 2
-                             + [("no", "no", "popular")] * 4)
+    clip_pope = pope_records(
+        [("yes", "yes", "random")] * 3 + [("no", "yes", "popular")] + [("no", "no", "popular")] * 4
+    )
+    clip_mme = mme_records(
+        [
+            ("existence", "A", 1),
+            ("existence", "A", 1),
+            ("existence", "B", 1),
+            ("existence", "B", 0),
+            ("count", "C", 1),
+            ("count", "C", 1),
+            ("code_reasoning", "D", 0),
+            ("code_reasoning", "D", 0),
+        ]
+    )
+    unit_pope = pope_records(
+        [("yes", "yes", "random")] * 2
+        + [("yes", "no", "random")] * 2
+        + [("no", "no", "popular")] * 4
+    )
     grid = Path(root)
-    write_run(grid / "demo_clip_l", "demo_clip_l", "CLIP-L (demo)", "clip_l",
-              {"docvqa": clip_doc, "pope": clip_pope, "mme": clip_mme})
-    write_run(grid / "demo_unit_1b", "demo_unit_1b", "UNIT-1B (demo)", "unit_1b",
-              {"docvqa": docvqa_records(right), "pope": unit_pope})
-    (grid / "config.yaml").write_text("encoder:\n  name: demo\n  grid: [" + ", ".join(order) + "]\n")
+    write_run(
+        grid / "demo_clip_l",
+        "demo_clip_l",
+        "CLIP-L (demo)",
+        "clip_l",
+        {"docvqa": clip_doc, "pope": clip_pope, "mme": clip_mme},
+    )
+    write_run(
+        grid / "demo_unit_1b",
+        "demo_unit_1b",
+        "UNIT-1B (demo)",
+        "unit_1b",
+        {"docvqa": docvqa_records(right), "pope": unit_pope},
+    )
+    (grid / "config.yaml").write_text(
+        "encoder:\n  name: demo\n  grid: [" + ", ".join(order) + "]\n"
+    )
     return grid
 
 

@@ -1,4 +1,5 @@
 """``python -m harness.report``: flags, Hydra-style overrides, output files, errors, --add-ci."""
+
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 from harness.report.cli import main
+
 from .runfolders import make_grid, md_blocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -14,8 +16,13 @@ PAPER_DIR = ROOT / "results" / "paper"
 
 
 def test_module_entry_point_prints_the_paper_table():
-    proc = subprocess.run([sys.executable, "-m", "harness.report", str(PAPER_DIR)], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.report", str(PAPER_DIR)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     [block] = md_blocks(proc.stdout)
     assert block[4][:4] == ["UNIT-1B", "64.90", "56.78", "66.64"]
@@ -38,7 +45,10 @@ def test_formats_out_file_and_extension(tmp_path, monkeypatch, capsys):
 
 def test_detailed_and_plot(tmp_path, monkeypatch, capsys):
     grid = make_grid(tmp_path / "grid", monkeypatch)
-    assert main([str(grid), "--detailed", "--plot", str(tmp_path / "p.png"), "--n-resamples", "100"]) == 0
+    assert (
+        main([str(grid), "--detailed", "--plot", str(tmp_path / "p.png"), "--n-resamples", "100"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert len(md_blocks(out)) == 1 + 3  # the table, then DocVQA, POPE, MME
     assert "MME (perception /2000): detailed results." in out
@@ -57,7 +67,18 @@ def test_hydra_overrides_give_the_same_report(tmp_path, monkeypatch, capsys):
 
 def test_compare_from_the_command_line(tmp_path, monkeypatch, capsys):
     grid = make_grid(tmp_path / "grid", monkeypatch)
-    assert main(["--compare", str(grid / "demo_clip_l"), str(grid / "demo_unit_1b"), "--n-resamples", "100"]) == 0
+    assert (
+        main(
+            [
+                "--compare",
+                str(grid / "demo_clip_l"),
+                str(grid / "demo_unit_1b"),
+                "--n-resamples",
+                "100",
+            ]
+        )
+        == 0
+    )
     [block] = md_blocks(capsys.readouterr().out)
     assert block[1][:4] == ["DocVQA", "75.00", "100.00", "+25.00"]
 

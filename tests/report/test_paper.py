@@ -1,12 +1,13 @@
 """The paper's numbers: the two copies agree, and they read back as printed."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
 
-from harness.names import PAPER_TASKS
 from harness.errors import HarnessError
+from harness.names import PAPER_TASKS
 from harness.report.paper import load_paper
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +31,9 @@ def test_values_read_back_as_printed():
     paper = load_paper()
     assert paper.families == ["clip_l", "siglip", "unit_600m", "unit_1b"]
     assert list(paper.cells["clip_l"]) == list(PAPER_TASKS)
-    assert paper.cells["unit_600m"]["chartqa"] == "61.0" and paper.cells["clip_l"]["mme"] == "1503.60"
+    assert (
+        paper.cells["unit_600m"]["chartqa"] == "61.0" and paper.cells["clip_l"]["mme"] == "1503.60"
+    )
     assert paper.value("unit_1b", "ocrbench") == 540.0 and paper.value(None, "gqa") is None
     assert paper.mme["siglip"] == {"perception": "1489.3654", "cognition": "312.8571"}
     # the table's MME column is the perception score rounded to two decimals

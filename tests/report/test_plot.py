@@ -1,4 +1,5 @@
 """``--plot``: the bar heights, error bars and paper markers, and a PNG that is written."""
+
 from __future__ import annotations
 
 import builtins
@@ -10,6 +11,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.report.plot import plot_table, series
 from harness.report.table import build_table
+
 from .runfolders import make_grid
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
@@ -28,7 +30,9 @@ def test_series_are_percent_of_each_benchmark_maximum(tmp_path, monkeypatch):
     j = {c.task: i for i, c in enumerate(table.columns)}
     assert clip["values"][j["mme"]] == pytest.approx(325 / 2000 * 100)
     assert clip["values"][j["docvqa"]] == 75.0 and clip["values"][j["gqa"]] is None
-    assert clip["paper"][j["mme"]] == pytest.approx(1503.60 / 20)  # the CLIP-L paper row, in percent
+    assert clip["paper"][j["mme"]] == pytest.approx(
+        1503.60 / 20
+    )  # the CLIP-L paper row, in percent
     assert unit["paper"][j["docvqa"]] == 71.34
     assert clip["lo"][j["docvqa"]] <= 75.0 <= clip["hi"][j["docvqa"]]
     paper_only = series(build_table([PAPER_DIR]))
@@ -38,7 +42,9 @@ def test_series_are_percent_of_each_benchmark_maximum(tmp_path, monkeypatch):
 
 def test_plot_writes_a_png(tmp_path, monkeypatch):
     grid = make_grid(tmp_path / "grid", monkeypatch)
-    out = plot_table(build_table([grid], paper=True), tmp_path / "plots" / "scores.png", n_resamples=200)
+    out = plot_table(
+        build_table([grid], paper=True), tmp_path / "plots" / "scores.png", n_resamples=200
+    )
     width, height = _png_size(out)
     assert width > 800 and height > 500
     width, height = _png_size(plot_table(build_table([PAPER_DIR]), tmp_path / "paper.png"))

@@ -1,4 +1,5 @@
 """Bootstrap intervals and paired tests, against hand-worked resamples and a brute-force reference."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,19 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.report.stats import Resampler, bootstrap_ci, mcnemar_p, paired_compare
-from .runfolders import (FakeMME, FakeMMEStratified, FakePope, FakePopeFast, FakePopeWrongFast, docvqa_records,
-                         failed_record, install_fakes, mme_records, pope_records)
+
+from .runfolders import (
+    FakeMME,
+    FakeMMEStratified,
+    FakePope,
+    FakePopeFast,
+    FakePopeWrongFast,
+    docvqa_records,
+    failed_record,
+    install_fakes,
+    mme_records,
+    pope_records,
+)
 
 
 def _mixed_docvqa(n, seed=1):
@@ -58,8 +70,14 @@ def test_perfect_scores_give_a_point_interval():
 def test_pope_f1_is_recomputed_per_resample(monkeypatch):
     install_fakes(monkeypatch)
     # 0: TP, 1: FP, 2: FN, 3: TN
-    recs = pope_records([("yes", "yes", "random"), ("no", "yes", "random"), ("yes", "no", "popular"),
-                         ("no", "no", "popular")])
+    recs = pope_records(
+        [
+            ("yes", "yes", "random"),
+            ("no", "yes", "random"),
+            ("yes", "no", "popular"),
+            ("no", "no", "popular"),
+        ]
+    )
     rs = Resampler("pope", recs)
     assert rs.path == "aggregate"  # F1 is not a mean of the per-sample scores
     # [0,0,1,2]: TP=2 FP=1 FN=1 -> P=R=2/3 -> F1=66.67;  [0,3,3,3]: TP=1 -> F1=100;  [1,2,3,3]: TP=0 -> 0
@@ -70,17 +88,22 @@ def test_pope_f1_is_recomputed_per_resample(monkeypatch):
 def test_a_declared_fast_path_agrees_with_aggregate(monkeypatch):
     install_fakes(monkeypatch, pope=FakePopeFast)
     rng = np.random.default_rng(0)
-    rows = [(["yes", "no"][a], ["yes", "no"][b], "random") for a, b in rng.integers(0, 2, size=(500, 2))]
+    rows = [
+        (["yes", "no"][a], ["yes", "no"][b], "random") for a, b in rng.integers(0, 2, size=(500, 2))
+    ]
     recs = pope_records(rows)
     fast = Resampler(FakePopeFast, recs)
     slow = Resampler(FakePope, recs)
     assert (fast.path, slow.path) == ("features", "aggregate")
     assert bootstrap_ci(FakePopeFast, recs, n_resamples=300) == pytest.approx(
-        bootstrap_ci(FakePope, recs, n_resamples=300), rel=1e-12)
+        bootstrap_ci(FakePope, recs, n_resamples=300), rel=1e-12
+    )
 
 
 def test_a_wrong_fast_path_is_refused():
-    recs = pope_records([("yes", "yes", "r"), ("no", "yes", "r"), ("yes", "no", "r"), ("no", "no", "r")] * 5)
+    recs = pope_records(
+        [("yes", "yes", "r"), ("no", "yes", "r"), ("yes", "no", "r"), ("no", "no", "r")] * 5
+    )
     with pytest.raises(HarnessError, match="disagree with aggregate"):
         Resampler(FakePopeWrongFast, recs)
 
@@ -88,8 +111,16 @@ def test_a_wrong_fast_path_is_refused():
 def test_mme_resamples_image_pairs_and_counts_a_pair_drawn_twice_twice(monkeypatch):
     install_fakes(monkeypatch)
     # pair A: both right; pair B: one right; pair C: none right (all "existence")
-    recs = mme_records([("existence", "A", 1), ("existence", "A", 1), ("existence", "B", 1),
-                        ("existence", "B", 0), ("existence", "C", 0), ("existence", "C", 0)])
+    recs = mme_records(
+        [
+            ("existence", "A", 1),
+            ("existence", "A", 1),
+            ("existence", "B", 1),
+            ("existence", "B", 0),
+            ("existence", "C", 0),
+            ("existence", "C", 0),
+        ]
+    )
     rs = Resampler("mme", recs)
     assert rs.unit_ids == ["A", "B", "C"] and [len(u) for u in rs.units] == [2, 2, 2]
     assert rs.value == pytest.approx(50 + 100 / 3)  # acc 3/6, acc+ 1/3
@@ -101,14 +132,24 @@ def test_strata_keep_every_subtask_in_every_resample():
     # one right pair per subtask (an oracle on a tiny MME set): perception = 2 x 200 = 400.
     # Resampled globally, half the resamples draw one subtask twice and lose the other (200);
     # resampled within subtasks, every resample is the data itself.
-    recs = mme_records([("existence", "A", 1), ("existence", "A", 1), ("count", "B", 1), ("count", "B", 1)])
+    recs = mme_records(
+        [("existence", "A", 1), ("existence", "A", 1), ("count", "B", 1), ("count", "B", 1)]
+    )
     assert bootstrap_ci(FakeMME, recs) == (200.0, 400.0)
     strat = Resampler(FakeMMEStratified, recs)
     assert [list(s) for s in strat.strata] == [[0], [1]]
     assert bootstrap_ci(FakeMMEStratified, recs) == (400.0, 400.0)
     # strata of several units keep their sizes: every row draws 2 existence and 1 count pair
-    recs = mme_records([("existence", "A", 1), ("existence", "A", 1), ("count", "B", 1), ("count", "B", 1),
-                        ("existence", "C", 0), ("existence", "C", 1)])
+    recs = mme_records(
+        [
+            ("existence", "A", 1),
+            ("existence", "A", 1),
+            ("count", "B", 1),
+            ("count", "B", 1),
+            ("existence", "C", 0),
+            ("existence", "C", 1),
+        ]
+    )
     idx = Resampler(FakeMMEStratified, recs).draw(50, seed=0)
     assert all(sorted(int(u) in (0, 2) for u in row) == [False, True, True] for row in idx)
 
@@ -138,8 +179,12 @@ def test_paired_compare_on_common_samples_and_bootstrap_p(monkeypatch):
     install_fakes(monkeypatch)
     rng = np.random.default_rng(5)
     truth = [["yes", "no"][x] for x in rng.integers(0, 2, 400)]
-    good = pope_records([(t, t if rng.random() < 0.9 else ("no" if t == "yes" else "yes"), "r") for t in truth])
-    bad = pope_records([(t, t if rng.random() < 0.6 else ("no" if t == "yes" else "yes"), "r") for t in truth])
+    good = pope_records(
+        [(t, t if rng.random() < 0.9 else ("no" if t == "yes" else "yes"), "r") for t in truth]
+    )
+    bad = pope_records(
+        [(t, t if rng.random() < 0.6 else ("no" if t == "yes" else "yes"), "r") for t in truth]
+    )
     same = paired_compare("pope", good, good, n_resamples=200)
     assert same["test"] == "paired bootstrap"
     assert same["diff"] == 0 and same["ci95"] == (0.0, 0.0) and same["p"] == 1.0
@@ -155,7 +200,9 @@ def test_no_task_class_or_no_samples_is_a_clear_error(monkeypatch):
     with pytest.raises(HarnessError, match="no scored samples"):
         bootstrap_ci("docvqa", [failed_record(0)])
     with pytest.raises(HarnessError, match="share no scored sample"):
-        paired_compare("docvqa", docvqa_records([("a", ["a"])]), docvqa_records([("a", ["a"])], start=5))
+        paired_compare(
+            "docvqa", docvqa_records([("a", ["a"])]), docvqa_records([("a", ["a"])], start=5)
+        )
 
 
 def test_real_pope_and_mme_declare_fast_paths_that_agree_with_their_aggregate():
@@ -170,8 +217,12 @@ def test_real_pope_and_mme_declare_fast_paths_that_agree_with_their_aggregate():
         pope_recs.append({"id": str(i), "prediction": pred, **pope.score(doc, pred)})
     mme_recs = []
     for i in range(240):
-        doc = {"id": str(i), "answer": ["Yes", "No"][i % 2], "category": ["count", "OCR", "code_reasoning"][i // 2 % 3],
-               "pair": f"img{i // 2}.jpg"}
+        doc = {
+            "id": str(i),
+            "answer": ["Yes", "No"][i % 2],
+            "category": ["count", "OCR", "code_reasoning"][i // 2 % 3],
+            "pair": f"img{i // 2}.jpg",
+        }
         pred = ["Yes", "No"][int(rng.integers(0, 2))]
         mme_recs.append({"id": str(i), "prediction": pred, **mme.score(doc, pred)})
 
@@ -181,8 +232,13 @@ def test_real_pope_and_mme_declare_fast_paths_that_agree_with_their_aggregate():
     class SlowMME(mme_mod.MME):
         ci_features = None
 
-    for task, slow, recs in ((pope_mod.POPE, SlowPOPE, pope_recs), (mme_mod.MME, SlowMME, mme_recs)):
+    for task, slow, recs in (
+        (pope_mod.POPE, SlowPOPE, pope_recs),
+        (mme_mod.MME, SlowMME, mme_recs),
+    ):
         assert Resampler(task, recs).path == "features"
         assert Resampler(slow, recs).path == "aggregate"
-        assert bootstrap_ci(task, recs, n_resamples=200) == pytest.approx(bootstrap_ci(slow, recs, n_resamples=200))
+        assert bootstrap_ci(task, recs, n_resamples=200) == pytest.approx(
+            bootstrap_ci(slow, recs, n_resamples=200)
+        )
     assert len(Resampler(mme_mod.MME, mme_recs).units) == 120  # image pairs

@@ -1,5 +1,6 @@
 """The paper's table from run folders: order, units, missing cells, bold, paper block, differences,
 and the five renderings."""
+
 from __future__ import annotations
 
 import csv
@@ -15,17 +16,77 @@ import pytest
 from harness.errors import HarnessError
 from harness.report.detail import build_detailed
 from harness.report.table import build_table
+
 from .runfolders import docvqa_records, install_fakes, make_grid, md_blocks, write_run
 
 PAPER_DIR = Path(__file__).resolve().parents[2] / "results" / "paper"
-HEADER = ["Encoder", "GQA", "OKVQA", "ChartQA", "DocVQA", "InfoVQA", "OCRBench", "POPE", "MME", "SEED-Image",
-          "MathVista"]
+HEADER = [
+    "Encoder",
+    "GQA",
+    "OKVQA",
+    "ChartQA",
+    "DocVQA",
+    "InfoVQA",
+    "OCRBench",
+    "POPE",
+    "MME",
+    "SEED-Image",
+    "MathVista",
+]
 # The authors' README table, typed from it (the "seed" table of the issue), in its printed precision.
 README = [
-    ["CLIP-L", "62.34", "56.97", "51.96", "57.19", "29.31", "382", "84.67", "1503.60", "69.79", "42.7"],
-    ["SigLIP", "63.02", "61.06", "56.48", "61.97", "29.70", "429", "85.93", "1489.37", "71.63", "44.2"],
-    ["UNIT-600M", "63.89", "61.52", "61.0", "65.49", "31.92", "480", "85.81", "1529.76", "72.81", "44.6"],
-    ["UNIT-1B", "64.90", "56.78", "66.64", "71.34", "34.81", "540", "87.54", "1531.92", "73.15", "44.3"],
+    [
+        "CLIP-L",
+        "62.34",
+        "56.97",
+        "51.96",
+        "57.19",
+        "29.31",
+        "382",
+        "84.67",
+        "1503.60",
+        "69.79",
+        "42.7",
+    ],
+    [
+        "SigLIP",
+        "63.02",
+        "61.06",
+        "56.48",
+        "61.97",
+        "29.70",
+        "429",
+        "85.93",
+        "1489.37",
+        "71.63",
+        "44.2",
+    ],
+    [
+        "UNIT-600M",
+        "63.89",
+        "61.52",
+        "61.0",
+        "65.49",
+        "31.92",
+        "480",
+        "85.81",
+        "1529.76",
+        "72.81",
+        "44.6",
+    ],
+    [
+        "UNIT-1B",
+        "64.90",
+        "56.78",
+        "66.64",
+        "71.34",
+        "34.81",
+        "540",
+        "87.54",
+        "1531.92",
+        "73.15",
+        "44.3",
+    ],
 ]
 D = "—"
 
@@ -66,9 +127,33 @@ def test_paper_block_and_signed_differences(tmp_path, monkeypatch):
         runs, paper, diff = md_blocks(tables.to_markdown())
         assert paper[1:] == README
         # the demo runs were scored under today's lmms-eval, not the paper's v0.2.x: marked
-        assert diff[1] == ["CLIP-L (demo) − CLIP-L", D, D, D, "+17.81†", D, D, "+1.04†", "-1178.60†", D, D]
+        assert diff[1] == [
+            "CLIP-L (demo) − CLIP-L",
+            D,
+            D,
+            D,
+            "+17.81†",
+            D,
+            D,
+            "+1.04†",
+            "-1178.60†",
+            D,
+            D,
+        ]
         assert diff[2] == ["UNIT-1B (demo) − UNIT-1B", D, D, D, "+28.66†", D, D, "-20.87†", D, D, D]
-        assert runs[1] == ["CLIP-L (demo)", D, D, D, "75.00† (1 failed)", D, D, "85.71†", "325.00†", D, D]
+        assert runs[1] == [
+            "CLIP-L (demo)",
+            D,
+            D,
+            D,
+            "75.00† (1 failed)",
+            D,
+            D,
+            "85.71†",
+            "325.00†",
+            D,
+            D,
+        ]
     md = build_table([grid], paper=True).to_markdown()
     assert "**Paper: UNIT (Zhu et al., NeurIPS 2024, arXiv:2409.04095)**" in md
     assert "| **64.90** |" in md  # the paper block has its own best values
@@ -76,7 +161,9 @@ def test_paper_block_and_signed_differences(tmp_path, monkeypatch):
 
 def test_no_family_match_gives_a_note_instead_of_differences(tmp_path, monkeypatch):
     install_fakes(monkeypatch)
-    run = write_run(tmp_path / "r", "mine", "My encoder", None, {"docvqa": docvqa_records([("a", ["a"])])})
+    run = write_run(
+        tmp_path / "r", "mine", "My encoder", None, {"docvqa": docvqa_records([("a", ["a"])])}
+    )
     doc = build_table([run], paper=True).doc
     assert len(doc.blocks) == 2
     assert any("matches a paper row" in n for n in doc.notes)
@@ -85,16 +172,34 @@ def test_no_family_match_gives_a_note_instead_of_differences(tmp_path, monkeypat
 def test_same_labels_are_told_apart(tmp_path, monkeypatch):
     install_fakes(monkeypatch)
     recs = {"docvqa": docvqa_records([("a", ["a"])])}
-    a = write_run(tmp_path / "oracle" / "r", "demo_clip_l", "CLIP-L (demo)", "clip_l", recs, model="oracle")
-    b = write_run(tmp_path / "mllm" / "r", "demo_clip_l", "CLIP-L (demo)", "clip_l", recs, model="mllm")
-    assert [r.label for r in build_table([a, b]).runs] == ["CLIP-L (demo) [oracle]", "CLIP-L (demo) [mllm]"]
+    a = write_run(
+        tmp_path / "oracle" / "r", "demo_clip_l", "CLIP-L (demo)", "clip_l", recs, model="oracle"
+    )
+    b = write_run(
+        tmp_path / "mllm" / "r", "demo_clip_l", "CLIP-L (demo)", "clip_l", recs, model="mllm"
+    )
+    assert [r.label for r in build_table([a, b]).runs] == [
+        "CLIP-L (demo) [oracle]",
+        "CLIP-L (demo) [mllm]",
+    ]
 
 
 def test_csv_is_machine_readable(tmp_path, monkeypatch):
     grid = make_grid(tmp_path / "grid", monkeypatch)
     rows = list(csv.reader(io.StringIO(build_table([grid]).to_csv())))
-    assert rows[0] == ["encoder", "gqa", "okvqa", "chartqa", "docvqa", "infovqa", "ocrbench", "pope", "mme",
-                       "seed", "mathvista"]
+    assert rows[0] == [
+        "encoder",
+        "gqa",
+        "okvqa",
+        "chartqa",
+        "docvqa",
+        "infovqa",
+        "ocrbench",
+        "pope",
+        "mme",
+        "seed",
+        "mathvista",
+    ]
     assert rows[1][0] == "CLIP-L (demo)" and rows[1][1] == ""  # missing: empty
     assert float(rows[1][4]) == 75.0 and float(rows[1][7]) == pytest.approx(600 / 7)
     with_paper = list(csv.reader(io.StringIO(build_table([grid], paper=True).to_csv())))
@@ -109,24 +214,46 @@ def test_latex_is_a_booktabs_table(tmp_path, monkeypatch):
     lines = tex.splitlines()
     assert lines[:2] == ["\\begin{table}[t]", "\\centering"] and lines[-1] == "\\end{table}"
     assert "\\begin{tabular}{l" + "r" * 10 + "}" in lines
-    assert tex.count("\\toprule") == 1 and tex.count("\\bottomrule") == 1 and tex.count("\\midrule") == 3
+    assert (
+        tex.count("\\toprule") == 1
+        and tex.count("\\bottomrule") == 1
+        and tex.count("\\midrule") == 3
+    )
     assert lines.index("\\toprule") < lines.index("\\bottomrule")
     rows = [ln for ln in lines if ln.endswith("\\\\") and "multicolumn" not in ln]
     assert len(rows) == 1 + 2 + 4 + 2 and all(ln.count("&") == 10 for ln in rows)
-    assert "\\textbf{100.00$^{\\dagger}$}" in tex and "$-1178.60^{\\dagger}$" in tex and "CLIP-L (demo) --- CLIP-L" not in tex
+    assert (
+        "\\textbf{100.00$^{\\dagger}$}" in tex
+        and "$-1178.60^{\\dagger}$" in tex
+        and "CLIP-L (demo) --- CLIP-L" not in tex
+    )
     assert "\\multicolumn{11}{l}{\\textit{Paper: UNIT" in tex
     assert not re.search(r"(?<!\\)[%_]", tex.replace("\\%", "").replace("\\_", ""))
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (structure checked above)")
+@pytest.mark.skipif(
+    shutil.which("pdflatex") is None, reason="pdflatex not installed (structure checked above)"
+)
 def test_latex_compiles_with_booktabs(tmp_path, monkeypatch):
     grid = make_grid(tmp_path / "grid", monkeypatch)
-    body = (build_table([grid], paper=True).to_latex() + build_table([PAPER_DIR]).to_latex()
-            + build_detailed([grid], paper=True, n_resamples=100).render("latex"))
-    (tmp_path / "t.tex").write_text("\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
-                                    + body + "\\end{document}\n", encoding="utf-8")
-    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    body = (
+        build_table([grid], paper=True).to_latex()
+        + build_table([PAPER_DIR]).to_latex()
+        + build_detailed([grid], paper=True, n_resamples=100).render("latex")
+    )
+    (tmp_path / "t.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs}\n\\begin{document}\n"
+        + body
+        + "\\end{document}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:]
     assert (tmp_path / "t.pdf").stat().st_size > 1000
 
@@ -159,7 +286,19 @@ def test_html_table(tmp_path, monkeypatch):
     parser = _Cells()
     parser.feed(build_table([grid], paper=True).to_html())
     assert parser.rows[0] == HEADER
-    assert parser.rows[1] == ["CLIP-L (demo)", D, D, D, "75.00† (1 failed)", D, D, "85.71†", "325.00†", D, D]
+    assert parser.rows[1] == [
+        "CLIP-L (demo)",
+        D,
+        D,
+        D,
+        "75.00† (1 failed)",
+        D,
+        D,
+        "85.71†",
+        "325.00†",
+        D,
+        D,
+    ]
     assert parser.rows[3][0].startswith("Paper: UNIT") and parser.rows[4:8] == README
     assert parser.strong == 2 + 10  # runs: DocVQA, POPE; paper: one best per column
 
@@ -193,9 +332,11 @@ def test_a_column_where_every_row_ties_has_no_bold():
     from harness.report.render import Cell
     from harness.report.table import _bold_best
 
-    rows = [[Cell("a"), Cell("0.00", raw=0.0), Cell("5.00", raw=5.0)],
-            [Cell("b"), Cell("0.00", raw=0.0), Cell("5.00", raw=5.0)],
-            [Cell("c"), Cell("0.00", raw=0.0), Cell("7.00", raw=7.0)]]
+    rows = [
+        [Cell("a"), Cell("0.00", raw=0.0), Cell("5.00", raw=5.0)],
+        [Cell("b"), Cell("0.00", raw=0.0), Cell("5.00", raw=5.0)],
+        [Cell("c"), Cell("0.00", raw=0.0), Cell("7.00", raw=7.0)],
+    ]
     _bold_best(rows)
     assert [r[1].bold for r in rows] == [False, False, False]
     assert [r[2].bold for r in rows] == [False, False, True]

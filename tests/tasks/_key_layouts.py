@@ -1,6 +1,7 @@
 """Small datasets for the dataset-key tests, in each benchmark's real layouts, whose variants
 differ: every question starts with a tag ("A", "B", ...) and variants hold different numbers of
 rows (so row-index ids differ too). Hub variants are the demo sets' own parquet tables, retagged."""
+
 from __future__ import annotations
 
 import importlib
@@ -76,8 +77,10 @@ def dump(path: Path, obj, lines: bool = False) -> None:
 
 # ---- original release layouts: writer(root, tag, split, n, **names) -----------------------------
 def gqa(root, tag, split="testdev", n=2, annotations=None, image_dir="images"):
-    qs = {f"{tag}{i}": {"imageId": f"img{i}", "question": f"{tag} q{i}?", "answer": "red"}
-          for i in range(n)}
+    qs = {
+        f"{tag}{i}": {"imageId": f"img{i}", "question": f"{tag} q{i}?", "answer": "red"}
+        for i in range(n)
+    }
     dump(root / (annotations or f"{split}_balanced_questions.json"), qs)
     for i in range(n):
         png(root / image_dir / f"img{i}.jpg")
@@ -101,25 +104,46 @@ def chartqa(root, tag, split="test", n=2, **_):
 
 
 def docvqa(root, tag, split="val", n=2, annotations=None, **_):
-    recs = [{"questionId": f"{tag}{i}", "question": f"{tag} q{i}?", "answers": ["x"],
-             "image": f"documents/d{i}.png"} for i in range(n)]
+    recs = [
+        {
+            "questionId": f"{tag}{i}",
+            "question": f"{tag} q{i}?",
+            "answers": ["x"],
+            "image": f"documents/d{i}.png",
+        }
+        for i in range(n)
+    ]
     dump(root / (annotations or f"{split}_v1.0.json"), {"data": recs})
     for i in range(n):
         png(root / "documents" / f"d{i}.png")
 
 
 def infovqa(root, tag, split="val", n=2, annotations=None, **_):
-    recs = [{"questionId": f"{tag}{i}", "question": f"{tag} q{i}?", "answers": ["x"],
-             "image_local_name": f"i{i}.png"} for i in range(n)]
+    recs = [
+        {
+            "questionId": f"{tag}{i}",
+            "question": f"{tag} q{i}?",
+            "answers": ["x"],
+            "image_local_name": f"i{i}.png",
+        }
+        for i in range(n)
+    ]
     dump(root / (annotations or f"infographicsVQA_{split}_v1.0_withQT.json"), {"data": recs})
     for i in range(n):
         png(root / "infographicsvqa_images" / f"i{i}.png")
 
 
 def ocrbench(root, tag, split=None, n=2, annotations=None, **_):
-    recs = [{"dataset_name": "IIIT5K", "image_path": f"./IIIT5K/{i}.png",
-             "question": f"{tag} q{i}?",
-             "answers": ["x"], "type": "Regular Text Recognition"} for i in range(n)]
+    recs = [
+        {
+            "dataset_name": "IIIT5K",
+            "image_path": f"./IIIT5K/{i}.png",
+            "question": f"{tag} q{i}?",
+            "answers": ["x"],
+            "type": "Regular Text Recognition",
+        }
+        for i in range(n)
+    ]
     dump(root / (annotations or "OCRBench.json"), recs)
     for i in range(n):
         png(root / "OCRBench_Images" / "IIIT5K" / f"{i}.png")
@@ -127,8 +151,15 @@ def ocrbench(root, tag, split=None, n=2, annotations=None, **_):
 
 def pope(root, tag, split=None, n=2, image_dir="val2014", **_):
     for s in ("adversarial", "popular", "random"):
-        recs = [{"question_id": i + 1, "image": f"COCO_{i}.jpg", "text": f"{tag} {s} q{i}?",
-                 "label": "yes"} for i in range(n)]
+        recs = [
+            {
+                "question_id": i + 1,
+                "image": f"COCO_{i}.jpg",
+                "text": f"{tag} {s} q{i}?",
+                "label": "yes",
+            }
+            for i in range(n)
+        ]
         dump(root / f"coco_pope_{s}.json", recs, lines=True)
     for i in range(n):
         png(root / image_dir / f"COCO_{i}.jpg")
@@ -142,24 +173,54 @@ def mme(root, tag, split=None, n=1, **_):
 
 
 def seed(root, tag, split=None, n=2, annotations=None, image_dir="SEED-Bench-image"):
-    qs = [{"question_id": f"{tag}{i}", "data_id": f"{i}.jpg", "data_type": "image",
-           "question": f"{tag} q{i}?",
-           "choice_a": "a", "choice_b": "b", "choice_c": "c", "choice_d": "d", "answer": "A",
-           "question_type_id": 1} for i in range(n)]
+    qs = [
+        {
+            "question_id": f"{tag}{i}",
+            "data_id": f"{i}.jpg",
+            "data_type": "image",
+            "question": f"{tag} q{i}?",
+            "choice_a": "a",
+            "choice_b": "b",
+            "choice_c": "c",
+            "choice_d": "d",
+            "answer": "A",
+            "question_type_id": 1,
+        }
+        for i in range(n)
+    ]
     dump(root / (annotations or "SEED-Bench.json"), {"questions": qs})
     for i in range(n):
         png(root / image_dir / f"{i}.jpg")
 
 
 def mathvista(root, tag, split="testmini", n=2, **_):
-    probs = {f"{tag}{i}": {"pid": f"{tag}{i}", "question": f"{tag} q{i}?",
-                           "image": f"images/{i}.png",
-                           "choices": None, "answer": "1", "question_type": "free_form",
-                           "answer_type": "integer", "precision": None} for i in range(n)}
+    probs = {
+        f"{tag}{i}": {
+            "pid": f"{tag}{i}",
+            "question": f"{tag} q{i}?",
+            "image": f"images/{i}.png",
+            "choices": None,
+            "answer": "1",
+            "question_type": "free_form",
+            "answer_type": "integer",
+            "precision": None,
+        }
+        for i in range(n)
+    }
     dump(root / f"{split}.json", probs)
     for i in range(n):
         png(root / "images" / f"{i}.png")
 
 
-ORIGINAL = {"gqa": gqa, "okvqa": okvqa, "chartqa": chartqa, "docvqa": docvqa, "infovqa": infovqa,
-            "ocrbench": ocrbench, "pope": pope, "mme": mme, "seed": seed, "mathvista": mathvista}
+ORIGINAL = {
+    "gqa": gqa,
+    "okvqa": okvqa,
+    "chartqa": chartqa,
+    "docvqa": docvqa,
+    "infovqa": infovqa,
+    "ocrbench": ocrbench,
+    "pope": pope,
+    "mme": mme,
+    "seed": seed,
+    "mathvista": mathvista,
+}

@@ -1,5 +1,6 @@
 """Helpers for the task tests: tiny datasets written in the real on-disk layouts (hub parquet
 folders, original release folders), and running a task end to end through the engine."""
+
 from __future__ import annotations
 
 import json
@@ -45,6 +46,7 @@ def oracle_metrics(task) -> dict:
     records = []
     for doc in task.docs():
         req, answer = task.build_request(doc), task.reference(doc)
-        records.append({"id": doc["id"], "prompt": req.prompt, "prediction": answer,
-                        **task.score(doc, answer)})
+        records.append(
+            {"id": doc["id"], "prompt": req.prompt, "prediction": answer, **task.score(doc, answer)}
+        )
     return task.aggregate(records)

@@ -1,26 +1,36 @@
 """Every dataset key of every task is honoured (path, name, split, format and the tasks' own keys),
 in the hub layout and the original release layout; a key a layout does not read, or a key no
 task reads, is a one-line error naming it."""
+
 from __future__ import annotations
 
 import json
 
 import pytest
-
 from _key_layouts import ORIGINAL, dump, task_config, write_hub
+
 from harness.errors import HarnessError
 from tasks import get_task_class
 from tasks.base import dataset_defaults
 
 TASKS = list(ORIGINAL)
-EXTRA_KEYS = {"gqa": ("images_name", "annotations", "image_dir"),
-              "okvqa": ("questions", "annotations", "image_dir"),
-              "docvqa": ("annotations",), "infovqa": ("annotations",), "ocrbench": ("annotations",),
-              "pope": ("image_dir",), "seed": ("annotations", "image_dir")}
-ORIGINAL_SPLITS = {"gqa": ("testdev", "val"), "okvqa": ("val2014", "train2014"),
-                   "chartqa": ("test", "val"),
-                   "docvqa": ("validation", "test"), "infovqa": ("validation", "test"),
-                   "mathvista": ("testmini", "test")}
+EXTRA_KEYS = {
+    "gqa": ("images_name", "annotations", "image_dir"),
+    "okvqa": ("questions", "annotations", "image_dir"),
+    "docvqa": ("annotations",),
+    "infovqa": ("annotations",),
+    "ocrbench": ("annotations",),
+    "pope": ("image_dir",),
+    "seed": ("annotations", "image_dir"),
+}
+ORIGINAL_SPLITS = {
+    "gqa": ("testdev", "val"),
+    "okvqa": ("val2014", "train2014"),
+    "chartqa": ("test", "val"),
+    "docvqa": ("validation", "test"),
+    "infovqa": ("validation", "test"),
+    "mathvista": ("testmini", "test"),
+}
 FILE_SPLIT = {"validation": "val"}  # DocVQA/InfoVQA release files say val
 
 
@@ -120,7 +130,10 @@ def test_original_split(name, tmp_path):
 def test_pope_original_split_names_release_files(tmp_path):
     ORIGINAL["pope"](tmp_path, "O", n=2)
     assert {d["split"] for d in docs("pope", path=str(tmp_path), format="original")} == {
-        "adversarial", "popular", "random"}
+        "adversarial",
+        "popular",
+        "random",
+    }
     one = docs("pope", path=str(tmp_path), format="original", split="popular")
     assert len(one) == 2 and {d["split"] for d in one} == {"popular"}
     two = docs("pope", path=str(tmp_path), format="original", split=["random", "adversarial"])
@@ -144,8 +157,9 @@ def test_hub_name_with_original_format_is_an_error(name, tmp_path):
         docs(name, path=str(tmp_path), format="original", name="other")
 
 
-@pytest.mark.parametrize("name, key", [(n, k) for n, keys in EXTRA_KEYS.items() for k in keys
-                                       if k != "images_name"])
+@pytest.mark.parametrize(
+    "name, key", [(n, k) for n, keys in EXTRA_KEYS.items() for k in keys if k != "images_name"]
+)
 def test_original_only_key_with_hub_format_is_an_error(name, key, tmp_path, scratch):
     folder = write_hub(name, tmp_path / "hub", scratch, {hub_default(name): ("H", 2)})
     with pytest.raises(HarnessError, match=rf"task.dataset.{key}='x' is not used with format=hub"):
@@ -167,8 +181,9 @@ def test_okvqa_questions_annotations_and_image_dir(tmp_path):
     dump(tmp_path / "q.json", {"questions": [question]})
     answers = [{"answer": "mine"}] * 10
     dump(tmp_path / "a.json", {"annotations": [{"question_id": "B0", "answers": answers}]})
-    loaded = docs("okvqa", path=str(tmp_path), format="original", questions="q.json",
-                  annotations="a.json")
+    loaded = docs(
+        "okvqa", path=str(tmp_path), format="original", questions="q.json", annotations="a.json"
+    )
     assert tags(loaded) == {"B"} and loaded[0]["answers"] == ["mine"] * 10
     ORIGINAL["okvqa"](tmp_path, "A", n=2, image_dir="coco")
     loaded = docs("okvqa", path=str(tmp_path), format="original", image_dir="coco")
@@ -185,10 +200,16 @@ def test_original_image_dir(name, tmp_path):
     assert all("/elsewhere/" in d["images"][0].path for d in chosen)
 
 
-@pytest.mark.parametrize("name, key, hint", [("gqa", "spilt", "split"), ("docvqa", "pth", "path"),
-                                             ("gqa", "image_name", "images_name"),
-                                             ("pope", "imagedir", "image_dir"),
-                                             ("okvqa", "formt", "format")])
+@pytest.mark.parametrize(
+    "name, key, hint",
+    [
+        ("gqa", "spilt", "split"),
+        ("docvqa", "pth", "path"),
+        ("gqa", "image_name", "images_name"),
+        ("pope", "imagedir", "image_dir"),
+        ("okvqa", "formt", "format"),
+    ],
+)
 def test_unknown_key_is_a_one_line_error_with_a_did_you_mean(name, key, hint):
     task = get_task_class(name)(task_config(name, **{key: "x"}))
     with pytest.raises(HarnessError) as err:

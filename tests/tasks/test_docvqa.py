@@ -1,4 +1,5 @@
 """DocVQA: hub and original loaders, prompt snapshot, ANLS scoring, malformed records."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,16 +11,33 @@ from harness.demo.data import demo_dataset
 from harness.errors import HarnessError, SampleError
 from tasks.docvqa import DocVQA
 
-FEATS = Features({"questionId": Value("string"), "question": Value("string"), "question_types": List(Value("string")),
-                  "image": Image(), "docId": Value("int64"), "ucsf_document_id": Value("string"),
-                  "ucsf_document_page_no": Value("string"), "answers": List(Value("string")),
-                  "data_split": Value("string")})
+FEATS = Features(
+    {
+        "questionId": Value("string"),
+        "question": Value("string"),
+        "question_types": List(Value("string")),
+        "image": Image(),
+        "docId": Value("int64"),
+        "ucsf_document_id": Value("string"),
+        "ucsf_document_page_no": Value("string"),
+        "answers": List(Value("string")),
+        "data_split": Value("string"),
+    }
+)
 
 
 def row(qid, question="What is the date?", answers=("1 May",), image="png", doc_id=7):
-    return {"questionId": qid, "question": question, "question_types": ["form"],
-            "image": png() if image == "png" else image, "docId": doc_id, "ucsf_document_id": "x", "ucsf_document_page_no": "1",
-            "answers": None if answers is None else list(answers), "data_split": "val"}
+    return {
+        "questionId": qid,
+        "question": question,
+        "question_types": ["form"],
+        "image": png() if image == "png" else image,
+        "docId": doc_id,
+        "ucsf_document_id": "x",
+        "ucsf_document_page_no": "1",
+        "answers": None if answers is None else list(answers),
+        "data_split": "val",
+    }
 
 
 def hub_task(tmp_path, rows, **ds):
@@ -32,9 +50,11 @@ def test_prompt_snapshot():
     task = DocVQA()
     assert task.version == "3"
     assert task.prompt({"id": "1", "question": "What is the date on the invoice?"}) == (
-        "What is the date on the invoice?\nAnswer the question using a single word or phrase.")
+        "What is the date on the invoice?\nAnswer the question using a single word or phrase."
+    )
     assert task.prompt({"id": "2", "question": "Who signed the letter ?"}) == (
-        "Who signed the letter ?\nAnswer the question using a single word or phrase.")
+        "Who signed the letter ?\nAnswer the question using a single word or phrase."
+    )
 
 
 def test_config_yaml():
@@ -68,12 +88,25 @@ def test_score_is_anls():
 
 
 def test_malformed_records_fail_with_their_reason(tmp_path):
-    rows = [row("1"), row("2", question=None), row("3", answers=None), row("4", answers=[]),
-            row("5", image=None), row("6", image=CORRUPT)]
+    rows = [
+        row("1"),
+        row("2", question=None),
+        row("3", answers=None),
+        row("4", answers=[]),
+        row("5", image=None),
+        row("6", image=CORRUPT),
+    ]
     task = hub_task(tmp_path, rows)
     docs = task.docs()
-    for doc, message in zip(docs[1:5], ["missing field 'question'", "'answers' is not a non-empty list",
-                                         "'answers' is not a non-empty list", "record has no image"]):
+    for doc, message in zip(
+        docs[1:5],
+        [
+            "missing field 'question'",
+            "'answers' is not a non-empty list",
+            "'answers' is not a non-empty list",
+            "record has no image",
+        ],
+    ):
         with pytest.raises(SampleError, match=message):
             task.build_request(doc)
     with pytest.raises(SampleError, match="image failed to decode"):
@@ -100,10 +133,24 @@ def test_original_layout(tmp_path):
     root = tmp_path / "val"
     write_png(root / "documents" / "a.png")
     write_png(root / "documents" / "b.png")
-    data = [{"questionId": 49153, "question": "What is the total?", "answers": ["$5"], "image": "documents/a.png"},
-            {"questionId": 49154, "question": "Who?", "answers": ["Ann"], "image": "documents/a.png"},
-            {"questionId": 49155, "question": "When?", "answers": ["today"], "image": "documents/b.png"}]
-    write_json(root / "val_v1.0.json", {"dataset_name": "docvqa", "dataset_split": "val", "data": data})
+    data = [
+        {
+            "questionId": 49153,
+            "question": "What is the total?",
+            "answers": ["$5"],
+            "image": "documents/a.png",
+        },
+        {"questionId": 49154, "question": "Who?", "answers": ["Ann"], "image": "documents/a.png"},
+        {
+            "questionId": 49155,
+            "question": "When?",
+            "answers": ["today"],
+            "image": "documents/b.png",
+        },
+    ]
+    write_json(
+        root / "val_v1.0.json", {"dataset_name": "docvqa", "dataset_split": "val", "data": data}
+    )
     task = DocVQA({"dataset": {"path": str(root), "format": "original"}})
     docs = task.docs()
     assert [d["id"] for d in docs] == ["49153", "49154", "49155"]
@@ -120,8 +167,10 @@ def test_original_layout_errors(tmp_path):
     root.mkdir()
     with pytest.raises(HarnessError, match="val_v1.0.json"):
         DocVQA({"dataset": {"path": str(root), "format": "original"}}).docs()
-    data = [{"questionId": 1, "question": "Q?", "answers": ["a"], "image": "documents/a.png"},
-            {"questionId": 2, "question": "Q?", "answers": ["a"], "image": "documents/b.png"}]
+    data = [
+        {"questionId": 1, "question": "Q?", "answers": ["a"], "image": "documents/a.png"},
+        {"questionId": 2, "question": "Q?", "answers": ["a"], "image": "documents/b.png"},
+    ]
     write_json(root / "val_v1.0.json", {"data": data})
     with pytest.raises(HarnessError, match="none of the 2 image files exist"):
         DocVQA({"dataset": {"path": str(root), "format": "original"}}).docs()
@@ -141,16 +190,18 @@ def test_demo_set_reaches_the_maximum(tmp_path):
     cfg["dataset"] = demo_dataset("docvqa", tmp_path, cfg["dataset"])
     task = DocVQA(cfg)
     assert len(task.docs()) >= 20
-    assert len({d["images"][0].key for d in task.docs()}) < len(task.docs())  # several questions per page
+    assert len({d["images"][0].key for d in task.docs()}) < len(
+        task.docs()
+    )  # several questions per page
     assert oracle_metrics(task) == {"anls": 100.0}
 
 
 DOCVQA_EDGES = [  # prediction, answers, ANLS (lmms-eval today), v0.2.4's thresholded accuracy
     ("helo", ["hello", "world wide"], 1 - 1 / 5, 1.0),
-    ("  helo\n", ["hello"], 1 - 1 / 5, 1.0),           # stripped first: the raw length is 4, not 7
+    ("  helo\n", ["hello"], 1 - 1 / 5, 1.0),  # stripped first: the raw length is 4, not 7
     ("wrld wide", ["hello", "world wide"], 1 - 1 / 10, 1.0),
-    ("ab", ["abcd"], 0.5, 1.0),                         # 1 - 2/4 = 0.5 is kept
-    ("a", ["abc"], 0.0, 0.0),                           # 1 - 2/3 < 0.5
+    ("ab", ["abcd"], 0.5, 1.0),  # 1 - 2/4 = 0.5 is kept
+    ("a", ["abc"], 0.0, 0.0),  # 1 - 2/3 < 0.5
     ("Hello World", ["hello world", "x"], 1.0, 1.0),
 ]
 
@@ -159,7 +210,10 @@ DOCVQA_EDGES = [  # prediction, answers, ANLS (lmms-eval today), v0.2.4's thresh
 def test_protocol_scores_on_edge_cases(protocol):
     task = DocVQA({"protocol": protocol})
     column = 2 if protocol == "lmms-eval" else 3
-    got = [task.score({"id": "q", "answers": answers}, pred)["score"] for pred, answers, *_ in DOCVQA_EDGES]
+    got = [
+        task.score({"id": "q", "answers": answers}, pred)["score"]
+        for pred, answers, *_ in DOCVQA_EDGES
+    ]
     assert got == pytest.approx([case[column] for case in DOCVQA_EDGES])
     records = [{"id": str(i), "score": s} for i, s in enumerate(got)]
     expected = 100 * (0.8 + 0.8 + 0.9 + 0.5 + 1.0) / 6 if column == 2 else 100 * 5 / 6

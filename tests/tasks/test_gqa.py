@@ -1,4 +1,5 @@
 """GQA: the two-config hub join on imageId, the original layout, prompt snapshot, both protocols."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,20 +11,39 @@ from harness.demo.data import demo_dataset
 from harness.errors import HarnessError, SampleError
 from tasks.gqa import GQA
 
-QFEATS = Features({"id": Value("string"), "imageId": Value("string"), "question": Value("string"),
-                   "answer": Value("string"), "fullAnswer": Value("string"), "isBalanced": Value("bool")})
+QFEATS = Features(
+    {
+        "id": Value("string"),
+        "imageId": Value("string"),
+        "question": Value("string"),
+        "answer": Value("string"),
+        "fullAnswer": Value("string"),
+        "isBalanced": Value("bool"),
+    }
+)
 IFEATS = Features({"id": Value("string"), "image": Image()})
 
 
 def q(qid, image_id, question="What color is the car?", answer="red"):
-    return {"id": qid, "imageId": image_id, "question": question, "answer": answer,
-            "fullAnswer": f"The car is {answer}.", "isBalanced": True}
+    return {
+        "id": qid,
+        "imageId": image_id,
+        "question": question,
+        "answer": answer,
+        "fullAnswer": f"The car is {answer}.",
+        "isBalanced": True,
+    }
 
 
 def hub_task(tmp_path, questions, images, protocol=None, **ds):
-    folder = write_hub(tmp_path / "GQA", {"testdev_balanced_instructions": {"testdev": questions},
-                                          "testdev_balanced_images": {"testdev": images}},
-                       {"testdev_balanced_instructions": QFEATS, "testdev_balanced_images": IFEATS})
+    folder = write_hub(
+        tmp_path / "GQA",
+        {
+            "testdev_balanced_instructions": {"testdev": questions},
+            "testdev_balanced_images": {"testdev": images},
+        },
+        {"testdev_balanced_instructions": QFEATS, "testdev_balanced_images": IFEATS},
+    )
     cfg = load_group("task", "gqa")
     cfg["dataset"].update(path=str(folder), **ds)
     if protocol:
@@ -36,13 +56,19 @@ def test_prompt_snapshot_and_config():
     assert task.version == "2" and task.protocols == ("lmms-eval", "llava", "lmms-eval-0.2")
     assert task.generation().max_new_tokens == 16
     assert task.prompt({"id": "1", "question": "Is the sky blue?"}) == (
-        "Is the sky blue?\nAnswer the question using a single word or phrase.")
+        "Is the sky blue?\nAnswer the question using a single word or phrase."
+    )
     assert task.prompt({"id": "2", "question": "Which side of the photo is the man on?"}) == (
-        "Which side of the photo is the man on?\nAnswer the question using a single word or phrase.")
+        "Which side of the photo is the man on?\nAnswer the question using a single word or phrase."
+    )
 
 
 def test_join_shares_image_keys_without_decoding(tmp_path):
-    images = [{"id": "n1", "image": png("red")}, {"id": "n2", "image": png("blue")}, {"id": "n3", "image": CORRUPT}]
+    images = [
+        {"id": "n1", "image": png("red")},
+        {"id": "n2", "image": png("blue")},
+        {"id": "n3", "image": CORRUPT},
+    ]
     questions = [q("201", "n2"), q("202", "n1"), q("203", "n2"), q("204", "n9"), q("205", "n3")]
     task = hub_task(tmp_path, questions, images)
     docs = task.docs()
@@ -61,16 +87,21 @@ def test_join_shares_image_keys_without_decoding(tmp_path):
 
 def test_missing_images_config_or_columns(tmp_path):
     with pytest.raises(HarnessError, match="no_such_images"):
-        hub_task(tmp_path, [q("1", "n1")], [{"id": "n1", "image": png()}], images_name="no_such_images").docs()
+        hub_task(
+            tmp_path, [q("1", "n1")], [{"id": "n1", "image": png()}], images_name="no_such_images"
+        ).docs()
 
 
-@pytest.mark.parametrize("prediction, lmms_eval, llava", [
-    ("Red", 1.0, 1.0),
-    (" red. ", 1.0, 1.0),
-    ("red!", 1.0, 0.0),
-    ("re-d", 1.0, 0.0),
-    ("dark red", 0.0, 0.0),
-])
+@pytest.mark.parametrize(
+    "prediction, lmms_eval, llava",
+    [
+        ("Red", 1.0, 1.0),
+        (" red. ", 1.0, 1.0),
+        ("red!", 1.0, 0.0),
+        ("re-d", 1.0, 0.0),
+        ("dark red", 0.0, 0.0),
+    ],
+)
 def test_protocols(prediction, lmms_eval, llava):
     doc = {"id": "1", "answer": "red"}
     assert GQA().score(doc, prediction) == {"answer": "red", "score": lmms_eval}
@@ -80,8 +111,11 @@ def test_protocols(prediction, lmms_eval, llava):
 
 
 def test_malformed_question_is_a_failed_sample(tmp_path):
-    task = hub_task(tmp_path, [q("1", "n1"), q("2", "n1", question=None), q("3", "n1", answer=None)],
-                    [{"id": "n1", "image": png()}])
+    task = hub_task(
+        tmp_path,
+        [q("1", "n1"), q("2", "n1", question=None), q("3", "n1", answer=None)],
+        [{"id": "n1", "image": png()}],
+    )
     records = run_oracle(task, tmp_path / "run")
     assert records[0]["score"] == 1.0
     assert "missing field 'question'" in records[1]["failed"]
@@ -91,10 +125,19 @@ def test_malformed_question_is_a_failed_sample(tmp_path):
 def test_original_layout(tmp_path):
     root = tmp_path / "gqa"
     write_png(root / "images" / "n161313.jpg")
-    write_json(root / "testdev_balanced_questions.json", {
-        "20968379": {"imageId": "n161313", "question": "Is it red?", "answer": "yes", "fullAnswer": "Yes, it is."},
-        "20968380": {"imageId": "n161313", "question": "What is it?", "answer": "t-shirt"},
-        "20968381": {"imageId": "n000001", "question": "Where?", "answer": "left"}})
+    write_json(
+        root / "testdev_balanced_questions.json",
+        {
+            "20968379": {
+                "imageId": "n161313",
+                "question": "Is it red?",
+                "answer": "yes",
+                "fullAnswer": "Yes, it is.",
+            },
+            "20968380": {"imageId": "n161313", "question": "What is it?", "answer": "t-shirt"},
+            "20968381": {"imageId": "n000001", "question": "Where?", "answer": "left"},
+        },
+    )
     task = GQA({"dataset": {"path": str(root), "format": "original"}})
     docs = task.docs()
     assert [d["id"] for d in docs] == ["20968379", "20968380", "20968381"]
@@ -110,7 +153,10 @@ def test_original_layout_errors(tmp_path):
     root.mkdir()
     with pytest.raises(HarnessError, match="testdev_balanced_questions.json"):
         GQA({"dataset": {"path": str(root), "format": "original"}}).docs()
-    write_json(root / "testdev_balanced_questions.json", {"1": {"imageId": "n1", "question": "Q?", "answer": "a"}})
+    write_json(
+        root / "testdev_balanced_questions.json",
+        {"1": {"imageId": "n1", "question": "Q?", "answer": "a"}},
+    )
     with pytest.raises(HarnessError, match="GQA images folder not found"):
         GQA({"dataset": {"path": str(root), "format": "original"}}).docs()
     write_json(root / "testdev_balanced_questions.json", [1])
@@ -125,7 +171,9 @@ def test_demo_set_reaches_the_maximum(tmp_path):
         task = GQA(cfg | {"protocol": protocol})
         docs = task.docs()
         assert 20 <= len(docs) <= 50 and task.warnings == []
-        assert len({d["images"][0].key for d in docs}) * 2 <= len(docs)  # several questions per image
+        assert len({d["images"][0].key for d in docs}) * 2 <= len(
+            docs
+        )  # several questions per image
         assert oracle_metrics(task) == {"exact_match": 100.0}
 
 
@@ -133,11 +181,11 @@ def test_demo_set_reaches_the_maximum(tmp_path):
 # layer strips the prediction; each side is a numpy string cell, lowercased in place, ASCII
 # punctuation deleted, compared. LLaVA: strip, drop trailing periods, lowercase.
 GQA_EDGES = [  # prediction, answer, lmms-eval (both versions), llava
-    (" T-Shirt.", "t-shirt", 1.0, 1.0),    # "tshirt" == "tshirt"; llava "t-shirt"
-    ("t shirt", "t-shirt", 0.0, 0.0),      # the space stays
+    (" T-Shirt.", "t-shirt", 1.0, 1.0),  # "tshirt" == "tshirt"; llava "t-shirt"
+    ("t shirt", "t-shirt", 0.0, 0.0),  # the space stays
     ("\u00a0Left\u2003", "left", 1.0, 1.0),  # str.strip removes Unicode spaces
-    ("yes\x00", "yes", 1.0, 0.0),          # numpy drops trailing NULs
-    ("İ", "i", 1.0, 0.0),                  # "i̇" cut to the cell's one character
+    ("yes\x00", "yes", 1.0, 0.0),  # numpy drops trailing NULs
+    ("İ", "i", 1.0, 0.0),  # "i̇" cut to the cell's one character
     ("no.", "No", 1.0, 1.0),
 ]
 

@@ -1,4 +1,5 @@
 """InfographicVQA: DocVQA's protocol on the InfographicVQA config and original layout."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,45 +11,98 @@ from harness.demo.data import demo_dataset
 from harness.errors import HarnessError
 from tasks.infovqa import InfoVQA
 
-FEATS = Features({"questionId": Value("string"), "question": Value("string"), "answers": List(Value("string")),
-                  "answer_type": List(Value("string")), "image": Image(), "image_url": Value("string"),
-                  "operation/reasoning": List(Value("string")), "ocr": Value("string"), "data_split": Value("string")})
+FEATS = Features(
+    {
+        "questionId": Value("string"),
+        "question": Value("string"),
+        "answers": List(Value("string")),
+        "answer_type": List(Value("string")),
+        "image": Image(),
+        "image_url": Value("string"),
+        "operation/reasoning": List(Value("string")),
+        "ocr": Value("string"),
+        "data_split": Value("string"),
+    }
+)
 
 
 def row(qid, url, answers=("12%",)):
-    return {"questionId": qid, "question": "What share?", "answers": list(answers), "answer_type": ["number"],
-            "image": png(), "image_url": url, "operation/reasoning": [], "ocr": "", "data_split": "val"}
+    return {
+        "questionId": qid,
+        "question": "What share?",
+        "answers": list(answers),
+        "answer_type": ["number"],
+        "image": png(),
+        "image_url": url,
+        "operation/reasoning": [],
+        "ocr": "",
+        "data_split": "val",
+    }
 
 
 def test_prompt_snapshot_and_config():
     task = InfoVQA(load_group("task", "infovqa"))
     assert task.version == "2" and task.metric == "anls" and task.expected_size == 2801
     assert (task.dataset["path"], task.dataset["name"], task.dataset["split"]) == (
-        "lmms-lab/DocVQA", "InfographicVQA", "validation")
+        "lmms-lab/DocVQA",
+        "InfographicVQA",
+        "validation",
+    )
     assert task.generation().max_new_tokens == 32
     assert task.prompt({"id": "1", "question": "Which country has the highest share?"}) == (
-        "Which country has the highest share?\nAnswer the question using a single word or phrase.")
+        "Which country has the highest share?\nAnswer the question using a single word or phrase."
+    )
 
 
 def test_hub_config_ids_and_image_keys(tmp_path):
-    folder = write_hub(tmp_path / "DocVQA", {"InfographicVQA": {"validation": [
-        row("65718", "http://x/1.jpg"), row("65719", "http://x/1.jpg"), row("65720", "http://x/2.jpg")]}}, FEATS)
+    folder = write_hub(
+        tmp_path / "DocVQA",
+        {
+            "InfographicVQA": {
+                "validation": [
+                    row("65718", "http://x/1.jpg"),
+                    row("65719", "http://x/1.jpg"),
+                    row("65720", "http://x/2.jpg"),
+                ]
+            }
+        },
+        FEATS,
+    )
     cfg = load_group("task", "infovqa")
     cfg["dataset"]["path"] = str(folder)
     task = InfoVQA(cfg)
     docs = task.docs()
     assert [d["id"] for d in docs] == ["65718", "65719", "65720"]
-    assert [d["images"][0].key for d in docs] == ["http://x/1.jpg", "http://x/1.jpg", "http://x/2.jpg"]
-    assert task.score(docs[0], "12 %")["score"] == pytest.approx(1 - 1 / 4)  # one insertion over len("12 %")
+    assert [d["images"][0].key for d in docs] == [
+        "http://x/1.jpg",
+        "http://x/1.jpg",
+        "http://x/2.jpg",
+    ]
+    assert task.score(docs[0], "12 %")["score"] == pytest.approx(
+        1 - 1 / 4
+    )  # one insertion over len("12 %")
     assert any("2801" in w for w in task.warnings)
 
 
 def test_original_layout(tmp_path):
     root = tmp_path / "infographicsvqa"
     write_png(root / "infographicsvqa_images" / "10002.jpeg")
-    write_json(root / "infographicsVQA_val_v1.0_withQT.json", {"dataset_split": "val", "data": [
-        {"questionId": 98313, "question": "What share?", "image_local_name": "10002.jpeg", "answers": ["12%"],
-         "image_url": "https://x/10002.jpeg", "answer_type": ["single span"]}]})
+    write_json(
+        root / "infographicsVQA_val_v1.0_withQT.json",
+        {
+            "dataset_split": "val",
+            "data": [
+                {
+                    "questionId": 98313,
+                    "question": "What share?",
+                    "image_local_name": "10002.jpeg",
+                    "answers": ["12%"],
+                    "image_url": "https://x/10002.jpeg",
+                    "answer_type": ["single span"],
+                }
+            ],
+        },
+    )
     task = InfoVQA({"dataset": {"path": str(root), "format": "original"}})
     docs = task.docs()
     assert docs[0]["id"] == "98313" and docs[0]["images"][0].key == "10002.jpeg"

@@ -1,4 +1,5 @@
 """Shared dataset access: local snapshots never share a cache, hub-id fallback, row conversion."""
+
 from __future__ import annotations
 
 import time
@@ -9,15 +10,26 @@ from datasets import Features, Value
 from harness.demo.hub import write_hub_dataset
 from harness.errors import HarnessError, SampleError
 from tasks import loading
-from tasks.loading import check_image_files, hub_id_alternatives, load_hub, load_hub_any, row_id, safe_convert
+from tasks.loading import (
+    check_image_files,
+    hub_id_alternatives,
+    load_hub,
+    load_hub_any,
+    row_id,
+    safe_convert,
+)
 
 FEATS = Features({"a": Value("string")})
 
 
 def test_same_named_folders_do_not_share_cached_data(tmp_path):
     """datasets keys a local folder's cache by its name; two 'chartqa' folders must still differ."""
-    first = write_hub_dataset(tmp_path / "one" / "chartqa", {"default": {"test": [{"a": "x"}] * 2}}, FEATS)
-    second = write_hub_dataset(tmp_path / "two" / "chartqa", {"default": {"test": [{"a": "y"}] * 3}}, FEATS)
+    first = write_hub_dataset(
+        tmp_path / "one" / "chartqa", {"default": {"test": [{"a": "x"}] * 2}}, FEATS
+    )
+    second = write_hub_dataset(
+        tmp_path / "two" / "chartqa", {"default": {"test": [{"a": "y"}] * 3}}, FEATS
+    )
     assert load_hub(str(first), None, "test")["a"] == ["x", "x"]
     assert load_hub(str(second), None, "test")["a"] == ["y", "y", "y"]
     time.sleep(0.01)
@@ -26,7 +38,10 @@ def test_same_named_folders_do_not_share_cached_data(tmp_path):
 
 
 def test_hub_id_alternatives():
-    assert hub_id_alternatives("lmms-lab/ChartQA") == ["lmms-lab/ChartQA", "lmms-lab-encoder/ChartQA"]
+    assert hub_id_alternatives("lmms-lab/ChartQA") == [
+        "lmms-lab/ChartQA",
+        "lmms-lab-encoder/ChartQA",
+    ]
     assert hub_id_alternatives("lmms-lab-encoder/GQA") == ["lmms-lab-encoder/GQA", "lmms-lab/GQA"]
     assert hub_id_alternatives("echo840/OCRBench") == ["echo840/OCRBench"]
     assert hub_id_alternatives("lmms-lab/a/b") == ["lmms-lab/a/b"]
@@ -47,7 +62,9 @@ def test_falls_back_to_the_other_organisation(monkeypatch):
 
 
 def test_offline_failure_names_every_id_tried():
-    with pytest.raises(HarnessError, match=r"lmms-lab/NoSuchSet.*also tried lmms-lab-encoder/NoSuchSet"):
+    with pytest.raises(
+        HarnessError, match=r"lmms-lab/NoSuchSet.*also tried lmms-lab-encoder/NoSuchSet"
+    ):
         load_hub_any("lmms-lab/NoSuchSet", None, "test")
 
 
@@ -66,7 +83,11 @@ def test_safe_convert_keeps_the_id_and_the_reason():
     safe = safe_convert(convert, row_id("qid"))
     assert safe(0, {"qid": "7", "n": 2}) == {"id": "7", "x": 0.5}
     assert safe(1, {"qid": "8", "n": 0})["error"].startswith("malformed record: ZeroDivisionError")
-    assert safe(2, {"qid": None, "bad": "sample"}) == {"id": "row2", "_index": 2, "error": "record has no image"}
+    assert safe(2, {"qid": None, "bad": "sample"}) == {
+        "id": "row2",
+        "_index": 2,
+        "error": "record has no image",
+    }
     assert safe_convert(convert, row_id(None))(5, "not a dict")["id"] == "5"
 
 

@@ -1,6 +1,7 @@
 """MathVista: hub and testmini.json loaders, format-prompt snapshots for every answer type, both
 protocols (lmms-eval today, lmms-eval-0.2) on hand-worked responses, generation lengths, the
 judge (a fake endpoint on 127.0.0.1, a tiny local chat model) with its cache, malformed records."""
+
 from __future__ import annotations
 
 import json
@@ -18,24 +19,69 @@ from harness.metrics.mathvista import judge_prompt
 from harness.models.replay import ReplayModel
 from tasks.mathvista import MathVista
 
-META = {"category": "math-targeted-vqa", "context": "bar chart", "grade": "daily life", "img_height": 8,
-        "img_width": 8, "language": "english", "source": "test", "split": "testmini"}
+META = {
+    "category": "math-targeted-vqa",
+    "context": "bar chart",
+    "grade": "daily life",
+    "img_height": 8,
+    "img_width": 8,
+    "language": "english",
+    "source": "test",
+    "split": "testmini",
+}
 
 
-def row(pid, question, answer, qtype="free_form", atype="integer", choices=None, unit=None, precision=None,
-        task="figure question answering", skills=("statistical reasoning",), image="png"):
-    return {"pid": str(pid), "question": question, "image": f"images/{pid}.jpg",
-            "decoded_image": png() if image == "png" else image, "choices": choices, "unit": unit,
-            "precision": precision, "answer": answer, "question_type": qtype, "answer_type": atype,
-            "metadata": dict(META, task=task, skills=list(skills)), "query": f"Hint: hint {pid}.\nQuestion: {question}"}
+def row(
+    pid,
+    question,
+    answer,
+    qtype="free_form",
+    atype="integer",
+    choices=None,
+    unit=None,
+    precision=None,
+    task="figure question answering",
+    skills=("statistical reasoning",),
+    image="png",
+):
+    return {
+        "pid": str(pid),
+        "question": question,
+        "image": f"images/{pid}.jpg",
+        "decoded_image": png() if image == "png" else image,
+        "choices": choices,
+        "unit": unit,
+        "precision": precision,
+        "answer": answer,
+        "question_type": qtype,
+        "answer_type": atype,
+        "metadata": dict(META, task=task, skills=list(skills)),
+        "query": f"Hint: hint {pid}.\nQuestion: {question}",
+    }
 
 
-MC = row(1, "What fraction of the shape is blue?", "8/11", "multi_choice", "text", ["3/11", "8/11", "6/11", "3/5"],
-         task="math word problem", skills=["arithmetic reasoning", "algebraic reasoning"])
+MC = row(
+    1,
+    "What fraction of the shape is blue?",
+    "8/11",
+    "multi_choice",
+    "text",
+    ["3/11", "8/11", "6/11", "3/5"],
+    task="math word problem",
+    skills=["arithmetic reasoning", "algebraic reasoning"],
+)
 INT = row(2, "Which number is missing?", "14")
 F1 = row(3, "What is the length of the bar?", "0.6", atype="float", precision=1.0, unit="cm")
-F2 = row(4, "How much money does Luca need?", "1.45", atype="float", precision=2.0, unit="$",
-         task="math word problem", skills=["arithmetic reasoning"])
+F2 = row(
+    4,
+    "How much money does Luca need?",
+    "1.45",
+    atype="float",
+    precision=2.0,
+    unit="$",
+    task="math word problem",
+    skills=["arithmetic reasoning"],
+)
 LST = row(5, "Between which two years does the line peak?", "[2007, 2008]", atype="list")
 ROWS = [MC, INT, F1, F2, LST]
 
@@ -66,13 +112,23 @@ def test_config_yaml_protocols_and_generation_lengths():
     cfg = load_group("task", "mathvista")
     task = MathVista(cfg)
     assert (task.dataset["path"], task.dataset["split"]) == ("AI4Math/MathVista", "testmini")
-    assert cfg["max_new_tokens"] is None and cfg["judge"]["url"] is None and cfg["judge"]["model"] is None
-    assert task.protocol == "lmms-eval" and task.generation().max_new_tokens == 16384   # today's YAML
+    assert (
+        cfg["max_new_tokens"] is None
+        and cfg["judge"]["url"] is None
+        and cfg["judge"]["model"] is None
+    )
+    assert (
+        task.protocol == "lmms-eval" and task.generation().max_new_tokens == 16384
+    )  # today's YAML
     assert task.judge() is None
     for name in ("lmms-eval-0.2", "paper"):
         old = MathVista(dict(cfg, protocol=name))
-        assert old.protocol == "lmms-eval-0.2" and old.generation().max_new_tokens == 1024   # v0.2.4's YAML
-    assert MathVista(dict(cfg, protocol="paper", max_new_tokens=64)).generation().max_new_tokens == 64
+        assert (
+            old.protocol == "lmms-eval-0.2" and old.generation().max_new_tokens == 1024
+        )  # v0.2.4's YAML
+    assert (
+        MathVista(dict(cfg, protocol="paper", max_new_tokens=64)).generation().max_new_tokens == 64
+    )
     demo = MathVista(dict(cfg, dataset=dict(cfg["dataset"], demo=True)))
     assert demo.generation().max_new_tokens == 128
     with pytest.raises(HarnessError, match="unknown protocol 'llava'"):
@@ -80,18 +136,28 @@ def test_config_yaml_protocols_and_generation_lengths():
 
 
 # (row, response, extraction method, right?) with no judge: lmms-eval's exact step, else ""
-CASES = [(MC, "8/11", "exact", True), (MC, " 8/11 ", "exact", True),      # stripped first
-         (MC, "B", "none", False),                  # "" -> the shortest choice "3/5"
-         (MC, "The answer is (B) 8/11.", "none", False),
-         (INT, "14", "exact", True), (INT, "There are 14 in all", "none", False), (INT, "", "exact", False),
-         (F1, "0.6", "exact", False),               # precision 1.0 from the hub: round() raises
-         (F2, "1.45", "exact", False), (LST, "[2007, 2008]", "none", False)]
+CASES = [
+    (MC, "8/11", "exact", True),
+    (MC, " 8/11 ", "exact", True),  # stripped first
+    (MC, "B", "none", False),  # "" -> the shortest choice "3/5"
+    (MC, "The answer is (B) 8/11.", "none", False),
+    (INT, "14", "exact", True),
+    (INT, "There are 14 in all", "none", False),
+    (INT, "", "exact", False),
+    (F1, "0.6", "exact", False),  # precision 1.0 from the hub: round() raises
+    (F2, "1.45", "exact", False),
+    (LST, "[2007, 2008]", "none", False),
+]
 
 
 def _replay(tmp_path, task, responses, name="run"):
     preds = tmp_path / f"{name}.jsonl"
-    preds.write_text("".join(json.dumps({"id": str(i), "prediction": r}) + "\n" for i, r in enumerate(responses)))
-    return run_task(task, ReplayModel(preds), tmp_path / name, EngineSettings(progress=False)).records
+    preds.write_text(
+        "".join(json.dumps({"id": str(i), "prediction": r}) + "\n" for i, r in enumerate(responses))
+    )
+    return run_task(
+        task, ReplayModel(preds), tmp_path / name, EngineSettings(progress=False)
+    ).records
 
 
 @pytest.mark.parametrize("protocol", ["lmms-eval", "lmms-eval-0.2"])
@@ -116,7 +182,9 @@ def test_opt_in_rules_are_recorded(tmp_path):
     assert (rec["extraction_method"], rec["score"]) == ("rule", 1.0)
 
 
-@pytest.mark.parametrize("protocol,model", [("lmms-eval", "gpt-4o-2024-11-20"), ("paper", "gpt-3.5-turbo")])
+@pytest.mark.parametrize(
+    "protocol,model", [("lmms-eval", "gpt-4o-2024-11-20"), ("paper", "gpt-3.5-turbo")]
+)
 def test_judge_prompt_model_cache_and_record(tmp_path, protocol, model):
     rows = [dict(INT, pid="0"), dict(MC, pid="1"), dict(LST, pid="2"), dict(INT, pid="3")]
     responses = ["fourteen", "I pick B", "It peaks in 2007 and 2008", "14"]
@@ -124,15 +192,19 @@ def test_judge_prompt_model_cache_and_record(tmp_path, protocol, model):
     with FakeJudge(reply=lambda p: replies[p.rsplit("\n\n", 2)[1]]) as srv:
         judge = {"url": srv.url, "api_key_env": None, "timeout_s": 5, "retries": 0}
         for attempt in range(2):
-            task = hub_task(tmp_path / "d", rows, protocol=protocol, judge=judge, cache_dir=str(tmp_path / "c"))
+            task = hub_task(
+                tmp_path / "d", rows, protocol=protocol, judge=judge, cache_dir=str(tmp_path / "c")
+            )
             records = _replay(tmp_path, task, responses, name=f"run{attempt}")
             assert [r["extraction_method"] for r in records] == ["judge", "judge", "judge", "exact"]
             assert [r["extraction"] for r in records] == ["14", "B", "[2007, 2008]", "14"]
             assert [r["score"] for r in records] == [1.0] * 4
-        assert len(srv.requests) == 3                  # the second run read the cache
+        assert len(srv.requests) == 3  # the second run read the cache
         assert {r["body"]["model"] for r in srv.requests} == {model}
         prompts = [r["body"]["messages"][0]["content"] for r in srv.requests]
-        assert judge_prompt("Hint: hint 2.\nQuestion: Which number is missing?", "fourteen") in prompts
+        assert (
+            judge_prompt("Hint: hint 2.\nQuestion: Which number is missing?", "fourteen") in prompts
+        )
         m = task.aggregate(records)
         assert m["judge"] == f"{model} @ {srv.url}" and m["extraction/judge"] == 3
     assert len(list((tmp_path / "c" / "judge" / "mathvista").glob("*.json"))) == 3
@@ -144,7 +216,11 @@ def test_no_answer_from_the_judge_is_an_empty_extraction(tmp_path):
         task = hub_task(tmp_path, [dict(INT, pid="1"), dict(MC, pid="2", query=None)], judge=judge)
         docs = task.docs()
         rec = task.score(docs[0], "fourteen")
-        assert (rec["extraction_method"], rec["extraction"], rec["score"]) == ("judge-failed", "", 0.0)
+        assert (rec["extraction_method"], rec["extraction"], rec["score"]) == (
+            "judge-failed",
+            "",
+            0.0,
+        )
         assert len(srv.requests) == 2
         with pytest.raises(SampleError, match="record 2: no 'query'"):
             task.score(docs[1], "I pick B")
@@ -152,14 +228,18 @@ def test_no_answer_from_the_judge_is_an_empty_extraction(tmp_path):
 
 def test_offline_judge_with_a_tiny_local_chat_model(tmp_path):
     folder = tmp_path / "tiny-judge"
-    build_tiny_chat_model(folder, answer="7")      # answers "7" to any prompt
-    task = hub_task(tmp_path, [dict(INT, pid="1", answer="7"), dict(INT, pid="2")],
-                    judge={"model": str(folder)}, cache_dir=str(tmp_path / "c"))
+    build_tiny_chat_model(folder, answer="7")  # answers "7" to any prompt
+    task = hub_task(
+        tmp_path,
+        [dict(INT, pid="1", answer="7"), dict(INT, pid="2")],
+        judge={"model": str(folder)},
+        cache_dir=str(tmp_path / "c"),
+    )
     docs = task.docs()
     rec = task.score(docs[0], "seven")
     assert (rec["extraction_method"], rec["extraction"], rec["score"]) == ("judge", "7", 1.0)
     assert rec["judge"] == f"local {folder.resolve()}"
-    assert task.score(docs[1], "fourteen")["score"] == 0.0          # "7" != "14"
+    assert task.score(docs[1], "fourteen")["score"] == 0.0  # "7" != "14"
     assert task.judge().requests == 2
 
 
@@ -169,11 +249,15 @@ def test_malformed_records(tmp_path):
     no_image = dict(INT, pid="3", image=None, decoded_image=None)
     task = hub_task(tmp_path, [bad_mc, no_choices, no_image, dict(F1, pid="4", precision=None)])
     docs = task.docs()
-    for doc, msg in zip(docs[:3], ("not one of its choices", "without a list of choices", "no image")):
+    for doc, msg in zip(
+        docs[:3], ("not one of its choices", "without a list of choices", "no image")
+    ):
         with pytest.raises(SampleError, match=msg):
             task.build_request(doc)
-    assert task.prompt(docs[3]).endswith("using a single floating-point number.")   # no precision given
-    rec = task.score(docs[3], "0.6")   # lmms-eval: round(0.6, None) = 1
+    assert task.prompt(docs[3]).endswith(
+        "using a single floating-point number."
+    )  # no precision given
+    rec = task.score(docs[3], "0.6")  # lmms-eval: round(0.6, None) = 1
     assert (rec["normalized"], rec["score"]) == ("1", 0.0)
 
 
@@ -186,7 +270,11 @@ def test_demo_oracle(tmp_path, cache_dir):
     records = run_oracle(task, tmp_path)
     assert not any(r.get("failed") for r in records) and not task.warnings
     assert {(r["question_type"], r["answer_type"]) for r in records} == {
-        ("multi_choice", "text"), ("free_form", "integer"), ("free_form", "float"), ("free_form", "list")}
+        ("multi_choice", "text"),
+        ("free_form", "integer"),
+        ("free_form", "float"),
+        ("free_form", "list"),
+    }
     assert {task.docs()[i].get("precision") for i in range(len(records))} >= {1.0, 2.0}
     m = task.aggregate(records)
     assert m["answer_type/text"] == 100.0 and m["answer_type/integer"] == 100.0
@@ -209,6 +297,11 @@ def test_testmini_json_layout(tmp_path):
     assert task.prompt(docs[0]).startswith("What fraction of the shape is blue?\nA. 3/11")
     with pytest.raises(SampleError, match="image file not found"):
         task.build_request(docs[4])
-    assert MathVista({"dataset": {"path": str(root / "testmini.json"), "format": "original"}}).docs()[0]["id"] == "1"
+    assert (
+        MathVista({"dataset": {"path": str(root / "testmini.json"), "format": "original"}}).docs()[
+            0
+        ]["id"]
+        == "1"
+    )
     with pytest.raises(HarnessError, match="testmini.json"):
         MathVista({"dataset": {"path": str(tmp_path / "nowhere"), "format": "original"}}).docs()

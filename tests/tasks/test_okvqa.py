@@ -1,5 +1,6 @@
 """OK-VQA: hub and original (questions + annotations + COCO images) loaders, prompt snapshot,
 soft accuracy under both protocols, the oracle's best answer."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -13,13 +14,27 @@ from harness.demo.data import ensure_demo_data
 from harness.errors import HarnessError, SampleError
 from tasks.okvqa import OKVQA
 
-FEATS = Features({"question_id": Value("string"), "image": Image(), "question": Value("string"),
-                  "answers": List(Value("string")), "question_type": Value("string"), "answer_type": Value("string")})
+FEATS = Features(
+    {
+        "question_id": Value("string"),
+        "image": Image(),
+        "question": Value("string"),
+        "answers": List(Value("string")),
+        "question_type": Value("string"),
+        "answer_type": Value("string"),
+    }
+)
 
 
 def row(qid, answers, question="What sport is this?"):
-    return {"question_id": qid, "image": png(), "question": question, "answers": answers,
-            "question_type": "other", "answer_type": "other"}
+    return {
+        "question_id": qid,
+        "image": png(),
+        "question": question,
+        "answers": answers,
+        "question_type": "other",
+        "answer_type": "other",
+    }
 
 
 def hub_task(tmp_path, rows, protocol="lmms-eval"):
@@ -32,15 +47,21 @@ def hub_task(tmp_path, rows, protocol="lmms-eval"):
 def test_prompt_snapshot_and_config():
     task = OKVQA(load_group("task", "okvqa"))
     assert task.version == "2" and task.protocols == ("lmms-eval", "official", "lmms-eval-0.2")
-    assert (task.dataset["split"], task.generation().max_new_tokens) == ("val2014", 1024)  # lmms-eval sets none: its LLaVA default
+    assert (task.dataset["split"], task.generation().max_new_tokens) == (
+        "val2014",
+        1024,
+    )  # lmms-eval sets none: its LLaVA default
     assert task.prompt({"id": "1", "question": "What sport can you use this for?"}) == (
         "What sport can you use this for?\nWhen the provided information is insufficient, respond with "
-        "'Unanswerable'.\nAnswer the question using a single word or phrase.")
+        "'Unanswerable'.\nAnswer the question using a single word or phrase."
+    )
 
 
 def test_hub_ids_scores_and_breakdown(tmp_path):
     tennis = ["tennis"] * 6 + ["racquetball"] * 2 + ["squash"] * 2
-    task = hub_task(tmp_path, [row("2971475", tennis), row("2971476", ["Two"] * 4 + ["2"] * 2 + ["3"] * 4)])
+    task = hub_task(
+        tmp_path, [row("2971475", tennis), row("2971476", ["Two"] * 4 + ["2"] * 2 + ["3"] * 4)]
+    )
     docs = task.docs()
     assert [d["id"] for d in docs] == ["2971475", "2971476"]
     assert task.score(docs[0], "Tennis.")["score"] == 1.0
@@ -53,7 +74,10 @@ def test_hub_ids_scores_and_breakdown(tmp_path):
 def test_official_protocol_differs_on_unanimous_raw_answers(tmp_path):
     answers = ["Tennis"] * 10
     assert OKVQA().score({"id": "1", "answers": answers}, "tennis")["score"] == 1.0
-    assert OKVQA({"protocol": "official"}).score({"id": "1", "answers": answers}, "tennis")["score"] == 0.0
+    assert (
+        OKVQA({"protocol": "official"}).score({"id": "1", "answers": answers}, "tennis")["score"]
+        == 0.0
+    )
 
 
 def test_reference_is_the_best_scoring_answer():
@@ -61,7 +85,9 @@ def test_reference_is_the_best_scoring_answer():
     assert task.reference({"id": "1", "answers": ["cat"] * 3 + ["dog"] * 7}) == "dog"
     doc = {"id": "2", "answers": ["a dog"] * 2 + ["the dog"] * 2 + ["cat"] * 3 + ["bird"] * 3}
     best = task.reference(doc)
-    assert best in ("a dog", "the dog") and task.score(doc, best)["score"] == 1.0  # 4 after normalising
+    assert (
+        best in ("a dog", "the dog") and task.score(doc, best)["score"] == 1.0
+    )  # 4 after normalising
 
 
 def test_malformed_answers_are_failed_samples(tmp_path):
@@ -75,16 +101,37 @@ def test_malformed_answers_are_failed_samples(tmp_path):
 def test_original_layout(tmp_path):
     root = tmp_path / "okvqa"
     write_png(root / "val2014" / "COCO_val2014_000000297147.jpg")
-    write_json(root / "OpenEnded_mscoco_val2014_questions.json", {"questions": [
-        {"image_id": 297147, "question": "What sport?", "question_id": 2971475},
-        {"image_id": 297147, "question": "Who plays it?", "question_id": 2971476},
-        {"image_id": 1, "question": "What?", "question_id": 10},
-        {"image_id": 297147, "question": "Orphan?", "question_id": 11}]})
-    ann = lambda qid, ans: {"question_id": qid, "image_id": 297147, "question_type": "other", "answer_type": "other",
-                            "answers": [{"answer": a, "raw_answer": a, "answer_confidence": "yes", "answer_id": k + 1}
-                                        for k, a in enumerate(ans)]}
-    write_json(root / "mscoco_val2014_annotations.json", {"annotations": [
-        ann(2971475, ["tennis"] * 10), ann(2971476, ["player"] * 4 + ["athlete"] * 6), ann(10, ["x"] * 10)]})
+    write_json(
+        root / "OpenEnded_mscoco_val2014_questions.json",
+        {
+            "questions": [
+                {"image_id": 297147, "question": "What sport?", "question_id": 2971475},
+                {"image_id": 297147, "question": "Who plays it?", "question_id": 2971476},
+                {"image_id": 1, "question": "What?", "question_id": 10},
+                {"image_id": 297147, "question": "Orphan?", "question_id": 11},
+            ]
+        },
+    )
+    ann = lambda qid, ans: {
+        "question_id": qid,
+        "image_id": 297147,
+        "question_type": "other",
+        "answer_type": "other",
+        "answers": [
+            {"answer": a, "raw_answer": a, "answer_confidence": "yes", "answer_id": k + 1}
+            for k, a in enumerate(ans)
+        ],
+    }
+    write_json(
+        root / "mscoco_val2014_annotations.json",
+        {
+            "annotations": [
+                ann(2971475, ["tennis"] * 10),
+                ann(2971476, ["player"] * 4 + ["athlete"] * 6),
+                ann(10, ["x"] * 10),
+            ]
+        },
+    )
     task = OKVQA({"dataset": {"path": str(root), "format": "original"}})
     docs = task.docs()
     assert [d["id"] for d in docs] == ["2971475", "2971476", "10", "11"]
@@ -118,7 +165,9 @@ def test_demo_set_reaches_the_maximum(tmp_path):
         task = OKVQA(cfg | {"protocol": protocol})
         docs = task.docs()
         assert 20 <= len(docs) <= 50 and all(len(d["answers"]) == 10 for d in docs)
-        assert len({max(Counter(d["answers"]).values()) for d in docs}) >= 3  # unanimous and split answers
+        assert (
+            len({max(Counter(d["answers"]).values()) for d in docs}) >= 3
+        )  # unanimous and split answers
         assert oracle_metrics(task) == {"vqa_accuracy": 100.0}
 
 

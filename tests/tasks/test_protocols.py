@@ -1,5 +1,6 @@
 """Protocols fix generation lengths with the scoring: the ``paper`` alias, each protocol's
 max_new_tokens as its source's YAML sets it, and an explicit task ``max_new_tokens`` winning."""
+
 from __future__ import annotations
 
 import pytest
@@ -45,18 +46,25 @@ def test_an_explicit_max_new_tokens_wins():
     assert okvqa({"protocol": "paper", "max_new_tokens": 7}).generation().max_new_tokens == 7
     assert okvqa({"protocol": "paper", "max_new_tokens": None}).generation().max_new_tokens == 1024
     for bad in (0, -3, "32", 2.5, True):
-        with pytest.raises(HarnessError, match="task okvqa: max_new_tokens must be a positive integer"):
+        with pytest.raises(
+            HarnessError, match="task okvqa: max_new_tokens must be a positive integer"
+        ):
             okvqa({"max_new_tokens": bad}).generation()
 
 
 def test_unknown_protocol_lists_the_valid_ones_and_the_alias():
-    with pytest.raises(HarnessError, match=r"unknown protocol 'lmms-eval-0.3'; valid: lmms-eval, "
-                                           r"lmms-eval-0.2, paper"):
+    with pytest.raises(
+        HarnessError,
+        match=r"unknown protocol 'lmms-eval-0.3'; valid: lmms-eval, "
+        r"lmms-eval-0.2, paper",
+    ):
         get_task_class("docvqa")({"protocol": "lmms-eval-0.3"})
 
 
 def test_demo_data_caps_the_protocol_length_unless_given():
     seed = get_task_class("seed")
     assert seed({"dataset": {"demo": True}}).generation().max_new_tokens == 128
-    assert seed({"dataset": {"demo": True}, "max_new_tokens": 600}).generation().max_new_tokens == 600
+    assert (
+        seed({"dataset": {"demo": True}, "max_new_tokens": 600}).generation().max_new_tokens == 600
+    )
     assert get_task_class("gqa")({"dataset": {"demo": True}}).generation().max_new_tokens == 16

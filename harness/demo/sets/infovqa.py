@@ -1,5 +1,6 @@
 """Synthetic infographics in lmms-lab/DocVQA's schema (config InfographicVQA, split validation);
 three questions per infographic."""
+
 from __future__ import annotations
 
 import random
@@ -28,25 +29,63 @@ def rows(seed: int, n: int = 8) -> list[dict[str, Any]]:
     out = []
     for d in range(n):
         topic, city = TOPICS[d % len(TOPICS)], rng.choice(CITIES)
-        people, share = f"{rng.randint(2, 40)}.{rng.randint(1, 9)} million", f"{rng.randint(5, 95)}%"
-        img = png_bytes(infographic(f"{topic} facts", [f"Fans: {people}", f"Share: {share}", f"Top city: {city}"],
-                                    rng.choice(["blue", "green", "purple", "orange"])))
-        qas = [(f"How many people are fans of {topic.lower()}?", [people, people.replace(" million", "m")],
-                ["number"], ["counting"]),
-               ("What percentage is shown as the share?", [share, share.rstrip("%") + " %"], ["number"], []),
-               ("Which city is the top city?", [city], ["single span"], [])]
+        people, share = (
+            f"{rng.randint(2, 40)}.{rng.randint(1, 9)} million",
+            f"{rng.randint(5, 95)}%",
+        )
+        img = png_bytes(
+            infographic(
+                f"{topic} facts",
+                [f"Fans: {people}", f"Share: {share}", f"Top city: {city}"],
+                rng.choice(["blue", "green", "purple", "orange"]),
+            )
+        )
+        qas = [
+            (
+                f"How many people are fans of {topic.lower()}?",
+                [people, people.replace(" million", "m")],
+                ["number"],
+                ["counting"],
+            ),
+            (
+                "What percentage is shown as the share?",
+                [share, share.rstrip("%") + " %"],
+                ["number"],
+                [],
+            ),
+            ("Which city is the top city?", [city], ["single span"], []),
+        ]
         for q, (question, answers, atype, reasoning) in enumerate(qas):
-            out.append({"questionId": str(98000 + 10 * d + q), "question": question, "answers": answers,
-                        "answer_type": atype, "image": img, "image_url": f"https://example.org/infographic/{d}.jpg",
-                        "operation/reasoning": reasoning, "ocr": "", "data_split": "val"})
+            out.append(
+                {
+                    "questionId": str(98000 + 10 * d + q),
+                    "question": question,
+                    "answers": answers,
+                    "answer_type": atype,
+                    "image": img,
+                    "image_url": f"https://example.org/infographic/{d}.jpg",
+                    "operation/reasoning": reasoning,
+                    "ocr": "",
+                    "data_split": "val",
+                }
+            )
     return out
 
 
 def build(folder: Path, seed: int = 0) -> None:
     from datasets import Features, Image, List, Value
 
-    feats = Features({"questionId": Value("string"), "question": Value("string"), "answers": List(Value("string")),
-                      "answer_type": List(Value("string")), "image": Image(), "image_url": Value("string"),
-                      "operation/reasoning": List(Value("string")), "ocr": Value("string"),
-                      "data_split": Value("string")})
+    feats = Features(
+        {
+            "questionId": Value("string"),
+            "question": Value("string"),
+            "answers": List(Value("string")),
+            "answer_type": List(Value("string")),
+            "image": Image(),
+            "image_url": Value("string"),
+            "operation/reasoning": List(Value("string")),
+            "ocr": Value("string"),
+            "data_split": Value("string"),
+        }
+    )
     write_hub_dataset(folder, {"InfographicVQA": {"validation": rows(seed)}}, feats)

@@ -1,6 +1,7 @@
 """Synthetic POPE in lmms-lab/POPE's schema (config ``default``, split ``test``): shape scenes
 with yes/no "Is there a ... in the image?" questions, every split (category) covered, two
 yes and two no questions per image. Question ids restart at 1 in each split, as in the release."""
+
 from __future__ import annotations
 
 import random
@@ -33,9 +34,17 @@ def rows(seed: int, images_per_split: int = 3) -> list[dict[str, Any]]:
             rng.shuffle(qs)
             for (shape, colour), answer in qs:
                 qid += 1
-                out.append({"id": f"{len(out):04d}", "question_id": str(qid),
-                            "question": f"Is there {_article(colour)} {colour} {shape} in the image?", "answer": answer,
-                            "image_source": name, "image": img, "category": split})
+                out.append(
+                    {
+                        "id": f"{len(out):04d}",
+                        "question_id": str(qid),
+                        "question": f"Is there {_article(colour)} {colour} {shape} in the image?",
+                        "answer": answer,
+                        "image_source": name,
+                        "image": img,
+                        "category": split,
+                    }
+                )
     return out
 
 
@@ -47,9 +56,17 @@ def features() -> Features:
     """The hub schema's ``datasets.Features``."""
     from datasets import Features, Image, Value
 
-    return Features({"id": Value("string"), "question_id": Value("string"), "question": Value("string"),
-                     "answer": Value("string"), "image_source": Value("string"), "image": Image(),
-                     "category": Value("string")})
+    return Features(
+        {
+            "id": Value("string"),
+            "question_id": Value("string"),
+            "question": Value("string"),
+            "answer": Value("string"),
+            "image_source": Value("string"),
+            "image": Image(),
+            "category": Value("string"),
+        }
+    )
 
 
 def build(folder: Path, seed: int = 0) -> None:
