@@ -1,4 +1,5 @@
-"""Multiple-choice helpers: option letters, the first-letter rule, the Levenshtein-closest choice."""
+"""Multiple-choice helpers: option letters, the first-letter rule, the Levenshtein-closest
+choice."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def first_letter_correct(prediction: str, answer: str) -> bool:
     """SEED's rule: the prediction's first character equals the answer letter, ignoring case
     (both lowercased and stripped, as lmms-eval compares them).
 
-    >>> first_letter_correct("b", "B"), first_letter_correct("(B)", "B"), first_letter_correct("Because", "B")
+    >>> (first_letter_correct("b", "B"), first_letter_correct("(B)", "B"),
+    ...  first_letter_correct("Because", "B"))
     (True, False, True)
     """
     return first_char(prediction).lower() == answer.lower().strip()

@@ -82,9 +82,12 @@ def subtask_metrics(t: SubtaskTally) -> dict[str, float]:
 
 
 def mme_metrics(tallies: dict[str, SubtaskTally]) -> dict[str, float]:
-    """``perception``, ``cognition`` and ``<subtask>/{acc,acc_plus,score}`` for the subtasks present.
+    """``perception``, ``cognition`` and ``<subtask>/{acc,acc_plus,score}`` for the subtasks
+    present.
 
-    >>> m = mme_metrics({"count": SubtaskTally(4, 3, 2, 1), "code_reasoning": SubtaskTally(2, 2, 1, 1)})
+    >>> m = mme_metrics(
+    ...     {"count": SubtaskTally(4, 3, 2, 1), "code_reasoning": SubtaskTally(2, 2, 1, 1)}
+    ... )
     >>> m["perception"], m["cognition"], m["total"], m["count/acc_plus"]
     (125.0, 200.0, 325.0, 50.0)
     """

@@ -17,7 +17,8 @@ def relaxed_correctness(prediction: str, target: str, max_relative_change: float
     (1.0, 0.0)
     >>> relaxed_correctness("45%", "0.45"), relaxed_correctness("45", "45%")
     (1.0, 0.0)
-    >>> relaxed_correctness("0.0", "0"), relaxed_correctness("0", "0"), relaxed_correctness("YES", "Yes")
+    >>> (relaxed_correctness("0.0", "0"), relaxed_correctness("0", "0"),
+    ...  relaxed_correctness("YES", "Yes"))
     (0.0, 1.0, 1.0)
     """
     pred_f = parse_float(prediction)

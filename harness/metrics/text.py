@@ -1,4 +1,5 @@
-"""Text primitives shared by several metrics: edit distance, whitespace, punctuation, full-width forms."""
+"""Text primitives shared by several metrics: edit distance, whitespace, punctuation, full-width
+forms."""
 
 from __future__ import annotations
 

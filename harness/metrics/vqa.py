@@ -68,14 +68,15 @@ ARTICLES = frozenset({"a", "an", "the"})
 
 # Contracted forms the processor restores: each is reached from the spellings that miss exactly
 # one of its apostrophes ("dont" -> "don't"; "couldnt've" and "couldn'tve" -> "couldn't've").
-_CONTRACTED = """ain't aren't can't could've couldn't couldn't've didn't doesn't don't hadn't hadn't've
-hasn't haven't he'd he'd've he's how'd how'll how's isn't it'd it'd've it'll ma'am mightn't mightn't've
-might've mustn't must've needn't not've o'clock oughtn't 'ow's'at shan't she'd've should've shouldn't
-shouldn't've somebody'd've somebody'll somebody's someone'd someone'd've someone'll someone's something'd
-something'd've something'll that's there'd there'd've there're there's they'd they'd've they'll they're
-they've 'twas wasn't we'd've we've weren't what'll what're what's what've when's where'd where's
-where've who'd who'd've who'll who's who've why'll why're why's won't would've wouldn't wouldn't've y'all
-y'all'll y'all'd've you'd you'd've you'll you're you've""".split()
+_CONTRACTED = """ain't aren't can't could've couldn't couldn't've didn't doesn't don't hadn't
+hadn't've hasn't haven't he'd he'd've he's how'd how'll how's isn't it'd it'd've it'll ma'am
+mightn't mightn't've might've mustn't must've needn't not've o'clock oughtn't 'ow's'at shan't
+she'd've should've shouldn't shouldn't've somebody'd've somebody'll somebody's someone'd
+someone'd've someone'll someone's something'd something'd've something'll that's there'd
+there'd've there're there's they'd they'd've they'll they're they've 'twas wasn't we'd've we've
+weren't what'll what're what's what've when's where'd where's where've who'd who'd've who'll
+who's who've why'll why're why's won't would've wouldn't wouldn't've y'all y'all'll y'all'd've
+you'd you'd've you'll you're you've""".split()
 
 
 def _contractions() -> dict[str, str]:
@@ -167,11 +168,12 @@ def soft_accuracy(prediction: str, answers: Sequence[str], exact_mean: bool = Fa
 def vqa_accuracy(prediction: str, answers: Sequence[str], protocol: str = "lmms-eval") -> float:
     """VQA soft accuracy of one prediction against its (ten) human answers.
 
-    >>> vqa_accuracy("Two", ["2"] * 3 + ["two"] + ["3"] * 6)            # 4 answers match after normalising
+    >>> vqa_accuracy("Two", ["2"] * 3 + ["two"] + ["3"] * 6)  # 4 answers match after normalising
     1.0
-    >>> round(vqa_accuracy("dog", ["dog", "dog", "cat"] + ["bird"] * 7), 4)   # 2 matches: 0.2*1/3 + 0.8*2/3
+    >>> # 2 matches: 0.2*1/3 + 0.8*2/3
+    >>> round(vqa_accuracy("dog", ["dog", "dog", "cat"] + ["bird"] * 7), 4)
     0.6
-    >>> vqa_accuracy("Dog", ["Dog"] * 10, protocol="official")         # one answer: ground truths left raw
+    >>> vqa_accuracy("Dog", ["Dog"] * 10, protocol="official")  # one answer: ground truths left raw
     0.0
     """
     if not answers:

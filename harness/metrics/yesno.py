@@ -13,7 +13,8 @@ def exact_yes_no(text: str) -> str:
     """POPE as lmms-eval parses it: the whole answer, lowercased and stripped, must be
     exactly ``yes`` or ``no``; anything else is ``"other"``.
 
-    >>> exact_yes_no(" Yes "), exact_yes_no("NO"), exact_yes_no("Yes."), exact_yes_no("yes, there is")
+    >>> (exact_yes_no(" Yes "), exact_yes_no("NO"), exact_yes_no("Yes."),
+    ...  exact_yes_no("yes, there is"))
     ('yes', 'no', 'other', 'other')
     """
     t = text.lower().strip()
@@ -60,7 +61,8 @@ def mme_yes_no(text: str) -> str:
 
 
 def ground_truth_yes_no(answer: object) -> str | None:
-    """A dataset's yes/no label (``Yes``, ``no.``, ...) as ``"yes"``/``"no"``; ``None`` if it is neither.
+    """A dataset's yes/no label (``Yes``, ``no.``, ...) as ``"yes"``/``"no"``; ``None`` if it is
+    neither.
 
     >>> ground_truth_yes_no("Yes"), ground_truth_yes_no(" no. "), ground_truth_yes_no("maybe")
     ('yes', 'no', None)

@@ -7,10 +7,11 @@ Format (JSON; documented in ``results/baselines/README.md``)::
      "runs": {"<encoder name>": {"label": str, "family": str|null, "model": str|null,
               "tasks": {"<task>": {"metric": str, "value": float, "n": int, "failed": int,
                                    "max_value": float, "version": str, "protocol": str,
-                                   "ci95": [lo, hi]   (when predictions were there to bootstrap)}}}}}
+                                   "ci95": [lo, hi]}}}}}
 
-Runs are keyed by the encoder name (``meta.json`` encoder.name, else the folder name), tasks
-by task name; values are in the table's units.
+``ci95`` is there only when predictions were there to bootstrap. Runs are keyed by the encoder
+name (``meta.json`` encoder.name, else the folder name), tasks by task name; values are in the
+table's units.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ _TASK_FIELDS = ("metric", "value", "n", "failed", "max_value", "version", "proto
 def from_runs(
     runs: list[Run], source: str, with_ci: bool = True, n_resamples: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
-    """A baseline dict from loaded runs; ``with_ci`` bootstraps intervals not stored in scores.json."""
+    """A baseline dict from loaded runs; ``with_ci`` bootstraps intervals not stored in
+    scores.json."""
     out: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -45,7 +47,8 @@ def from_runs(
     for run in runs:
         if run.key in seen:
             raise HarnessError(
-                f"{source}: two runs share the encoder name {run.key!r} ({seen[run.key]} and {run.path})"
+                f"{source}: two runs share the encoder name {run.key!r} "
+                f"({seen[run.key]} and {run.path})"
             )
         seen[run.key] = run.path
         tasks = {}

@@ -153,7 +153,8 @@ def _emit(text: str, cfg: ReportConfig, fmt: str) -> str:
         out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "html":
             text = (
-                '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>UNIT harness report</title>'
+                '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+                "<title>UNIT harness report</title>"
                 "</head><body>\n" + text + "</body></html>\n"
             )
         out.write_text(text, encoding="utf-8")

@@ -31,7 +31,8 @@ class Column:
     def fmt(self, value: float | None, signed: bool = False) -> str:
         """The value as the table prints it; ``None``/NaN is the missing mark ``—``.
 
-        >>> STATIC["ocrbench"].fmt(480.0), STATIC["gqa"].fmt(63.891), STATIC["gqa"].fmt(-1.5, signed=True)
+        >>> (STATIC["ocrbench"].fmt(480.0), STATIC["gqa"].fmt(63.891),
+        ...  STATIC["gqa"].fmt(-1.5, signed=True))
         ('480', '63.89', '-1.50')
         >>> STATIC["mme"].fmt(None)
         '—'
@@ -65,7 +66,8 @@ STATIC: dict[str, Column] = {
 
 
 def task_class(name: str) -> type[Task] | None:
-    """The task's class, or ``None`` when its adapter module is not installed or the name is unknown.
+    """The task's class, or ``None`` when its adapter module is not installed or the name is
+    unknown.
 
     Tests replace this function to register fake tasks.
     """

@@ -76,7 +76,8 @@ def detail_doc(
         )
     versions = sorted(
         {
-            f"protocol {r.scores[task].get('protocol', '?')}, version {r.scores[task].get('version', '?')}"
+            f"protocol {r.scores[task].get('protocol', '?')}, "
+            f"version {r.scores[task].get('version', '?')}"
             for r in have
         }
     )

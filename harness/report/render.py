@@ -108,7 +108,9 @@ class Doc:
             for row in block.rows:
                 tds = [f'<th style="text-align:left">{e(row[0].text)}</th>']
                 tds += [
-                    f'<td style="text-align:right">{"<strong>" + e(c.text) + "</strong>" if c.bold else e(c.text)}</td>'
+                    '<td style="text-align:right">'
+                    + (f"<strong>{e(c.text)}</strong>" if c.bold else e(c.text))
+                    + "</td>"
                     for c in row[1:]
                 ]
                 out.append("<tr>" + "".join(tds) + "</tr>")

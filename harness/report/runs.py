@@ -147,7 +147,8 @@ def expand(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
 
 
 def _grid_order(grid: Path, subs: list[Path]) -> list[Path]:
-    """The grid's own order (``config.yaml`` encoder.grid), else the paper's family order, then name."""
+    """The grid's own order (``config.yaml`` encoder.grid), else the paper's family order, then
+    name."""
     order: list[str] = []
     if (grid / "config.yaml").is_file():
         try:
@@ -178,7 +179,8 @@ def load_sources(paths: Iterable[str | Path]) -> tuple[list[Run], PaperTable | N
 
 
 def _disambiguate(runs: list[Run]) -> None:
-    """Give runs that share a label a suffix: the model name if that tells them apart, else the folder."""
+    """Give runs that share a label a suffix: the model name if that tells them apart, else the
+    folder."""
     by_label: dict[str, list[Run]] = {}
     for r in runs:
         by_label.setdefault(r.label, []).append(r)

@@ -107,7 +107,8 @@ class Resampler:
                 break
 
     def _strata(self) -> list[np.ndarray]:
-        """Unit indices per stratum (``Task.resample_stratum``, e.g. MME's subtask), else one stratum."""
+        """Unit indices per stratum (``Task.resample_stratum``, e.g. MME's subtask), else one
+        stratum."""
         stratum = getattr(self.task, "resample_stratum", None)
         if stratum is None:
             return [np.arange(len(self.units))]
@@ -162,9 +163,10 @@ class Resampler:
         if features is None or metric is None:
             return None
         feats = np.asarray([list(features(u)) for u in self.units], dtype=float)
-        fast: Replicate = lambda idx: np.asarray(
-            metric(_counts(idx, len(feats)) @ feats), dtype=float
-        )
+
+        def fast(idx: np.ndarray) -> np.ndarray:
+            return np.asarray(metric(_counts(idx, len(feats)) @ feats), dtype=float)
+
         if not self._agrees(fast):
             raise HarnessError(
                 f"{self.task.name}: ci_features/ci_metric disagree with aggregate() "
@@ -182,7 +184,11 @@ class Resampler:
         if not np.isfinite(self.value) or (mean == 0 and self.value != 0):
             return None
         scale = self.value / mean if mean else 0.0
-        fast: Replicate = lambda idx: scale * sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
+
+        def fast(idx: np.ndarray) -> np.ndarray:
+            out: np.ndarray = scale * sums[idx].sum(axis=1) / sizes[idx].sum(axis=1)
+            return out
+
         return fast if self._agrees(fast) else None
 
     def _agrees(self, fast: Replicate) -> bool:
