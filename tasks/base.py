@@ -77,7 +77,8 @@ class Task:
         fmt = self.dataset.get("format", "hub")
         if fmt not in self.formats:
             raise HarnessError(
-                f"task {self.name}: unknown dataset.format {fmt!r}; valid: {', '.join(self.formats)}"
+                f"task {self.name}: unknown dataset.format {fmt!r}; "
+                f"valid: {', '.join(self.formats)}"
             )
         self.warnings: list[str] = []
         self._docs: Sequence[dict[str, Any]] | None = None
@@ -181,8 +182,8 @@ class Task:
         return rows
 
     def load_hub(self) -> Sequence[dict[str, Any]]:
-        """Documents of the hub schema: ``hub_rows()`` converted lazily by ``self._from_hub(i, row)``
-        (never raising; the id from ``self._id(i, row)``)."""
+        """Documents of the hub schema: ``hub_rows()`` converted lazily by
+        ``self._from_hub(i, row)`` (never raising; the id from ``self._id(i, row)``)."""
         from tasks.loading import LazyDocs, safe_convert
 
         return LazyDocs(self.hub_rows(), safe_convert(self._from_hub, self._id))  # type: ignore[attr-defined]
@@ -211,7 +212,8 @@ class Task:
         full = self.dataset.get("expected_size") or self.expected_size
         if full and n != full and not self.dataset.get("demo"):
             self.warnings.append(
-                f"{self.name}: dataset has {n} samples, the full benchmark has {full}; scores are not comparable to the paper"
+                f"{self.name}: dataset has {n} samples, the full benchmark has {full}; "
+                "scores are not comparable to the paper"
             )
 
     # ---- requests ---------------------------------------------------------------------

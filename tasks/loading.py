@@ -94,7 +94,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def hub_image(value: Any, key: str | None = None) -> ImageRef:
-    """An undecoded hub image cell (``{"bytes", "path"}``) as an ImageRef; raise SampleError if absent."""
+    """An undecoded hub image cell (``{"bytes", "path"}``) as an ImageRef; raise SampleError if
+    absent."""
     if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
         return ImageRef(
             data=value.get("bytes"), path=None if value.get("bytes") else value.get("path"), key=key
@@ -193,7 +194,8 @@ def read_json(path: Path, what: str) -> Any:
 
 
 def find_file(root: Path, candidates: Sequence[str], what: str) -> Path:
-    """The first of ``candidates`` (paths relative to ``root``) that exists; HarnessError listing them."""
+    """The first of ``candidates`` (paths relative to ``root``) that exists; HarnessError listing
+    them."""
     for rel in candidates:
         if (root / rel).is_file():
             return root / rel
@@ -238,7 +240,8 @@ def check_image_files(docs: Sequence[dict[str, Any]], where: Path, task: str) ->
             f"{task}: none of the {len(docs)} image files exist under {where} (e.g. {example})"
         )
     return (
-        f"{task}: {len(missing)} of {len(docs)} image files are missing under {where} (e.g. {example}); "
+        f"{task}: {len(missing)} of {len(docs)} image files are missing under {where} "
+        f"(e.g. {example}); "
         "those samples fail"
     )
 
@@ -271,7 +274,8 @@ class row_id:  # noqa: N801 - used like a function; a class so that it pickles
     """A never-raising id function: the row's ``field`` as a string, ``row<i>`` when absent;
     with ``field=None`` the row index itself (sets without an id field: ChartQA, OCRBench).
 
-    >>> row_id("questionId")(3, {"questionId": 57}), row_id("questionId")(3, {}), row_id(None)(3, {})
+    >>> (row_id("questionId")(3, {"questionId": 57}), row_id("questionId")(3, {}),
+    ...  row_id(None)(3, {}))
     ('57', 'row3', '3')
     """
 

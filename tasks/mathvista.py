@@ -68,7 +68,8 @@ def hint(question_type: str, answer_type: str, precision: Any) -> str:
         digits = _precision(precision)
         if digits is None:
             return "Answer the question using a single floating-point number."
-        return f"Answer the question using a single floating-point number with {PLACES.get(digits, f'{digits} decimal places')}."
+        places = PLACES.get(digits, f"{digits} decimal places")
+        return f"Answer the question using a single floating-point number with {places}."
     if answer_type == "list":
         return "Answer the question using a Python list."
     return "Answer the question using a single word or phrase."

@@ -77,7 +77,8 @@ class MME(Task):
             txts = sorted((qa_dir if qa_dir.is_dir() else folder).glob("*.txt"))
             if not txts:
                 raise HarnessError(
-                    f"{self.name}: no question files (*.txt) in {qa_dir if qa_dir.is_dir() else folder}"
+                    f"{self.name}: no question files (*.txt) in "
+                    f"{qa_dir if qa_dir.is_dir() else folder}"
                 )
             image_dir = folder / "images" if qa_dir.is_dir() else folder
             for txt in txts:

@@ -63,7 +63,8 @@ def unique_ids(question_ids: Sequence[Any], splits: Sequence[Any]) -> list[str]:
 
 
 def _convert_at(ids: list[str], i: int, row: dict[str, Any]) -> dict[str, Any]:
-    """Row converter with precomputed unique ids (module level so DataLoader workers can pickle it)."""
+    """Row converter with precomputed unique ids (module level so DataLoader workers can pickle
+    it)."""
     return POPE._from_hub(ids[i], row)
 
 
@@ -242,7 +243,8 @@ def _image_dir(root: Path, given: str | None) -> Path:
         if folder.is_dir():
             return folder
     raise HarnessError(
-        f"pope: COCO val2014 image folder not found (looked for {', '.join(str(c) for c in candidates)} "
+        "pope: COCO val2014 image folder not found "
+        f"(looked for {', '.join(str(c) for c in candidates)} "
         f"under {root}); set task.dataset.image_dir=DIR"
     )
 

@@ -137,7 +137,8 @@ def _check_type(doc: dict[str, Any]) -> int:
         qtype = int(str(doc.get("question_type_id")).strip())
     except ValueError:
         raise SampleError(
-            f"record {doc.get('id')}: question_type_id {doc.get('question_type_id')!r} is not a number"
+            f"record {doc.get('id')}: question_type_id {doc.get('question_type_id')!r} "
+            "is not a number"
         ) from None
     if qtype not in QUESTION_TYPES:
         raise SampleError(
