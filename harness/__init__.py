@@ -1,4 +1,5 @@
-"""UNIT harness: evaluate vision encoders inside LLaVA-style MLLMs on the UNIT paper's ten benchmarks.
+"""UNIT harness: evaluate vision encoders inside LLaVA-style MLLMs on the UNIT paper's ten
+benchmarks.
 
 The paper's benchmark list lives in :mod:`harness.names` (``PAPER_TASKS``).
 """

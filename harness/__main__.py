@@ -36,7 +36,8 @@ def main() -> None:
     from harness.config import check_argv, normalise_argv
     from harness.engine.files import ignore_file_size_signal
 
-    ignore_file_size_signal()  # past `ulimit -f` a write fails with EFBIG (reported), no silent kill
+    # past `ulimit -f` a write fails with EFBIG (reported), no silent kill
+    ignore_file_size_signal()
 
     try:
         sys.argv[1:] = normalise_argv(sys.argv[1:])

@@ -225,12 +225,15 @@ def _pct(x: float | None) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     head = (
-        f"# Throughput: {result['model_label']} on {result['task']} ({result['device']}, {result['dtype']})\n\n"
-        f"{result['samples']} samples ({result['distinct_samples']} distinct × {result['copies']}), "
+        f"# Throughput: {result['model_label']} on {result['task']} ({result['device']}, "
+        f"{result['dtype']})\n\n"
+        f"{result['samples']} samples ({result['distinct_samples']} distinct × "
+        f"{result['copies']}), "
         f"max_new_tokens {result['max_new_tokens']}, {result['num_workers']} DataLoader worker(s), "
         f"image sharing {'on' if result.get('share_images') else 'off'}, "
         f"{result['torch_threads']} torch threads on {result['cpu_count']} CPUs (load average "
-        f"{result['load_average'][0]:.1f}); median of {result['repeat']} runs. Times in seconds.\n\n"
+        f"{result['load_average'][0]:.1f}); median of {result['repeat']} runs. Times in "
+        "seconds.\n\n"
     )
     cols = [
         "config",
@@ -284,9 +287,9 @@ def markdown(result: dict[str, Any]) -> str:
             f"{_pct(c.get('max_outside_forward_fraction'))}"
         ),
         (
-            "- engine rows preprocess in DataLoader workers, overlapped with the model (their preprocess "
-            "seconds are worker time, not wall time); decode rows/token ≈ 1 means finished sequences "
-            "leave the batch; CPU peak memory is the process's peak RSS so far."
+            "- engine rows preprocess in DataLoader workers, overlapped with the model (their "
+            "preprocess seconds are worker time, not wall time); decode rows/token ≈ 1 means "
+            "finished sequences leave the batch; CPU peak memory is the process's peak RSS so far."
         ),
     ]
     return head + "\n".join(lines + notes) + "\n"

@@ -12,7 +12,8 @@ Per set and mode it reports wall time, samples/s, encoder passes (images run thr
 encoder), LLM prefill tokens computed, prefixes prefilled, the time split, and whether the
 answers are identical to the unshared run's. Answers are capped at ``--max-new-tokens`` (default
 2: a real model answers POPE with "Yes"/"No" and EOS; the random demo LM never says EOS and would
-otherwise always run to the task's limit). Writes ``results/bench/sharing-<model>-<task>-<device>.json`` and ``.md``.
+otherwise always run to the task's limit). Writes
+``results/bench/sharing-<model>-<task>-<device>.json`` and ``.md``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def scene(seed: int) -> bytes:
 
 
 class ImageSet:
-    """``per_image`` of a task's questions about each of ``n_images`` scenes (everything else delegated)."""
+    """``per_image`` of a task's questions about each of ``n_images`` scenes (everything else
+    delegated)."""
 
     def __init__(
         self,
@@ -191,7 +193,8 @@ def bench_sharing(
                         measure(task, model, device, bs, workers, share)
                     )
                     print(
-                        f"round {r + 1}/{repeat}: batch {bs}, {name}, sharing {'on' if share else 'off'}: "
+                        f"round {r + 1}/{repeat}: batch {bs}, {name}, sharing "
+                        f"{'on' if share else 'off'}: "
                         f"{runs[bs, name, share][-1]['wall']:.2f}s",
                         file=sys.stderr,
                         flush=True,
@@ -239,10 +242,14 @@ def markdown(result: dict[str, Any]) -> str:
         for k, v in result["sets"].items()
     )
     head = (
-        f"# Image sharing: {result['model_label']}, questions of {result['task']} ({result['device']}, "
-        f"{result['dtype']})\n\n{sets}; max_new_tokens {result['max_new_tokens'] or 'as the task'}, {result['num_workers']} "
-        f"DataLoader worker(s), {result['torch_threads']} torch threads on {result['cpu_count']} CPUs (load "
-        f"average {result['load_average'][0]:.1f}); median of {result['repeat']} runs. Times in seconds.\n\n"
+        f"# Image sharing: {result['model_label']}, questions of {result['task']} "
+        f"({result['device']}, "
+        f"{result['dtype']})\n\n{sets}; max_new_tokens "
+        f"{result['max_new_tokens'] or 'as the task'}, {result['num_workers']} "
+        f"DataLoader worker(s), {result['torch_threads']} torch threads on {result['cpu_count']} "
+        "CPUs (load "
+        f"average {result['load_average'][0]:.1f}); median of {result['repeat']} runs. Times in "
+        "seconds.\n\n"
     )
     cols = [
         "set",
@@ -285,14 +292,14 @@ def markdown(result: dict[str, Any]) -> str:
     notes = [
         "",
         (
-            "- encoder passes: images run through the encoder; prefill tokens: positions computed by the "
-            "LLM's prefill (pads excluded); prefixes prefilled: image prefixes computed once for their group "
-            "(at batch 1 the first question of each image prefills its whole prompt instead, and its prefix "
-            "is kept for the next ones)."
+            "- encoder passes: images run through the encoder; prefill tokens: positions computed "
+            "by the LLM's prefill (pads excluded); prefixes prefilled: image prefixes computed "
+            "once for their group (at batch 1 the first question of each image prefills its whole "
+            "prompt instead, and its prefix is kept for the next ones)."
         ),
         (
-            "- preprocess (workers) is worker time (decoding, resizing), overlapped with the model; with "
-            "sharing each worker decodes an image once for all its questions."
+            "- preprocess (workers) is worker time (decoding, resizing), overlapped with the "
+            "model; with sharing each worker decodes an image once for all its questions."
         ),
     ]
     return head + "\n".join(lines + notes) + "\n"

@@ -45,7 +45,8 @@ def compose(overrides: Sequence[str]) -> tuple[DictConfig, Plan, list[Task]]:
 def load(
     overrides: Sequence[str],
 ) -> tuple[DictConfig, dict[str, Any], DeviceSpec, Task, Model, float]:
-    """(config, encoder config, device, task, model, load seconds) as ``python -m harness`` builds them."""
+    """(config, encoder config, device, task, model, load seconds) as ``python -m harness`` builds
+    them."""
     from harness.config import to_dict
     from harness.device import resolve_device
     from harness.runner import build_model

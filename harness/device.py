@@ -31,14 +31,16 @@ def npu_available() -> tuple[bool, str]:
     except Exception as exc:  # torch_npu present but CANN libraries missing or mismatched
         first = str(exc).splitlines()[0] if str(exc) else ""
         return False, (
-            f"device=npu: torch_npu is installed but failed to load ({type(exc).__name__}: {first}); "
+            f"device=npu: torch_npu is installed but failed to load ({type(exc).__name__}: "
+            f"{first}); "
             "install CANN and source its set_env.sh"
         )
     npu = getattr(torch, "npu", None)
     if npu is None or not npu.is_available():
         return (
             False,
-            "device=npu: torch_npu is installed but no NPU is visible (check CANN drivers and ASCEND_RT_VISIBLE_DEVICES)",
+            "device=npu: torch_npu is installed but no NPU is visible (check CANN drivers and "
+            "ASCEND_RT_VISIBLE_DEVICES)",
         )
     return True, ""
 
@@ -74,7 +76,8 @@ class DeviceSpec:
 
     @property
     def device_str(self) -> str:
-        """``cpu``, ``cuda:0``, ``npu:3``: the string ``.to()`` takes (``npu`` once torch_npu is imported)."""
+        """``cpu``, ``cuda:0``, ``npu:3``: the string ``.to()`` takes (``npu`` once torch_npu is
+        imported)."""
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
     @property

@@ -1,4 +1,5 @@
-"""Fingerprints: short content hashes of checkpoints, files and configs, for meta.json and resume keys."""
+"""Fingerprints: short content hashes of checkpoints, files and configs, for meta.json and resume
+keys."""
 
 from __future__ import annotations
 

@@ -4,7 +4,8 @@ For each demo encoder (CLIP-L-, SigLIP-, UNIT-600M- and UNIT-1B-shaped) this wri
 ``<cache>/demo/models/v<N>/<name>/``:
 
 - ``encoder/``: a transformers CLIP/SigLIP vision checkpoint, or a UNIT checkpoint (``config.json``
-  with ``args``, ``model.safetensors`` with the released key names), plus ``preprocessor_config.json``;
+  with ``args``, ``model.safetensors`` with the released key names), plus
+  ``preprocessor_config.json``;
 - ``mllm/``: a LLaVA code-base folder (``config.json`` with ``mm_vision_tower: ../encoder`` and
   the demo encoder's name under ``harness_demo_encoder``, read by ``checkpoint_tower``), Llama
   weights + ``model.mm_projector.*`` + ``model.image_newline``, a BPE tokenizer built with the
@@ -42,12 +43,14 @@ CHAT_TEMPLATE = (
     "{% else %}ASSISTANT: {{ m['content'] }}</s>{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}ASSISTANT:{% endif %}"
 )
-_WORDS = """yes no A B C D E F 0 1 2 3 4 5 6 7 8 9 10 100 one two three four five six seven eight nine ten
+_WORDS = """yes no A B C D E F 0 1 2 3 4 5 6 7 8 9 10 100 one two three four five six seven \
+eight nine ten
 the a an of in on at to is are was were what which who where when how many much color colour shape
 red green blue yellow black white orange purple gray brown pink circle square triangle star cross
 left right top bottom above below there image picture photo chart document table page text title
 number value answer question option letter choice single word phrase given choices directly from
-Answer the question using a single word or phrase. Answer with the option's letter from the given choices directly.
+Answer the question using a single word or phrase. Answer with the option's letter from the \
+given choices directly.
 Is there a in the image? Please answer yes or no. What is the value of the largest bar?
 A chat between a curious human and an artificial intelligence assistant.
 The assistant gives helpful, detailed, and polite answers to the human's questions. USER: ASSISTANT:
@@ -71,7 +74,8 @@ _DEMO_SPECS: dict[str, dict[str, Any]] = {  # arch-specific shapes; every encode
         "model": "vit_huge_patch14_224",
         "model_kwargs": {"embed_dim": 32, "depth": 2, "num_heads": 2},
     },
-    # a stand-in name timm does not know, like the release's own registered 1B variant; built with fc_norm
+    # a stand-in name timm does not know, like the release's own registered 1B variant;
+    # built with fc_norm
     "unit_1b": {
         "model": "vit_huge_patch14_224_1b",
         "gp": "avg",
@@ -149,7 +153,8 @@ def _image_processor(kind: str, normalize: bool = True) -> dict[str, Any]:
 
 
 def build_encoder(kind: str, folder: Path) -> int:
-    """Write a tiny encoder checkpoint of ``kind`` (clip, siglip, unit_600m, unit_1b); returns its width."""
+    """Write a tiny encoder checkpoint of ``kind`` (clip, siglip, unit_600m, unit_1b); returns its
+    width."""
     spec = _DEMO_SPECS[kind]
     if kind in ("clip", "siglip"):
         import transformers
@@ -200,7 +205,8 @@ def build_encoder(kind: str, folder: Path) -> int:
 def build_mllm(
     folder: Path, encoder_width: int, encoder_cfg: dict[str, Any], tower: str = "../encoder"
 ) -> None:
-    """A LLaVA code-base folder: tiny Llama + projector (+ LayerNorm for UNIT) + image_newline + tokenizer."""
+    """A LLaVA code-base folder: tiny Llama + projector (+ LayerNorm for UNIT) + image_newline +
+    tokenizer."""
     from safetensors.torch import save_file
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -262,7 +268,8 @@ def demo_kind(encoder_cfg: dict[str, Any]) -> str:
     if arch in ("clip", "siglip"):
         return str(arch)
     raise HarnessError(
-        f"demo encoder {encoder_cfg.get('name')!r}: unknown arch {arch!r}; valid: clip, siglip, unit"
+        f"demo encoder {encoder_cfg.get('name')!r}: unknown arch {arch!r}; "
+        "valid: clip, siglip, unit"
     )
 
 

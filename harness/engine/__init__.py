@@ -3,8 +3,9 @@
 Contract used by the runner (``harness.runner``)::
 
     result = run_task(task, model, run_dir, settings)
-    result.records   # one dict per sample, in dataset order: {"id", "prompt", "prediction",
-                     # **task.score(doc, prediction)} or {"id", "prediction": None, "failed": reason}
+    result.records   # one dict per sample, in dataset order:
+                     # {"id", "prompt", "prediction", **task.score(doc, prediction)}
+                     # or {"id", "prediction": None, "failed": reason}
     result.seconds, result.n_generated, result.n_resumed, result.timings
 
 The engine owns ``run_dir/predictions/`` (see :mod:`harness.engine.store`): predictions are

@@ -140,7 +140,8 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
     missing = [i for i in plan.ids if i not in merged]
     if missing:
         raise HarnessError(
-            f"{task.name}: no prediction for {len(missing)} sample(s) after gathering, e.g. {missing[0]!r}"
+            f"{task.name}: no prediction for {len(missing)} sample(s) after gathering, e.g. "
+            f"{missing[0]!r}"
         )
     records = [merged[i] for i in plan.ids]
     if ctx.is_main:
@@ -264,13 +265,13 @@ class _ShardRun:
     def _log_start(self, ctx: DistContext, size: int) -> None:
         plan, ds = self.plan, self.task.dataset
         where = ", ".join(str(ds[k]) for k in ("path", "name", "split") if ds.get(k))
-        images = (
-            ""
-            if plan.groups is None
-            else f", image sharing on ({len({g for g in plan.groups.values() if g is not None})} distinct image(s))"
-        )
+        images = ""
+        if plan.groups is not None:
+            distinct = len({g for g in plan.groups.values() if g is not None})
+            images = f", image sharing on ({distinct} distinct image(s))"
         log.info(
-            "%s%s: %d sample(s), %d finished earlier, %d to run in batches of up to %d%s, %d worker(s)%s",
+            "%s%s: %d sample(s), %d finished earlier, %d to run in batches of up to %d%s, %d "
+            "worker(s)%s",
             self.task.name,
             f" ({where})" if where else "",
             len(plan.ids),

@@ -85,7 +85,9 @@ def resume_command(argv: list[str] | None = None, env: Mapping[str, str] | None 
 
     >>> resume_command(["/x/harness/__main__.py", "task=gqa", "limit=5"], {})
     'python -m harness task=gqa limit=5'
-    >>> resume_command(["/x/harness/__main__.py", "task=gqa"], {"WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2"})
+    >>> resume_command(
+    ...     ["/x/harness/__main__.py", "task=gqa"], {"WORLD_SIZE": "4", "LOCAL_WORLD_SIZE": "2"}
+    ... )
     'torchrun --nnodes 2 --nproc-per-node 2 -m harness task=gqa'
     """
     argv = sys.argv if argv is None else argv

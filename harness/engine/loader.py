@@ -65,7 +65,8 @@ _PIN_WARNED: list[bool] = []
 
 
 def map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
-    """``obj`` with every tensor inside (dataclass fields, lists, tuples, dicts) replaced by ``fn(t)``."""
+    """``obj`` with every tensor inside (dataclass fields, lists, tuples, dicts) replaced by
+    ``fn(t)``."""
     if isinstance(obj, torch.Tensor):
         return fn(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

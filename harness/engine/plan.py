@@ -37,7 +37,8 @@ _JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0
 def header_size(data: bytes) -> tuple[int, int] | None:
     r"""(width, height) read straight from a PNG or JPEG header; None for other formats.
 
-    >>> header_size(_PNG + b"\x00\x00\x00\rIHDR" + (640).to_bytes(4, "big") + (480).to_bytes(4, "big"))
+    >>> ihdr = b"\x00\x00\x00\rIHDR"
+    >>> header_size(_PNG + ihdr + (640).to_bytes(4, "big") + (480).to_bytes(4, "big"))
     (640, 480)
     """
     if data[:8] == _PNG and data[12:16] == b"IHDR" and len(data) >= 24:
@@ -129,7 +130,8 @@ def grouped_order(
     """Samples by image group (a sample without a group is one alone), each group heaviest
     first, groups in the order of their heaviest sample.
 
-    >>> grouped_order(range(5), {0: (1,), 1: (3,), 2: (2,), 3: (1,), 4: (2,)}, {0: ("a",), 1: ("b",), 3: ("a",), 4: ("b",)})
+    >>> sizes = {0: (1,), 1: (3,), 2: (2,), 3: (1,), 4: (2,)}
+    >>> grouped_order(range(5), sizes, {0: ("a",), 1: ("b",), 3: ("a",), 4: ("b",)})
     [[1, 4], [2], [0, 3]]
     """
     by: dict[tuple[object, ...], list[int]] = {}
@@ -146,7 +148,8 @@ def shard(
     world: int,
     groups: Mapping[int, GroupKey | None] | None = None,
 ) -> list[int]:
-    """The samples rank ``rank`` of ``world`` runs. Together the shards cover ``indices`` exactly once.
+    """The samples rank ``rank`` of ``world`` runs. Together the shards cover ``indices`` exactly
+    once.
 
     Without ``groups``: dealt round-robin in heaviest-first order, so every rank gets a similar
     load. With ``groups``: whole image groups, largest first, each to the rank with the fewest
@@ -182,7 +185,8 @@ def make_batches(
 
     >>> make_batches([0, 1, 2, 3, 4], {0: (1,), 1: (3,), 2: (2,), 3: (3,), 4: (1,)}, 2)
     [[1, 3], [2, 0], [4]]
-    >>> make_batches([0, 1, 2, 3, 4], {0: (1,), 1: (3,), 2: (2,), 3: (3,), 4: (1,)}, 2, {0: ("x",), 1: ("x",)})
+    >>> sizes = {0: (1,), 1: (3,), 2: (2,), 3: (3,), 4: (1,)}
+    >>> make_batches([0, 1, 2, 3, 4], sizes, 2, {0: ("x",), 1: ("x",)})
     [[1, 0], [3, 2], [4]]
     """
     if batch_size < 1:
@@ -228,7 +232,8 @@ def plan_task(
         doc_id = str(doc["id"])
         if doc_id in seen:
             raise HarnessError(
-                f"sample id {doc_id!r} occurs twice (rows {seen[doc_id]} and {i}); ids must be unique"
+                f"sample id {doc_id!r} occurs twice (rows {seen[doc_id]} and {i}); "
+                "ids must be unique"
             )
         seen[doc_id] = i
         plan.ids.append(doc_id)

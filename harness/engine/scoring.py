@@ -74,7 +74,8 @@ def make_records(task: TaskProtocol, entries: list[Entry]) -> list[dict[str, Any
             rec = score_record(task, doc, prompt, out)
         else:
             raise HarnessError(
-                f"model returned {type(out).__name__} for sample {doc_id!r}; expected text or SampleError"
+                f"model returned {type(out).__name__} for sample {doc_id!r}; expected text or "
+                "SampleError"
             )
         rec["digest"] = sample_digest(task, doc)
         recs.append(normalize(rec))

@@ -90,7 +90,10 @@ def sample_digest(task: TaskProtocol, doc: dict[str, Any]) -> str:
 def key_diff(old: Any, new: Any, prefix: str = "") -> list[str]:
     """The leaves that differ between two resume keys, as ``path: old -> new``.
 
-    >>> key_diff({"gen": {"max_new_tokens": 16}, "task": "gqa"}, {"gen": {"max_new_tokens": 32}, "task": "gqa"})
+    >>> key_diff(
+    ...     {"gen": {"max_new_tokens": 16}, "task": "gqa"},
+    ...     {"gen": {"max_new_tokens": 32}, "task": "gqa"},
+    ... )
     ['gen.max_new_tokens: 16 -> 32']
     """
     if isinstance(old, dict) and isinstance(new, dict):
@@ -196,7 +199,8 @@ class PredictionStore:
         else:
             why = "settings changed: " + "; ".join(key_diff(old_key, self.key)[:4])
         log.warning(
-            "%s: not reusing earlier predictions (%s); starting a new file, the old one is kept as %s",
+            "%s: not reusing earlier predictions (%s); starting a new file, the old one is kept as "
+            "%s",
             self.task,
             why,
             dest / f"{suffix}.{self.main.name}",

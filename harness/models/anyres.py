@@ -1,4 +1,5 @@
-"""AnyRes grid slicing (LLaVA-NeXT style): choose a grid, and pack tile features back into one sequence.
+"""AnyRes grid slicing (LLaVA-NeXT style): choose a grid, and pack tile features back into one
+sequence.
 
 Sizes here are ``(width, height)`` pairs. Pin-point lists in the LLaVA code base are read as
 ``[width, height]``; transformers' LlavaNext configs list ``[height, width]`` (the loader swaps
@@ -17,7 +18,8 @@ Size = tuple[int, int]
 
 
 def parse_pinpoints(spec: str | Sequence[Sequence[int]], tile: int) -> list[Size]:
-    """Pin-points as ``(width, height)`` pairs from a list of pairs or LLaVA's ``"(1x1),...,(3x3)"`` range form.
+    """Pin-points as ``(width, height)`` pairs from a list of pairs or LLaVA's ``"(1x1),...,(3x3)"``
+    range form.
 
     >>> parse_pinpoints([[336, 672], [672, 336]], 336)
     [(336, 672), (672, 336)]
@@ -105,7 +107,8 @@ def pack(
     merge: str = "spatial_unpad",
     newline: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Features of one image's crops (overview first; (n, side*side, C)) as one (tokens, C) sequence.
+    """Features of one image's crops (overview first; (n, side*side, C)) as one (tokens, C)
+    sequence.
 
     ``merge``: ``flat`` (crops one after another), ``spatial`` (tiles re-assembled row by row after
     the overview), ``spatial_unpad`` (re-assembled, padding cropped, a ``newline`` vector after
@@ -125,7 +128,8 @@ def pack(
     side = math.isqrt(features.shape[1])
     if side * side != features.shape[1]:
         raise ValueError(
-            f"anyres: {features.shape[1]} tokens per tile is not a square grid (is a CLS token kept?)"
+            f"anyres: {features.shape[1]} tokens per tile is not a square grid (is a CLS token "
+            "kept?)"
         )
     cols, rows = grid_shape(size, candidates, tile)
     if cols * rows != features.shape[0] - 1:

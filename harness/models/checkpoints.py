@@ -60,7 +60,8 @@ def read_config(folder: Path) -> dict[str, Any]:
 
 
 def resolve_path(name: str | None, base: Path | None = None, download: bool = False) -> Path | None:
-    """A local folder for ``name``: as given, relative to ``base``, in the HF cache, or downloaded."""
+    """A local folder for ``name``: as given, relative to ``base``, in the HF cache, or
+    downloaded."""
     if not name:
         return None
     p = Path(str(name)).expanduser()
@@ -85,13 +86,15 @@ def require_path(
     p = resolve_path(name, base, download)
     if p is None:
         raise HarnessError(
-            f"{what} not found: {name} (set {key}=<local folder>, or model.download=true for a hub id)"
+            f"{what} not found: {name} (set {key}=<local folder>, or model.download=true for a hub "
+            "id)"
         )
     return p
 
 
 def detect_format(folder: Path) -> str:
-    """``llava`` (LLaVA code base), ``hf_llava`` or ``hf_llava_next`` from the folder's config.json."""
+    """``llava`` (LLaVA code base), ``hf_llava`` or ``hf_llava_next`` from the folder's
+    config.json."""
     cfg = read_config(folder)
     mt = cfg.get("model_type")
     if mt == "llava":
@@ -108,7 +111,8 @@ def detect_format(folder: Path) -> str:
 
 def hf_dtype_kwargs(dtype: torch.dtype, device: torch.device | None = None) -> dict[str, Any]:
     """``from_pretrained`` arguments: weights read straight into ``dtype`` (never an fp32 copy), and
-    onto an accelerator directly when ``accelerate`` is installed (else loaded on CPU, then moved)."""
+    onto an accelerator directly when ``accelerate`` is installed (else loaded on CPU, then
+    moved)."""
     import importlib.util
 
     import transformers
@@ -212,7 +216,8 @@ def check_loading_info(
     if missing:
         shown = ", ".join(sorted(missing)[:6])
         raise HarnessError(
-            f"{folder}: LLM weights missing for {len(missing)} keys ({shown}); refusing a random init"
+            f"{folder}: LLM weights missing for {len(missing)} keys ({shown}); refusing a random "
+            "init"
         )
     mism = info.get("mismatched_keys") or []
     if mism:
@@ -241,7 +246,8 @@ def load_tokenizer(folder: Path, trust_remote_code: bool = False) -> Tokenizer:
 
 
 def eos_ids(tokenizer: Tokenizer, model: torch.nn.Module, stops: tuple[str, ...] = ()) -> set[int]:
-    """EOS of the tokenizer and of the generation config, plus stop strings that are single special tokens."""
+    """EOS of the tokenizer and of the generation config, plus stop strings that are single special
+    tokens."""
     ids: set[int] = set()
     if tokenizer.eos_token_id is not None:
         ids.add(int(tokenizer.eos_token_id))

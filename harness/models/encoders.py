@@ -56,7 +56,8 @@ def encoder_archs() -> list[str]:
 
 
 class VisionEncoder(nn.Module):
-    """``forward(pixels) -> (B, N, C)`` selected features; ``hidden_size``, ``patch_size`` and the processing."""
+    """``forward(pixels) -> (B, N, C)`` selected features; ``hidden_size``, ``patch_size`` and the
+    processing."""
 
     arch: str = ""
     model: nn.Module  # the wrapped network (transformers vision model, UNITModel)
@@ -120,7 +121,8 @@ class HFVisionEncoder(VisionEncoder):
 
 
 class UNITEncoder(VisionEncoder):
-    """UNIT: ``select_layer=-1`` is its output (after the final norm); other layers are raw block outputs."""
+    """UNIT: ``select_layer=-1`` is its output (after the final norm); other layers are raw block
+    outputs."""
 
     arch = "unit"
     model: UNITModel
@@ -229,7 +231,8 @@ def build_unit(
     processing = ImageProcessing.from_folder(folder)
     if processing.do_normalize:
         log.warning(
-            "UNIT %s: preprocessor_config.json normalises (mean %s, std %s) and the model normalises "
+            "UNIT %s: preprocessor_config.json normalises (mean %s, std %s) and the model "
+            "normalises "
             "again with its own input conditioner (it expects pixels in [0, 1]); following the "
             "checkpoint's config as written",
             folder,
@@ -248,13 +251,15 @@ def load_encoder(
     select_feature: str = "patch",
     dtype: torch.dtype = torch.float32,
 ) -> VisionEncoder:
-    """Build the encoder stored in ``folder``; ``arch`` (if given) must match what the folder holds."""
+    """Build the encoder stored in ``folder``; ``arch`` (if given) must match what the folder
+    holds."""
     found = detect_arch(folder)
     if arch is not None:
         encoder_builder(arch)  # unknown arch -> did-you-mean error
         if arch != found:
             raise HarnessError(
-                f"encoder arch {arch!r} does not match the checkpoint at {folder}, which is {found!r}"
+                f"encoder arch {arch!r} does not match the checkpoint at {folder}, which is "
+                f"{found!r}"
             )
     kwargs = {"select_feature": select_feature, "dtype": dtype}
     if select_layer is not None:

@@ -51,7 +51,8 @@ class Namespace:
 
 
 class FeatureCache:
-    """``get(namespace, image_hash)`` / ``put(namespace, image_hash, features)``; counters in ``stats``."""
+    """``get(namespace, image_hash)`` / ``put(namespace, image_hash, features)``; counters in
+    ``stats``."""
 
     def __init__(self, max_bytes: int = 1 << 30, disk_dir: str | Path | None = None):
         self.max_bytes = max(0, int(max_bytes))

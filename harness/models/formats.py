@@ -1,9 +1,11 @@
 """The three MLLM checkpoint formats, each loaded into the same :class:`Parts`.
 
 1. LLaVA code base: ``config.json`` with ``mm_*`` keys; LLM weights plus ``model.mm_projector.*``
-   (or a separate ``mm_projector.bin`` for projector-only checkpoints, the LLM then from ``model.llm``).
+   (or a separate ``mm_projector.bin`` for projector-only checkpoints, the LLM then from
+   ``model.llm``).
 2. transformers ``LlavaForConditionalGeneration`` / ``LlavaNextForConditionalGeneration`` folders.
-3. Composed in config: the encoder (``encoder.path``) + ``model.projector`` file + ``model.llm`` folder.
+3. Composed in config: the encoder (``encoder.path``) + ``model.projector`` file + ``model.llm``
+folder.
 """
 
 from __future__ import annotations
@@ -114,7 +116,8 @@ def _projector(
 def _projector_weights(
     files: list[Path], folder: Path | None, model_cfg: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """(projector tensors, other mm tensors, source) from the checkpoint, its mm_projector.bin, or model.projector."""
+    """(projector tensors, other mm tensors, source) from the checkpoint, its mm_projector.bin, or
+    model.projector."""
     mm = (
         read_tensors(files, lambda k: k.startswith(("model.mm_projector.", "model.image_newline")))
         if files
@@ -158,7 +161,8 @@ def _llava_encoder(
     dtype: torch.dtype,
     files: list[Path],
 ) -> tuple[VisionEncoder, Path]:
-    """The encoder named by ``mm_vision_tower`` with the checkpoint's feature selection (and stored tower weights)."""
+    """The encoder named by ``mm_vision_tower`` with the checkpoint's feature selection (and stored
+    tower weights)."""
     enc_path = _encoder_from_tower(
         cfg.get("mm_vision_tower") or cfg.get("vision_tower"), folder, encoder_cfg, model_cfg
     )
@@ -193,7 +197,8 @@ def _llava_llm(
     files: list[Path],
     device: torch.device | None,
 ) -> tuple[nn.Module, Path]:
-    """The LLM stored in the folder, or ``model.llm`` for a projector-only checkpoint; and the tokenizer's folder."""
+    """The LLM stored in the folder, or ``model.llm`` for a projector-only checkpoint; and the
+    tokenizer's folder."""
     trust, attn = bool(model_cfg.get("trust_remote_code")), model_cfg.get("attn_implementation")
     if files and any(ck.is_llm_key(k) for k in list_keys(files)):
         llm_cfg = ck.llm_config(folder, cfg, model_cfg.get("llm_type"), trust)
@@ -254,7 +259,8 @@ def load_llava(
 
 
 def _align_keys(sd: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
-    """Tower weights saved as ``vision_model.*`` (transformers 4) for a module without that level, or back."""
+    """Tower weights saved as ``vision_model.*`` (transformers 4) for a module without that level,
+    or back."""
     want = set(module.state_dict())
     if set(sd) <= want:
         return sd

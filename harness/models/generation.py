@@ -32,7 +32,8 @@ class RowSpec:
 
 
 class CausalLM:
-    """A thin adapter over a transformers causal LM (any version: ``cache`` or ``past_key_values``)."""
+    """A thin adapter over a transformers causal LM (any version: ``cache`` or
+    ``past_key_values``)."""
 
     def __init__(self, model: torch.nn.Module):
         self.model = model

@@ -91,7 +91,8 @@ def from_layers(
 
 
 def sliding_window(cache: Cache) -> int | None:
-    """The smallest sliding window among the cache's layers (None: all layers attend to everything)."""
+    """The smallest sliding window among the cache's layers (None: all layers attend to
+    everything)."""
     windows = [
         int(layer.sliding_window)
         for layer in getattr(cache, "layers", None) or ()
@@ -101,7 +102,8 @@ def sliding_window(cache: Cache) -> int | None:
 
 
 def pad_left(layers: Layers, length: int) -> Layers:
-    """Layers left-padded with zeros to ``length`` positions (masked positions: their values never count).
+    """Layers left-padded with zeros to ``length`` positions (masked positions: their values never
+    count).
 
     >>> k = torch.ones(1, 1, 2, 4)
     >>> pad_left([(k, k)], 5)[0][0][0, 0, :, 0].tolist()
@@ -126,7 +128,8 @@ def concat_rows(parts: Sequence[Layers]) -> Layers:
 
 
 def row_slice(layers: Layers, row: int, start: int, stop: int) -> Layers:
-    """One row's positions ``start:stop`` of every layer, copied (so the batch's tensors can be freed)."""
+    """One row's positions ``start:stop`` of every layer, copied (so the batch's tensors can be
+    freed)."""
     return [
         (k[row : row + 1, :, start:stop].clone(), v[row : row + 1, :, start:stop].clone())
         for k, v in layers

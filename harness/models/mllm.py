@@ -1,4 +1,5 @@
-"""The LLaVA-style MLLM: encoder -> (UNIT: LayerNorm) -> projector -> image embeddings spliced into a causal LM.
+"""The LLaVA-style MLLM: encoder -> (UNIT: LayerNorm) -> projector -> image embeddings spliced into
+a causal LM.
 
 Two stages, so the engine can preprocess in DataLoader workers::
 
@@ -104,7 +105,8 @@ class MLLM(Model):
 
     @share_images.setter
     def share_images(self, on: bool) -> None:
-        """Turn image sharing on or off (before the engine starts its workers: the memo travels with the preprocessor)."""
+        """Turn image sharing on or off (before the engine starts its workers: the memo travels with
+        the preprocessor)."""
         self._share = bool(on)
         self.preprocessor.memo = MEMO_IMAGES if self._share else 0
         self.sharer.carry = None
@@ -114,7 +116,8 @@ class MLLM(Model):
     def encode_images(
         self, pixel_values: Sequence[torch.Tensor], image_sizes: Sequence[tuple[int, int]]
     ) -> list[torch.Tensor]:
-        """Per image (crops, 3, H, W) -> its projected embeddings (tokens, D); crops share batched encoder calls."""
+        """Per image (crops, 3, H, W) -> its projected embeddings (tokens, D); crops share batched
+        encoder calls."""
         t0 = time.perf_counter()
         dev = self.device.torch_device
         self.timings["images_encoded"] = self.timings.get("images_encoded", 0) + len(pixel_values)
@@ -149,7 +152,8 @@ class MLLM(Model):
         return result
 
     def image_features(self, batch: Sequence[Prepared]) -> list[list[torch.Tensor]]:
-        """Per row, per image: its projected features. Sharing: each distinct image once, from the cache when there."""
+        """Per row, per image: its projected features. Sharing: each distinct image once, from the
+        cache when there."""
         if not self.share_images or any(len(p.image_hashes) != len(p.pixel_values) for p in batch):
             feats = (
                 self.encode_images(
@@ -218,7 +222,8 @@ class MLLM(Model):
         )
 
     def embed_prompt(self, prep: Prepared, images: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Token embeddings of ``prep.input_ids`` with each image slot replaced by that image's embeddings."""
+        """Token embeddings of ``prep.input_ids`` with each image slot replaced by that image's
+        embeddings."""
         return self.embed_ids(prep.input_ids, images)
 
     def embed_ids(self, input_ids: Sequence[int], images: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -288,7 +293,8 @@ class MLLM(Model):
         )
 
     def generate_prepared(self, batch: Sequence[Prepared]) -> list[str | SampleError]:
-        """Texts for prepared requests (one batch); a prepared request carrying an error yields that error."""
+        """Texts for prepared requests (one batch); a prepared request carrying an error yields that
+        error."""
         out: list[str | SampleError] = [p.error for p in batch]  # type: ignore[misc]
         self.timings["preprocess"] += sum(p.seconds for p in batch)
         ok = [i for i, p in enumerate(batch) if p.error is None]
@@ -312,7 +318,8 @@ class MLLM(Model):
 
     @torch.no_grad()
     def prompt_logits(self, batch: Sequence[Prepared]) -> list[torch.Tensor]:
-        """Logits at every prompt position of each prepared request (left-padded batch, pads removed)."""
+        """Logits at every prompt position of each prepared request (left-padded batch, pads
+        removed)."""
         with self.device.autocast():
             rows = self.prompt_embeddings(batch)
             embeds, mask = left_pad(rows)

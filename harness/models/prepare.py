@@ -5,7 +5,8 @@ engine can run it in ``torch.utils.data.DataLoader`` workers; it never touches m
 The token ids carry :data:`IMAGE_SLOT` where each image's embeddings will be spliced in.
 Each image also gets a content hash (``image_hashes``: of its encoded bytes, which decode to
 the same pixels wherever they appear, or of the decoded pixels of an in-memory image), the key
-of the feature cache and of prefix sharing. With ``memo > 0`` the preprocessor keeps its last few processed
+of the feature cache and of prefix sharing. With ``memo > 0`` the preprocessor keeps its last few
+processed
 images (keyed by the encoded bytes), so the questions of one image decode and resize it once
 per worker; the memo is never pickled.
 """
@@ -51,13 +52,15 @@ class Prepared:
     seconds: float = 0.0
 
     def prefix_length(self) -> int:
-        """Number of tokens up to and including the last image slot: the part shared by questions about one image."""
+        """Number of tokens up to and including the last image slot: the part shared by questions
+        about one image."""
         slots = [i for i, t in enumerate(self.input_ids) if t == IMAGE_SLOT]
         return slots[-1] + 1 if slots else 0
 
 
 def tokenize_chunks(tokenizer: Tokenizer, text: str) -> list[int]:
-    """LLaVA code-base tokenisation: split at ``<image>``, tokenise each chunk, join with IMAGE_SLOT.
+    """LLaVA code-base tokenisation: split at ``<image>``, tokenise each chunk, join with
+    IMAGE_SLOT.
 
     Each chunk is tokenised on its own (as the code base does); BOS is kept once, at the start.
     """
@@ -73,7 +76,8 @@ def tokenize_chunks(tokenizer: Tokenizer, text: str) -> list[int]:
 
 
 def tokenize_with_token(tokenizer: Tokenizer, text: str, image_token_id: int) -> list[int]:
-    """transformers-Llava tokenisation: ``<image>`` is a token of the vocabulary; it marks the slot."""
+    """transformers-Llava tokenisation: ``<image>`` is a token of the vocabulary; it marks the
+    slot."""
     return [IMAGE_SLOT if t == image_token_id else t for t in tokenizer(text).input_ids]
 
 
@@ -122,7 +126,8 @@ class Preprocessor:
         return prep
 
     def image(self, ref: ImageRef) -> tuple[tuple[int, int], torch.Tensor, str]:
-        """(size, pixel values, content hash) of one image; from the memo when it was just processed."""
+        """(size, pixel values, content hash) of one image; from the memo when it was just
+        processed."""
         try:
             digest: str | None = ref.content_hash()
         except OSError:  # an unreadable file: load() reports it

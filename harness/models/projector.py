@@ -57,7 +57,8 @@ def build_projector(
 
 
 def infer_projector(sd: Mapping[str, torch.Tensor]) -> tuple[str, bool, int, int]:
-    """(type, has_layernorm, in_dim, out_dim) from projector weights (keys without the ``mm_projector.`` prefix).
+    """(type, has_layernorm, in_dim, out_dim) from projector weights (keys without the
+    ``mm_projector.`` prefix).
 
     >>> infer_projector(build_projector("mlp2x_gelu", 8, 4, layernorm=True).state_dict())
     ('mlp2x_gelu', True, 8, 4)

@@ -21,7 +21,8 @@ Numerically the prefix keys/values are computed over the prefix alone instead of
 full row; in fp32 they differ from the unshared path by float rounding at most (tests check
 that predictions are identical). A batch whose rows share nothing (and miss the carry) runs
 the unshared path, so one question per image costs nothing extra. Where the model's cache
-cannot be split and rebuilt (:mod:`harness.models.kvcache`) sharing turns itself off with a log line.
+cannot be split and rebuilt (:mod:`harness.models.kvcache`) sharing turns itself off with a log
+line.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ log = logging.getLogger(__name__)
 
 
 def prefix_key(prep: Prepared) -> PrefixKey | None:
-    """(prefix token ids, image content hashes), or None when the row has no image before some text."""
+    """(prefix token ids, image content hashes), or None when the row has no image before some
+    text."""
     n = prep.prefix_length()
     if n == 0 or n >= len(prep.input_ids) or len(prep.image_hashes) != prep.input_ids.count(-200):
         return None
@@ -61,7 +63,8 @@ def prefix_key(prep: Prepared) -> PrefixKey | None:
 
 @dataclass
 class Groups:
-    """Rows grouped by prefix: ``keys[g]``, the group of each row, each group's first row and prefix length."""
+    """Rows grouped by prefix: ``keys[g]``, the group of each row, each group's first row and prefix
+    length."""
 
     keys: list[PrefixKey]
     of_row: list[int]
@@ -96,7 +99,8 @@ class PrefixSharer:
     def turn_off(self, why: str) -> None:
         self.off, self.carry = why, None
         log.warning(
-            "prefix sharing is off for this model (%s); every question prefills its own image tokens",
+            "prefix sharing is off for this model (%s); every question prefills its own image "
+            "tokens",
             why,
         )
 
@@ -111,7 +115,8 @@ class PrefixSharer:
         keys = [k for k in found if k is not None]
         if len(keys) < len(found):
             self.say(
-                "a prompt without an image before its text (or with text after no image) runs unshared"
+                "a prompt without an image before its text (or with text after no image) runs "
+                "unshared"
             )
             return None
         index: dict[PrefixKey, int] = {}
@@ -119,7 +124,8 @@ class PrefixSharer:
         if len(index) == len(batch) and not any(self.carried(k) for k in index):
             if len({k[1] for k in keys}) < len(keys):
                 self.say(
-                    "questions about one image have different prefixes (the template or prompt puts text "
+                    "questions about one image have different prefixes (the template or prompt "
+                    "puts text "
                     "before the image); they run unshared"
                 )
             return None
@@ -135,7 +141,8 @@ class PrefixSharer:
     def keeper(
         self, prep: Prepared, images: Sequence[torch.Tensor], row: int
     ) -> Callable[[kv.Cache, torch.Tensor], None] | None:
-        """An ``on_prefill`` hook for the unshared path that keeps ``prep``'s prefix (batch row ``row``) as the carry."""
+        """An ``on_prefill`` hook for the unshared path that keeps ``prep``'s prefix (batch row
+        ``row``) as the carry."""
         if self.off:
             return None
         key, length = (
@@ -147,7 +154,8 @@ class PrefixSharer:
     def capture(
         self, key: PrefixKey | None, cache: kv.Cache, mask: torch.Tensor, row: int, length: int
     ) -> None:
-        """Keep ``row``'s first ``length`` positions (its prefix) from an unshared prefill as the carry."""
+        """Keep ``row``'s first ``length`` positions (its prefix) from an unshared prefill as the
+        carry."""
         if key is None or self.off:
             self.carry = None
             return
@@ -172,7 +180,8 @@ class PrefixSharer:
         decode: Callable[[list[int]], str],
         clock: Clock,
     ) -> list[list[int]]:
-        """Token ids per row. ``prefixes``: embeddings of the groups to prefill now (the others are carried)."""
+        """Token ids per row. ``prefixes``: embeddings of the groups to prefill now (the others are
+        carried)."""
         try:
             return self._generate(groups, prefixes, suffixes, specs, eos, decode, clock)
         except BaseException:

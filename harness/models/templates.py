@@ -35,7 +35,8 @@ class Template:
     def render(self, user: str) -> str:
         """The prompt for one user turn.
 
-        >>> TEMPLATES["vicuna_v1"].render("<image>\\nWhat is it?").endswith("questions. USER: <image>\\nWhat is it? ASSISTANT:")
+        >>> text = TEMPLATES["vicuna_v1"].render("<image>\\nWhat is it?")
+        >>> text.endswith("questions. USER: <image>\\nWhat is it? ASSISTANT:")
         True
         >>> TEMPLATES["plain"].render("<image>\\nQ")
         '<image>\\nQ\\n'

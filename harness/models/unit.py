@@ -1,4 +1,5 @@
-"""UNIT (UNIT_600M, UNIT_1B): the project's own implementation that loads the released checkpoints unchanged.
+"""UNIT (UNIT_600M, UNIT_1B): the project's own implementation that loads the released checkpoints
+unchanged.
 
 Written from the facts in ``shared/reference/encoders.md`` (no code of the authors' release is
 used). Layout of the state dict, under the prefix ``unit_model.``::
@@ -79,7 +80,8 @@ class ClsToken(nn.Module):
 
 
 class PatchGenerator(nn.Module):
-    """Patches in (c, y, x) order -> Linear (fp32) -> + resizable position table -> cls/register tokens."""
+    """Patches in (c, y, x) order -> Linear (fp32) -> + resizable position table -> cls/register
+    tokens."""
 
     def __init__(
         self, width: int, patch_size: int, max_size: int, num_tokens: int, in_chans: int = 3
@@ -98,7 +100,8 @@ class PatchGenerator(nn.Module):
         return x.reshape(b, (h // p) * (w // p), c * p * p)
 
     def positions(self, gh: int, gw: int) -> torch.Tensor:
-        """The table for a gh x gw grid: resized to max(gh, gw)^2 (bilinear, align_corners) and windowed."""
+        """The table for a gh x gw grid: resized to max(gh, gw)^2 (bilinear, align_corners) and
+        windowed."""
         table = self.pos_embed.float()
         side = max(gh, gw)
         if side != self.grid:
@@ -177,7 +180,8 @@ class UNITModel(nn.Module):
         return self.num_cls_tokens + self.num_registers
 
     def forward_tokens(self, pixels: torch.Tensor, blocks: int | None = None) -> torch.Tensor:
-        """All tokens after the patch generator and the first ``blocks`` blocks (all by default), before the final norm.
+        """All tokens after the patch generator and the first ``blocks`` blocks (all by default),
+        before the final norm.
 
         Only the current state is kept, so memory does not grow with depth.
         """
@@ -195,7 +199,8 @@ class UNITModel(nn.Module):
     # ---- checkpoints ------------------------------------------------------------------
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: torch.dtype | None = None) -> UNITModel:
-        """Load ``config.json`` (``args``) + ``model.safetensors``/``pytorch_model.bin`` strictly."""
+        """Load ``config.json`` (``args``) + ``model.safetensors``/``pytorch_model.bin``
+        strictly."""
         folder = Path(path)
         args = read_args(folder)
         files = weight_files(folder)

@@ -20,7 +20,8 @@ INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
 def weight_files(folder: Path) -> list[Path]:
-    """The weight files of a checkpoint folder (shards from the index, else the single file), or []."""
+    """The weight files of a checkpoint folder (shards from the index, else the single file), or
+    []."""
     for name in INDEX_FILES:
         index = folder / name
         if index.is_file():
@@ -125,7 +126,8 @@ def _names(keys: list[str], prefix: str, limit: int = 8) -> str:
 def load_checked(
     module: torch.nn.Module, sd: Mapping[str, torch.Tensor], where: str, prefix: str = ""
 ) -> None:
-    """Strictly load ``sd`` into ``module`` (which may live on the meta device) after checking keys and shapes."""
+    """Strictly load ``sd`` into ``module`` (which may live on the meta device) after checking keys
+    and shapes."""
     check_state_dict(module, sd, where, prefix)
     module.load_state_dict(dict(sd), strict=True, assign=True)
 

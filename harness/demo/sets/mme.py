@@ -106,7 +106,8 @@ def _items(rng: random.Random) -> list[tuple[str, Image.Image, str, str]]:
             "text_translation",
             text_image(["bonjour"]),
             "Is it appropriate to translate the French word in the image into English as 'hello'?",
-            "Is it appropriate to translate the French word in the image into English as 'goodbye'?",
+            "Is it appropriate to translate the French word in the image into English as "
+            "'goodbye'?",
         ),
         (
             "code_reasoning",

@@ -67,7 +67,7 @@ def rows(seed: int, per_type: int = 2) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     out: list[dict[str, Any]] = []
     for qtype in range(1, 10):
-        for k in range(per_type):
+        for _ in range(per_type):
             img, question, choices, right = _question(qtype, rng)
             order = list(range(4))
             rng.shuffle(order)
