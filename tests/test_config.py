@@ -1,4 +1,5 @@
-"""Config groups: every option composes; unknown names fail with one line listing the valid names."""
+"""Config groups: every option composes; unknown names fail with one line listing the valid
+names."""
 
 from __future__ import annotations
 

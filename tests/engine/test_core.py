@@ -1,4 +1,5 @@
-"""run_task in-process: dataset order, batch-size invariance, failures, OOM, Ctrl-C and resume, limit."""
+"""run_task in-process: dataset order, batch-size invariance, failures, OOM, Ctrl-C and resume,
+limit."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Image groups in the engine: whole groups per rank, consecutive batches, identical records with and
-without sharing on every demo task that repeats images (fp32, the demo MLLM)."""
+"""Image groups in the engine: whole groups per rank, consecutive batches, identical records with
+and without sharing on every demo task that repeats images (fp32, the demo MLLM)."""
 
 from __future__ import annotations
 

@@ -105,7 +105,10 @@ def test_levenshtein_parity(a, b):
 def test_anls_parity_on_many_seeded_pairs():
     rng = random.Random(0)
     alphabet = "abcdeABCDE0123 ./-" + _QUIRKS
-    word = lambda: "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 16)))
+
+    def word():
+        return "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 16)))
+
     for _ in range(3000):
         pred, answers = word(), [word() for _ in range(rng.randrange(1, 4))]
         assert anls(pred, answers) == _reference_anls(pred, answers), (pred, answers)

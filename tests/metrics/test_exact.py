@@ -29,7 +29,8 @@ def test_numpy_cell_quirks_of_lmms_eval():
 
 
 def test_matches_numpy_itself_on_awkward_strings():
-    """Parity with the numpy calls lmms-eval makes (np.asarray, np.char.lower, np.char.translate)."""
+    """Parity with the numpy calls lmms-eval makes (np.asarray, np.char.lower,
+    np.char.translate)."""
     import itertools
     import string
 

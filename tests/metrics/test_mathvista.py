@@ -114,10 +114,14 @@ def test_exact_step():
 
 def test_judge_prompt_is_lmms_evals_layout():
     p = judge_prompt("Hint: integer.\nQuestion: How many?", "Five apples.")
-    head = "Please read the following example. Then extract the answer from the model response and type it"
+    head = (
+        "Please read the following example. "
+        "Then extract the answer from the model response and type it"
+    )
     assert p.startswith(head) and p.count("Extracted answer:") == 6
     assert p.endswith(
-        "Extracted answer: B\n\nHint: integer.\nQuestion: How many?\n\nFive apples.\n\nExtracted answer: "
+        "Extracted answer: B\n\nHint: integer.\nQuestion: How many?\n\n"
+        "Five apples.\n\nExtracted answer: "
     )
     assert (
         "Question: What fraction of the shape is blue?\nChoices:\n(A) 3/11\n(B) 8/11" in DEMO_PROMPT

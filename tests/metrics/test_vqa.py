@@ -90,7 +90,8 @@ def test_lmms_eval_normalises_ground_truths_always():
 
 def test_official_normalises_ground_truths_only_when_they_disagree():
     assert vqa_accuracy("red", ["Red!"] * 10, protocol="official") == 0.0  # all equal: left raw
-    # they disagree: punctuation step only, so the number word stays a word while the prediction becomes "2"
+    # they disagree: punctuation step only, so the number word stays a word while the prediction
+    # becomes "2"
     assert vqa_accuracy("two", ["two"] * 4 + ["dog"] * 6, protocol="official") == 0.0
     assert vqa_accuracy("T-Shirt", ["t-shirt"] * 4 + ["shirt"] * 6, protocol="official") == 1.0
 

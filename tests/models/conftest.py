@@ -1,4 +1,5 @@
-"""Tiny checkpoints written in the real on-disk formats, shared by the model tests (built once per session)."""
+"""Tiny checkpoints written in the real on-disk formats, shared by the model tests (built once per
+session)."""
 
 from __future__ import annotations
 
@@ -142,7 +143,8 @@ def hf_next_dir(tmp_path_factory, tok_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def llava_pieces(tmp_path_factory, hf_llava_dir) -> dict[str, Path]:
-    """The HF Llava fixture re-written as a LLaVA code-base folder, a projector file and a plain LLM folder."""
+    """The HF Llava fixture re-written as a LLaVA code-base folder, a projector file and a plain LLM
+    folder."""
     from safetensors.torch import save_file
     from transformers import LlamaForCausalLM, LlavaForConditionalGeneration
 

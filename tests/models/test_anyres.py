@@ -16,7 +16,8 @@ def _crops(n: int, side: int = 2) -> torch.Tensor:
 
 
 def test_spatial_reassembles_tiles_row_by_row():
-    # a 2x1 grid of 2x2-token tiles (image 4 px wide, 2 high on a tile of 2): tiles 1 and 2 side by side
+    # a 2x1 grid of 2x2-token tiles (image 4 px wide, 2 high on a tile of 2): tiles 1 and 2 side
+    # by side
     feats = _crops(3)
     out = pack(feats, (4, 2), [(4, 2)], 2, merge="spatial")[:, 0].tolist()
     assert out[:4] == [0, 1, 2, 3]  # overview first
@@ -24,12 +25,14 @@ def test_spatial_reassembles_tiles_row_by_row():
 
 
 def test_spatial_unpad_crops_padding_and_adds_newlines():
-    # grid 2x2 tiles of 2x2 -> a 4x4 token map; the image is 4:2, so the top and bottom token rows are padding
+    # grid 2x2 tiles of 2x2 -> a 4x4 token map; the image is 4:2, so the top and bottom token rows
+    # are padding
     feats = _crops(5)
     newline = torch.tensor([-1.0])
     out = pack(feats, (40, 20), [(4, 4)], 2, merge="spatial_unpad", newline=newline)[:, 0].tolist()
     assert out[:4] == [0, 1, 2, 3]
-    # full map rows: [100,101,200,201] [102,103,202,203] [300,301,400,401] [302,303,402,403]; keep rows 1..2
+    # full map rows: [100,101,200,201] [102,103,202,203] [300,301,400,401] [302,303,402,403];
+    # keep rows 1..2
     assert out[4:] == [102, 103, 202, 203, -1, 300, 301, 400, 401, -1]
 
 

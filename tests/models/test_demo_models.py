@@ -1,4 +1,5 @@
-"""Demo MLLMs: real on-disk formats, built once (idempotent, race-safe), loaded through the real loaders."""
+"""Demo MLLMs: real on-disk formats, built once (idempotent, race-safe), loaded through the real
+loaders."""
 
 from __future__ import annotations
 

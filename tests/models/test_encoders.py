@@ -35,7 +35,10 @@ def test_registry_and_did_you_mean():
     assert encoder_archs() == ["clip", "siglip", "unit"]
     with pytest.raises(
         HarnessError,
-        match=r"unknown encoder arch 'sigclip' \(did you mean 'siglip'\?\); valid: clip, siglip, unit",
+        match=(
+            r"unknown encoder arch 'sigclip' \(did you mean 'siglip'\?\); "
+            r"valid: clip, siglip, unit"
+        ),
     ):
         encoder_builder("sigclip")
 

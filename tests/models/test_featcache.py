@@ -1,4 +1,5 @@
-"""The feature cache: byte limit (LRU), namespaces, disk; never serves another checkpoint's or preprocessing's features."""
+"""The feature cache: byte limit (LRU), namespaces, disk; never serves another checkpoint's or
+preprocessing's features."""
 
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ def _requests(sizes, n_new=12):
 
 
 def _hf_inputs(mllm, preps, n_image_tokens):
-    """transformers inputs for the same prompts: each image slot expanded to its image tokens, left-padded."""
+    """transformers inputs for the same prompts: each image slot expanded to its image tokens,
+    left-padded."""
     rows = []
     for p, n in zip(preps, n_image_tokens):
         ids = []

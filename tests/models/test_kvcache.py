@@ -1,4 +1,5 @@
-"""Caches as tensors: a rebuilt cache continues exactly like the original; unsupported caches say why."""
+"""Caches as tensors: a rebuilt cache continues exactly like the original; unsupported caches say
+why."""
 
 from __future__ import annotations
 

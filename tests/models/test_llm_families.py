@@ -1,4 +1,5 @@
-"""LLaVA code-base folders around different LLM families (Llama, Qwen2, Mistral) load and decode consistently."""
+"""LLaVA code-base folders around different LLM families (Llama, Qwen2, Mistral) load and decode
+consistently."""
 
 from __future__ import annotations
 

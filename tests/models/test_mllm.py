@@ -1,4 +1,5 @@
-"""MLLM generation: batch-size invariance, stop strings, per-row limits, sample errors, timings, identity."""
+"""MLLM generation: batch-size invariance, stop strings, per-row limits, sample errors, timings,
+identity."""
 
 from __future__ import annotations
 
@@ -129,7 +130,8 @@ def test_preprocessor_pickles_and_timings_accumulate(demo):
     assert (
         len(prep.image_hashes) == 1 and len(prep.image_hashes[0]) == 40
     )  # sha1 of the image's content
-    demo.share_images = False  # unshared: the whole prompt is prefilled (shared counts: tests/models/test_sharing.py)
+    # unshared: the whole prompt is prefilled (shared counts: tests/models/test_sharing.py)
+    demo.share_images = False
     demo.timings.update(dict.fromkeys(demo.timings, 0.0))
     demo.profile = True
     demo.generate_prepared([prep])

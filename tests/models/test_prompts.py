@@ -13,7 +13,8 @@ from harness.types import ImageRef, Request
 from tests.models.conftest import random_image
 
 VICUNA = (
-    "A chat between a curious human and an artificial intelligence assistant. The assistant gives helpful, "
+    "A chat between a curious human and an artificial intelligence assistant. "
+    "The assistant gives helpful, "
     "detailed, and polite answers to the human's questions. USER: <image>\nIs it red? ASSISTANT:"
 )
 
@@ -28,7 +29,8 @@ def test_builtin_templates_exact_text():
     assert resolve_template("vicuna_v1").render(turn) == VICUNA
     assert resolve_template("plain").render(turn) == "<image>\nIs it red?\n"
     assert resolve_template("chatml").render(turn) == (
-        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<image>\nIs it red?<|im_end|>\n"
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+        "<|im_start|>user\n<image>\nIs it red?<|im_end|>\n"
         "<|im_start|>assistant\n"
     )
     assert resolve_template("chatml").stop == ("<|im_end|>",)

@@ -1,4 +1,5 @@
-"""Image sharing: identical predictions with and without it (fp32), each image's work done once, fallbacks."""
+"""Image sharing: identical predictions with and without it (fp32), each image's work done once,
+fallbacks."""
 
 from __future__ import annotations
 

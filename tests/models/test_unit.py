@@ -25,7 +25,8 @@ WIDTH, DEPTH, HEADS, GRID, TOKENS = (
 
 
 class Reference(torch.nn.Module):
-    """UNIT's forward written from encoders.md: conv patch embedding, hand-rolled bilinear resize."""
+    """UNIT's forward written from encoders.md: conv patch embedding, hand-rolled bilinear
+    resize."""
 
     def __init__(self, fc_norm: bool):
         super().__init__()
@@ -137,7 +138,8 @@ def test_fc_norm_variant_has_identity_final_norm(tmp_path):
     ref = Reference(fc_norm=True).eval()
     sd = ref.state_dict_released()
     assert "unit_model.model.fc_norm.weight" in sd and "unit_model.model.norm.weight" not in sd
-    # an unregistered timm name (like the release's 1B variant): size word + patch, depth from the weights
+    # an unregistered timm name (like the release's 1B variant): size word + patch, depth from the
+    # weights
     args = _args(model="vit_huge_patch14_224_1b", gp="avg")
     args["model_kwargs"].pop("depth")
     model = UNITModel.from_pretrained(_write(tmp_path / "unit1b", sd, args))

@@ -1,4 +1,5 @@
-"""Bootstrap intervals and paired tests, against hand-worked resamples and a brute-force reference."""
+"""Bootstrap intervals and paired tests, against hand-worked resamples and a brute-force
+reference."""
 
 from __future__ import annotations
 
@@ -80,7 +81,8 @@ def test_pope_f1_is_recomputed_per_resample(monkeypatch):
     )
     rs = Resampler("pope", recs)
     assert rs.path == "aggregate"  # F1 is not a mean of the per-sample scores
-    # [0,0,1,2]: TP=2 FP=1 FN=1 -> P=R=2/3 -> F1=66.67;  [0,3,3,3]: TP=1 -> F1=100;  [1,2,3,3]: TP=0 -> 0
+    # [0,0,1,2]: TP=2 FP=1 FN=1 -> P=R=2/3 -> F1=66.67;  [0,3,3,3]: TP=1 -> F1=100;
+    # [1,2,3,3]: TP=0 -> 0
     got = rs.replicates(np.array([[0, 0, 1, 2], [0, 3, 3, 3], [1, 2, 3, 3]]))
     np.testing.assert_allclose(got, [200 / 3, 100.0, 0.0])
 
@@ -124,7 +126,8 @@ def test_mme_resamples_image_pairs_and_counts_a_pair_drawn_twice_twice(monkeypat
     rs = Resampler("mme", recs)
     assert rs.unit_ids == ["A", "B", "C"] and [len(u) for u in rs.units] == [2, 2, 2]
     assert rs.value == pytest.approx(50 + 100 / 3)  # acc 3/6, acc+ 1/3
-    # draw A, A, B: acc = 5/6, acc+ = 2/3 (A counted twice) -> 150; collapsing the copies would give 133.33
+    # draw A, A, B: acc = 5/6, acc+ = 2/3 (A counted twice) -> 150; collapsing the copies would
+    # give 133.33
     assert rs.replicates(np.array([[0, 0, 1]]))[0] == pytest.approx(150.0)
 
 

@@ -33,7 +33,8 @@ HEADER = [
     "SEED-Image",
     "MathVista",
 ]
-# The authors' README table, typed from it (the "seed" table of the issue), in its printed precision.
+# The authors' README table, typed from it (the "seed" table of the issue), in its printed
+# precision.
 README = [
     [
         "CLIP-L",

@@ -174,7 +174,8 @@ def test_demo_set_reaches_the_maximum(tmp_path):
 
 @pytest.mark.parametrize("protocol", ["lmms-eval", "lmms-eval-0.2", "paper"])
 def test_protocol_scores_on_edge_cases(protocol):
-    """The task layer strips first, then relaxed correctness (float parse, 5 %, else lowercase ==)."""
+    """The task layer strips first, then relaxed correctness (float parse, 5 %, else
+    lowercase ==)."""
     task = ChartQA({"protocol": protocol})
     cases = [
         (" 12", "12", 1.0),

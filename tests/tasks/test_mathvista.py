@@ -92,7 +92,8 @@ def hub_task(tmp_path, rows, **cfg):
 
 
 def test_prompt_snapshots():
-    """Frozen prompt text (lmms-eval's format prompt); changing it means bumping MathVista.version."""
+    """Frozen prompt text (lmms-eval's format prompt); changing it means bumping
+    MathVista.version."""
     assert MathVista.version == "2"
     t = MathVista()
     prompts = [t.prompt(dict(r, id=r["pid"])) for r in ROWS]

@@ -176,7 +176,7 @@ def test_size_warning_and_demo_oracle(tmp_path, cache_dir):
     assert bootstrap_ci(demo, records, n_resamples=50) == (1850.0, 1850.0)
 
 
-# ---- original release layout ---------------------------------------------------------------------------
+# ---- original release layout ---------------------------------------------------------------------
 NESTED = ("celebrity", "posters", "artwork", "landmark", "scene")
 
 
@@ -192,7 +192,8 @@ def write_release(root, skip=()):
             txt = root / s / "0001.txt"
         txt.parent.mkdir(parents=True, exist_ok=True)
         txt.write_text(
-            f"Is this {s}? Please answer yes or no.\tYes\nIs this not {s}? Please answer yes or no.\tNo\n"
+            f"Is this {s}? Please answer yes or no.\tYes\n"
+            f"Is this not {s}? Please answer yes or no.\tNo\n"
         )
     return root
 

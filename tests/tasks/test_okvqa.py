@@ -52,7 +52,8 @@ def test_prompt_snapshot_and_config():
         1024,
     )  # lmms-eval sets none: its LLaVA default
     assert task.prompt({"id": "1", "question": "What sport can you use this for?"}) == (
-        "What sport can you use this for?\nWhen the provided information is insufficient, respond with "
+        "What sport can you use this for?\n"
+        "When the provided information is insufficient, respond with "
         "'Unanswerable'.\nAnswer the question using a single word or phrase."
     )
 
@@ -112,16 +113,19 @@ def test_original_layout(tmp_path):
             ]
         },
     )
-    ann = lambda qid, ans: {
-        "question_id": qid,
-        "image_id": 297147,
-        "question_type": "other",
-        "answer_type": "other",
-        "answers": [
-            {"answer": a, "raw_answer": a, "answer_confidence": "yes", "answer_id": k + 1}
-            for k, a in enumerate(ans)
-        ],
-    }
+
+    def ann(qid, ans):
+        return {
+            "question_id": qid,
+            "image_id": 297147,
+            "question_type": "other",
+            "answer_type": "other",
+            "answers": [
+                {"answer": a, "raw_answer": a, "answer_confidence": "yes", "answer_id": k + 1}
+                for k, a in enumerate(ans)
+            ],
+        }
+
     write_json(
         root / "mscoco_val2014_annotations.json",
         {

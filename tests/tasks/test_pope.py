@@ -74,8 +74,10 @@ QUIRKS = [
 @pytest.mark.parametrize(
     "protocol,want",
     [
-        # lmms-eval: only bare yes/no count. random: TP1 TN1 other2 -> acc 50, P 100, R 100, F1 100, yes 25;
-        # popular: FN1 FP1 other2 -> all 0, yes 25; overall TP1 FP1 TN1 FN1 other4 -> acc 25, P=R=F1 50, yes 25.
+        # lmms-eval: only bare yes/no count.
+        # random: TP1 TN1 other2 -> acc 50, P 100, R 100, F1 100, yes 25;
+        # popular: FN1 FP1 other2 -> all 0, yes 25;
+        # overall TP1 FP1 TN1 FN1 other4 -> acc 25, P=R=F1 50, yes 25.
         (
             "lmms-eval",
             {
@@ -94,9 +96,11 @@ QUIRKS = [
                 "unparsed": 4,
             },
         ),
-        # llava: random all right (yes, yes, no, no); popular: "There is a dog."->yes TP, "Not sure"->yes FP
+        # llava: random all right (yes, yes, no, no);
+        # popular: "There is a dog."->yes TP, "Not sure"->yes FP
         # ("Not" is no word of no/No/not), "no" FN, "yes" FP: P 1/3, R 1/2, F1 40, yes 75.
-        # overall TP3 FP2 TN2 FN1 -> acc 62.5, P 60, R 75, F1 2/3, yes 62.5; mean F1 (100 + 40) / 2 = 70.
+        # overall TP3 FP2 TN2 FN1 -> acc 62.5, P 60, R 75, F1 2/3, yes 62.5;
+        # mean F1 (100 + 40) / 2 = 70.
         (
             "llava",
             {
@@ -190,7 +194,7 @@ def test_size_warning(tmp_path):
     )
 
 
-# ---- original release layout ---------------------------------------------------------------------------
+# ---- original release layout ---------------------------------------------------------------------
 def write_release(root, counts=None, images=True, skip=()):
     counts = counts or {"adversarial": 2, "popular": 2, "random": 2}
     for split, n in counts.items():

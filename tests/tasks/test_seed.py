@@ -109,7 +109,8 @@ def test_scores_on_quirky_answers_through_replay(tmp_path):
     ).records
     assert [r["score"] for r in records] == [float(ok) for _, _, ok in QUIRKS]
     m = task.aggregate(records)
-    # type 1 (scene): rows 0, 2, 4, 6 -> right, wrong, wrong, wrong; type 2 (identity): 1, 3, 5 -> right, wrong, right
+    # type 1 (scene): rows 0, 2, 4, 6 -> right, wrong, wrong, wrong;
+    # type 2 (identity): 1, 3, 5 -> right, wrong, right
     assert m["accuracy"] == pytest.approx(300 / 7)
     assert m["question_type/scene_understanding"] == 25.0
     assert m["question_type/instance_identity"] == pytest.approx(200 / 3)
@@ -143,7 +144,7 @@ def test_demo_oracle(tmp_path, cache_dir):
     ]
 
 
-# ---- original release layout ---------------------------------------------------------------------------
+# ---- original release layout ---------------------------------------------------------------------
 def write_release(root, images=True):
     qs = [dict(row(i, qtype=1 + i), data_id=f"img_{i}.jpg") for i in range(3)]
     qs.append(dict(row(99, qtype=10, data_type="video"), data_id="v.mp4"))
