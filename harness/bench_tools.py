@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from harness.device import DeviceSpec
     from harness.jobs import Plan
     from harness.models.base import Model
-    from tasks.base import Task
+    from harness.tasks.base import Task
 
 DEFAULTS = ("model=mllm", "encoder=demo_clip_l", "task=docvqa", "data=demo", "device=cpu")
 

@@ -21,7 +21,7 @@ from harness.config import has_encoder_placeholder, load_group_cfg, parse_overri
 from harness.errors import ConfigError as HarnessError
 from harness.names import did_you_mean
 from harness.schema import MODEL_KEYS, EncoderConfig, TaskConfig
-from tasks.base import PROTOCOL_ALIASES
+from harness.tasks.base import PROTOCOL_ALIASES
 
 
 @dataclass
@@ -301,7 +301,7 @@ def _task(cfg: DictConfig, tc: DictConfig, written: Written) -> DictConfig:
     if tc.protocol is None:
         tc.protocol = cfg.protocol
     tc.protocol = PROTOCOL_ALIASES.get(str(tc.protocol), str(tc.protocol))
-    from tasks import get_task_class
+    from harness.tasks import get_task_class
 
     cls = get_task_class(name, tc.get("adapter"))
     if tc.protocol not in cls.protocols:

@@ -26,7 +26,7 @@ USAGE = "usage: python -m harness.rescore RUN_DIR [RUN_DIR...] protocol=NAME [ta
 
 
 def canonical(protocol: str) -> str:
-    from tasks.base import PROTOCOL_ALIASES
+    from harness.tasks.base import PROTOCOL_ALIASES
 
     return PROTOCOL_ALIASES.get(protocol, protocol)
 
@@ -124,7 +124,7 @@ def rescore_task(
     from harness.engine.scoring import score_record
     from harness.engine.store import normalize
     from harness.results import task_scores
-    from tasks import get_task_class
+    from harness.tasks import get_task_class
 
     cfg = read_task_config(src, task_name)
     cfg["protocol"] = protocol
@@ -160,7 +160,7 @@ def rescore_task(
 
 
 def supports(task_name: str, protocol: str) -> bool:
-    from tasks import get_task_class
+    from harness.tasks import get_task_class
 
     return protocol in get_task_class(task_name).protocols
 

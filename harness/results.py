@@ -29,7 +29,7 @@ from harness.engine.files import atomic_write_text, is_write_fault, write_error,
 from harness.errors import HarnessError
 from harness.fingerprint import dir_fingerprint, obj_fingerprint
 from harness.report.frame import COLUMNS, load_runs
-from tasks.base import Task
+from harness.tasks.base import Task
 
 if TYPE_CHECKING:
     from harness.engine.core import TaskResult

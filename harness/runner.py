@@ -28,8 +28,8 @@ from harness.errors import ConfigError, HarnessError
 from harness.jobs import Plan, Written, plan
 from harness.models.base import Model
 from harness.results import RunWriter, dataset_fingerprint, finish_outcome, new_outcome, task_scores
-from tasks import get_task_class
-from tasks.base import Task
+from harness.tasks import get_task_class
+from harness.tasks.base import Task
 
 log = logging.getLogger("harness")
 
@@ -97,7 +97,7 @@ def _plan(
         key = next(iter(written.under("task")))
         raise ConfigError(
             f"task.{key}: this config is a saved job with its tasks resolved; set "
-            f"tasks.<name>.{key}=... instead"
+            f"harness.tasks.<name>.{key}=... instead"
         )
     jobs = plan(cfg, written, dirs)
     jobs.overrides = list(overrides)

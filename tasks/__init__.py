@@ -10,9 +10,9 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.names import PAPER_TASKS, did_you_mean
-from tasks.base import Task
+from harness.tasks.base import Task
 
-TASK_MODULES = {name: f"tasks.{name}" for name in PAPER_TASKS}
+TASK_MODULES = {name: f"harness.tasks.{name}" for name in PAPER_TASKS}
 
 
 def task_names() -> list[str]:

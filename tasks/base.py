@@ -104,7 +104,7 @@ class Task:
         path = str(self.setting("path"))
         if fmt == "original":
             return self.load_original(self.dataset_path())
-        from tasks.loading import check_local_folder
+        from harness.tasks.loading import check_local_folder
 
         check_local_folder(path)  # a wrong folder is named before any other missing setting
         return self.load_hub()
@@ -167,7 +167,7 @@ class Task:
     ) -> datasets.Dataset:
         """The configured hub split (a ``datasets.Dataset``, images undecoded), checked to have
         ``columns`` (default ``hub_columns``); ``name``: another config than ``dataset.name``."""
-        from tasks.loading import load_hub_any, require_columns
+        from harness.tasks.loading import load_hub_any, require_columns
 
         path = str(self.setting("path"))
         rows = load_hub_any(
@@ -184,7 +184,7 @@ class Task:
     def load_hub(self) -> Sequence[dict[str, Any]]:
         """Documents of the hub schema: ``hub_rows()`` converted lazily by
         ``self._from_hub(i, row)`` (never raising; the id from ``self._id(i, row)``)."""
-        from tasks.loading import LazyDocs, safe_convert
+        from harness.tasks.loading import LazyDocs, safe_convert
 
         return LazyDocs(self.hub_rows(), safe_convert(self._from_hub, self._id))  # type: ignore[attr-defined]
 
@@ -201,7 +201,7 @@ class Task:
     def with_image_check(self, docs: list[dict[str, Any]], where: Path) -> list[dict[str, Any]]:
         """After reading an original release layout: fail when none of its image files exist
         (a wrong folder), warn when some do not (those samples fail), return the documents."""
-        from tasks.loading import check_image_files
+        from harness.tasks.loading import check_image_files
 
         warning = check_image_files(docs, where, self.name)
         if warning:

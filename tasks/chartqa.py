@@ -25,8 +25,8 @@ from typing import Any
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics.relaxed import relaxed_correctness
-from tasks.base import Task
-from tasks.loading import (
+from harness.tasks.base import Task
+from harness.tasks.loading import (
     attach_file_image,
     hub_image,
     raise_doc_error,

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics.anls import anls, anls_accuracy
-from tasks.base import Task
-from tasks.loading import (
+from harness.tasks.base import Task
+from harness.tasks.loading import (
     answer_list,
     attach_file_image,
     find_file,
@@ -35,7 +35,7 @@ from tasks.loading import (
     safe_convert,
     text_field,
 )
-from tasks.prompts import short_answer_prompt
+from harness.tasks.prompts import short_answer_prompt
 
 ORIGINAL_SPLITS = {"validation": "val", "val": "val", "test": "test", "train": "train"}
 """Split names (hub's, then the release's) -> the release's file-name part; first when null."""

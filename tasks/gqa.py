@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics.exact import exact_match, exact_match_llava
-from tasks.base import Task
-from tasks.loading import (
+from harness.tasks.base import Task
+from harness.tasks.loading import (
     LazyDocs,
     attach_file_image,
     find_file,
@@ -38,7 +38,7 @@ from tasks.loading import (
     safe_convert,
     text_field,
 )
-from tasks.prompts import short_answer_prompt
+from harness.tasks.prompts import short_answer_prompt
 
 if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
     import datasets

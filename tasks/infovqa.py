@@ -13,7 +13,7 @@ Prompt: ``{question}\\nAnswer the question using a single word or phrase.``
 
 from __future__ import annotations
 
-from tasks.docvqa import DocVQA
+from harness.tasks.docvqa import DocVQA
 
 
 class InfoVQA(DocVQA):

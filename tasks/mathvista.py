@@ -26,9 +26,16 @@ from harness.metrics import mathvista as mv
 from harness.metrics.breakdown import mean_by
 from harness.metrics.choice import lettered_options
 from harness.metrics.judge import Judge, judge_from_config
+from harness.tasks.base import Task
+from harness.tasks.loading import (
+    LazyDocs,
+    file_image,
+    hub_image,
+    raise_doc_error,
+    read_json,
+    text_field,
+)
 from harness.types import GenerationSettings
-from tasks.base import Task
-from tasks.loading import LazyDocs, file_image, hub_image, raise_doc_error, read_json, text_field
 
 MC_HINT = "Answer with the option's letter from the given choices directly."
 PLACES = {1: "one decimal place", 2: "two decimal places", 3: "three decimal places"}

@@ -20,9 +20,16 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import HarnessError, SampleError
 from harness.metrics import mme as mm
 from harness.metrics.yesno import mme_yes_no
-from tasks.base import Task
-from tasks.loading import LazyDocs, file_image, hub_image, raise_doc_error, text_field, yes_no_truth
-from tasks.prompts import SHORT_ANSWER
+from harness.tasks.base import Task
+from harness.tasks.loading import (
+    LazyDocs,
+    file_image,
+    hub_image,
+    raise_doc_error,
+    text_field,
+    yes_no_truth,
+)
+from harness.tasks.prompts import SHORT_ANSWER
 
 if TYPE_CHECKING:  # numpy is imported lazily at run time
     from numpy.typing import ArrayLike, NDArray

@@ -27,8 +27,8 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.metrics.containment import ocrbench_match
-from tasks.base import Task
-from tasks.loading import (
+from harness.tasks.base import Task
+from harness.tasks.loading import (
     answer_list,
     attach_file_image,
     hub_image,

@@ -25,8 +25,8 @@ from typing import Any
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics.vqa import vqa_accuracy
-from tasks.base import LMMS_EVAL_LLAVA_DEFAULT_TOKENS, Task
-from tasks.loading import (
+from harness.tasks.base import LMMS_EVAL_LLAVA_DEFAULT_TOKENS, Task
+from harness.tasks.loading import (
     answer_list,
     attach_file_image,
     hub_image,
@@ -37,7 +37,7 @@ from tasks.loading import (
     safe_convert,
     text_field,
 )
-from tasks.prompts import SHORT_ANSWER
+from harness.tasks.prompts import SHORT_ANSWER
 
 UNANSWERABLE = "When the provided information is insufficient, respond with 'Unanswerable'."
 QUESTIONS_FILE = "OpenEnded_mscoco_{split}_questions.json"  # original release: one per split

@@ -27,8 +27,8 @@ from harness.errors import HarnessError, SampleError
 from harness.jsonl import json_lines
 from harness.metrics import pope as pm
 from harness.metrics.yesno import exact_yes_no, llava_yes_no
-from tasks.base import Task
-from tasks.loading import (
+from harness.tasks.base import Task
+from harness.tasks.loading import (
     LazyDocs,
     file_image,
     hub_image,
@@ -38,7 +38,7 @@ from tasks.loading import (
     text_field,
     yes_no_truth,
 )
-from tasks.prompts import SHORT_ANSWER
+from harness.tasks.prompts import SHORT_ANSWER
 
 if TYPE_CHECKING:  # numpy is imported lazily at run time
     from numpy.typing import ArrayLike, NDArray

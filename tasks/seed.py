@@ -20,8 +20,8 @@ from harness.errors import HarnessError, SampleError
 from harness.metrics.breakdown import mean_by
 from harness.metrics.choice import first_char, lettered_options
 from harness.metrics.seed import QUESTION_TYPES, seed_score
-from tasks.base import LMMS_EVAL_LLAVA_DEFAULT_TOKENS, Task
-from tasks.loading import (
+from harness.tasks.base import LMMS_EVAL_LLAVA_DEFAULT_TOKENS, Task
+from harness.tasks.loading import (
     LazyDocs,
     file_image,
     hub_image,

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from harness.demo.data import demo_dataset
-from tasks import get_task_class
+from harness.tasks import get_task_class
 
 
 def demo_task(cache_dir: Path, name: str = "docvqa"):

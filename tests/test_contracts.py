@@ -14,7 +14,7 @@ from harness.models.base import Model
 from harness.models.mllm import MLLM
 from harness.models.oracle import OracleModel
 from harness.models.replay import ReplayModel
-from tasks import get_task_class, task_names
+from harness.tasks import get_task_class, task_names
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = re.compile(r"\b(?:getattr|hasattr)\((?:self\.)?(?:model|task)\b")

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from harness.errors import HarnessError
-from tasks import get_task_class, load_adapter
+from harness.tasks import get_task_class, load_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent / "extending"

@@ -117,7 +117,7 @@ def test_a_demo_checkpoint_rebuilds_to_the_same_bytes(cache_dir, tmp_path):
     from harness.config import load_group
     from harness.demo.data import ensure_demo_data
     from harness.demo.models import ensure_demo_checkpoint
-    from tasks import task_names
+    from harness.tasks import task_names
 
     shared = cache_dir / "demo" / "data"
     for name in task_names():

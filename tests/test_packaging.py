@@ -63,14 +63,22 @@ def _wheel(tmp_path: Path) -> Path:
     return next(tmp_path.glob("*.whl"))
 
 
-def test_wheel_ships_every_config_and_both_packages(tmp_path):
+def test_wheel_ships_every_config_and_both_packages_under_the_harness_name(tmp_path):
     names = set(zipfile.ZipFile(_wheel(tmp_path)).namelist())
     in_tree = {
         "harness/conf/" + str(p.relative_to(ROOT / "conf")) for p in (ROOT / "conf").rglob("*.yaml")
     }
     assert "harness/conf/config.yaml" in in_tree and len(in_tree) > 30
     assert in_tree <= names, sorted(in_tree - names)
-    assert {"harness/__main__.py", "tasks/docvqa.py", "harness/demo/sets/docvqa.py"} <= names
+    assert {
+        "harness/__main__.py",
+        "harness/tasks/docvqa.py",
+        "harness/demo/sets/docvqa.py",
+    } <= names
+    # tasks/ (top level in the repository) installs as harness.tasks: no top-level module that
+    # could collide with another distribution's
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith((".dist-info", ".data"))}
+    assert tops == {"harness"}, tops
 
 
 def test_checkout_reads_top_level_conf(tmp_path):
@@ -97,6 +105,8 @@ def test_wheel_install_reads_its_packaged_conf(tmp_path):
     assert res.returncode == 0, res.stderr
     conf = _conf_dir(python, tmp_path)
     assert env_dir in conf.parents and conf.name == "conf", conf
+    res = _py(python, "-c", "import harness.tasks.docvqa as m; print(m.__file__)", cwd=tmp_path)
+    assert res.returncode == 0 and env_dir in Path(res.stdout.strip()).parents, res.stderr
     assert _smoke(python, tmp_path, tmp_path / "out")["docvqa"]["value"] == 100.0
 
 
@@ -133,3 +143,18 @@ def test_user_config_dir_adds_an_encoder_and_a_grid(tmp_path):
         sys.executable, "-m", "harness", "--config-dir", str(user), "encoder=my_clp", cwd=tmp_path
     )
     assert bad.returncode == 2 and "did you mean 'my_clip'" in bad.stderr
+
+
+def test_tasks_import_under_the_project_name_in_every_install(tmp_path):
+    """tasks/ stays the repository's top-level folder; harness/tasks links to it, so a checkout,
+    an editable and a wheel install all import it as harness.tasks."""
+    assert (ROOT / "harness" / "tasks").resolve() == (ROOT / "tasks").resolve()
+    for env in ({"PYTHONPATH": str(ROOT)}, None):
+        res = _py(
+            sys.executable,
+            "-c",
+            "import harness.tasks.docvqa as m; print(m.__file__)",
+            cwd=tmp_path,
+            env=env,
+        )
+        assert res.returncode == 0 and "tasks/docvqa.py" in res.stdout, res.stderr

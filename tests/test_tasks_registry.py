@@ -11,7 +11,7 @@ from harness.config import load_group
 from harness.demo.data import demo_dataset
 from harness.errors import HarnessError
 from harness.names import PAPER_TASKS
-from tasks import get_task_class, task_names
+from harness.tasks import get_task_class, task_names
 
 
 def _demo_task(name, cache_dir):

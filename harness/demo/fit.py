@@ -59,8 +59,8 @@ def deterministic(seed: int) -> Iterator[None]:
 def demo_requests(data_root: Path) -> list[tuple[Request, str]]:
     """(request, reference answer) for every sample of every demo set, in a fixed order."""
     from harness.demo.data import demo_dataset
-    from tasks import get_task_class, task_names
-    from tasks.base import dataset_defaults
+    from harness.tasks import get_task_class, task_names
+    from harness.tasks.base import dataset_defaults
 
     out = []
     for name in task_names():

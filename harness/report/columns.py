@@ -16,7 +16,7 @@ from harness.errors import HarnessError
 from harness.names import PAPER_TASKS
 
 if TYPE_CHECKING:
-    from tasks.base import Task
+    from harness.tasks.base import Task
 
 
 @dataclass(frozen=True)
@@ -71,14 +71,14 @@ def task_class(name: str) -> type[Task] | None:
 
     Tests replace this function to register fake tasks.
     """
-    import tasks
+    import harness.tasks as tasks
 
     try:
         return tasks.get_task_class(name)
     except HarnessError:
         return None
     except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("tasks."):
+        if exc.name and exc.name.startswith("harness.tasks."):
             return None
         raise
 

@@ -19,8 +19,8 @@ from PIL import Image
 
 from harness.errors import SampleError
 from harness.models.base import Model
+from harness.tasks.base import Task
 from harness.types import ImageRef, Request
-from tasks.base import Task
 
 
 def png(width: int, height: int, color: str = "white") -> bytes:

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.metrics.exact import exact_match
-from tasks.base import Task
-from tasks.loading import hub_image, row_id, text_field
+from harness.tasks.base import Task
+from harness.tasks.loading import hub_image, row_id, text_field
 
 
 class ToyCount(Task):

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.report import columns
-from tasks.base import Task
-from tasks.docvqa import DocVQA
+from harness.tasks.base import Task
+from harness.tasks.docvqa import DocVQA
 
 
 class FakePope(Task):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from harness.demo.hub import write_hub_dataset
 from harness.metrics.mme import SUBTASKS
-from tasks.base import dataset_defaults
+from harness.tasks.base import dataset_defaults
 
 _DEMO: dict[str, dict] = {}
 

@@ -10,7 +10,7 @@ from datasets import Features, Image, Value
 from harness.config import load_group
 from harness.demo.data import demo_dataset
 from harness.errors import HarnessError, SampleError
-from tasks.chartqa import ChartQA
+from harness.tasks.chartqa import ChartQA
 
 FEATS = Features(
     {

@@ -10,8 +10,8 @@ import pytest
 from _key_layouts import ORIGINAL, dump, task_config, write_hub
 
 from harness.errors import HarnessError
-from tasks import get_task_class
-from tasks.base import dataset_defaults
+from harness.tasks import get_task_class
+from harness.tasks.base import dataset_defaults
 
 TASKS = list(ORIGINAL)
 EXTRA_KEYS = {

@@ -9,7 +9,7 @@ from datasets import Features, Image, List, Value
 from harness.config import load_group
 from harness.demo.data import demo_dataset
 from harness.errors import HarnessError, SampleError
-from tasks.docvqa import DocVQA
+from harness.tasks.docvqa import DocVQA
 
 FEATS = Features(
     {

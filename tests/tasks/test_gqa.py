@@ -9,7 +9,7 @@ from datasets import Features, Image, Value
 from harness.config import load_group
 from harness.demo.data import demo_dataset
 from harness.errors import HarnessError, SampleError
-from tasks.gqa import GQA
+from harness.tasks.gqa import GQA
 
 QFEATS = Features(
     {

@@ -9,7 +9,7 @@ from datasets import Features, Image, List, Value
 from harness.config import load_group
 from harness.demo.data import demo_dataset
 from harness.errors import HarnessError
-from tasks.infovqa import InfoVQA
+from harness.tasks.infovqa import InfoVQA
 
 FEATS = Features(
     {

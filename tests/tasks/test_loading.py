@@ -9,8 +9,8 @@ from datasets import Features, Value
 
 from harness.demo.hub import write_hub_dataset
 from harness.errors import HarnessError, SampleError
-from tasks import loading
-from tasks.loading import (
+from harness.tasks import loading
+from harness.tasks.loading import (
     check_image_files,
     hub_id_alternatives,
     load_hub,
@@ -107,7 +107,7 @@ def test_loaded_tasks_pickle_for_spawned_workers(name, tmp_path):
 
     from harness.config import load_group
     from harness.demo.data import demo_dataset
-    from tasks import get_task_class
+    from harness.tasks import get_task_class
 
     cfg = load_group("task", name)
     cfg["dataset"] = demo_dataset(name, tmp_path, cfg["dataset"])

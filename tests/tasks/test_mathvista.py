@@ -17,7 +17,7 @@ from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
 from harness.metrics.mathvista import judge_prompt
 from harness.models.replay import ReplayModel
-from tasks.mathvista import MathVista
+from harness.tasks.mathvista import MathVista
 
 META = {
     "category": "math-targeted-vqa",

@@ -15,7 +15,7 @@ from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
 from harness.metrics.mme import COGNITION, PERCEPTION
 from harness.models.replay import ReplayModel
-from tasks.mme import MME
+from harness.tasks.mme import MME
 
 SUFFIX = "\nAnswer the question using a single word or phrase."
 

@@ -10,7 +10,7 @@ from datasets import Features, Image, List, Value
 from harness.config import load_group
 from harness.demo.data import ensure_demo_data
 from harness.errors import HarnessError, SampleError
-from tasks.ocrbench import CATEGORIES, RECOGNITION, OCRBench, slug
+from harness.tasks.ocrbench import CATEGORIES, RECOGNITION, OCRBench, slug
 
 FEATS = Features(
     {

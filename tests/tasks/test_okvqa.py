@@ -12,7 +12,7 @@ from datasets import Features, Image, List, Value
 from harness.config import load_group
 from harness.demo.data import ensure_demo_data
 from harness.errors import HarnessError, SampleError
-from tasks.okvqa import OKVQA
+from harness.tasks.okvqa import OKVQA
 
 FEATS = Features(
     {

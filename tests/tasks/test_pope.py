@@ -14,7 +14,7 @@ from harness.demo.sets.pope import features
 from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
 from harness.models.replay import ReplayModel
-from tasks.pope import POPE
+from harness.tasks.pope import POPE
 
 
 def row(qid, split, answer="yes", question="Is there a dog in the image?", image="png"):

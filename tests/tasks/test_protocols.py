@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.errors import HarnessError
-from tasks import get_task_class
+from harness.tasks import get_task_class
 
 NINE = ("gqa", "okvqa", "chartqa", "docvqa", "infovqa", "ocrbench", "pope", "mme", "seed")
 # lmms-eval's task YAMLs (v0.2.4 and today agree); none set for OK-VQA and SEED: the LLaVA

@@ -15,7 +15,7 @@ from harness.engine import EngineSettings, run_task
 from harness.errors import HarnessError, SampleError
 from harness.metrics.seed import QUESTION_TYPES
 from harness.models.replay import ReplayModel
-from tasks.seed import SEED
+from harness.tasks.seed import SEED
 
 
 def row(qid, qtype=1, answer="A", data_type="image", images=1, question="What is in the image?"):
