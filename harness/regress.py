@@ -163,6 +163,25 @@ def changed_doc(changed: list[Changed], title: str) -> Doc:
     )
 
 
+def scores_from_frame(df: Any) -> dict[str, Any]:
+    """The gate's view of a results frame (:func:`harness.results.load_runs`, headline rows):
+    ``{"runs": {encoder: {"tasks": {task: {metric, value, n, failed, ci95}}}}}``."""
+    import pandas as pd
+
+    runs: dict[str, Any] = {}
+    for row in df[df["source"] != "paper"].itertuples(index=False):
+        entry: dict[str, Any] = {
+            "metric": row.metric,
+            "value": None if pd.isna(row.value) else float(row.value),
+            "n": 0 if pd.isna(row.n) else int(row.n),
+            "failed": 0 if pd.isna(row.failed) else int(row.failed),
+        }
+        if not pd.isna(row.ci_low) and not pd.isna(row.ci_high):
+            entry["ci95"] = [float(row.ci_low), float(row.ci_high)]
+        runs.setdefault(str(row.encoder), {"tasks": {}})["tasks"][str(row.task)] = entry
+    return {"runs": runs}
+
+
 def _same_keys(what: str, base: dict[str, Any], cur: dict[str, Any], where: str) -> None:
     missing, extra = [k for k in base if k not in cur], [k for k in cur if k not in base]
     if missing or extra:
@@ -344,11 +363,17 @@ def run(args: argparse.Namespace) -> int:
     if args.tolerance < 0:
         raise HarnessError(f"--tolerance must be >= 0, got {args.tolerance}")
     per_task = _per_task(args.per_task_tolerance)
-    base = bl.load(args.baseline, with_ci=args.ci)
+    from harness.results import load_runs
+
+    base = bl.load(args.baseline, with_ci=False)  # checks the file; carries the digests
     if Path(args.baseline).is_dir():  # a folder as the baseline: its predictions too
         attach_predictions(base, args.baseline)
     cur = attach_predictions(bl.from_dir(args.current, with_ci=False), args.current)
-    findings = compare(base, cur, args.tolerance, per_task, args.ci)
+    # the scores compared are the results frame's, as the table and the plots read them
+    ci = "bootstrap" if args.ci and Path(args.baseline).is_dir() else "stored"
+    base_scores = scores_from_frame(load_runs([args.baseline], ci=ci))
+    cur_scores = scores_from_frame(load_runs([args.current], ci="none"))
+    findings = compare(base_scores, cur_scores, args.tolerance, per_task, args.ci)
     changed, checked = ([], 0) if args.scores_only else compare_predictions(base, cur)
     where = f"({args.current} vs {args.baseline})"
     bad = [f for f in findings if f.regressed]

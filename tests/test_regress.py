@@ -306,3 +306,21 @@ def test_a_baseline_without_digests_compares_scores_only(grid, baseline, capsys)
     )
     code, out, _ = _run(capsys, "--baseline", baseline, "--current", grid)
     assert code == 0 and "no prediction digests (scores only)" in out
+
+
+def test_the_gate_compares_the_results_frame(grid, baseline, capsys, monkeypatch):
+    """The scores the gate compares are harness.results.load_runs's rows (the frame the table
+    and the plots read): a value changed in the frame alone is reported."""
+    import harness.results
+
+    real = harness.results.load_runs
+
+    def lowered(paths, **kw):
+        df = real(paths, **kw)
+        if str(paths[0]) == str(grid):
+            df.loc[df.index[0], "value"] = float(df.loc[df.index[0], "value"]) - 50.0
+        return df
+
+    monkeypatch.setattr(harness.results, "load_runs", lowered)
+    assert main(["--baseline", str(baseline), "--current", str(grid), "--scores-only"]) == 1
+    assert "REGRESSION" in capsys.readouterr().out
