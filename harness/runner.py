@@ -274,6 +274,7 @@ def build_model(cfg: DictConfig, enc: dict[str, Any], device: DeviceSpec) -> Mod
     model = load_mllm(model_cfg, enc, device)
     if str(cfg.batch_size) != "auto":
         model.batch_size = int(cfg.batch_size)
+    model.share_images = bool(cfg.share_images)  # meta.json describes the setting in effect
     return model
 
 

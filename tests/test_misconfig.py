@@ -406,3 +406,19 @@ def test_real_encoder_without_a_checkpoint_is_refused_before_work(cli, tmp_path)
         "encoder.select_layer=-3",
         needle="needs model.checkpoint",
     )
+
+
+def test_share_images_false_is_what_meta_json_records(cli, tmp_path):
+    out = tmp_path / "out"
+    code, _, err = cli(
+        "device=cpu",
+        "task=docvqa",
+        "encoder=demo_clip_l",
+        "data=demo",
+        "share_images=false",
+        "limit=2",
+        f"output_dir={out}",
+    )
+    assert code == 0, err
+    meta = _meta(out)
+    assert meta["model"]["share_images"] is False and meta["config"]["share_images"] is False
