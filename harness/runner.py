@@ -17,7 +17,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
-from harness.config import check_overrides, per_encoder, search_dirs, to_dict
+from harness.config import check_overrides, check_value, per_encoder, search_dirs, to_dict
 from harness.device import DeviceSpec, resolve_device
 from harness.engine import EngineSettings, run_task
 from harness.engine.core import default_resume_key
@@ -28,6 +28,7 @@ from harness.errors import ConfigError, HarnessError
 from harness.jobs import Plan, Written, plan
 from harness.models.base import Model
 from harness.results import RunWriter, dataset_fingerprint, finish_outcome, new_outcome, task_scores
+from harness.schema import schema_of
 from harness.tasks import get_task_class
 from harness.tasks.base import Task
 
@@ -221,24 +222,11 @@ def job_config(cfg: DictConfig, jobs: Plan, enc: DictConfig, run_dir: Path) -> D
     )
 
 
-def _whole(value: object, key: str, minimum: int, allow: tuple[object, ...] = ()) -> None:
-    if value in allow:
-        return
-    try:
-        ok = int(str(value)) >= minimum and str(int(str(value))) == str(value).strip()
-    except ValueError:
-        ok = False
-    if not ok:
-        extra = "".join(f" or {a}" for a in allow if a is not None)
-        raise HarnessError(f"{key}={value!r}: expected an integer >= {minimum}{extra}")
-
-
 def validate(cfg: DictConfig) -> None:
-    """One-line errors for top-level values of the wrong kind (before anything is loaded)."""
-    _whole(cfg.batch_size, "batch_size", 1, allow=("auto",))
-    _whole(cfg.num_workers, "num_workers", 0)
-    _whole(cfg.limit, "limit", 0, allow=(None,))
-    _whole(cfg.seed, "seed", 0)
+    """One-line errors for top-level values of the wrong kind, wherever they were written (a
+    user's YAML as well as the command line): the same check as every override."""
+    for key in ("batch_size", "num_workers", "limit", "seed"):
+        check_value(key, schema_of(key), cfg[key])
 
 
 def _seed(seed: int) -> None:
