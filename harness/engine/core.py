@@ -55,9 +55,8 @@ class EngineSettings:
     pin_memory: bool | None = None  # None: on accelerators
     prefetch_factor: int = 2  # batches each worker prepares ahead
     background_scoring: bool = True  # score in a separate process (when num_workers > 0)
-    min_fetch: int = (
-        8  # samples handed over by a worker at a time (small batches: fewer hand-overs)
-    )
+    # samples handed over by a worker at a time (small batches: fewer hand-overs)
+    min_fetch: int = 8
     retry_failed: bool = True  # run samples that failed in an earlier run again on resume
 
 

@@ -185,9 +185,8 @@ class PrefixSharer:
         try:
             return self._generate(groups, prefixes, suffixes, specs, eos, decode, clock)
         except BaseException:
-            self.carry = (
-                None  # free its memory (out-of-memory retries) and never reuse a half-made state
-            )
+            # free its memory (out-of-memory retries) and never reuse a half-made state
+            self.carry = None
             raise
 
     def _generate(
