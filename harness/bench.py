@@ -8,6 +8,14 @@ harness overhead), peak memory, the speed-up over the plain loop, and whether th
 identical to the plain loop's. Overrides are the harness's own (``encoder=demo_siglip
 task=gqa device=cuda``; defaults: the demo CLIP-L MLLM on DocVQA's demo set, on CPU).
 
+Beside each engine batch size it times the *compute floor*: the bare model (encode, prefill,
+decode called directly, :func:`harness.bench_tools.floor`) on exactly the batches that engine
+run handed the model (same order, sizes and rows, inputs prepared beforehand, no data loading),
+and reports the engine's overhead over it, ``(engine wall - floor wall) / floor wall``, and
+whether the floor's answers equal the engine's. It does so on two sets: the task's samples
+(distinct images, sharing as ``--share-images`` says) and a POPE-shaped one (``--shared-images``
+scenes × ``--per-image`` of the task's questions, sharing on).
+
 Demo sets are small, so their samples are repeated ``--copies`` times (ids suffixed ``#k``) to
 time the steady state. Writes ``results/bench/<name>.json`` and ``<name>.md``.
 
@@ -30,12 +38,23 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from harness.bench_tools import DECODE_COUNTERS, DecodeCounter, engine, load, peak_mib, reset
+from harness.bench_tools import (
+    DECODE_COUNTERS,
+    DecodeCounter,
+    capture,
+    engine,
+    floor,
+    load,
+    peak_mib,
+    reset,
+)
 from harness.contracts import TaskProtocol
 
 if TYPE_CHECKING:
+    from harness.bench_tools import Batches
     from harness.device import DeviceSpec
     from harness.models.base import Model
+    from harness.models.mllm import MLLM
 
 FORWARD = ("encode", "prefill", "decode")
 
@@ -141,6 +160,40 @@ def summarize(
     return row, preds
 
 
+def _floor_fn(model: MLLM, batches: Batches, share: bool) -> Measured:
+    def run() -> tuple[Preds, dict[str, Any]]:
+        preds, t = floor(model, batches, share)
+        return preds, {"model": t["wall"], "batch_size": max(len(b) for b in batches)}
+
+    return run
+
+
+def with_floor(
+    row: dict[str, Any],
+    floor_row: dict[str, Any],
+    preds: Preds,
+    floor_preds: Preds,
+    engine_walls: list[float],
+    floor_walls: list[float],
+) -> None:
+    """Add the floor's figures to an engine row: its wall (median and each run), its time split,
+    the engine's overhead over it ``(engine wall - floor wall) / floor wall`` from the medians
+    and per round (engine and floor timed back to back), and the answers that differ."""
+    fw = floor_row["wall_s"]
+    row["floor_wall_s"] = fw
+    row["floor_walls_s"] = floor_row["walls_s"]
+    row["floor_split_s"] = {
+        k: v for k, v in floor_row["split_s"].items() if k in (*FORWARD, "model_other")
+    }
+    row["overhead_vs_floor"] = round((row["wall_s"] - fw) / fw, 4) if fw > 0 else None
+    per_round = [(e - f) / f for e, f in zip(engine_walls, floor_walls) if f > 0]
+    row["overhead_vs_floor_range"] = (
+        [round(min(per_round), 4), round(max(per_round), 4)] if per_round else None
+    )
+    row["floor_differs"] = sum(preds.get(k) != v for k, v in floor_preds.items())
+    row["floor_rows"] = len(floor_preds)
+
+
 def bench(
     overrides: Sequence[str],
     batch_sizes: Sequence[int],
@@ -148,23 +201,45 @@ def bench(
     copies: int,
     repeat: int,
     share_images: bool = False,
+    shared_images: int = 40,
+    per_image: int = 18,
 ) -> dict[str, Any]:
+    """Time the plain loop, the engine at each batch size and the compute floor beside each, on
+    the task's samples (× ``copies``) and, for an MLLM with ``shared_images`` > 0, on a
+    POPE-shaped set (``shared_images`` scenes × ``per_image`` questions, sharing on)."""
+    from harness.bench_sharing import ImageSet
+    from harness.models.mllm import MLLM
+
     _, enc, device, base_task, model, load_s = load(overrides)
     if model.can_share_images:  # copies repeat every image: sharing would time the cache
         model.share_images = share_images
+    share = bool(model.share_images) if model.can_share_images else False
     llm = model.decode_module()
     if llm is not None:
         DECODE_COUNTERS[model] = DecodeCounter(llm)
     task = Copies(base_task, copies)
     n = len(task.docs())
     plain_loop(Copies(base_task, 1), model)  # warm-up: allocator, kernels, file cache
+    mllm = model if isinstance(model, MLLM) else None
+    sets: list[tuple[str, TaskProtocol, bool]] = [("distinct", task, share)]
+    if mllm is not None and shared_images > 0:
+        shaped = ImageSet(base_task, "shared", shared_images, per_image, None)
+        sets.append(("shared", shaped, True))
+    sizes = {name: len(t.docs()) for name, t, _ in sets}
     configs: dict[str, Measured] = {"plain batch-1 loop": lambda: plain_loop(task, model)}
-    configs.update(
-        {
-            f"engine batch {bs}": functools.partial(engine, task, model, bs, workers)
-            for bs in batch_sizes
-        }
-    )
+    pairs: list[tuple[str, str, str | None]] = []  # (set, engine label, floor label)
+    for name, t, sh in sets:
+        for bs in batch_sizes:
+            suffix = "" if name == "distinct" else ", shared images"
+            label = f"engine batch {bs}{suffix}"
+            configs[label] = functools.partial(engine, t, model, bs, workers, sh)
+            floor_label = None
+            if mllm is not None:  # the floor's inputs: the batches this engine run hands the model
+                reset(model, device)
+                _, batches = capture(t, mllm, bs, workers, sh)
+                floor_label = f"floor batch {bs}{suffix}"
+                configs[floor_label] = _floor_fn(mllm, batches, sh)
+            pairs.append((name, label, floor_label))
     runs: dict[str, list[Timed]] = {k: [] for k in configs}
     for r in range(repeat):  # rounds over all configurations, so load changes hit each alike
         for label, fn in configs.items():
@@ -174,15 +249,31 @@ def bench(
                 file=sys.stderr,
                 flush=True,
             )
-    plain, ref = summarize("plain batch-1 loop", runs.pop("plain batch-1 loop"), device, n)
+    plain, ref = summarize("plain batch-1 loop", runs["plain batch-1 loop"], device, n)
     rows = [plain]
-    for label, label_runs in runs.items():
-        row, preds = summarize(label, label_runs, device, n)
-        row["speedup_vs_plain_loop"] = round(row["samples_per_s"] / plain["samples_per_s"], 2)
-        row["differs_from_plain_loop"] = sum(preds.get(k) != v for k, v in ref.items())
+    checks: dict[str, Any] = {}
+    for name, label, floor_label in pairs:
+        row, preds = summarize(label, runs[label], device, sizes[name])
+        row["set"] = name
+        row["share_images"] = dict((s[0], s[2]) for s in sets)[name]
+        if name == "distinct":
+            row["speedup_vs_plain_loop"] = round(row["samples_per_s"] / plain["samples_per_s"], 2)
+            row["differs_from_plain_loop"] = sum(preds.get(k) != v for k, v in ref.items())
+        if floor_label is not None:
+            floor_row, floor_preds = summarize(floor_label, runs[floor_label], device, sizes[name])
+            with_floor(
+                row,
+                floor_row,
+                preds,
+                floor_preds,
+                [x[0] for x in runs[label]],
+                [x[0] for x in runs[floor_label]],
+            )
+            key = f"batch{row['batch_size']}_{name}"
+            checks[f"overhead_vs_floor_{key}"] = row["overhead_vs_floor"]
+            checks[f"floor_differs_{key}"] = row["floor_differs"]
         rows.append(row)
-    by_bs = {r["batch_size"]: r for r in rows[1:]}
-    checks = {}
+    by_bs = {r["batch_size"]: r for r in rows[1:] if r["set"] == "distinct"}
     if 1 in by_bs and 16 in by_bs:
         checks["batch16_over_batch1"] = round(
             by_bs[16]["samples_per_s"] / by_bs[1]["samples_per_s"], 2
@@ -203,9 +294,21 @@ def bench(
         "samples": n,
         "distinct_samples": len(base_task.docs()),
         "copies": copies,
+        "sets": {
+            name: {
+                "samples": sizes[name],
+                "share_images": sh,
+                **(
+                    {"images": t.n_images, "questions_per_image": t.per_image}
+                    if isinstance(t, ImageSet)
+                    else {}
+                ),
+            }
+            for name, t, sh in sets
+        },
         "repeat": repeat,
         "num_workers": workers,
-        "share_images": model.share_images if model.can_share_images else None,
+        "share_images": share if model.can_share_images else None,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "load_average": list(os.getloadavg()),
@@ -230,13 +333,19 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['samples']} samples ({result['distinct_samples']} distinct × "
         f"{result['copies']}), "
         f"max_new_tokens {result['max_new_tokens']}, {result['num_workers']} DataLoader worker(s), "
-        f"image sharing {'on' if result.get('share_images') else 'off'}, "
+        f"image sharing {'on' if result.get('share_images') else 'off'} (the shared set: on), "
         f"{result['torch_threads']} torch threads on {result['cpu_count']} CPUs (load average "
         f"{result['load_average'][0]:.1f}); median of {result['repeat']} runs. Times in "
         "seconds.\n\n"
     )
     cols = [
         "config",
+        "set",
+        "samples",
+        "wall s",
+        "floor s",
+        "overhead vs floor",
+        "answers ≠ floor",
         "samples/s",
         "tokens/s",
         "× plain loop",
@@ -257,11 +366,22 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in result["runs"]:
         s = r["split_s"]
+        ov, rng = r.get("overhead_vs_floor"), r.get("overhead_vs_floor_range")
         cells = [
             r["config"],
+            r.get("set", "distinct"),
+            round(r["samples_per_s"] * r["wall_s"]),
+            r["wall_s"],
+            r.get("floor_wall_s", "—"),
+            (
+                f"{100 * ov:.1f}% ({100 * rng[0]:.1f} to {100 * rng[1]:.1f})"
+                if ov is not None and rng
+                else "—"
+            ),
+            r.get("floor_differs", "—"),
             r["samples_per_s"],
             r["tokens_per_s"],
-            r.get("speedup_vs_plain_loop", 1.0),
+            r.get("speedup_vs_plain_loop", "—" if r.get("set") == "shared" else 1.0),
             s.get("plan", "—"),
             s.get("data_wait", "—"),
             s.get("preprocess", s.get("preprocess_in_workers")),
@@ -276,6 +396,8 @@ def markdown(result: dict[str, Any]) -> str:
             r["peak_memory_mib"],
             r.get("differs_from_plain_loop", "—"),
         ]
+        if r["config"] == "plain batch-1 loop":
+            cells[1] = "distinct"
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     c = result["checks"]
     notes = [
@@ -285,6 +407,13 @@ def markdown(result: dict[str, Any]) -> str:
             f"- largest harness overhead (wall time outside the model's generate call): "
             f"{_pct(c.get('max_harness_overhead_fraction'))}; outside encoder+prefill+decode: "
             f"{_pct(c.get('max_outside_forward_fraction'))}"
+        ),
+        (
+            "- floor: the bare model (encode, prefill, decode called directly; inputs prepared "
+            "beforehand; no engine, no data loading, no feature cache) on exactly the batches "
+            "the engine run handed the model; overhead vs floor = (engine wall - floor wall) / "
+            "floor wall, median runs (range over rounds, each engine run timed next to its "
+            "floor); answers ≠ floor counts the floor's answers that differ from the engine's."
         ),
         (
             "- engine rows preprocess in DataLoader workers, overlapped with the model (their "
@@ -327,12 +456,18 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         action="store_true",
         help="time image sharing on and off (harness.bench_sharing)",
     )
+    p.add_argument(
+        "--shared-images",
+        type=int,
+        default=40,
+        help="scenes of the POPE-shaped set timed beside the task's samples (0: none)",
+    )
     p.add_argument("--images", type=int, default=30, help="--sharing: images of the grouped set")
     p.add_argument(
         "--per-image",
         type=int,
         default=18,
-        help="--sharing: questions per image of the grouped set",
+        help="questions per image of the POPE-shaped set (--sharing: of the grouped set)",
     )
     p.add_argument(
         "--single-images", type=int, default=540, help="--sharing: images of the one-question set"
@@ -370,6 +505,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             args.copies,
             args.repeat,
             args.share_images,
+            args.shared_images,
+            args.per_image,
         )
         name, md = (
             f"{result['model']}-{result['task']}-{result['device'].replace(':', '')}",

@@ -1,6 +1,7 @@
 """What both benchmarks (:mod:`harness.bench`, :mod:`harness.bench_sharing`) build on: the
-model and task as ``python -m harness`` builds them, the engine run, and the counters reset
-between timed runs."""
+model and task as ``python -m harness`` builds them, the engine run, the counters reset
+between timed runs, and the *compute floor*: the bare model's own encode, prefill and decode
+on the very batches the engine ran (:func:`capture`, :func:`floor`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch
 
 from harness.contracts import TaskProtocol
 from harness.engine import EngineSettings, run_task
+from harness.engine.loader import pack
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -23,6 +25,10 @@ if TYPE_CHECKING:
     from harness.device import DeviceSpec
     from harness.jobs import Plan
     from harness.models.base import Model
+    from harness.models.generation import Clock
+    from harness.models.mllm import MLLM
+    from harness.models.prepare import Prepared
+    from harness.models.sharing import PrefixSharer
     from harness.tasks.base import Task
 
 DEFAULTS = ("model=mllm", "encoder=demo_clip_l", "task=docvqa", "data=demo", "device=cpu")
@@ -79,7 +85,14 @@ DECODE_COUNTERS: weakref.WeakKeyDictionary[Model, DecodeCounter] = weakref.WeakK
 
 
 def reset(model: Model, device: DeviceSpec) -> None:
+    """Zero the model's counters, and start it cold: no cached image features, no kept prefix
+    (so every timed run, engine or floor, does the same work)."""
     model.profile = True
+    features, sharer = getattr(model, "features", None), getattr(model, "sharer", None)
+    if features is not None:
+        features.clear()
+    if sharer is not None:
+        sharer.carry = None
     model.timings = dict.fromkeys(model.timings, 0.0)
     if model in DECODE_COUNTERS:
         DECODE_COUNTERS[model].rows = 0
@@ -113,3 +126,110 @@ def engine(
             ),
         )
     return {r["id"]: r.get("prediction") for r in res.records}, res.timings
+
+
+# ---- the compute floor ------------------------------------------------------------------------
+Batches = list[list["Prepared"]]
+
+
+def capture(
+    task: TaskProtocol, model: MLLM, batch_size: int, workers: int, share: bool
+) -> tuple[dict[str, str | None], Batches]:
+    """One (untimed) engine run that keeps a copy of every batch the engine hands the model, in
+    its order, with its sizes and its rows (so its sharing groups): the floor's inputs, prepared
+    beforehand. Copies leave the workers' shared memory (:func:`~harness.engine.loader.pack`: an
+    image's pixels shared by several questions stay one tensor)."""
+    batches: Batches = []
+    call = model.generate_prepared
+
+    def keep(batch: Sequence[Prepared]) -> list[Any]:
+        batches.append(pack(list(batch)))
+        return call(batch)
+
+    model.generate_prepared = keep  # type: ignore[method-assign]  # the engine reads the attribute
+    try:
+        preds, _ = engine(task, model, batch_size, workers, share)
+    finally:
+        del model.generate_prepared
+    return preds, batches
+
+
+def floor(
+    model: MLLM, batches: Batches, share: bool
+) -> tuple[dict[str, str | None], dict[str, float]]:
+    """The bare model on ``batches``: per batch its images through the encoder and projector
+    (:meth:`~harness.models.mllm.MLLM.encode_images`), the prompt embeddings spliced, the LLM's
+    prefill and greedy decode (:func:`~harness.models.generation.greedy`; with ``share``, each
+    image encoded once per batch and its prefix prefilled once,
+    :class:`~harness.models.sharing.PrefixSharer`), and the ids detokenised. No engine, no data
+    loading, no feature cache. Returns the predictions by id and its ``wall`` seconds; encode,
+    prefill and decode seconds and the counters go to ``model.timings`` as in an engine run."""
+    from harness.models.generation import Clock, cut_at_stop
+    from harness.models.mllm import cpu_threads
+    from harness.models.sharing import PrefixSharer
+
+    timings = model.timings  # counted as the engine's run counts them (the caller resets them)
+    sharer = PrefixSharer(model.lm) if share else None
+    preds: dict[str, str | None] = {}
+    t0 = time.perf_counter()
+    with torch.no_grad(), model.device.autocast(), cpu_threads(model.cpu_threads):
+        clock = Clock(timings, model.device.synchronize)
+        for batch in batches:
+            for p, ids in zip(batch, _floor_ids(model, batch, sharer, clock)):
+                text = model.tokenizer.decode(ids, skip_special_tokens=True)
+                preds[p.id] = cut_at_stop(text, p.stop).strip()
+    return preds, {"wall": time.perf_counter() - t0}
+
+
+def _floor_ids(
+    model: MLLM, batch: list[Prepared], sharer: PrefixSharer | None, clock: Clock
+) -> list[list[int]]:
+    from harness.models.generation import RowSpec, greedy
+
+    specs = [RowSpec(p.gen.max_new_tokens, p.stop) for p in batch]
+    groups = sharer.plan(batch) if sharer is not None else None
+    if sharer is None or groups is None:
+        feats = model.encode_images(
+            [pv for p in batch for pv in p.pixel_values],
+            [s for p in batch for s in p.image_sizes],
+        )
+        it = iter(feats)
+        per_row = [[next(it) for _ in p.pixel_values] for p in batch]
+        rows = [model.embed_ids(p.input_ids, f) for p, f in zip(batch, per_row)]
+        hook = sharer.keeper(batch[-1], per_row[-1], len(batch) - 1) if sharer is not None else None
+        return greedy(
+            model.lm,
+            rows,
+            specs,
+            model.eos,
+            model._decode_raw,
+            clock.timings,
+            clock.sync,
+            on_prefill=hook,
+        )
+    fresh = [g for g, key in enumerate(groups.keys) if not sharer.carried(key)]
+    reps = [batch[groups.first[g]] for g in fresh]
+    distinct: dict[str, tuple[torch.Tensor, tuple[int, int]]] = {}
+    for rep in reps:
+        for h, pv, size in zip(rep.image_hashes, rep.pixel_values, rep.image_sizes):
+            distinct.setdefault(h, (pv, size))
+    encoded = dict(
+        zip(
+            distinct,
+            model.encode_images(
+                [v[0] for v in distinct.values()], [v[1] for v in distinct.values()]
+            )
+            if distinct
+            else [],
+        )
+    )
+    prefixes = {
+        g: model.embed_ids(
+            rep.input_ids[: groups.lengths[g]], [encoded[h] for h in rep.image_hashes]
+        )
+        for g, rep in zip(fresh, reps)
+    }
+    suffixes = [
+        model.embed_ids(p.input_ids[groups.lengths[g] :], []) for p, g in zip(batch, groups.of_row)
+    ]
+    return sharer.generate(groups, prefixes, suffixes, specs, model.eos, model._decode_raw, clock)
