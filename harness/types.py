@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
@@ -31,9 +31,19 @@ class GenerationSettings:
         return {"max_new_tokens": self.max_new_tokens, "stop": list(self.stop), "greedy": True}
 
 
+@runtime_checkable
+class ImageSource(Protocol):
+    """Where an image's encoded bytes are fetched from when they are needed (a dataset cell read
+    by row and column: :class:`harness.tasks.loading.LazyCell`), so a document can be kept
+    without its image. ``read()`` returns the bytes, or raises SampleError."""
+
+    def read(self) -> bytes: ...
+
+
 @dataclass
 class ImageRef:
-    """An image that is decoded lazily (in a data-loader worker), from bytes, a path or a PIL image.
+    """An image that is decoded lazily (in a data-loader worker), from bytes, a path, a PIL image
+    or a ``source`` whose bytes are fetched on use (and not kept).
 
     ``key`` is the dataset's own image id where one exists (GQA ``imageId``, MME image path);
     it lets the engine group questions that share an image.
@@ -43,14 +53,30 @@ class ImageRef:
     path: str | None = None
     image: Image.Image | None = None
     key: str | None = None
+    source: ImageSource | None = None
+
+    def encoded(self) -> bytes | None:
+        """The encoded bytes: ``data``, else read from ``source`` (each call reads it again);
+        None for a path or an in-memory image."""
+        if self.data is not None:
+            return self.data
+        if self.source is not None:
+            return self.source.read()
+        return None
+
+    @property
+    def holds_payload(self) -> bool:
+        """True when the image itself (bytes or pixels) lives in this object."""
+        return self.data is not None or self.image is not None
 
     def load(self) -> Image.Image:
         """Decode to an RGB PIL image; a failure raises :class:`SampleError` with the reason."""
         try:
+            data = None if self.image is not None else self.encoded()
             if self.image is not None:
                 img = self.image
-            elif self.data is not None:
-                img = Image.open(io.BytesIO(self.data))
+            elif data is not None:
+                img = Image.open(io.BytesIO(data))
             elif self.path is not None:
                 img = Image.open(self.path)
             else:
@@ -66,10 +92,12 @@ class ImageRef:
             ) from None
 
     def content_hash(self) -> str:
-        """A hash of the encoded image (bytes or file); cheap and stable across runs."""
+        """A hash of the encoded image (bytes or file); cheap and stable across runs. OSError for
+        an unreadable file, SampleError for a source that cannot be read."""
         h = hashlib.sha1()
-        if self.data is not None:
-            h.update(self.data)
+        data = self.encoded()
+        if data is not None:
+            h.update(data)
         elif self.path is not None:
             with open(self.path, "rb") as f:
                 h.update(f.read())
@@ -93,3 +121,7 @@ class Request:
     images: list[ImageRef] = field(default_factory=list)
     gen: GenerationSettings = field(default_factory=GenerationSettings)
     aliases: tuple[str, ...] = ()
+    reuse: tuple[bool, ...] | None = None
+    """Per image: whether a later request of this run asks about it again (set by the engine
+    from its plan, so a model keeps an image's features exactly as long as they will be used);
+    None: unknown (a direct ``generate`` call), the model's own cache policy applies."""

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
-
-import torch
 
 from harness.contracts import ModelProtocol, Output
 from harness.errors import HarnessError, SampleError
@@ -29,6 +28,7 @@ AUTO_CAP_CPU = 16
 
 def is_oom(exc: BaseException) -> bool:
     """True for an out-of-memory error of any device (cuda, npu, mps)."""
+    torch = sys.modules.get("torch")  # a model that raised a torch error has imported it
     oom_type = getattr(torch, "OutOfMemoryError", None)
     if oom_type is not None and isinstance(exc, oom_type):
         return True
@@ -37,6 +37,9 @@ def is_oom(exc: BaseException) -> bool:
 
 def free_device_memory() -> None:
     gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is None:  # no device memory to free
+        return
     for name in ("cuda", "npu", "mps"):
         mod = getattr(torch, name, None)
         try:

@@ -29,7 +29,15 @@ from harness.engine.batchsize import BatchCaller, start_size
 from harness.engine.dist import DistContext, context
 from harness.engine.interrupt import GracefulStop, Interrupted
 from harness.engine.loader import Batch, Item, batch_stream, preparer
-from harness.engine.plan import Plan, image_group, make_batches, plan_task, shard, size_key
+from harness.engine.plan import (
+    Plan,
+    image_group,
+    make_batches,
+    plan_task,
+    reuse_hints,
+    shard,
+    size_key,
+)
 from harness.engine.scoring import (  # noqa: F401 (score_record re-exported)
     Scorer,
     as_empty_answer,
@@ -122,6 +130,7 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
         task.build_request,
         model.size_key or size_key,
         image_group if share_images(model, settings) else None,
+        digest=lambda doc: sample_digest(task, doc),
     )
     check_resumed(task, docs, plan.ids, loaded, store.main)  # every rank: all raise together
     t_plan = time.perf_counter() - start
@@ -255,6 +264,13 @@ class _ShardRun:
         self.batches = make_batches(
             self.mine, plan.keys, max(size, settings.min_fetch), plan.groups
         )  # calls take `size`
+        # per sample, per image: asked about again later on this rank (the model frees an
+        # image's features after its last use)
+        self.reuse = (
+            reuse_hints([i for b in self.batches for i in b], plan.groups)
+            if plan.groups is not None
+            else {}
+        )
         self.workers = workers_for_shm(
             int(settings.num_workers) if self.prepare is not None else 0, settings.prefetch_factor
         )
@@ -295,7 +311,12 @@ class _ShardRun:
 
     def loop(self) -> bool:
         """Run every batch; False when a stop was requested (the batches done are saved)."""
-        scorer = Scorer(self.task, self.settings.background_scoring and self.workers > 0, self.save)
+        scorer = Scorer(
+            self.task,
+            self.settings.background_scoring and self.workers > 0,
+            self.save,
+            self.plan.samples,
+        )
         finished = not self.batches
         try:
             with self.bar, GracefulStop() as stop:
@@ -322,7 +343,14 @@ class _ShardRun:
 
         def make(start: int, workers: int) -> Iterator[Batch]:
             return batch_stream(
-                self.task, self.batches[start:], self.prepare, workers, pin, s.prefetch_factor
+                self.task,
+                self.batches[start:],
+                self.prepare,
+                workers,
+                pin,
+                s.prefetch_factor,
+                self.plan.samples,
+                self.reuse,
             )
 
         return fallback_stream(make, self.workers)

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from types import ModuleType
 from typing import Any
-
-import torch.distributed as dist
 
 from harness.errors import HarnessError
 
@@ -25,6 +25,22 @@ log = logging.getLogger("harness.engine")
 # Ranks meet at the end of each task; a slower rank may still be finishing its shard.
 TIMEOUT = timedelta(hours=3)
 _OBJECT_GROUP: Any = None
+
+
+def _dist() -> ModuleType:
+    """``torch.distributed``, imported on first use (a single-process run never imports torch)."""
+    import torch.distributed
+
+    return torch.distributed
+
+
+def _joined() -> ModuleType | None:
+    """``torch.distributed`` when this process has joined a process group, else None (without
+    importing torch: no group can exist before torch is imported)."""
+    d = sys.modules.get("torch.distributed")
+    if d is None or not (d.is_available() and d.is_initialized()):
+        return None
+    return d
 
 
 def env_ranks(env: Mapping[str, str] | None = None) -> tuple[int, int, int]:
@@ -60,7 +76,7 @@ class DistContext:
         if self.world == 1:
             return obj
         box = [obj]
-        dist.broadcast_object_list(box, src=0, group=self.group)
+        _dist().broadcast_object_list(box, src=0, group=self.group)
         return box[0]
 
     def all_gather(self, obj: Any) -> list[Any]:
@@ -68,12 +84,12 @@ class DistContext:
         if self.world == 1:
             return [obj]
         out: list[Any] = [None] * self.world
-        dist.all_gather_object(out, obj, group=self.group)
+        _dist().all_gather_object(out, obj, group=self.group)
         return out
 
     def barrier(self) -> None:
         if self.world > 1:
-            dist.barrier(group=self.group)
+            _dist().barrier(group=self.group)
 
 
 def init_from_env(backend: str) -> DistContext:
@@ -82,6 +98,7 @@ def init_from_env(backend: str) -> DistContext:
     _, world, local = env_ranks()
     if world <= 1:
         return DistContext()
+    dist = _dist()
     if not dist.is_available():
         raise HarnessError("WORLD_SIZE > 1 but this PyTorch build has no torch.distributed")
     if backend in ("nccl", "hccl"):  # collectives of this rank run on its own device
@@ -106,13 +123,15 @@ def init_from_env(backend: str) -> DistContext:
 
 def context() -> DistContext:
     """This process's place in the run: from the initialised process group, else single."""
-    if not (dist.is_available() and dist.is_initialized()):
+    dist = _joined()
+    if dist is None:
         return DistContext()
     return DistContext(dist.get_rank(), dist.get_world_size(), env_ranks()[2], _OBJECT_GROUP)
 
 
 def shutdown() -> None:
     global _OBJECT_GROUP
-    if dist.is_available() and dist.is_initialized():
+    dist = _joined()
+    if dist is not None:
         dist.destroy_process_group()
     _OBJECT_GROUP = None

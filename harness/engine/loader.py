@@ -5,6 +5,11 @@ workers run the preprocessor (JPEG decoding, resizing, tokenising) while the dev
 the previous batch; with pinned memory on accelerators. Other models (oracle, replay) get the
 plain requests, their images decoded all the same (so a corrupt image fails its sample for every
 model). A SampleError in a worker becomes that sample's failure.
+
+The requests come from the plan (:class:`harness.engine.plan.Sample`: each row is read and built
+once, by the planner); a row whose request the plan did not keep is read again here. Without
+workers the batches are made in this process, the same way, and torch is not imported (an
+oracle or replay run never needs it).
 """
 
 from __future__ import annotations
@@ -17,14 +22,16 @@ import signal
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import torch
-from torch.utils.data import DataLoader, Dataset
+from typing import TYPE_CHECKING, Any
 
 from harness.contracts import ModelProtocol, Output, Prepare, TaskProtocol
 from harness.errors import SampleError
 from harness.types import Request
+
+if TYPE_CHECKING:
+    import torch
+
+    from harness.engine.plan import Sample
 
 log = logging.getLogger("harness.engine")
 
@@ -67,6 +74,8 @@ _PIN_WARNED: list[bool] = []
 def map_tensors(obj: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     """``obj`` with every tensor inside (dataclass fields, lists, tuples, dicts) replaced by
     ``fn(t)``."""
+    import torch
+
     if isinstance(obj, torch.Tensor):
         return fn(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -94,6 +103,8 @@ def pack(obj: Any, pin: bool = False) -> Any:
     tensor found in several places (one image's pixels in each question about it) is copied once
     and stays shared.
     """
+    import torch
+
     found: dict[int, torch.Tensor] = {}  # by identity: a tensor in several places is copied once
     map_tensors(obj, lambda t: found.setdefault(id(t), t))
     cpu = [t for t in found.values() if t.device.type == "cpu"]
@@ -122,25 +133,48 @@ def pack(obj: Any, pin: bool = False) -> Any:
     return map_tensors(obj, place)
 
 
-class SampleSet(Dataset[Item]):
-    """Dataset index -> :class:`Item`; runs in a worker process.
+class SampleSet:
+    """Dataset index -> :class:`Item` (a map-style dataset for ``DataLoader``); runs in a worker
+    process, or in this one without workers.
+
+    The request is the plan's (``samples``), else built from the task's row. ``reuse`` (per index,
+    per image: used again by a later sample, see :func:`harness.engine.plan.reuse_hints`) is set
+    on the request for the model's feature cache.
 
     Without a preprocessor (oracle, replay) each request's images are still decoded (PIL open +
     load, what an MLLM's preprocessing does first), so an undecodable image fails its sample
     for every model alike and ``n``/``failed`` agree across models on the same data.
     """
 
-    def __init__(self, task: TaskProtocol, prepare: Prepare | None, memo: int = 4096) -> None:
+    def __init__(
+        self,
+        task: TaskProtocol,
+        prepare: Prepare | None,
+        memo: int = 4096,
+        samples: Mapping[int, Sample] | None = None,
+        reuse: Mapping[int, tuple[bool, ...]] | None = None,
+    ) -> None:
         self.task, self.prepare, self.memo = task, prepare, memo
+        self.samples, self.reuse = samples or {}, reuse or {}
         self._decoded: OrderedDict[str, None] = OrderedDict()  # content hashes known to decode
 
     def __len__(self) -> int:
         return len(self.task.docs())
 
+    def request(self, index: int) -> Request:
+        """The request of sample ``index`` (SampleError when it cannot be built)."""
+        sample = self.samples.get(index)
+        request = sample.request if sample is not None else None
+        if request is None:
+            request = self.task.build_request(self.task.docs()[index])
+        hint = self.reuse.get(index)
+        if hint is not None and len(hint) == len(request.images):
+            request = dataclasses.replace(request, reuse=hint)
+        return request
+
     def __getitem__(self, index: int) -> Item:
-        doc = self.task.docs()[index]
         try:
-            request = self.task.build_request(doc)
+            request = self.request(index)
         except SampleError as exc:
             return Item(index, None, exc)
         if self.prepare is None:
@@ -160,7 +194,7 @@ class SampleSet(Dataset[Item]):
         for ref in request.images:
             try:
                 digest: str | None = ref.content_hash()
-            except OSError:  # an unreadable file: load() names it
+            except (OSError, SampleError):  # an unreadable file or cell: load() names it
                 digest = None
             if digest is not None and digest in self._decoded:
                 self._decoded.move_to_end(digest)
@@ -196,6 +230,15 @@ def preparer(model: ModelProtocol) -> tuple[Prepare | None, Callable[[list[Any]]
     return None, model.generate
 
 
+def in_process(
+    dataset: SampleSet, batches: Sequence[list[int]], pin_memory: bool
+) -> Iterator[Batch]:
+    """The batches made in this process, as ``DataLoader`` without workers makes them."""
+    for indices in batches:
+        batch = _collate([dataset[i] for i in indices])
+        yield batch.pin_memory() if pin_memory else batch
+
+
 def batch_stream(
     task: TaskProtocol,
     batches: Sequence[list[int]],
@@ -203,13 +246,21 @@ def batch_stream(
     num_workers: int = 0,
     pin_memory: bool = False,
     prefetch_factor: int = 2,
+    samples: Mapping[int, Sample] | None = None,
+    reuse: Mapping[int, tuple[bool, ...]] | None = None,
 ) -> Iterator[Batch]:
-    """Yield each batch's items, in the order of ``batches``."""
+    """Yield each batch's items, in the order of ``batches``: made by ``num_workers``
+    ``DataLoader`` workers, or in this process (no torch import) when there are none."""
     if not batches:
         return iter(())
+    dataset = SampleSet(task, prepare, samples=samples, reuse=reuse)
     workers = num_workers  # plain requests too: their images are decoded there
-    loader = DataLoader(
-        SampleSet(task, prepare),
+    if not workers:
+        return in_process(dataset, batches, pin_memory and prepare is not None)
+    from torch.utils.data import DataLoader
+
+    loader: DataLoader[Item] = DataLoader(
+        dataset,  # type: ignore[arg-type]  # map-style: __getitem__ and __len__
         batch_sampler=list(batches),
         collate_fn=_collate_packed if workers else _collate,
         num_workers=workers,

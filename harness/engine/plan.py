@@ -69,8 +69,9 @@ def image_pixels(ref: ImageRef) -> int:
         if ref.image is not None:
             w, h = ref.image.size
             return int(w) * int(h)
-        if ref.data is not None:
-            head = ref.data
+        data = ref.encoded()
+        if data is not None:
+            head = data
         elif ref.path is not None:
             with open(ref.path, "rb") as f:
                 head = f.read(1 << 16)
@@ -78,7 +79,7 @@ def image_pixels(ref: ImageRef) -> int:
             return 0
         size = header_size(head)
         if size is None:  # other formats, or a JPEG header past the first 64 KiB
-            with Image.open(io.BytesIO(ref.data) if ref.data is not None else str(ref.path)) as img:
+            with Image.open(io.BytesIO(data) if data is not None else str(ref.path)) as img:
                 size = img.size
     except Exception:  # the worker that decodes it reports the real error
         return 0
@@ -120,7 +121,7 @@ def image_group(request: Request) -> GroupKey | None:
         return tuple(
             f"key:{r.key}" if r.key else f"sha1:{r.content_hash()}" for r in request.images
         )
-    except OSError:  # a missing file: the worker that loads it reports the error
+    except (OSError, SampleError):  # a missing file: the worker that loads it reports the error
         return None
 
 
@@ -199,6 +200,48 @@ def make_batches(
 
 
 @dataclass
+class Sample:
+    """What the plan keeps of a pending row, read and built once: the document without its image
+    payloads (scoring reads it), the request (None when its images carry their bytes: the loader
+    builds it again from the row rather than the plan keeping every image in memory) and the
+    sample's digest (see :func:`harness.engine.store.sample_digest`)."""
+
+    doc: dict[str, Any]
+    request: Request | None
+    digest: str | None = None
+
+
+def slim(value: Any) -> Any:
+    """``value`` without image payloads: encoded bytes, hub image cells (``{"bytes": ...}``) and
+    ImageRefs holding bytes or pixels become None or payload-free refs (key kept); lazy refs
+    (a path, a ``source``) stay.
+
+    >>> doc = slim({"q": "a", "image": {"bytes": b"x", "path": None},
+    ...             "images": [ImageRef(data=b"x", key="k")]})
+    >>> doc["q"], doc["image"], doc["images"][0].data, doc["images"][0].key
+    ('a', None, None, 'k')
+    """
+    if isinstance(value, (bytes, bytearray, memoryview, Image.Image)):
+        return None
+    if isinstance(value, ImageRef):
+        return ImageRef(key=value.key) if value.holds_payload else value
+    if isinstance(value, dict):
+        if isinstance(value.get("bytes"), (bytes, bytearray)):
+            return None
+        return {k: slim(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [slim(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(slim(v) for v in value)
+    return value
+
+
+def light_request(request: Request) -> Request | None:
+    """``request`` when keeping it keeps no image payload in memory, else None."""
+    return None if any(r.holds_payload for r in request.images) else request
+
+
+@dataclass
 class Plan:
     """A task's selection: ids in dataset order, what is left to run, and build failures."""
 
@@ -209,6 +252,28 @@ class Plan:
         default_factory=dict
     )  # index -> (prompt, reason)
     groups: dict[int, GroupKey | None] | None = None  # index -> image group, when sharing images
+    samples: dict[int, Sample] = field(default_factory=dict)  # index -> the pending row, built
+
+
+def reuse_hints(
+    order: Sequence[int], groups: Mapping[int, GroupKey | None]
+) -> dict[int, tuple[bool, ...]]:
+    """Per sample, per image: whether a sample after it in ``order`` (this rank's samples in the
+    order it runs them) asks about the same image. A model keeps an image's features while some
+    row says yes and frees them after the row that says no.
+
+    >>> reuse_hints([3, 1, 2], {1: ("a", "b"), 2: ("b",), 3: ("a",)})
+    {2: (False,), 1: (False, True), 3: (True,)}
+    """
+    later: set[str] = set()
+    hints: dict[int, tuple[bool, ...]] = {}
+    for i in reversed(order):
+        g = groups.get(i)
+        if g is None:
+            continue
+        hints[i] = tuple(k in later for k in g)
+        later.update(g)
+    return hints
 
 
 def plan_task(
@@ -218,9 +283,11 @@ def plan_task(
     build: Callable[[dict[str, Any]], Request],
     key: Callable[[Request], SizeKey] = size_key,
     group: Callable[[Request], GroupKey | None] | None = None,
+    digest: Callable[[dict[str, Any]], str] | None = None,
 ) -> Plan:
-    """Build each unfinished request once to learn its size (and, with ``group``, its image
-    group); images stay undecoded.
+    """Read each row once and build each unfinished request once, to learn its size (and, with
+    ``group``, its image group) and keep it (``plan.samples``: the document without image
+    payloads, the request, ``digest(doc)``) for the loader and the scorer; images stay undecoded.
 
     A request that cannot be built (SampleError) is a failure, not a pending sample. Sample ids
     must be unique: predictions, resume and replay are keyed by them.
@@ -248,4 +315,7 @@ def plan_task(
         plan.keys[i] = key(request)
         if plan.groups is not None and group is not None:
             plan.groups[i] = group(request)
+        plan.samples[i] = Sample(
+            slim(doc), light_request(request), digest(doc) if digest is not None else None
+        )
     return plan

@@ -15,16 +15,20 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.contracts import TaskProtocol
 from harness.engine.lifetime import die_with_parent
 from harness.engine.store import normalize, sample_digest
 from harness.errors import HarnessError, SampleError
 
+if TYPE_CHECKING:
+    from harness.engine.plan import Sample
+
 _TASK: Any = None  # the task, in the scoring process
+_SAMPLES: Any = None  # the plan's samples (documents, digests), in the scoring process
 Entry = tuple[int, str, str | None, object]
 """(dataset index, id, prompt, the model's output: text or SampleError) of one sample."""
 
@@ -58,16 +62,20 @@ def score_record(
     return {"id": doc["id"], "prompt": prompt, "prediction": prediction, **fields}
 
 
-def make_records(task: TaskProtocol, entries: list[Entry]) -> list[dict[str, Any]]:
+def make_records(
+    task: TaskProtocol, entries: list[Entry], samples: Mapping[int, Sample] | None = None
+) -> list[dict[str, Any]]:
     """Records of (dataset index, id, prompt, output) entries: scored text, or a failure
     (scored as an empty answer), each with the digest of its dataset sample.
 
-    The document is read here (in the scoring process when scoring runs in the background),
-    so it never travels between processes.
+    The document and digest are the plan's (``samples``: each row read once, by the planner;
+    inherited by the scoring process when scoring runs in the background, so they never travel
+    between processes); a sample the plan does not hold is read from the task here.
     """
     recs = []
     for index, doc_id, prompt, out in entries:
-        doc = task.docs()[index]
+        sample = samples.get(index) if samples is not None else None
+        doc = sample.doc if sample is not None else task.docs()[index]
         if isinstance(out, SampleError):
             rec = as_empty_answer(task, doc, failed_record(doc_id, str(out), prompt))
         elif isinstance(out, str):
@@ -77,20 +85,21 @@ def make_records(task: TaskProtocol, entries: list[Entry]) -> list[dict[str, Any
                 f"model returned {type(out).__name__} for sample {doc_id!r}; expected text or "
                 "SampleError"
             )
-        rec["digest"] = sample_digest(task, doc)
+        known = sample.digest if sample is not None else None
+        rec["digest"] = known if known is not None else sample_digest(task, doc)
         recs.append(normalize(rec))
     return recs
 
 
-def _init(task: TaskProtocol, parent: int) -> None:
-    global _TASK
+def _init(task: TaskProtocol, parent: int, samples: Mapping[int, Sample] | None = None) -> None:
+    global _TASK, _SAMPLES
     die_with_parent(parent)  # a SIGKILLed run leaves no scoring process behind
-    _TASK = task
+    _TASK, _SAMPLES = task, samples
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process decides when to stop
 
 
 def _score(entries: list[Entry]) -> list[dict[str, Any]]:
-    return make_records(_TASK, entries)
+    return make_records(_TASK, entries, _SAMPLES)
 
 
 class Scorer:
@@ -102,8 +111,9 @@ class Scorer:
         task: TaskProtocol,
         background: bool,
         on_scored: Callable[[list[dict[str, Any]]], None],
+        samples: Mapping[int, Sample] | None = None,
     ) -> None:
-        self.task, self.on_scored = task, on_scored
+        self.task, self.on_scored, self.samples = task, on_scored, samples
         self._pending: deque[Future[list[dict[str, Any]]]] = deque()
         self._lock = threading.Lock()
         self._error: BaseException | None = None  # raised by on_scored in the executor's thread
@@ -113,7 +123,7 @@ class Scorer:
                 1,
                 mp_context=multiprocessing.get_context("fork"),
                 initializer=_init,
-                initargs=(task, os.getpid()),
+                initargs=(task, os.getpid(), samples),  # forked: inherited, not pickled
             )
             if background and fork
             else None
@@ -126,7 +136,7 @@ class Scorer:
     def submit(self, entries: list[Entry]) -> None:
         self.check()
         if self._pool is None:
-            self._deliver(make_records(self.task, entries))
+            self._deliver(make_records(self.task, entries, self.samples))
             return
         fut = self._pool.submit(_score, entries)
         fut.add_done_callback(
