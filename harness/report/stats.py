@@ -18,12 +18,20 @@ within each stratum, which keeps its size, as a metric summed over strata needs 
 set resampled globally can lose whole subtasks). A unit drawn k times appears k times in the
 resample; its copies have every field that equals the unit id suffixed ``#k``, other fields
 (the sample id included) repeat.
+
+Memory: resamples are drawn and evaluated in blocks of rows whose index array holds at most
+``_BLOCK_BYTES`` (4 MiB; the vectorised paths' temporaries are a few times that), whatever the
+number of units, instead of the whole resamples × units array at once (400 MB at 50,000 units).
+The blocks consume the random stream exactly as one full draw would (numpy's ``integers``
+takes its 32-bit draws from a buffer kept in the bit generator, so a call for k rows and then
+one for m rows equals one call for k + m rows): same seed, same resamples, same interval.
 """
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,7 +39,7 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.report import columns
 
-_CHUNK = 100  # resamples per vectorised block (bounds memory at ~CHUNK × units)
+_BLOCK_BYTES = 4 << 20  # int64 unit indices per block of resamples (rows × units × 8 bytes)
 _CHECKS = 3  # resamples on which a fast path is checked against aggregate()
 
 
@@ -117,30 +125,72 @@ class Resampler:
             groups.setdefault(str(stratum(unit[0])), []).append(k)
         return [np.asarray(g) for g in groups.values()]
 
-    def draw(self, n_resamples: int, seed: int) -> np.ndarray:
-        """Resamples as rows of unit indices: units drawn with replacement within each stratum,
-        so every stratum keeps its size (one stratum: a plain bootstrap of the units)."""
+    def block_rows(self) -> int:
+        """Resamples per block: as many rows of unit indices as fit in ``_BLOCK_BYTES``, at
+        least one."""
+        return max(1, _BLOCK_BYTES // (8 * len(self.units)))
+
+    def blocks(self, n_resamples: int, seed: int, rows: int | None = None) -> Iterator[np.ndarray]:
+        """The rows of :meth:`draw` in consecutive blocks of at most ``rows`` resamples (default
+        :meth:`block_rows`), drawn one block at a time: the same numbers as one full draw.
+
+        Units are drawn with replacement within each stratum, so every stratum keeps its size
+        (one stratum: a plain bootstrap of the units). The full draw takes each stratum's
+        numbers for all resamples in turn; to give a block its share of each stratum's numbers,
+        a first pass draws (and drops) each stratum's numbers block by block, keeping the
+        generator's state where that stratum starts.
+        """
+        rows = rows or self.block_rows()
+        n = len(self.units)
         rng = np.random.default_rng(seed)
         if len(self.strata) == 1:
-            return rng.integers(0, len(self.units), size=(n_resamples, len(self.units)))
-        idx = np.empty((n_resamples, len(self.units)), dtype=np.int64)
-        pos = 0
+            for start in range(0, n_resamples, rows):
+                yield rng.integers(0, n, size=(min(rows, n_resamples - start), n))
+            return
+        gens: list[np.random.Generator] = []
         for members in self.strata:
-            idx[:, pos : pos + len(members)] = members[
-                rng.integers(0, len(members), size=(n_resamples, len(members)))
-            ]
-            pos += len(members)
-        return idx
+            gens.append(copy.deepcopy(rng))
+            m = len(members)
+            step = max(1, _BLOCK_BYTES // (8 * m))
+            for start in range(0, n_resamples, step):
+                rng.integers(0, m, size=(min(step, n_resamples - start), m))
+        for start in range(0, n_resamples, rows):
+            k = min(rows, n_resamples - start)
+            idx = np.empty((k, n), dtype=np.int64)
+            pos = 0
+            for members, gen in zip(self.strata, gens):
+                idx[:, pos : pos + len(members)] = members[
+                    gen.integers(0, len(members), size=(k, len(members)))
+                ]
+                pos += len(members)
+            yield idx
+
+    def draw(self, n_resamples: int, seed: int) -> np.ndarray:
+        """All resamples as rows of unit indices (resamples × units; for small checks:
+        :meth:`bootstrap` never holds it whole)."""
+        return _stack(list(self.blocks(n_resamples, seed)), (0, len(self.units)), np.int64)
+
+    def bootstrap(self, n_resamples: int, seed: int) -> np.ndarray:
+        """The metric on ``n_resamples`` resamples drawn with ``seed``, drawn and evaluated one
+        block at a time: memory bounded by the block, not by resamples × units."""
+        return _stack([self.replicates(b) for b in self.blocks(n_resamples, seed)], (0,), float)
 
     # ---- replicate functions ---------------------------------------------------------
     def _aggregate(self, idx: Sequence[int] | np.ndarray) -> float:
         drawn: dict[int, int] = {}
         recs: list[dict[str, Any]] = []
-        for u in idx:
+        for u in idx.tolist() if isinstance(idx, np.ndarray) else idx:  # ints, not numpy scalars
             k = drawn[u] = drawn.get(u, -1) + 1
-            recs.extend(self.units[u] if k == 0 else self._copy(int(u), k))
+            recs.extend(self.units[u] if k == 0 else self._copy(u, k))
         value = self.task.aggregate(recs)[self.metric]
         return float(value) if value is not None else math.nan
+
+    def _aggregate_once(self, idx: np.ndarray) -> float:
+        """:meth:`_aggregate` without keeping its copies (a check, not the aggregate path's
+        loop): memory of one resample's records, not of several."""
+        value = self._aggregate(idx)
+        self._copies.clear()
+        return value
 
     def _copy(self, u: int, k: int) -> list[dict[str, Any]]:
         """The k-th extra draw of unit ``u``: its records with every field equal to the unit id
@@ -202,22 +252,36 @@ class Resampler:
             np.repeat(single[:, None], 4, axis=1),
         ]
         for idx in checks:
-            want = [self.value] if idx.shape == (1, n) else [self._aggregate(row) for row in idx]
+            full = idx.shape == (1, n)
+            want = [self.value] if full else [self._aggregate_once(row) for row in idx]
             if not np.allclose(fast(idx), want, rtol=1e-9, atol=1e-9, equal_nan=True):
                 return False
         return True
 
     def replicates(self, idx: np.ndarray) -> np.ndarray:
-        """The metric on each row of unit indices ``idx`` (shape resamples × units)."""
+        """The metric on each row of unit indices ``idx`` (shape resamples × units), evaluated
+        :meth:`block_rows` rows at a time (the fast paths' temporaries scale with the block)."""
         out = np.empty(len(idx))
-        for start in range(0, len(idx), _CHUNK):
-            block = idx[start : start + _CHUNK]
-            out[start : start + _CHUNK] = (
+        rows = self.block_rows()
+        for start in range(0, len(idx), rows):
+            block = idx[start : start + rows]
+            out[start : start + rows] = (
                 self._fast(block)
                 if self._fast is not None
                 else [self._aggregate(row) for row in block]
             )
         return out
+
+
+def _stack(blocks: list[np.ndarray], empty: tuple[int, ...], dtype: type) -> np.ndarray:
+    """The blocks one after the other (when there are none: empty, of shape ``empty``).
+
+    >>> _stack([np.ones(2), np.zeros(1)], (0,), float).tolist()
+    [1.0, 1.0, 0.0]
+    >>> _stack([], (0, 3), np.int64).shape
+    (0, 3)
+    """
+    return np.concatenate(blocks) if blocks else np.empty(empty, dtype=dtype)
 
 
 def _counts(idx: np.ndarray, n_units: int) -> np.ndarray:
@@ -254,7 +318,7 @@ def bootstrap_ci(
     if not 0 < level < 1:
         raise HarnessError(f"confidence level must be in (0, 1), got {level}")
     rs = Resampler(task_name, records)
-    return _interval(rs.replicates(rs.draw(n_resamples, seed)), level)
+    return _interval(rs.bootstrap(n_resamples, seed), level)
 
 
 def mcnemar_p(b: int, c: int) -> float:
@@ -295,8 +359,9 @@ def paired_compare(
         raise HarnessError(f"{task_name}: the two runs share no scored sample ids")
     ra = Resampler(task_name, [a[i] for i in common])
     rb = Resampler(task_name, [b[i] for i in common], units=ra.unit_ids)
-    idx = ra.draw(n_resamples, seed)
-    diffs = rb.replicates(idx) - ra.replicates(idx)
+    # both runs evaluated on the same resamples, one block at a time
+    blocks = ra.blocks(n_resamples, seed)
+    diffs = _stack([rb.replicates(idx) - ra.replicates(idx) for idx in blocks], (0,), float)
     diff = rb.value - ra.value
     out: dict[str, Any] = {
         "a": ra.value,

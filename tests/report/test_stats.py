@@ -247,3 +247,126 @@ def test_real_pope_and_mme_declare_fast_paths_that_agree_with_their_aggregate():
             bootstrap_ci(slow, recs, n_resamples=200)
         )
     assert len(Resampler(mme_mod.MME, mme_recs).units) == 120  # image pairs
+
+
+# ---- bounded blocks: the same resamples as one full draw, memory independent of the set size ---
+def _full_draw(rs, n_resamples, seed):
+    """The straightforward draw: the whole resamples × units array at once, stratum after
+    stratum (the reference the blocks must reproduce number for number)."""
+    rng = np.random.default_rng(seed)
+    if len(rs.strata) == 1:
+        return rng.integers(0, len(rs.units), size=(n_resamples, len(rs.units)))
+    idx = np.empty((n_resamples, len(rs.units)), dtype=np.int64)
+    pos = 0
+    for members in rs.strata:
+        idx[:, pos : pos + len(members)] = members[
+            rng.integers(0, len(members), size=(n_resamples, len(members)))
+        ]
+        pos += len(members)
+    return idx
+
+
+def _stratified_mme(n_pairs, seed=0):
+    """MME-like records: ``n_pairs`` image pairs over three subtasks of unequal sizes."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_pairs):
+        cat = ("existence", "count", "code_reasoning")[min(2, p % 7 // 3)]
+        rows += [(cat, f"img{p}", int(rng.integers(0, 2))), (cat, f"img{p}", 1)]
+    return mme_records(rows)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7, 64, 250])
+def test_blocks_draw_the_same_numbers_as_one_full_draw(rows):
+    plain = Resampler("docvqa", _mixed_docvqa(37))
+    strat = Resampler(FakeMMEStratified, _stratified_mme(23))
+    assert len(plain.strata) == 1 and [len(s) for s in strat.strata] == [11, 9, 3]
+    for rs in (plain, strat):
+        for seed in (0, 11):
+            ref = _full_draw(rs, 250, seed)
+            blocks = list(rs.blocks(250, seed, rows=rows))
+            assert [len(b) for b in blocks[:-1]] == [rows] * (len(blocks) - 1)
+            np.testing.assert_array_equal(np.concatenate(blocks), ref)
+            np.testing.assert_array_equal(rs.draw(250, seed), ref)
+
+
+def test_intervals_in_small_blocks_equal_the_full_draws(monkeypatch, request):
+    from harness.report import stats
+    from harness.tasks import pope as pope_mod
+
+    install_fakes(monkeypatch)
+    rng = np.random.default_rng(4)
+    pope = pope_mod.POPE()
+    pope_recs = []
+    for i in range(120):
+        doc = {"id": str(i), "answer": ["yes", "no"][i % 2], "split": "random"}
+        pred = ["Yes", "No", "maybe"][int(rng.integers(0, 3))]
+        pope_recs.append({"id": str(i), "prediction": pred, **pope.score(doc, pred)})
+    docvqa = _mixed_docvqa(90)
+    mme = _stratified_mme(40)
+    # reference intervals and paired differences from one full draw, before blocks get small
+    want = {}
+    for task, recs in (("docvqa", docvqa), (pope_mod.POPE, pope_recs), (FakeMMEStratified, mme)):
+        rs = Resampler(task, recs)
+        want[rs.path] = (task, recs, stats._interval(rs.replicates(_full_draw(rs, 300, 5)), 0.95))
+    assert set(want) == {"mean", "features", "aggregate"}
+    worse = [dict(r, score=0.0) if i % 5 == 0 else r for i, r in enumerate(docvqa)]
+    ra, rb = Resampler("docvqa", docvqa), Resampler("docvqa", worse)
+    idx = _full_draw(ra, 300, 5)
+    paired_want = stats._interval(rb.replicates(idx) - ra.replicates(idx), 0.9)
+    # blocks of 2 resamples (the block budget shrunk to 2 rows of the largest set)
+    monkeypatch.setattr(stats, "_BLOCK_BYTES", 2 * 8 * 120)
+    assert Resampler(pope_mod.POPE, pope_recs).block_rows() == 2
+    for path, (task, recs, interval) in want.items():
+        assert bootstrap_ci(task, recs, n_resamples=300, seed=5) == interval, path
+    # worse: a paired bootstrap (scores not all 0/1): its interval from the same resamples
+    got = paired_compare("docvqa", docvqa, worse, n_resamples=300, seed=5, level=0.9)
+    assert got["test"] == "paired bootstrap" and got["ci95"] == paired_want
+
+
+def _traced_peak(fn):
+    """Peak bytes numpy and Python allocate while ``fn`` runs (tracemalloc; numpy reports its
+    buffers to it)."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_bootstrap_memory_does_not_grow_with_resamples_times_rows():
+    # 300 resamples of 50,000 units as one int64 array is 114 MiB (the float counts of the
+    # features path as much again); drawn in blocks, 45,000 more rows cost what their units
+    # and one checked resample need (about 7-12 MiB here), never resamples × rows
+    from harness.tasks import pope as pope_mod
+
+    pope = pope_mod.POPE()
+
+    def pope_set(n):
+        out = []
+        for i in range(n):
+            doc = {"id": str(i), "answer": ["yes", "no"][i % 2], "split": ("a", "b", "c")[i % 3]}
+            pred = ["Yes", "No", "maybe"][i * 7 % 11 % 3]
+            out.append({"id": str(i), "prediction": pred, **pope.score(doc, pred)})
+        return out
+
+    def docvqa_set(n):
+        score = [0.0, 0.6, 1.0]
+        return [
+            {"id": f"q{i}", "prediction": "x", "score": score[i * 7 % 11 % 3]} for i in range(n)
+        ]
+
+    for task, make, path in ((pope_mod.POPE, pope_set, "features"), ("docvqa", docvqa_set, "mean")):
+        small, large = make(5_000), make(50_000)
+        assert Resampler(task, small).path == path
+        peaks = [
+            _traced_peak(lambda t=task, r=recs: bootstrap_ci(t, r, n_resamples=300))
+            for recs in (small, large)
+        ]
+        assert peaks[0] < 24 * 2**20, (path, peaks)
+        assert peaks[1] - peaks[0] < 16 * 2**20, (path, peaks)
