@@ -19,8 +19,9 @@ scenes × ``--per-image`` of the task's questions, sharing on).
 Demo sets are small, so their samples are repeated ``--copies`` times (ids suffixed ``#k``) to
 time the steady state. Writes ``results/bench/<name>.json`` and ``<name>.md``.
 
-``--sharing`` times image sharing instead (with and without ``share_images`` on a POPE-like
-set and a one-question-per-image set): see :mod:`harness.bench_sharing`.
+``--sharing`` times image sharing instead (with and without ``share_images`` on POPE- and
+GQA-shaped sets and a one-question-per-image set, ``--scale`` for quick runs): see
+:mod:`harness.bench_sharing`.
 """
 
 from __future__ import annotations
@@ -462,7 +463,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default=40,
         help="scenes of the POPE-shaped set timed beside the task's samples (0: none)",
     )
-    p.add_argument("--images", type=int, default=30, help="--sharing: images of the grouped set")
+    p.add_argument("--images", type=int, default=500, help="--sharing: images of the POPE set")
+    p.add_argument("--gqa-images", type=int, default=400, help="--sharing: images of the GQA set")
+    p.add_argument(
+        "--gqa-per-image",
+        type=int,
+        default=30,
+        help="--sharing: mean questions per image of the GQA set (half to 1.5 times it)",
+    )
+    p.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="--sharing: multiply every set's images (0.1: a quick run)",
+    )
     p.add_argument(
         "--per-image",
         type=int,
@@ -470,7 +484,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="questions per image of the POPE-shaped set (--sharing: of the grouped set)",
     )
     p.add_argument(
-        "--single-images", type=int, default=540, help="--sharing: images of the one-question set"
+        "--single-images",
+        type=int,
+        default=1000,
+        help="--sharing: images of the one-question set",
     )
     p.add_argument(
         "--max-new-tokens", type=int, default=2, help="--sharing: answer length cap (0: the task's)"
@@ -492,6 +509,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             args.per_image,
             args.single_images,
             args.max_new_tokens or None,
+            args.gqa_images,
+            args.gqa_per_image,
+            args.scale,
         )
         name, md = (
             f"sharing-{result['model']}-{result['task']}-{result['device'].replace(':', '')}",
