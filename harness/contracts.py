@@ -26,6 +26,8 @@ capability                what it means                                         
 ``timings``/``profile``   seconds and counts per step, summed; ``profile`` syncs the  ``{}``
                           device around each step
 ``decode_module()``       the language model module a benchmark hooks to count rows   ``None``
+``counters()``            what it did, summed (images encoded, tokens, seconds per    ``{}``
+                          step, cache entries/bytes/hits), recorded in meta.json
 ========================  ==========================================================  ==========
 
 Every model has ``name``, ``generate(requests)``, ``fingerprint()`` (part of the resume key)
@@ -121,6 +123,8 @@ class ModelProtocol(Protocol):
     def fingerprint(self) -> dict[str, Any]: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+    def counters(self) -> dict[str, Any]: ...
 
     def decode_module(self) -> torch.nn.Module | None: ...
 

@@ -1,4 +1,8 @@
-"""Devices in one place: cpu, cuda, npu (Ascend, through torch_npu), mps; dtype; autocast."""
+"""Devices in one place: cpu, cuda, npu (Ascend, through torch_npu), mps; dtype; autocast.
+
+torch is imported on first use, not with this module: a run that computes nothing (the oracle,
+replay) on ``device=cpu`` never loads it.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,42 @@ import importlib
 import importlib.util
 import logging
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError
 
+if TYPE_CHECKING:
+    import torch
+
 log = logging.getLogger(__name__)
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+DTYPE_NAMES = ("fp32", "bf16", "fp16")
+_TORCH_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """The torch dtype of ``fp32``, ``bf16`` or ``fp16`` (imports torch)."""
+    import torch
+
+    dtype: torch.dtype = getattr(torch, _TORCH_DTYPES[name])
+    return dtype
+
+
+def dtype_name(dtype: Any) -> str:
+    """``fp32``, ``bf16`` or ``fp16`` for a name or a torch dtype.
+
+    >>> dtype_name("bf16")
+    'bf16'
+    """
+    if isinstance(dtype, str) and dtype in _TORCH_DTYPES:
+        return dtype
+    text = str(dtype).removeprefix("torch.")
+    for name, attr in _TORCH_DTYPES.items():
+        if text == attr:
+            return name
+    raise HarnessError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPE_NAMES)}")
+
+
 DEVICE_TYPES = ("auto", "cpu", "cuda", "npu", "mps")
 DIST_BACKENDS = {"cpu": "gloo", "cuda": "nccl", "npu": "hccl", "mps": "gloo"}
 
@@ -35,6 +67,8 @@ def npu_available() -> tuple[bool, str]:
             f"{first}); "
             "install CANN and source its set_env.sh"
         )
+    import torch
+
     npu = getattr(torch, "npu", None)
     if npu is None or not npu.is_available():
         return (
@@ -46,6 +80,8 @@ def npu_available() -> tuple[bool, str]:
 
 
 def cuda_available() -> tuple[bool, str]:
+    import torch
+
     if torch.cuda.is_available():
         return True, ""
     why = (
@@ -57,6 +93,8 @@ def cuda_available() -> tuple[bool, str]:
 
 
 def mps_available() -> tuple[bool, str]:
+    import torch
+
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return True, ""
     return (
@@ -68,11 +106,23 @@ def mps_available() -> tuple[bool, str]:
 _CHECKS = {"npu": npu_available, "cuda": cuda_available, "mps": mps_available}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class DeviceSpec:
+    """Where a run computes and in which dtype. The dtype is kept by name (``fp32``...): the
+    torch dtype (:attr:`dtype`) imports torch when first read."""
+
     type: str  # cpu | cuda | npu | mps
     index: int | None
-    dtype: torch.dtype
+    dtype_name: str  # fp32 | bf16 | fp16
+
+    def __init__(self, type: str, index: int | None, dtype: Any) -> None:
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "index", index)
+        object.__setattr__(self, "dtype_name", dtype_name(dtype))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return torch_dtype(self.dtype_name)
 
     @property
     def device_str(self) -> str:
@@ -82,11 +132,9 @@ class DeviceSpec:
 
     @property
     def torch_device(self) -> torch.device:
-        return torch.device(self.device_str)
+        import torch
 
-    @property
-    def dtype_name(self) -> str:
-        return next(k for k, v in DTYPES.items() if v == self.dtype)
+        return torch.device(self.device_str)
 
     @property
     def dist_backend(self) -> str:
@@ -94,16 +142,22 @@ class DeviceSpec:
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         """Autocast for the compute dtype on accelerators (torch_npu registers the ``npu`` type)."""
-        if self.type == "cpu" or self.dtype == torch.float32:
+        if self.type == "cpu" or self.dtype_name == "fp32":
             return contextlib.nullcontext()
+        import torch
+
         return torch.autocast(device_type=self.type, dtype=self.dtype)
 
     def synchronize(self) -> None:
         if self.type in ("cuda", "npu", "mps"):
+            import torch
+
             getattr(torch, self.type).synchronize()
 
     def peak_memory(self) -> int | None:
         if self.type in ("cuda", "npu"):
+            import torch
+
             return int(getattr(torch, self.type).max_memory_allocated())
         return None
 
@@ -124,10 +178,10 @@ def resolve_device(kind: str = "auto", dtype: str = "auto", index: int | None = 
             raise HarnessError(why)
     if dtype == "auto":
         dtype = "fp32" if kind == "cpu" else "bf16"
-    if dtype not in DTYPES:
-        raise HarnessError(f"unknown dtype {dtype!r}; valid: auto, {', '.join(DTYPES)}")
+    if dtype not in DTYPE_NAMES:
+        raise HarnessError(f"unknown dtype {dtype!r}; valid: auto, {', '.join(DTYPE_NAMES)}")
     if kind == "cpu" and dtype == "fp16":
         log.warning("fp16 on CPU is slow and inexact; bf16 or fp32 is recommended")
     if kind == "npu" and dtype == "fp16":
         log.warning("Ascend NPUs are usually run in bf16; fp16 requested")
-    return DeviceSpec(kind, index if kind != "cpu" else None, DTYPES[dtype])
+    return DeviceSpec(kind, index if kind != "cpu" else None, dtype)

@@ -6,6 +6,11 @@ files as one tidy pandas DataFrame.
 
 scores.json and meta.json are rewritten (atomically) after every task, so a run that dies
 later keeps every finished task's scores.
+
+meta.json reports the run honestly: the settings in effect (``settings``), the model's counters
+(``counters``), and wall-clock phases measured from the process start (``timing``: start-up,
+config and data, model load, engine, scoring, writing), with samples/s end to end and in the
+engine, each labelled. pandas (behind :func:`load_runs`) is imported only when read.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import os
 import platform
 import subprocess
 import sys
+import time
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,12 +35,26 @@ from harness.device import DeviceSpec
 from harness.engine.files import atomic_write_text, is_write_fault, write_error, write_json
 from harness.errors import HarnessError
 from harness.fingerprint import dir_fingerprint, obj_fingerprint
-from harness.report.frame import COLUMNS, load_runs
 from harness.tasks.base import Task
 
 if TYPE_CHECKING:
     from harness.engine.core import TaskResult
     from harness.models.base import Model
+    from harness.report.frame import COLUMNS, load_runs
+
+_IMPORTED = time.time()  # the fallback process start: when the harness was imported
+
+
+def __getattr__(name: str) -> Any:
+    """``COLUMNS`` and ``load_runs`` (harness.report.frame, pandas) on first use."""
+    if name in ("COLUMNS", "load_runs"):
+        from harness.report import frame
+
+        value = getattr(frame, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 log = logging.getLogger("harness")
 
@@ -53,6 +74,62 @@ PACKAGES = (
     "numpy",
     "pandas",
 )
+
+
+def process_start() -> tuple[float, str]:
+    """When this process started (epoch seconds) and how that is known: ``/proc/self/stat``
+    (Linux: the kernel's start time, 10 ms ticks) or, elsewhere, ``harness import`` (the time
+    this module was imported, later than the true start by the interpreter's own start-up).
+
+    >>> start, source = process_start()
+    >>> source in ("/proc/self/stat", "harness import") and start <= time.time()
+    True
+    """
+    try:
+        stat = Path("/proc/self/stat").read_text(encoding="ascii", errors="replace")
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, starttime (after comm)
+        started_since_boot = ticks / os.sysconf("SC_CLK_TCK")
+        now_since_boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+        start = time.time() - (now_since_boot - started_since_boot)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return _IMPORTED, "harness import"
+    if not start <= _IMPORTED + 0.02:  # a clock that disagrees (another time namespace)
+        return _IMPORTED, "harness import"
+    return start, "/proc/self/stat"
+
+
+class RunClock:
+    """Wall-clock phases of one invocation, from its origin (the process start on the command
+    line, the ``run()`` call in-process). Phases are consecutive spans; :meth:`lap` ends one.
+
+    >>> clock = RunClock(time.time() - 1.0, "test")
+    >>> clock.lap("startup") >= 1.0 and clock.elapsed() >= clock.phases["startup"]
+    True
+    """
+
+    def __init__(self, origin: float, source: str) -> None:
+        self.origin = origin
+        self.source = source
+        # the same origin on the monotonic clock (spans are measured on it)
+        self._origin_perf = time.perf_counter() - (time.time() - origin)
+        self._last = self._origin_perf
+        self.phases: dict[str, float] = {}
+
+    def elapsed(self) -> float:
+        """Seconds since the origin."""
+        return time.perf_counter() - self._origin_perf
+
+    def lap(self, phase: str) -> float:
+        """End ``phase`` now (its span is added to any earlier span of the same name)."""
+        now = time.perf_counter()
+        span = now - self._last
+        self._last = now
+        self.phases[phase] = self.phases.get(phase, 0.0) + span
+        return span
+
+    def mark(self) -> float:
+        """Seconds since the last lap, without ending a phase."""
+        return time.perf_counter() - self._last
 
 
 def task_scores(task: Task, records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -210,10 +287,14 @@ class RunWriter:
             "protocols": {},
             "datasets": {},
             "tasks": {},
-            "wall_time_s": None,
-            "samples_per_second": None,
+            "settings": {},
+            "counters": {},
+            "timing": {},
+            "wall_time_s": None,  # end to end: process start to results written
+            "samples_per_second": None,  # end to end (timing.samples_per_s_engine: the engine's)
         }
         self._earlier = _read_json(self.dir / "scores.json"), _read_json(self.dir / "meta.json")
+        self._ran: list[str] = []  # this invocation's tasks (meta.json may keep earlier ones)
         _write_text(self.dir / "config.yaml", OmegaConf.to_yaml(cfg))
 
     def set_model(
@@ -221,7 +302,12 @@ class RunWriter:
     ) -> None:
         self.meta["model"] = model.describe() | {"load_seconds": round(load_seconds, 3)}
         self.meta["fingerprints"] = fingerprint if fingerprint is not None else model.fingerprint()
+        self.meta["counters"] = _plain(model.counters())
         self._keep_earlier()
+
+    def set_settings(self, settings: Mapping[str, Any]) -> None:
+        """The settings in effect (what the run used, after ``auto`` and the model resolved)."""
+        self.meta["settings"] = _plain(dict(settings))
 
     def _keep_earlier(self) -> None:
         scores, meta = self._earlier
@@ -251,7 +337,12 @@ class RunWriter:
         scores: dict[str, Any],
         result: TaskResult,
         data_fp: dict[str, Any] | None = None,
+        counters: Mapping[str, Any] | None = None,
     ) -> None:
+        """Record one task; ``counters``: the model's counters after it (cumulative; the task's
+        own share is the difference from the previous ones)."""
+        before = dict(self.meta.get("counters") or {})
+        self._ran.append(task.name)
         self.scores[task.name] = scores
         self.meta["protocols"][task.name] = {"protocol": task.protocol, "version": task.version}
         self.meta["datasets"][task.name] = (
@@ -265,6 +356,9 @@ class RunWriter:
             "resumed": getattr(result, "n_resumed", 0),
             "timings": _rounded(getattr(result, "timings", {}) or {}),
         }
+        if counters is not None:
+            self.meta["counters"] = _plain(counters)
+            self.meta["tasks"][task.name]["counters"] = _plain(counter_delta(before, counters))
         self._flush()
         OUTCOME.add(
             str(self.meta["encoder"].get("label") or self.dir.name),
@@ -273,15 +367,112 @@ class RunWriter:
             self.dir / "predictions" / f"{task.name}.jsonl",
         )
 
-    def finish(self, wall: float) -> None:
-        total = sum(t["n"] + t["failed"] for t in self.meta["tasks"].values())
-        self.meta["wall_time_s"] = round(wall, 3)
-        self.meta["samples_per_second"] = round(total / wall, 3) if wall > 0 else None
+    def finish(
+        self,
+        wall: float | None = None,
+        clock: RunClock | None = None,
+        phases: Mapping[str, float] | None = None,
+    ) -> None:
+        """Write the run's timing: ``clock`` (with this run's ``phases``) gives the end-to-end
+        wall from its origin; without one, ``wall`` is taken as the end-to-end wall."""
+        tasks = {name: self.meta["tasks"][name] for name in self._ran}
+        total = sum(t["n"] + t["failed"] for t in tasks.values())
+        e2e = clock.elapsed() if clock is not None else float(wall or 0.0)
+        timing = timing_report(tasks, self.meta.get("counters") or {}, phases or {})
+        timing["end_to_end_s"] = round(e2e, 3)
+        timing["origin"] = clock.source if clock is not None else "runner"
+        if clock is not None:
+            timing["origin_epoch"] = round(clock.origin, 3)
+        timing["unaccounted_s"] = round(e2e - sum(timing["phases_s"].values()), 3)
+        timing["samples"] = total
+        timing["samples_per_s_end_to_end"] = round(total / e2e, 3) if e2e > 0 else None
+        self.meta["timing"] = timing
+        self.meta["wall_time_s"] = round(e2e, 3)
+        self.meta["samples_per_second"] = timing["samples_per_s_end_to_end"]
         self._flush()
+
+    def summary(self) -> str:
+        """The run's last log line: samples and rates (each labelled), phases, settings in
+        effect and the model's main counters."""
+        t, st = self.meta.get("timing") or {}, self.meta.get("settings") or {}
+        phases = ", ".join(f"{k} {v:.2f}s" for k, v in (t.get("phases_s") or {}).items())
+        sets = ", ".join(f"{k}={v}" for k, v in st.items() if not isinstance(v, dict))
+        counters = self.meta.get("counters") or {}
+        shown = ", ".join(
+            f"{k}={_short(v)}" for k, v in counters.items() if not isinstance(v, dict)
+        )
+        return (
+            f"{self.meta['encoder'].get('label') or self.dir.name}: {t.get('samples')} samples in "
+            f"{t.get('end_to_end_s')}s from {t.get('origin')}: "
+            f"{t.get('samples_per_s_end_to_end')} samples/s end to end, "
+            f"{t.get('samples_per_s_engine')} generated/s in the engine; phases: {phases}; "
+            f"settings: {sets}" + (f"; counters: {shown}" if shown else "")
+        )
 
     def _flush(self) -> None:
         write_json(self.dir / "scores.json", self.scores)
         write_json(self.dir / "meta.json", self.meta)
+
+
+def counter_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """The numeric counters' growth from ``before`` to ``after`` (nested dicts are kept whole).
+
+    >>> counter_delta({"images": 3, "cache": {"hits": 1}}, {"images": 5, "cache": {"hits": 2}})
+    {'images': 2, 'cache': {'hits': 2}}
+    """
+    out: dict[str, Any] = {}
+    for key, value in after.items():
+        old = before.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            out[key] = value
+        elif isinstance(old, int | float) and not isinstance(old, bool):
+            out[key] = value - old
+        else:
+            out[key] = value
+    return out
+
+
+ENGINE_PARTS = {"data_wait": "waiting_for_data", "model": "model", "plan": "plan"}
+
+
+def timing_report(
+    tasks: Mapping[str, Mapping[str, Any]],
+    counters: Mapping[str, Any],
+    phases: Mapping[str, float],
+) -> dict[str, Any]:
+    """meta.json's ``timing``: the phases, the engine's split (its own timings: waiting for
+    data, model calls, planning; the model's counters: preprocess, encode, prefill, decode
+    seconds) and the engine's rate (generated samples per engine second).
+
+    >>> r = timing_report({"t": {"seconds": 2.0, "generated": 8, "timings": {"data_wait": 0.5}}},
+    ...                   {"encode_seconds": 0.25, "images": 4}, {"engine": 2.0})
+    >>> r["engine_s"], r["samples_per_s_engine"], r["engine_parts_s"]["encode"]
+    (2.0, 4.0, 0.25)
+    """
+    engine = sum(float(t.get("seconds") or 0.0) for t in tasks.values())
+    generated = sum(int(t.get("generated") or 0) for t in tasks.values())
+    parts: dict[str, float] = {}
+    for t in tasks.values():
+        for key, label in ENGINE_PARTS.items():
+            value = (t.get("timings") or {}).get(key)
+            if isinstance(value, int | float):
+                parts[label] = parts.get(label, 0.0) + float(value)
+    for key, value in counters.items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            for suffix in ("_seconds", "_s"):
+                if key.endswith(suffix):
+                    parts[key.removesuffix(suffix)] = float(value)
+    return {
+        "phases_s": {k: round(v, 3) for k, v in phases.items()},
+        "engine_s": round(engine, 3),
+        "engine_parts_s": {k: round(v, 3) for k, v in parts.items()},
+        "generated": generated,
+        "samples_per_s_engine": round(generated / engine, 3) if engine > 0 else None,
+    }
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def _read_json(path: Path) -> Any:

@@ -12,27 +12,44 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import MissingMandatoryValue
 
 from harness.config import check_overrides, check_value, per_encoder, search_dirs, to_dict
 from harness.device import DeviceSpec, resolve_device
-from harness.engine import EngineSettings, run_task
-from harness.engine.core import default_resume_key
-from harness.engine.dist import env_ranks, init_from_env, shutdown
-from harness.engine.files import ignore_file_size_signal, open_output
-from harness.engine.interrupt import exit_on_sigterm, exit_status, resume_hint
 from harness.errors import ConfigError, HarnessError
 from harness.jobs import Plan, Written, plan
-from harness.models.base import Model
-from harness.results import RunWriter, dataset_fingerprint, finish_outcome, new_outcome, task_scores
+from harness.results import (
+    RunClock,
+    RunWriter,
+    dataset_fingerprint,
+    finish_outcome,
+    new_outcome,
+    task_scores,
+)
 from harness.schema import schema_of
 from harness.tasks import get_task_class
 from harness.tasks.base import Task
 
+if TYPE_CHECKING:
+    from harness.models.base import Model
+
+# Models that compute nothing: they need no accelerator, so torch is not loaded for them.
+NO_COMPUTE_MODELS = ("oracle", "replay")
+
 log = logging.getLogger("harness")
+
+
+_ORIGIN: tuple[float, str] | None = None
+
+
+def set_origin(epoch: float, source: str) -> None:
+    """Where this invocation's clock starts (the command line passes the process start);
+    without it ``run()`` measures from its own call."""
+    global _ORIGIN
+    _ORIGIN = (epoch, source)
 
 
 def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
@@ -42,14 +59,20 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
     they come from Hydra; a config from ``hydra.compose(..., return_hydra_config=True)`` carries
     them too. They decide what the user asked for (see :mod:`harness.jobs`).
     """
+    global _ORIGIN
+    origin, _ORIGIN = _ORIGIN or (time.time(), "run() call"), None
+    clock = RunClock(*origin)
+    clock.lap("startup")
+    from harness.engine.dist import env_ranks, init_from_env, shutdown
+    from harness.engine.files import ignore_file_size_signal, open_output
+    from harness.engine.interrupt import exit_on_sigterm, exit_status, resume_hint
+
     cfg, jobs, task_list = prepare(cfg, overrides)
     overrides = jobs.overrides
     _seed(int(cfg.seed))
-    _, world, local_rank = (
-        env_ranks()
-    )  # torchrun: one process per device, device index = LOCAL_RANK
+    _, world, local_rank = env_ranks()  # torchrun: one process per device, index = LOCAL_RANK
     device = resolve_device(
-        cfg.device.type, str(cfg.dtype), index=local_rank if world > 1 else None
+        _device_type(cfg), str(cfg.dtype), index=local_rank if world > 1 else None
     )
     exit_on_sigterm()  # SIGTERM: like Ctrl-C, exit 143
     ignore_file_size_signal()  # past `ulimit -f` a write raises EFBIG (reported) instead of killing
@@ -60,8 +83,9 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
     lock = (
         open_output(cfg.output_dir, cfg.get("min_free_mb")) if ctx.is_main else None
     )  # writable, ours
+    clock.lap("config_and_data")
     try:
-        dirs = _run(cfg, jobs, task_list, list(overrides), device, ctx.is_main)
+        dirs = _run(cfg, jobs, task_list, list(overrides), device, ctx.is_main, clock)
         if ctx.is_main:  # a warning line for failed samples; an error where a task had no success
             finish_outcome(bool(cfg.get("strict") or False))
         return dirs
@@ -73,6 +97,13 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
         if lock is not None:
             lock.release()
         shutdown()
+
+
+def _device_type(cfg: DictConfig) -> str:
+    """The device asked for; ``auto`` is the CPU for a model that computes nothing (the oracle,
+    replay), so that choosing among accelerators does not load torch for it."""
+    kind = str(cfg.device.type)
+    return "cpu" if kind == "auto" and str(cfg.model.name) in NO_COMPUTE_MODELS else kind
 
 
 def prepare(
@@ -154,6 +185,7 @@ def _run(
     overrides: list[str],
     device: DeviceSpec,
     main: bool,
+    clock: RunClock | None = None,
 ) -> list[Path]:
     out = Path(jobs.output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -170,16 +202,49 @@ def _run(
         k for k in Written.of(overrides).under("encoder") if k not in ("name", "grid")
     )
     run_dirs = []
+    clock = clock or RunClock(time.time(), "run() call")
+    writers: list[tuple[RunWriter, dict[str, float]]] = []
     for enc in jobs.encoders:
         run_dir = out / str(enc.name) if grid else out
         job = job_config(cfg, jobs, enc, run_dir)
         enc_dict = to_dict(enc) | {"explicit": explicit}  # these win over the checkpoint's
         run_dirs.append(
-            evaluate_encoder(job, enc_dict, task_list, device, run_dir, main, overrides=overrides)
+            evaluate_encoder(
+                job,
+                enc_dict,
+                task_list,
+                device,
+                run_dir,
+                main,
+                overrides=overrides,
+                clock=clock,
+                writers=writers,
+            )
         )
     if main:
         _print_table(run_dirs, out)
+        clock.lap("writing")
+        for writer, before in writers:  # the table written: the results are complete now
+            writer.finish(clock=clock, phases=run_phases(clock.phases, before))
+            log.info("%s", writer.summary())
     return run_dirs
+
+
+SHARED_PHASES = ("startup", "config_and_data")
+
+
+def run_phases(now: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    """One run folder's phases: the invocation's shared ones (start-up, config and data) whole,
+    the others from this run's start (``before``), and the earlier runs of a grid as one.
+
+    >>> run_phases({"startup": 1.0, "engine": 5.0}, {"startup": 1.0, "engine": 3.0})
+    {'startup': 1.0, 'engine': 2.0, 'earlier_runs': 3.0}
+    """
+    out = {k: v if k in SHARED_PHASES else v - before.get(k, 0.0) for k, v in now.items()}
+    earlier = sum(v for k, v in before.items() if k not in SHARED_PHASES)
+    if earlier > 0:
+        out["earlier_runs"] = earlier
+    return out
 
 
 def _task_dict(cfg: DictConfig, tc: DictConfig) -> dict[str, Any]:
@@ -230,12 +295,14 @@ def validate(cfg: DictConfig) -> None:
 
 
 def _seed(seed: int) -> None:
+    """Python's and numpy's generators (torch's is seeded where torch is loaded: see
+    :func:`build_model`; seeded now as well when something already loaded it)."""
     import numpy as np
-    import torch
 
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
 
 
 # ---- one encoder ------------------------------------------------------------------------------
@@ -252,6 +319,9 @@ def build_model(cfg: DictConfig, enc: dict[str, Any], device: DeviceSpec) -> Mod
         return ReplayModel(
             per_encoder(path, enc["name"]) if path else path, cfg.model.get("predictions_format")
         )
+    import torch
+
+    torch.manual_seed(int(cfg.seed))
     from harness.models.mllm import load_mllm
 
     model_cfg = to_dict(cfg.model)
@@ -274,19 +344,33 @@ def evaluate_encoder(
     run_dir: Path,
     main: bool = True,
     overrides: Sequence[str] = (),
+    clock: RunClock | None = None,
+    writers: list[tuple[RunWriter, dict[str, float]]] | None = None,
 ) -> Path:
+    """Evaluate one encoder's model on every task into ``run_dir``. ``clock`` times the phases
+    (a new one, from this call, when None); ``writers`` collects the run's writer, which the
+    caller finishes once the table is written (without it, finished here)."""
+    from harness.engine import EngineSettings, run_task
+    from harness.engine.core import default_resume_key
+
+    clock = clock or RunClock(time.time(), "run() call")
+    before = dict(clock.phases)
+    clock.lap("setup")
     writer = RunWriter(run_dir, cfg, enc, device) if main else None
     if writer is not None:  # what was asked and what it resolved to, beside the scores
         resolved = {k: v for k, v in to_dict(cfg).items() if k not in ("defaults", "hydra")}
         writer.meta.update(
             overrides=list(overrides), config=resolved, data_source=str(cfg.data.name)
         )
-    t0 = time.perf_counter()
+    clock.lap("writing")
     model = build_model(cfg, enc, device)
     model_fp = model.fingerprint()  # hashes checkpoints: once per encoder, not per task
     model.check_tasks(task_list, cfg.limit)  # replay: saved ids against the datasets, before work
+    load_seconds = clock.lap("model_load")
+    settings_used = settings_in_effect(cfg, model, device)
     if writer is not None:
-        writer.set_model(model, load_seconds=time.perf_counter() - t0, fingerprint=model_fp)
+        writer.set_model(model, load_seconds=load_seconds, fingerprint=model_fp)
+        writer.set_settings(settings_used)
     for task in task_list:
         data_fp = dataset_fingerprint(task)
         settings = EngineSettings(
@@ -297,11 +381,20 @@ def evaluate_encoder(
             resume_key=default_resume_key(task, model_fp, dataset=data_fp),
             retry_failed=bool(cfg.get("retry_failed", True)),
         )
+        clock.lap("data_fingerprint")
         result = run_task(task, model, run_dir, settings)
+        clock.lap("engine")
         if writer is None:  # not rank 0
             continue
         scores = task_scores(task, result.records)
-        writer.add_task(task, scores, result, data_fp)
+        clock.lap("scoring")
+        for key, used in (("batch_size", "batch_size_used"), ("workers", "num_workers_used")):
+            value = (result.timings or {}).get(key)
+            if value is not None:
+                settings_used.setdefault(used, {})[task.name] = value
+        settings_used["share_images"] = bool(model.share_images)  # as the engine left it
+        writer.set_settings(settings_used)
+        writer.add_task(task, scores, result, data_fp, counters=model.counters())
         log.info(
             "%s | %s: %s = %s (n=%d, failed=%d, %.1fs)",
             enc["label"],
@@ -312,9 +405,47 @@ def evaluate_encoder(
             scores["failed"],
             result.seconds,
         )
+        clock.lap("writing")
     if writer is not None:
-        writer.finish(time.perf_counter() - t0)
+        writer.finish(clock=clock, phases=run_phases(clock.phases, before))
+        clock.lap("writing")
+        if writers is not None:
+            writers.append((writer, before))
+        else:
+            log.info("%s", writer.summary())
     return run_dir
+
+
+def settings_in_effect(cfg: DictConfig, model: Model, device: DeviceSpec) -> dict[str, Any]:
+    """meta.json's ``settings``: what the run uses, after ``auto`` and the model resolved
+    (the engine's batch size and worker count per task are added as each task ends)."""
+    out: dict[str, Any] = {
+        "device": device.device_str,
+        "dtype": device.dtype_name,
+        "batch_size": str(cfg.batch_size) if str(cfg.batch_size) == "auto" else int(cfg.batch_size),
+        "num_workers": int(cfg.num_workers),
+        "limit": cfg.limit,
+        "share_images": bool(model.share_images and model.can_share_images),
+        "share_images_requested": bool(cfg.share_images),
+        "seed": int(cfg.seed),
+        "retry_failed": bool(cfg.get("retry_failed", True)),
+        "strict": bool(cfg.get("strict") or False),
+        "world_size": _world_size(),
+    }
+    if str(cfg.model.name) not in NO_COMPUTE_MODELS:
+        out["feature_cache_bytes"] = cfg.model.get("feature_cache_bytes")
+        out["cpu_threads"] = cfg.model.get("cpu_threads")
+        if device.type == "cpu":
+            import torch
+
+            out["torch_threads"] = torch.get_num_threads()
+    return out
+
+
+def _world_size() -> int:
+    from harness.engine.dist import env_ranks
+
+    return env_ranks()[1]
 
 
 def _print_table(run_dirs: list[Path], out: Path) -> None:

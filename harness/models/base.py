@@ -61,6 +61,11 @@ class Model(ABC):
         """A concise description for meta.json and the start-up log."""
         return {"model": self.name}
 
+    def counters(self) -> dict[str, Any]:
+        """What the model did, summed over the run (images, images encoded, tokens, seconds per
+        step, cache use) for meta.json; nothing by default."""
+        return {}
+
     def decode_module(self) -> torch.nn.Module | None:
         """The language model module (a benchmark counts its decode rows); None: none."""
         return None
