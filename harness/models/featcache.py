@@ -13,7 +13,12 @@ anyres tiles packed), filed under ``(namespace, image hash)``:
 
 So features are never served for another checkpoint or another preprocessing. In memory the
 cache holds at most ``max_bytes`` (least recently used entries leave first; an entry larger
-than the limit is not kept). On disk (``<dir>/<namespace>/<hash[:2]>/<hash>.safetensors``,
+than the limit is not kept; an entry that is a view of a larger tensor is copied, so the bytes
+counted are the bytes kept). The engine tells the model which images its plan asks about again
+(``Request.reuse``): the model puts in memory only features that will be used again
+(``put(..., keep=False)`` otherwise) and :meth:`FeatureCache.release` drops them after their last
+use; ``put`` without that knowledge keeps the least-recently-used behaviour. On disk
+(``<dir>/<namespace>/<hash[:2]>/<hash>.safetensors``,
 written atomically) it has no size limit; delete the folder to reclaim it.
 """
 
@@ -50,24 +55,66 @@ class Namespace:
         self.id = obj_fingerprint(spec)
 
 
+def owned(t: torch.Tensor) -> torch.Tensor:
+    """``t``, or a copy of it when it is a view of a larger storage (a row of a batch output:
+    keeping the view would keep the whole batch alive).
+
+    >>> batch = torch.zeros(4, 10)
+    >>> owned(batch[1]).untyped_storage().nbytes(), owned(batch) is batch
+    (40, True)
+    """
+    if t.untyped_storage().nbytes() > tensor_bytes(t):
+        return t.clone()
+    return t
+
+
 class FeatureCache:
-    """``get(namespace, image_hash)`` / ``put(namespace, image_hash, features)``; counters in
-    ``stats``."""
+    """``get(namespace, image_hash)`` / ``put(namespace, image_hash, features, keep)`` /
+    ``release(namespace, image_hash)``; counters in ``stats``, all of it in :meth:`counters`."""
 
     def __init__(self, max_bytes: int = 1 << 30, disk_dir: str | Path | None = None):
         self.max_bytes = max(0, int(max_bytes))
         self.disk_dir = Path(disk_dir).expanduser() if disk_dir else None
         self.entries: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
         self.bytes = 0
-        self.stats = {"hits": 0, "disk_hits": 0, "misses": 0, "evicted": 0, "disk_writes": 0}
+        self.stats = {
+            "hits": 0,
+            "disk_hits": 0,
+            "misses": 0,
+            "evicted": 0,
+            "freed_after_last_use": 0,
+            "disk_writes": 0,
+            "peak_bytes": 0,
+            "peak_entries": 0,
+        }
         self._described: set[str] = set()
+
+    def counters(self) -> dict[str, int]:
+        """Entries and bytes held now, the byte bound, and the counters since the start.
+
+        >>> c = FeatureCache(max_bytes=100)
+        >>> c.put(Namespace({}), "h", torch.zeros(5))
+        >>> {k: c.counters()[k] for k in ("entries", "bytes", "max_bytes", "peak_bytes")}
+        {'entries': 1, 'bytes': 20, 'max_bytes': 100, 'peak_bytes': 20}
+        """
+        return {
+            "entries": len(self.entries),
+            "bytes": self.bytes,
+            "max_bytes": self.max_bytes,
+            **self.stats,
+        }
 
     def __len__(self) -> int:
         return len(self.entries)
 
     def get(
-        self, namespace: Namespace, image_hash: str, device: torch.device | None = None
+        self,
+        namespace: Namespace,
+        image_hash: str,
+        device: torch.device | None = None,
+        keep: bool = True,
     ) -> torch.Tensor | None:
+        """An image's features from memory, else from disk (kept in memory when ``keep``)."""
         ns = namespace.id
         key = (ns, image_hash)
         found = self.entries.get(key)
@@ -80,13 +127,28 @@ class FeatureCache:
             self.stats["misses"] += 1
             return None
         self.stats["disk_hits"] += 1
-        self._keep(key, found)
+        if keep:
+            self._keep(key, found)
         return found
 
-    def put(self, namespace: Namespace, image_hash: str, features: torch.Tensor) -> None:
-        self._keep((namespace.id, image_hash), features)
+    def put(
+        self, namespace: Namespace, image_hash: str, features: torch.Tensor, keep: bool = True
+    ) -> None:
+        """File ``features``: in memory when ``keep`` (False: they will not be asked for again,
+        any entry of that image leaves), and on disk when there is a folder."""
+        if keep:
+            self._keep((namespace.id, image_hash), features)
+        else:
+            self.release(namespace, image_hash)
         if self.disk_dir is not None:
             self._write(namespace, image_hash, features)
+
+    def release(self, namespace: Namespace, image_hash: str) -> None:
+        """Drop an image's entry from memory after its last use (no-op when absent)."""
+        old = self.entries.pop((namespace.id, image_hash), None)
+        if old is not None:
+            self.bytes -= tensor_bytes(old)
+            self.stats["freed_after_last_use"] += 1
 
     def clear(self) -> None:
         self.entries.clear()
@@ -104,8 +166,10 @@ class FeatureCache:
             _, dropped = self.entries.popitem(last=False)
             self.bytes -= tensor_bytes(dropped)
             self.stats["evicted"] += 1
-        self.entries[key] = features
+        self.entries[key] = owned(features)
         self.bytes += size
+        self.stats["peak_bytes"] = max(self.stats["peak_bytes"], self.bytes)
+        self.stats["peak_entries"] = max(self.stats["peak_entries"], len(self.entries))
 
     # ---- disk -----------------------------------------------------------------------------
     def _path(self, ns: str, image_hash: str) -> Path:

@@ -151,9 +151,13 @@ class MLLM(Model):
         self._tick("encode", t0)
         return result
 
-    def image_features(self, batch: Sequence[Prepared]) -> list[list[torch.Tensor]]:
+    def image_features(
+        self, batch: Sequence[Prepared], hints: Sequence[Prepared] | None = None
+    ) -> list[list[torch.Tensor]]:
         """Per row, per image: its projected features. Sharing: each distinct image once, from the
-        cache when there."""
+        cache when there; kept in memory for later batches only when the rows of ``hints``
+        (default ``batch``: the whole batch, when ``batch`` holds only some of its rows) say it
+        is asked about again (see :meth:`reuse_after`)."""
         if not self.share_images or any(len(p.image_hashes) != len(p.pixel_values) for p in batch):
             feats = (
                 self.encode_images(
@@ -166,12 +170,13 @@ class MLLM(Model):
             it = iter(feats)
             return [[next(it) for _ in p.pixel_values] for p in batch]
         ns, dev = self.feature_namespace(), self.device.torch_device
+        later = reuse_after(batch if hints is None else hints)
         found: dict[str, torch.Tensor] = {}
         todo: dict[str, tuple[torch.Tensor, tuple[int, int]]] = {}
         for p in batch:
             for h, pv, size in zip(p.image_hashes, p.pixel_values, p.image_sizes):
                 if h not in found and h not in todo:
-                    hit = self.features.get(ns, h, dev)
+                    hit = self.features.get(ns, h, dev, keep=later.get(h) is not False)
                     if hit is None:
                         todo[h] = (pv, size)
                     else:
@@ -182,8 +187,31 @@ class MLLM(Model):
                 self.encode_images([v[0] for v in todo.values()], [v[1] for v in todo.values()]),
             ):
                 found[h] = f
-                self.features.put(ns, h, f)
+                self.features.put(ns, h, f, keep=later.get(h) is not False)
         return [[found[h] for h in p.image_hashes] for p in batch]
+
+    def release_features(self, batch: Sequence[Prepared]) -> None:
+        """After a batch: free the cached features of every image it used for the last time
+        (also those it did not look up: a group served from the sharer's carried prefix)."""
+        if not self.share_images:
+            return
+        ns = None
+        for h, again in reuse_after(batch).items():
+            if again is False:
+                ns = ns or self.feature_namespace()
+                self.features.release(ns, h)
+
+    def counters(self) -> dict[str, Any]:
+        """The model's counters since it was built: its ``timings`` (images, images_encoded,
+        prefill/generated tokens, preprocess/encode/prefill/decode seconds, ...) and the feature
+        cache's (entries, bytes, max_bytes, hits, misses, evicted, freed_after_last_use,
+        disk_hits, disk_writes, peak_bytes)."""
+        out: dict[str, Any] = {k: self.timings.get(k, 0.0) for k in TIMING_KEYS}
+        out.update((k, v) for k, v in self.timings.items() if k not in out)
+        for k in ("images", "images_encoded", "prefill_tokens", "generated_tokens"):
+            out[k] = int(out.get(k) or 0)
+        out["feature_cache"] = self.features.counters()
+        return out
 
     def feature_namespace(self) -> Namespace:
         """What image features depend on besides the pixels (the feature cache's namespace); rebuilt
@@ -254,26 +282,34 @@ class MLLM(Model):
             groups = self.sharer.plan(batch) if self.share_images else None
             if groups is not None:
                 try:
-                    return self._generate_shared(batch, groups, specs, clock)
+                    ids = self._generate_shared(batch, groups, specs, clock)
                 except kvcache.Unsupported as exc:
                     self.sharer.refused(exc)
-            feats = self.image_features(batch)
-            rows = [self.embed_prompt(p, f) for p, f in zip(batch, feats)]
-            hook = (
-                self.sharer.keeper(batch[-1], feats[-1], len(batch) - 1)
-                if self.share_images
-                else None
-            )
-            return greedy(
-                self.lm,
-                rows,
-                specs,
-                self.eos,
-                self._decode_raw,
-                self.timings,
-                clock.sync,
-                on_prefill=hook,
-            )
+                else:
+                    self.release_features(batch)
+                    return ids
+            ids = self._generate_each(batch, specs, clock)
+            self.release_features(batch)
+            return ids
+
+    def _generate_each(
+        self, batch: Sequence[Prepared], specs: list[RowSpec], clock: Clock
+    ) -> list[list[int]]:
+        feats = self.image_features(batch)
+        rows = [self.embed_prompt(p, f) for p, f in zip(batch, feats)]
+        hook = (
+            self.sharer.keeper(batch[-1], feats[-1], len(batch) - 1) if self.share_images else None
+        )
+        return greedy(
+            self.lm,
+            rows,
+            specs,
+            self.eos,
+            self._decode_raw,
+            self.timings,
+            clock.sync,
+            on_prefill=hook,
+        )
 
     def _generate_shared(
         self, batch: Sequence[Prepared], groups: Groups, specs: list[RowSpec], clock: Clock
@@ -282,7 +318,7 @@ class MLLM(Model):
         reps = [batch[groups.first[g]] for g in fresh]
         prefixes = {
             g: self.embed_ids(rep.input_ids[: groups.lengths[g]], f)
-            for g, rep, f in zip(fresh, reps, self.image_features(reps))
+            for g, rep, f in zip(fresh, reps, self.image_features(reps, hints=batch))
         }
         suffixes = [
             self.embed_ids(p.input_ids[groups.lengths[g] :], [])
@@ -385,6 +421,25 @@ class MLLM(Model):
                 "dir": str(self.features.disk_dir) if self.features.disk_dir else None,
             },
         }
+
+
+def reuse_after(batch: Sequence[Prepared]) -> dict[str, bool | None]:
+    """Per image hash in ``batch``: whether a later batch asks about it, as its last row in the
+    batch says (``Prepared.image_reuse``); None where a row does not say (a direct ``generate``).
+
+    >>> a = Prepared("a", image_hashes=["x", "y"], image_reuse=(True, False))
+    >>> reuse_after([a, Prepared("b", image_hashes=["x"], image_reuse=(False,))])
+    {'x': False, 'y': False}
+    >>> reuse_after([Prepared("c", image_hashes=["x"])])
+    {'x': None}
+    """
+    out: dict[str, bool | None] = {}
+    for p in batch:
+        hints = p.image_reuse if p.image_reuse is not None else ()
+        known = len(hints) == len(p.image_hashes)
+        for j, h in enumerate(p.image_hashes):
+            out[h] = bool(hints[j]) if known else None
+    return out
 
 
 @contextlib.contextmanager

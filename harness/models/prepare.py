@@ -46,6 +46,9 @@ class Prepared:
     )  # per image: original (width, height)
     image_keys: list[str | None] = field(default_factory=list)
     image_hashes: list[str] = field(default_factory=list)  # per image: its content hash
+    # per image: asked about again by a later request of the run (the engine's plan; None:
+    # unknown), see Request.reuse
+    image_reuse: tuple[bool, ...] | None = None
     gen: GenerationSettings = field(default_factory=GenerationSettings)
     stop: tuple[str, ...] = ()
     error: SampleError | None = None
@@ -105,6 +108,7 @@ class Preprocessor:
             id=request.id,
             gen=request.gen,
             image_keys=[r.key for r in request.images],
+            image_reuse=request.reuse,
             stop=tuple(dict.fromkeys((*self.template.stop, *request.gen.stop))),
         )
         try:
@@ -130,7 +134,7 @@ class Preprocessor:
         processed."""
         try:
             digest: str | None = ref.content_hash()
-        except OSError:  # an unreadable file: load() reports it
+        except (OSError, SampleError):  # an unreadable file or cell: load() reports it
             digest = None
         key = (self.images, digest)
         if self.memo > 0 and digest is not None and key in self._recent:

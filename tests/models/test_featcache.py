@@ -3,6 +3,7 @@ preprocessing's features."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -179,3 +180,102 @@ def test_second_run_skips_the_encoder_and_changes_are_never_served(
             changed,
         )  # and they equal that model's own features' answers
     assert len({p.parent.parent.name for p in disk.rglob("*.safetensors")}) == 5
+
+
+# ---- plan-aware keeping: only what is used again, freed after its last use -------------------
+def test_keep_false_writes_disk_only_and_release_frees_after_last_use(tmp_path):
+    cache = FeatureCache(max_bytes=10_000, disk_dir=tmp_path)
+    cache.put(A, "once", feats(4), keep=False)  # never asked for again: not in memory
+    assert len(cache) == 0 and cache.bytes == 0 and cache.stats["disk_writes"] == 1
+    assert torch.equal(cache.get(A, "once", keep=False), feats(4)) and len(cache) == 0
+    cache.put(A, "twice", feats(4))
+    assert len(cache) == 1 and cache.counters()["peak_bytes"] == 400
+    cache.release(A, "twice")
+    cache.release(A, "absent")  # no-op
+    c = cache.counters()
+    assert (c["entries"], c["bytes"], c["freed_after_last_use"], c["peak_bytes"]) == (0, 0, 1, 400)
+
+
+def test_a_view_of_a_batch_is_copied_so_the_bound_counts_what_is_kept():
+    batch = torch.zeros(64, 4, 25)  # a whole batch's output: 25,600 bytes
+    cache = FeatureCache(max_bytes=1000)
+    cache.put(A, "row", batch[3])  # 400 bytes counted: the entry must not keep the batch alive
+    kept = cache.get(A, "row")
+    assert kept.untyped_storage().nbytes() == 400 and cache.bytes == 400
+
+
+def _hinted(m, reqs, hints):
+    """Prepared requests carrying the engine's per-image reuse hints."""
+    return [m.preprocessor(dataclasses.replace(r, reuse=h)) for r, h in zip(reqs, hints)]
+
+
+def _distinct(n: int) -> list[Request]:
+    return [
+        Request(
+            f"d{i}",
+            "What colour is the square?",
+            [ImageRef(image=random_image(900 + i, 30, 20))],
+            GenerationSettings(2),
+        )
+        for i in range(n)
+    ]
+
+
+def test_images_used_once_never_enter_memory_and_groups_leave_after_their_last_row(demo):
+    demo.share_images = True
+    demo.features = FeatureCache()
+    demo.sharer.carry = None
+    # one question per image: the plan says no image is used again
+    for batch in (_distinct(8)[:4], _distinct(8)[4:]):
+        demo.generate_prepared(_hinted(demo, batch, [(False,)] * len(batch)))
+    c = demo.counters()["feature_cache"]
+    assert (c["entries"], c["peak_entries"], c["peak_bytes"], c["misses"]) == (0, 0, 0, 8)
+    # an image asked about in two batches: kept after the first, freed after the second
+    img = ImageRef(image=random_image(77, 40, 30))
+    reqs = [Request(f"g{j}", f"Question {j}?", [img], GenerationSettings(2)) for j in range(4)]
+    first = _hinted(demo, reqs[:2], [(True,), (True,)])
+    demo.generate_prepared(first)
+    assert demo.counters()["feature_cache"]["entries"] == 1
+    demo.sharer.carry = None  # the second batch looks the features up (no carried prefix)
+    demo.generate_prepared(_hinted(demo, reqs[2:], [(True,), (False,)]))
+    c = demo.counters()["feature_cache"]
+    assert c["entries"] == 0 and c["bytes"] == 0 and c["freed_after_last_use"] == 1
+    assert c["hits"] == 1 and demo.counters()["images_encoded"] >= 9
+
+
+def test_a_group_served_from_the_carried_prefix_is_freed_too(demo):
+    demo.share_images = True
+    demo.features = FeatureCache()
+    demo.sharer.carry = None
+    img = ImageRef(image=random_image(78, 40, 30))
+    reqs = [Request(f"c{j}", f"Question {j}?", [img], GenerationSettings(2)) for j in range(4)]
+    demo.generate_prepared(_hinted(demo, reqs[:2], [(True,), (True,)]))
+    assert demo.counters()["feature_cache"]["entries"] == 1
+    demo.generate_prepared(_hinted(demo, reqs[2:], [(True,), (False,)]))  # carry: no lookup
+    c = demo.counters()["feature_cache"]
+    assert c["entries"] == 0 and c["freed_after_last_use"] == 1
+
+
+def test_without_hints_the_cache_is_a_bounded_lru(demo):
+    demo.share_images = True
+    demo.features = FeatureCache()
+    demo.sharer.carry = None
+    demo.generate(_distinct(6))  # a direct call: no plan, so every image is kept (LRU)
+    c = demo.counters()["feature_cache"]
+    assert c["entries"] == 6 and c["bytes"] == c["peak_bytes"] > 0
+    one = c["bytes"] // 6
+    demo.features = FeatureCache(max_bytes=3 * one)
+    demo.generate(_distinct(6))
+    c = demo.counters()["feature_cache"]
+    assert c["entries"] <= 3 and c["evicted"] >= 2 and c["misses"] == 6
+    assert c["peak_bytes"] <= c["max_bytes"] == 3 * one
+    assert set(demo.counters()) >= {
+        "images",
+        "images_encoded",
+        "prefill_tokens",
+        "encode",
+        "prefill",
+        "decode",
+        "preprocess",
+        "generated_tokens",
+    }
