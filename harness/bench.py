@@ -150,6 +150,8 @@ def summarize(
         "tokens_per_s": round(tokens / wall, 1),
         "generated_tokens": tokens,
         "prefill_tokens": int(t.get("prefill_tokens", 0)),
+        "images_encoded": int(t.get("images_encoded", 0)),
+        "prefixes_computed": int(t.get("prefixes_computed", 0)),
         "decode_rows_per_token": round(rows / tokens, 3) if rows and tokens else None,
         "split_s": {k: round(v, 4) for k, v in split.items() if v is not None},
         "harness_overhead_fraction": round(split["harness"] / wall, 4),
@@ -192,6 +194,10 @@ def with_floor(
         [round(min(per_round), 4), round(max(per_round), 4)] if per_round else None
     )
     row["floor_differs"] = sum(preds.get(k) != v for k, v in floor_preds.items())
+    row["floor_counts"] = {
+        k: floor_row[k]
+        for k in ("generated_tokens", "prefill_tokens", "images_encoded", "prefixes_computed")
+    }
     row["floor_rows"] = len(floor_preds)
 
 

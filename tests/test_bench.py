@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from harness import bench
 
 
@@ -34,7 +36,11 @@ def test_bench_writes_json_and_markdown_with_identical_answers(tmp_path, capsys)
             "--copies",
             "1",
             "--repeat",
-            "1",
+            "2",
+            "--shared-images",
+            "3",
+            "--per-image",
+            "4",
             "--out",
             str(tmp_path),
         ]
@@ -46,7 +52,15 @@ def test_bench_writes_json_and_markdown_with_identical_answers(tmp_path, capsys)
         "plain batch-1 loop",
         "engine batch 1",
         "engine batch 4",
+        "engine batch 1, shared images",
+        "engine batch 4, shared images",
     ]
+    assert saved["sets"]["shared"] == {
+        "samples": 12,
+        "share_images": True,
+        "images": 3,
+        "questions_per_image": 4,
+    }
     assert saved["samples"] == saved["distinct_samples"] > 0 and saved["copies"] == 1
     for row in saved["runs"]:
         assert row["generated_tokens"] > 0 and row["samples_per_s"] > 0
@@ -54,8 +68,29 @@ def test_bench_writes_json_and_markdown_with_identical_answers(tmp_path, capsys)
         # finished sequences leave the batch: at most one decode row per generated token
         assert row["decode_rows_per_token"] is not None and row["decode_rows_per_token"] <= 1.0
     # batching and the engine change no answer of the plain batch-1 loop
-    assert [r["differs_from_plain_loop"] for r in saved["runs"][1:]] == [0, 0]
+    assert [r["differs_from_plain_loop"] for r in saved["runs"][1:3]] == [0, 0]
+    for row in saved["runs"][1:]:
+        # the floor ran the same rows and answered every one as the engine did
+        assert row["floor_rows"] == (12 if row["set"] == "shared" else saved["samples"])
+        assert row["floor_differs"] == 0
+        assert {"encode", "prefill", "decode"} <= set(row["floor_split_s"])
+        # the overhead is computed from the measured walls: median, and per round
+        wall, fw = row["wall_s"], row["floor_wall_s"]
+        assert row["overhead_vs_floor"] == pytest.approx((wall - fw) / fw, rel=1e-2, abs=1e-3)
+        per_round = [(e - f) / f for e, f in zip(row["walls_s"], row["floor_walls_s"])]
+        assert row["overhead_vs_floor_range"] == pytest.approx(
+            [min(per_round), max(per_round)], rel=1e-2, abs=1e-3
+        )
+        key = f"batch{row['batch_size']}_{row['set']}"
+        assert saved["checks"][f"overhead_vs_floor_{key}"] == row["overhead_vs_floor"]
     assert saved["runs"][2]["model_calls"] < saved["runs"][1]["model_calls"]
+    # sharing on the shared set: each scene encoded once, in the engine and in the floor
+    assert saved["runs"][4]["prefixes_computed"] == 3
+    for row in saved["runs"][1:]:  # the floor did the engine's model work, no more, no less
+        assert row["floor_counts"] == {
+            k: row[k]
+            for k in ("generated_tokens", "prefill_tokens", "images_encoded", "prefixes_computed")
+        }
     md = (tmp_path / f"{name}.md").read_text()
     assert md.startswith("# Throughput: SigLIP (demo) on seed") and "| engine batch 4 |" in md
     assert "written:" in capsys.readouterr().out
