@@ -40,6 +40,22 @@ class ImageSource(Protocol):
     def read(self) -> bytes: ...
 
 
+class _EncodedBytes:
+    """The ``data`` field of :class:`ImageRef`: the bytes given, else (with a ``source``) the
+    bytes read from the source on each access, never kept in the object."""
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        if obj is None:
+            return None  # the field's default
+        value = obj.__dict__.get("_data")
+        if value is None and obj.__dict__.get("source") is not None:
+            return obj.source.read()
+        return value
+
+    def __set__(self, obj: Any, value: bytes | None) -> None:
+        obj.__dict__["_data"] = value
+
+
 @dataclass
 class ImageRef:
     """An image that is decoded lazily (in a data-loader worker), from bytes, a path, a PIL image
@@ -49,25 +65,28 @@ class ImageRef:
     it lets the engine group questions that share an image.
     """
 
-    data: bytes | None = None
+    data: bytes | None = _EncodedBytes()  # type: ignore[assignment]  # a descriptor field
     path: str | None = None
     image: Image.Image | None = None
     key: str | None = None
     source: ImageSource | None = None
 
     def encoded(self) -> bytes | None:
-        """The encoded bytes: ``data``, else read from ``source`` (each call reads it again);
-        None for a path or an in-memory image."""
-        if self.data is not None:
-            return self.data
-        if self.source is not None:
-            return self.source.read()
-        return None
+        """The encoded bytes: ``data`` as given, else read from ``source`` (each call reads it
+        again); None for a path or an in-memory image."""
+        return self.data
 
     @property
     def holds_payload(self) -> bool:
-        """True when the image itself (bytes or pixels) lives in this object."""
-        return self.data is not None or self.image is not None
+        """True when the image itself (bytes or pixels) lives in this object.
+
+        >>> class Cell:
+        ...     def read(self): return b"png"
+        >>> r = ImageRef(source=Cell())
+        >>> r.data, r.holds_payload, ImageRef(data=b"x").holds_payload
+        (b'png', False, True)
+        """
+        return self.__dict__.get("_data") is not None or self.image is not None
 
     def load(self) -> Image.Image:
         """Decode to an RGB PIL image; a failure raises :class:`SampleError` with the reason."""

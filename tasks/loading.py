@@ -94,8 +94,12 @@ def _first_line(exc: BaseException) -> str:
 
 
 def hub_image(value: Any, key: str | None = None) -> ImageRef:
-    """An undecoded hub image cell (``{"bytes", "path"}``) as an ImageRef; raise SampleError if
-    absent."""
+    """An undecoded hub image cell (``{"bytes", "path"}``, or a :class:`LazyCell` that reads it
+    on use) as an ImageRef; raise SampleError if absent."""
+    if isinstance(value, LazyCell):
+        if not value.present:
+            raise SampleError("record has no image")
+        return ImageRef(source=value, key=key)
     if isinstance(value, dict) and (value.get("bytes") or value.get("path")):
         return ImageRef(
             data=value.get("bytes"), path=None if value.get("bytes") else value.get("path"), key=key
@@ -105,15 +109,72 @@ def hub_image(value: Any, key: str | None = None) -> ImageRef:
     raise SampleError("record has no image")
 
 
+class LazyCell:
+    """One image cell of a hub dataset, read by row and column when its bytes are needed (and
+    not kept), so a document can be held without its image. ``present``: whether the cell has
+    bytes or a path (known from the column without reading the bytes)."""
+
+    def __init__(self, column: Any, name: str, row: int, present: bool = True) -> None:
+        self.column, self.name, self.row, self.present = column, name, row, present
+
+    def read(self) -> bytes:
+        cell = self.column[self.row][self.name]
+        data = cell.get("bytes") if isinstance(cell, dict) else None
+        if data:
+            return bytes(data)
+        path = cell.get("path") if isinstance(cell, dict) else None
+        if not path:
+            raise SampleError("record has no image")
+        try:
+            with open(path, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise SampleError(
+                f"image failed to decode ({path}): {type(exc).__name__}: {exc}"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"LazyCell({self.name!r}, row={self.row})"
+
+
+def _image_columns(rows: Any) -> list[str]:
+    """The columns of a ``datasets.Dataset`` holding one undecoded image each (read lazily)."""
+    features = getattr(rows, "features", None)
+    if features is None or not hasattr(rows, "select_columns"):
+        return []
+    import datasets
+
+    return [
+        c
+        for c, f in features.items()
+        if isinstance(f, datasets.Image) and not getattr(f, "decode", True)
+    ]
+
+
 class LazyDocs(Sequence[dict[str, Any]]):
     """A read-only sequence that converts dataset rows to documents on access.
 
     Keeps memory flat for large sets (12k GQA questions, DocVQA pages) while the engine
-    iterates in any order.
+    iterates in any order. For a ``datasets.Dataset`` the columns are read as columns, a chunk
+    of ``chunk`` rows at a time (the last chunk is kept), and each undecoded image cell is
+    handed to ``convert`` as a :class:`LazyCell` (:func:`hub_image` makes it an ImageRef that
+    reads the bytes when they are needed): a document never holds its image's bytes.
     """
 
-    def __init__(self, rows: Any, convert: Callable[[int, dict[str, Any]], dict[str, Any]]):
-        self.rows, self.convert = rows, convert
+    def __init__(
+        self,
+        rows: Any,
+        convert: Callable[[int, dict[str, Any]], dict[str, Any]],
+        chunk: int = 1024,
+    ):
+        self.rows, self.convert, self.chunk = rows, convert, max(1, int(chunk))
+        self._images = _image_columns(rows)
+        self._cached: tuple[int, dict[str, list[Any]]] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_cached"] = None  # a worker reads its own chunks
+        return state
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -127,9 +188,45 @@ class LazyDocs(Sequence[dict[str, Any]]):
     def __getitem__(self, i: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        doc = self.convert(i, self.rows[i])
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"row {i} of {len(self)}")
+        doc = self.convert(i, self.row(i) if self._images else self.rows[i])
         doc.setdefault("_index", i)
         return doc
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Row ``i`` with its image cells as :class:`LazyCell` (columnar reads, by chunk)."""
+        start = i - i % self.chunk
+        if self._cached is None or self._cached[0] != start:
+            self._cached = (start, self._read_chunk(start, min(len(self), start + self.chunk)))
+        values = self._cached[1]
+        return {c: v[i - start] for c, v in values.items()}
+
+    def _read_chunk(self, start: int, stop: int) -> dict[str, list[Any]]:
+        import pyarrow.compute as pc  # type: ignore[import-untyped]  # ships no types
+
+        names = list(self.rows.column_names)
+        text = [c for c in names if c not in self._images]
+        part = self.rows.select_columns(text)[start:stop] if text else {}
+        images = self.rows.select_columns(self._images)
+        table = images.with_format("arrow")[start:stop]
+        out: dict[str, list[Any]] = {}
+        for c in names:
+            if c in part:
+                out[c] = list(part[c])
+                continue
+            col = table.column(c)
+            size = pc.fill_null(pc.binary_length(pc.struct_field(col, "bytes")), 0)
+            path = pc.fill_null(pc.utf8_length(pc.struct_field(col, "path")), 0)
+            has = pc.and_(
+                pc.fill_null(col.is_valid(), False),
+                pc.or_(pc.greater(size, 0), pc.greater(path, 0)),
+            )
+            view = self.rows.select_columns([c])
+            out[c] = [LazyCell(view, c, start + k, bool(h)) for k, h in enumerate(has.to_pylist())]
+        return out
 
 
 # ---- hub ids, column checks and original release layouts ------------------------------------

@@ -299,9 +299,13 @@ class _ShardRun:
         )
 
     def _failure(self, index: int, prompt: str | None, why: str) -> dict[str, Any]:
-        doc = self.task.docs()[index]
+        sample = self.plan.samples.get(index)  # the row as the planner read it
+        doc = sample.doc if sample is not None else self.task.docs()[index]
         rec = as_empty_answer(self.task, doc, failed_record(self.plan.ids[index], why, prompt))
-        out: dict[str, Any] = normalize(rec | {"digest": sample_digest(self.task, doc)})
+        digest = sample.digest if sample is not None else None
+        out: dict[str, Any] = normalize(
+            rec | {"digest": digest if digest is not None else sample_digest(self.task, doc)}
+        )
         return out
 
     def save(self, recs: list[dict[str, Any]]) -> None:

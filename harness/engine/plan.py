@@ -252,7 +252,8 @@ class Plan:
         default_factory=dict
     )  # index -> (prompt, reason)
     groups: dict[int, GroupKey | None] | None = None  # index -> image group, when sharing images
-    samples: dict[int, Sample] = field(default_factory=dict)  # index -> the pending row, built
+    # index -> the row as read (pending rows and build failures)
+    samples: dict[int, Sample] = field(default_factory=dict)
 
 
 def reuse_hints(
@@ -310,6 +311,7 @@ def plan_task(
             request = build(doc)
         except SampleError as exc:
             plan.failures[i] = (None, str(exc))
+            plan.samples[i] = Sample(slim(doc), None, digest(doc) if digest is not None else None)
             continue
         plan.pending.append(i)
         plan.keys[i] = key(request)
