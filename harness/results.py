@@ -433,6 +433,9 @@ def counter_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[s
 
 
 ENGINE_PARTS = {"data_wait": "waiting_for_data", "model": "model", "plan": "plan"}
+# the model's counters that are seconds spent in one step (preprocess runs in the data workers,
+# alongside the others)
+MODEL_SECONDS = ("preprocess", "encode", "prefill", "decode")
 
 
 def timing_report(
@@ -445,7 +448,7 @@ def timing_report(
     seconds) and the engine's rate (generated samples per engine second).
 
     >>> r = timing_report({"t": {"seconds": 2.0, "generated": 8, "timings": {"data_wait": 0.5}}},
-    ...                   {"encode_seconds": 0.25, "images": 4}, {"engine": 2.0})
+    ...                   {"encode": 0.25, "images": 4}, {"engine": 2.0})
     >>> r["engine_s"], r["samples_per_s_engine"], r["engine_parts_s"]["encode"]
     (2.0, 4.0, 0.25)
     """
@@ -459,6 +462,8 @@ def timing_report(
                 parts[label] = parts.get(label, 0.0) + float(value)
     for key, value in counters.items():
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if key in MODEL_SECONDS:
+                parts[key] = float(value)
             for suffix in ("_seconds", "_s"):
                 if key.endswith(suffix):
                     parts[key.removesuffix(suffix)] = float(value)
