@@ -290,7 +290,7 @@ def test_blocks_draw_the_same_numbers_as_one_full_draw(rows):
             np.testing.assert_array_equal(rs.draw(250, seed), ref)
 
 
-def test_intervals_in_small_blocks_equal_the_full_draws(monkeypatch, request):
+def test_intervals_in_small_blocks_equal_the_full_draws(monkeypatch):
     from harness.report import stats
     from harness.tasks import pope as pope_mod
 
