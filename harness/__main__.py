@@ -120,7 +120,7 @@ def main(fast_exit: bool | None = None) -> None:
     if fast_exit is None:
         fast_exit = is_entry_point()
     start, source = process_start()
-    set_origin(*((start, source) if source != "harness import" else (_STARTED, source)))
+    origin = (start, source) if source != "harness import" else (_STARTED, source)
     # past `ulimit -f` a write fails with EFBIG (reported), no silent kill
     ignore_file_size_signal()
 
@@ -133,12 +133,15 @@ def main(fast_exit: bool | None = None) -> None:
             sys.exit(2)
         exit_now(2)
     code = 0
+    set_origin(*origin)
     try:
         _hydra_main()
     except SystemExit as exc:
         if not fast_exit:
             raise
         code = _status(exc.code)
+    finally:
+        set_origin(None)  # a later run() in this process measures from its own call
     if fast_exit:
         exit_now(code)
 

@@ -45,11 +45,11 @@ log = logging.getLogger("harness")
 _ORIGIN: tuple[float, str] | None = None
 
 
-def set_origin(epoch: float, source: str) -> None:
-    """Where this invocation's clock starts (the command line passes the process start);
-    without it ``run()`` measures from its own call."""
+def set_origin(epoch: float | None, source: str = "") -> None:
+    """Where the next ``run()``'s clock starts (the command line passes the process start);
+    without it (or after ``set_origin(None)``) ``run()`` measures from its own call."""
     global _ORIGIN
-    _ORIGIN = (epoch, source)
+    _ORIGIN = None if epoch is None else (epoch, source)
 
 
 def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
