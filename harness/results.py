@@ -399,7 +399,10 @@ class RunWriter:
         sets = ", ".join(f"{k}={v}" for k, v in st.items() if not isinstance(v, dict))
         counters = self.meta.get("counters") or {}
         shown = ", ".join(
-            f"{k}={_short(v)}" for k, v in counters.items() if not isinstance(v, dict)
+            f"{k}={_short(v)}"
+            if not isinstance(v, dict)
+            else f"{k}=({' '.join(f'{n}={_short(v[n])}' for n in CACHE_SHOWN if n in v)})"
+            for k, v in counters.items()
         )
         return (
             f"{self.meta['encoder'].get('label') or self.dir.name}: {t.get('samples')} samples in "
@@ -474,6 +477,9 @@ def timing_report(
         "generated": generated,
         "samples_per_s_engine": round(generated / engine, 3) if engine > 0 else None,
     }
+
+
+CACHE_SHOWN = ("entries", "bytes", "max_bytes", "hits", "misses")  # a cache's, in the log line
 
 
 def _short(value: Any) -> str:
