@@ -227,24 +227,24 @@ def versions() -> dict[str, str | None]:
 
 
 def git_commit() -> str | None:
-    """The harness source's git commit (with ``-dirty`` for local changes), if it is a checkout."""
+    """The harness source's git commit (with ``-dirty`` for local changes), if it is a checkout
+    (one ``git status`` call gives both)."""
     src = Path(harness.__file__).resolve().parent.parent
     try:
-        head = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "HEAD"],
+        out = subprocess.run(
+            ["git", "-C", str(src), "status", "--porcelain=v2", "--branch", "--untracked-files=no"],
             capture_output=True,
             text=True,
             timeout=10,
             check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(src), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
+    lines = out.splitlines()
+    head = next((x.split()[2] for x in lines if x.startswith("# branch.oid ")), None)
+    if head is None or head == "(initial)":
+        return None
+    dirty = any(not x.startswith("#") for x in lines)
     return head + ("-dirty" if dirty else "")
 
 
