@@ -109,15 +109,27 @@ def hub_image(value: Any, key: str | None = None) -> ImageRef:
     raise SampleError("record has no image")
 
 
+_LAST_CELL: list[Any] = []  # [column view, row, bytes] of the cell read last (in this process)
+
+
 class LazyCell:
     """One image cell of a hub dataset, read by row and column when its bytes are needed (and
     not kept), so a document can be held without its image. ``present``: whether the cell has
     bytes or a path (known from the column without reading the bytes)."""
 
+    __slots__ = ("column", "name", "row", "present")
+
     def __init__(self, column: Any, name: str, row: int, present: bool = True) -> None:
         self.column, self.name, self.row, self.present = column, name, row, present
 
     def read(self) -> bytes:
+        if _LAST_CELL and _LAST_CELL[0] is self.column and _LAST_CELL[1] == self.row:
+            return bytes(_LAST_CELL[2])
+        data = self._read()
+        _LAST_CELL[:] = [self.column, self.row, data]  # one cell remembered: the header, hash
+        return data  # and decode of one image read it once
+
+    def _read(self) -> bytes:
         cell = self.column[self.row][self.name]
         data = cell.get("bytes") if isinstance(cell, dict) else None
         if data:
@@ -169,6 +181,7 @@ class LazyDocs(Sequence[dict[str, Any]]):
     ):
         self.rows, self.convert, self.chunk = rows, convert, max(1, int(chunk))
         self._images = _image_columns(rows)
+        self._views: dict[str, Any] = {}  # image column -> a one-column view of the rows
         self._cached: tuple[int, dict[str, list[Any]]] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -224,7 +237,9 @@ class LazyDocs(Sequence[dict[str, Any]]):
                 pc.fill_null(col.is_valid(), False),
                 pc.or_(pc.greater(size, 0), pc.greater(path, 0)),
             )
-            view = self.rows.select_columns([c])
+            if c not in self._views:
+                self._views[c] = self.rows.select_columns([c])
+            view = self._views[c]
             out[c] = [LazyCell(view, c, start + k, bool(h)) for k, h in enumerate(has.to_pylist())]
         return out
 

@@ -165,6 +165,8 @@ class SampleSet:
         """The request of sample ``index`` (SampleError when it cannot be built)."""
         sample = self.samples.get(index)
         request = sample.request if sample is not None else None
+        if sample is not None:
+            sample.request = None  # used once: the scorer needs only the document
         if request is None:
             request = self.task.build_request(self.task.docs()[index])
         hint = self.reuse.get(index)

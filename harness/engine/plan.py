@@ -295,6 +295,7 @@ def plan_task(
     """
     plan = Plan(ids=[], groups={} if group is not None else None)
     seen: dict[str, int] = {}
+    shared: dict[object, object] = {}  # one object for equal generation settings
     for i in range(n):
         doc = docs[i]
         doc_id = str(doc["id"])
@@ -317,7 +318,8 @@ def plan_task(
         plan.keys[i] = key(request)
         if plan.groups is not None and group is not None:
             plan.groups[i] = group(request)
-        plan.samples[i] = Sample(
-            slim(doc), light_request(request), digest(doc) if digest is not None else None
-        )
+        kept = light_request(request)
+        if kept is not None:
+            kept.gen = shared.setdefault(kept.gen, kept.gen)  # type: ignore[assignment]
+        plan.samples[i] = Sample(slim(doc), kept, digest(doc) if digest is not None else None)
     return plan

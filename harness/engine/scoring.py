@@ -15,7 +15,7 @@ import os
 import signal
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, MutableMapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -63,18 +63,19 @@ def score_record(
 
 
 def make_records(
-    task: TaskProtocol, entries: list[Entry], samples: Mapping[int, Sample] | None = None
+    task: TaskProtocol, entries: list[Entry], samples: MutableMapping[int, Sample] | None = None
 ) -> list[dict[str, Any]]:
     """Records of (dataset index, id, prompt, output) entries: scored text, or a failure
     (scored as an empty answer), each with the digest of its dataset sample.
 
     The document and digest are the plan's (``samples``: each row read once, by the planner;
     inherited by the scoring process when scoring runs in the background, so they never travel
-    between processes); a sample the plan does not hold is read from the task here.
+    between processes); a sample the plan does not hold is read from the task here. A sample
+    is dropped from ``samples`` once its record is made (memory does not grow with the set).
     """
     recs = []
     for index, doc_id, prompt, out in entries:
-        sample = samples.get(index) if samples is not None else None
+        sample = samples.pop(index, None) if samples is not None else None
         doc = sample.doc if sample is not None else task.docs()[index]
         if isinstance(out, SampleError):
             rec = as_empty_answer(task, doc, failed_record(doc_id, str(out), prompt))
@@ -91,7 +92,9 @@ def make_records(
     return recs
 
 
-def _init(task: TaskProtocol, parent: int, samples: Mapping[int, Sample] | None = None) -> None:
+def _init(
+    task: TaskProtocol, parent: int, samples: MutableMapping[int, Sample] | None = None
+) -> None:
     global _TASK, _SAMPLES
     die_with_parent(parent)  # a SIGKILLed run leaves no scoring process behind
     _TASK, _SAMPLES = task, samples
@@ -111,7 +114,7 @@ class Scorer:
         task: TaskProtocol,
         background: bool,
         on_scored: Callable[[list[dict[str, Any]]], None],
-        samples: Mapping[int, Sample] | None = None,
+        samples: MutableMapping[int, Sample] | None = None,
     ) -> None:
         self.task, self.on_scored, self.samples = task, on_scored, samples
         self._pending: deque[Future[list[dict[str, Any]]]] = deque()
@@ -138,6 +141,9 @@ class Scorer:
         if self._pool is None:
             self._deliver(make_records(self.task, entries, self.samples))
             return
+        if self.samples is not None:  # the scoring process has its own copy (forked)
+            for entry in entries:
+                self.samples.pop(entry[0], None)
         fut = self._pool.submit(_score, entries)
         fut.add_done_callback(
             lambda f: None if f.cancelled() or f.exception() else self._deliver(f.result())

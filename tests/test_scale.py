@@ -1,0 +1,155 @@
+"""Memory that does not grow with the number of rows (issue 15), on generated DocVQA-layout sets
+(one question per distinct image, the real hub format through the real task loader).
+
+- ``model=oracle`` run end to end (``python -m harness``) in a fresh process at 1,000 and 16,000
+  rows: peak anonymous memory (RssAnon, sampled; the memory-mapped dataset's pages are
+  file-backed and are left out, see :mod:`harness.bench_scale`) grows by at most a few KiB per
+  row (the row's record and planned sample), not by its image or a model's cache;
+- the tiny demo MLLM through the engine: the image-feature cache holds only images that a
+  later batch asks about and frees them after their last use, so its peak is a few entries
+  whatever the size of the set, and nothing is left at the end.
+
+Timing is measured by ``python -m harness.bench_scale``, not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.bench_scale import MAX_PEAK_RATIO, build_docvqa_set, run_once
+
+UNIT_DEMO = {
+    "name": "demo_unit_600m",
+    "family": "unit_600m",
+    "arch": "unit",
+    "select_layer": -1,
+    "select_feature": "patch",
+    "layernorm": True,
+    "demo": True,
+}
+
+
+MAX_KIB_PER_ROW = 5.0
+"""What a row may add to the oracle run's peak anonymous memory: its record (about 1 KiB, which
+the engine returns) and its slim planned document and request (about 2.4 KiB, each row read
+once). Before the plan kept rows (and with torch imported for nothing) a row added 11 KiB."""
+
+
+@pytest.mark.slow
+def test_oracle_peak_memory_grows_only_by_each_rows_record_and_plan(tmp_path):
+    peaks = {}
+    for n in (1000, 16000):
+        folder = build_docvqa_set(tmp_path / f"docvqa-{n}", n)
+        res = run_once("oracle", folder, n, tmp_path)
+        assert not res["torch_imported"]  # an oracle run never needs torch
+        peaks[n] = res["peak_anon_kib"]
+    per_row = (peaks[16000] - peaks[1000]) / 15000
+    assert per_row <= MAX_KIB_PER_ROW, (peaks, f"{per_row:.2f} KiB per row")
+    # the issue's target is a ratio; without torch the base is small, so a few KiB per row
+    # weigh more: python -m harness.bench_scale reports it
+    assert peaks[16000] <= 2 * MAX_PEAK_RATIO * peaks[1000], peaks
+
+
+def _shared_rows(n_images: int, per_image: int) -> list[dict]:
+    from harness.bench_scale import docvqa_rows
+
+    rows = []
+    for img, row in enumerate(docvqa_rows(n_images, seed=1)):
+        for q in range(per_image):
+            rows.append(
+                dict(
+                    row,
+                    questionId=str(200000 + img * per_image + q),
+                    question=f"Question {q} about page {img}?",
+                )
+            )
+    return rows
+
+
+def _docvqa_task(folder: Path):
+    from harness.tasks.docvqa import DocVQA
+
+    return DocVQA(
+        {
+            "dataset": {"path": str(folder), "name": "DocVQA", "split": "validation"},
+            "max_new_tokens": 1,
+        }
+    )
+
+
+def _write(folder: Path, rows: list[dict]) -> Path:
+    from datasets import Features, Image, List, Value
+
+    from harness.demo.hub import write_hub_dataset
+
+    feats = Features(
+        {
+            "questionId": Value("string"),
+            "question": Value("string"),
+            "question_types": List(Value("string")),
+            "image": Image(),
+            "docId": Value("int64"),
+            "ucsf_document_id": Value("string"),
+            "ucsf_document_page_no": Value("string"),
+            "answers": List(Value("string")),
+            "data_split": Value("string"),
+        }
+    )
+    return write_hub_dataset(folder, {"DocVQA": {"validation": rows}}, feats)
+
+
+@pytest.fixture(scope="module")
+def tiny(cache_dir):
+    from harness.demo.models import demo_cfg
+    from harness.device import resolve_device
+    from harness.models.mllm import load_mllm
+
+    return load_mllm(demo_cfg(UNIT_DEMO, cache_dir), UNIT_DEMO, resolve_device("cpu", "fp32"))
+
+
+def _run(model, folder: Path, tmp: Path, batch_size: int = 8) -> tuple[dict, dict]:
+    from harness.engine import EngineSettings, run_task
+    from harness.models.featcache import FeatureCache
+
+    model.features = FeatureCache(model.features.max_bytes)
+    model.timings = dict.fromkeys(model.timings, 0.0)
+    result = run_task(
+        _docvqa_task(folder),
+        model,
+        tmp,
+        EngineSettings(batch_size=batch_size, progress=False, share_images=True),
+    )
+    assert result.n_failed == 0
+    return model.counters(), {r["id"]: r["prediction"] for r in result.records}
+
+
+def test_feature_cache_keeps_nothing_when_no_image_is_asked_about_twice(tiny, tmp_path):
+    from harness.bench_scale import docvqa_rows
+
+    small, _ = _run(tiny, _write(tmp_path / "a", docvqa_rows(24)), tmp_path / "ra")
+    large, _ = _run(tiny, _write(tmp_path / "b", docvqa_rows(120)), tmp_path / "rb")
+    for counters, n in ((small, 24), (large, 120)):
+        cache = counters["feature_cache"]
+        assert counters["images_encoded"] == n and cache["misses"] == n
+        # one use per image: nothing is put in memory, whatever the number of rows
+        assert cache["peak_entries"] == 0 and cache["peak_bytes"] == 0 and cache["entries"] == 0
+
+
+def test_feature_cache_frees_each_image_after_its_last_batch(tiny, tmp_path):
+    from harness.models.featcache import FeatureCache
+
+    # 3 questions per page in batches of 4: most pages straddle two batches
+    folder = _write(tmp_path / "s", _shared_rows(40, 3))
+    tiny.features = FeatureCache()
+    counters, predictions = _run(tiny, folder, tmp_path / "rs", 4)
+    cache = counters["feature_cache"]
+    assert counters["images_encoded"] == 40  # each page encoded once (cache or carried prefix)
+    assert cache["entries"] == 0 and cache["bytes"] == 0  # every page freed after its last use
+    assert cache["peak_entries"] <= 2  # only pages whose questions continue in a later batch
+    assert cache["evicted"] == 0 and cache["freed_after_last_use"] >= cache["peak_entries"]
+    # the user's bound holds, and the answers do not depend on it
+    tiny.features = FeatureCache(max_bytes=0)
+    bounded, same = _run(tiny, folder, tmp_path / "rz", 4)
+    assert bounded["feature_cache"]["peak_bytes"] == 0 and same == predictions
