@@ -4,7 +4,8 @@ A task is a small class. Its YAML (``conf/task/<name>.yaml``) holds data only: w
 the dataset lives, the protocol, the generation length. The logic lives here and in
 :mod:`harness.metrics` (pure functions shared by tasks).
 
-Life of a sample::
+Life of a sample (the engine reads each row once: its planner keeps the document, without
+image payloads, and the request for the loader and the scorer)::
 
     doc = task.docs()[i]                  # a dict with a unique string "id"
     req = task.build_request(doc)         # a Request (prompt, images, generation settings)
@@ -93,7 +94,9 @@ class Task:
         """Read the dataset named by ``self.dataset`` (path, name, split, format) into documents.
 
         Each document is a dict with a unique string ``id`` and its row position ``_index``;
-        images are a list of :class:`ImageRef` under ``images``. Converting a row never raises:
+        images are a list of :class:`ImageRef` under ``images`` (hub rows: each reads its
+        cell's bytes when they are needed, see :class:`harness.tasks.loading.LazyDocs`, so a
+        document can be kept without its image). Converting a row never raises:
         a malformed row keeps its id and carries ``error`` (raised as SampleError when the
         request is built). A missing or incomplete dataset raises HarnessError naming what is
         missing.

@@ -11,6 +11,10 @@ Contract used by the runner (``harness.runner``)::
 The engine owns ``run_dir/predictions/`` (see :mod:`harness.engine.store`): predictions are
 appended as batches finish, and re-running the same command resumes. Under ``torchrun`` the
 samples are sharded across ranks (:mod:`harness.engine.dist`) and rank 0 writes the result.
+
+Each dataset row is read once (by the planner, :mod:`harness.engine.plan`). The engine imports
+torch only when it is used (DataLoader workers, a model's tensors, ``torchrun``): an oracle or
+replay run never does.
 """
 
 from __future__ import annotations
