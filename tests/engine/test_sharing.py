@@ -166,11 +166,15 @@ def _sharing_rank(rank: int, port: int, out: str, task, model) -> None:
         WORLD_SIZE="2",
         LOCAL_RANK=str(rank),
     )
+    from harness.models.featcache import FeatureCache
+
     init_from_env("gloo")
+    # the disk keeps every image this rank ran through the encoder (memory frees each one after
+    # its last use)
+    disk = Path(out) / f"features-rank{rank}"
+    model.features = FeatureCache(disk_dir=disk)
     records, timings = _records(task, model, Path(out), True, batch_size=3)
-    encoded = sorted(
-        h for _, h in model.features.entries
-    )  # the images this rank ran through the encoder
+    encoded = sorted(p.stem for p in disk.rglob("*.safetensors"))
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump(
             {"records": records, "encoded": encoded, "images_encoded": timings["images_encoded"]}, f
