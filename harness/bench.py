@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     from harness.models.mllm import MLLM
 
 FORWARD = ("encode", "prefill", "decode")
+ENGINE_PHASES = ("plan", "start", "data_wait", "model", "record", "stop", "drain", "finish")
+"""The engine's timed phases (its ``TaskResult.timings``), reported as they are."""
 
 Preds = dict[str, str | None]
 Measured = Callable[[], tuple[Preds, dict[str, Any]]]
@@ -142,6 +144,9 @@ def summarize(
         "harness": wall - in_model,
     }
     tokens = int(t.get("generated_tokens", 0))
+    engine_phases = {  # the engine's own clock (harness.engine.core): where its wall goes
+        k: round(float(et[k]), 4) for k in ENGINE_PHASES if isinstance(et.get(k), (int, float))
+    }
     row = {
         "config": label,
         "wall_s": round(wall, 4),
@@ -154,6 +159,7 @@ def summarize(
         "prefixes_computed": int(t.get("prefixes_computed", 0)),
         "decode_rows_per_token": round(rows / tokens, 3) if rows and tokens else None,
         "split_s": {k: round(v, 4) for k, v in split.items() if v is not None},
+        "engine_phases_s": engine_phases,
         "harness_overhead_fraction": round(split["harness"] / wall, 4),
         "outside_forward_fraction": round((wall - forward) / wall, 4),
         "peak_memory_mib": peak_mib(device),
