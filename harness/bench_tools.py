@@ -182,12 +182,17 @@ def floor(
 
 
 def _floor_ids(
-    model: MLLM, batch: list[Prepared], sharer: PrefixSharer | None, clock: Clock
+    model: MLLM,
+    batch: list[Prepared],
+    sharer: PrefixSharer | None,
+    clock: Clock,
+    unshared: bool = False,
 ) -> list[list[int]]:
     from harness.models.generation import RowSpec, greedy
+    from harness.models.kvcache import Unsupported
 
     specs = [RowSpec(p.gen.max_new_tokens, p.stop) for p in batch]
-    groups = sharer.plan(batch) if sharer is not None else None
+    groups = sharer.plan(batch) if sharer is not None and not unshared else None
     if sharer is None or groups is None:
         feats = model.encode_images(
             [pv for p in batch for pv in p.pixel_values],
@@ -232,4 +237,10 @@ def _floor_ids(
     suffixes = [
         model.embed_ids(p.input_ids[groups.lengths[g] :], []) for p, g in zip(batch, groups.of_row)
     ]
-    return sharer.generate(groups, prefixes, suffixes, specs, model.eos, model._decode_raw, clock)
+    try:
+        return sharer.generate(
+            groups, prefixes, suffixes, specs, model.eos, model._decode_raw, clock
+        )
+    except Unsupported as exc:  # as the model does: this batch (or model) runs unshared
+        sharer.refused(exc)
+        return _floor_ids(model, batch, sharer, clock, unshared=True)
