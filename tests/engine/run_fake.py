@@ -30,6 +30,13 @@ def _audit_writes(log_path: str) -> None:
             f.write("\n".join(sorted(opened)))
 
     atexit.register(write)
+    fast_exit = os._exit  # the CLI ends with os._exit once results are written: no atexit
+
+    def exit_after_writing(code: int) -> None:
+        write()
+        fast_exit(code)
+
+    os._exit = exit_after_writing  # type: ignore[assignment]
 
 
 def main() -> None:
