@@ -132,7 +132,8 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
         image_group if share_images(model, settings) else None,
         digest=lambda doc: sample_digest(task, doc),
     )
-    check_resumed(task, docs, plan.ids, loaded, store.main)  # every rank: all raise together
+    # every rank: all raise together
+    check_resumed(task, docs, plan.ids, loaded, store.main, plan.resumed)
     t_plan = time.perf_counter() - start
     store.open()
     try:

@@ -254,6 +254,7 @@ class Plan:
     groups: dict[int, GroupKey | None] | None = None  # index -> image group, when sharing images
     # index -> the row as read (pending rows and build failures)
     samples: dict[int, Sample] = field(default_factory=dict)
+    resumed: dict[int, str] = field(default_factory=dict)  # index -> digest, finished earlier
 
 
 def reuse_hints(
@@ -306,7 +307,9 @@ def plan_task(
             )
         seen[doc_id] = i
         plan.ids.append(doc_id)
-        if doc_id in done:
+        if doc_id in done:  # resumed: only its digest, to check the saved record against
+            if digest is not None:
+                plan.resumed[i] = digest(doc)
             continue
         try:
             request = build(doc)

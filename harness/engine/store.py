@@ -18,7 +18,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -314,14 +314,17 @@ def check_resumed(
     ids: list[str],
     loaded: dict[str, dict[str, Any]],
     path: Path,
+    digests: Mapping[int, str] | None = None,
 ) -> None:
     """Each resumed record must be the dataset sample it claims to be (same prompt and answers);
-    a record of another task or dataset with the same id is a one-line error."""
+    a record of another task or dataset with the same id is a one-line error. ``digests``: the
+    samples' digests by index where the planner computed them (their rows are not read again)."""
     for index, doc_id in enumerate(ids):
         rec = loaded.get(doc_id)
         if rec is None:
             continue
-        if rec.get("digest") != sample_digest(task, docs[index]):
+        known = digests.get(index) if digests is not None else None
+        if rec.get("digest") != (known if known is not None else sample_digest(task, docs[index])):
             raise HarnessError(
                 f"{path}: the record for id {doc_id!r} does not match the dataset's sample with "
                 f"that id (another prompt or answers): the file holds another task's or dataset's "
