@@ -88,11 +88,7 @@ def reset(model: Model, device: DeviceSpec) -> None:
     """Zero the model's counters, and start it cold: no cached image features, no kept prefix
     (so every timed run, engine or floor, does the same work)."""
     model.profile = True
-    features, sharer = getattr(model, "features", None), getattr(model, "sharer", None)
-    if features is not None:
-        features.clear()
-    if sharer is not None:
-        sharer.carry = None
+    model.start_cold()
     model.timings = dict.fromkeys(model.timings, 0.0)
     if model in DECODE_COUNTERS:
         DECODE_COUNTERS[model].rows = 0

@@ -66,6 +66,10 @@ class Model(ABC):
         step, cache use) for meta.json; nothing by default."""
         return {}
 
+    def start_cold(self) -> None:
+        """Forget what earlier calls left for later ones (cached image features, a kept prompt
+        prefix), so the next call does all its work (benchmarks time each run cold)."""
+
     def decode_module(self) -> torch.nn.Module | None:
         """The language model module (a benchmark counts its decode rows); None: none."""
         return None

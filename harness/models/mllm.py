@@ -201,6 +201,11 @@ class MLLM(Model):
                 ns = ns or self.feature_namespace()
                 self.features.release(ns, h)
 
+    def start_cold(self) -> None:
+        """Drop every cached image feature (memory) and the sharer's carried prefix."""
+        self.features.clear()
+        self.sharer.carry = None
+
     def counters(self) -> dict[str, Any]:
         """The model's counters since it was built: its ``timings`` (images, images_encoded,
         prefill/generated tokens, preprocess/encode/prefill/decode seconds, ...) and the feature
