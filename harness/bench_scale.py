@@ -79,23 +79,11 @@ def docvqa_rows(n: int, seed: int = 0, side: int = 32) -> list[dict[str, Any]]:
 
 def build_docvqa_set(folder: Path, n: int, seed: int = 0) -> Path:
     """Write an ``n``-row DocVQA-layout set (config DocVQA, split validation) to ``folder``."""
-    from datasets import Features, Image, List, Value
 
     from harness.demo.hub import write_hub_dataset
+    from harness.demo.sets.docvqa import features
 
-    feats = Features(
-        {
-            "questionId": Value("string"),
-            "question": Value("string"),
-            "question_types": List(Value("string")),
-            "image": Image(),
-            "docId": Value("int64"),
-            "ucsf_document_id": Value("string"),
-            "ucsf_document_page_no": Value("string"),
-            "answers": List(Value("string")),
-            "data_split": Value("string"),
-        }
-    )
+    feats = features()
     return write_hub_dataset(folder, {"DocVQA": {"validation": docvqa_rows(n, seed)}}, feats)
 
 

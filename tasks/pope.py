@@ -31,6 +31,7 @@ from harness.tasks.base import Task
 from harness.tasks.loading import (
     LazyDocs,
     file_image,
+    hub_column,
     hub_image,
     load_hub_any,
     raise_doc_error,
@@ -89,7 +90,7 @@ class POPE(Task):
         for split in [splits] if isinstance(splits, str) else list(splits):
             rows = load_hub_any(str(self.setting("path")), ds.get("name"), split)
             if "category" not in rows.column_names:
-                rows = rows.add_column("category", [split] * len(rows))
+                rows = rows.addhub_column("category", [split] * len(rows))
             parts.append(rows)
         rows = parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
         require_columns(
@@ -97,9 +98,9 @@ class POPE(Task):
             ("question_id", "question", "answer", "image", "category"),
             f"{self.name} {ds['path']}",
         )
-        cats = _column(rows, "category")
+        cats = hub_column(rows, "category")
         self._counts = _count(cats)
-        ids = unique_ids(_column(rows, "question_id"), cats)
+        ids = unique_ids(hub_column(rows, "question_id"), cats)
         return LazyDocs(rows, functools.partial(_convert_at, ids))
 
     @staticmethod
@@ -250,12 +251,3 @@ def _image_dir(root: Path, given: str | None) -> Path:
 
 
 TASK = POPE
-
-
-def _column(rows: Any, name: str) -> list[Any]:
-    """One column of a hub dataset as a list, read as a column (Arrow) rather than row by row
-    (``list(rows[name])`` formats every row: 1.2 s against 0.01 s at 50,000 rows)."""
-    if hasattr(rows, "with_format"):
-        values: list[Any] = rows.with_format("arrow")[name].to_pylist()
-        return values
-    return list(rows[name])

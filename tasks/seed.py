@@ -24,6 +24,7 @@ from harness.tasks.base import LMMS_EVAL_LLAVA_DEFAULT_TOKENS, Task
 from harness.tasks.loading import (
     LazyDocs,
     file_image,
+    hub_column,
     hub_image,
     hub_image_list,
     raise_doc_error,
@@ -61,7 +62,7 @@ class SEED(Task):
     # ---- data -------------------------------------------------------------------------
     def load_hub(self) -> Sequence[dict[str, Any]]:
         rows = hub_image_list(self.hub_rows())
-        keep = [i for i, t in enumerate(_column(rows, "data_type")) if t != "video"]
+        keep = [i for i, t in enumerate(hub_column(rows, "data_type")) if t != "video"]
         if len(keep) < len(rows):
             rows = rows.select(keep)
         return LazyDocs(rows, functools.partial(_from_hub_at, keep))
@@ -180,12 +181,3 @@ def _image_dir(root: Path, given: str | None) -> Path:
 
 
 TASK = SEED
-
-
-def _column(rows: Any, name: str) -> list[Any]:
-    """One column of a hub dataset as a list, read as a column (Arrow) rather than row by row
-    (``list(rows[name])`` formats every row: 1.2 s against 0.01 s at 50,000 rows)."""
-    if hasattr(rows, "with_format"):
-        values: list[Any] = rows.with_format("arrow")[name].to_pylist()
-        return values
-    return list(rows[name])

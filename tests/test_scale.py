@@ -80,23 +80,11 @@ def _docvqa_task(folder: Path):
 
 
 def _write(folder: Path, rows: list[dict]) -> Path:
-    from datasets import Features, Image, List, Value
 
     from harness.demo.hub import write_hub_dataset
+    from harness.demo.sets.docvqa import features
 
-    feats = Features(
-        {
-            "questionId": Value("string"),
-            "question": Value("string"),
-            "question_types": List(Value("string")),
-            "image": Image(),
-            "docId": Value("int64"),
-            "ucsf_document_id": Value("string"),
-            "ucsf_document_page_no": Value("string"),
-            "answers": List(Value("string")),
-            "data_split": Value("string"),
-        }
-    )
+    feats = features()
     return write_hub_dataset(folder, {"DocVQA": {"validation": rows}}, feats)
 
 

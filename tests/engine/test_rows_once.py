@@ -66,7 +66,6 @@ SCRIPT = textwrap.dedent(
 @pytest.fixture(scope="module")
 def docvqa_set(tmp_path_factory) -> Path:
     """30 rows of distinct pages; row 5's image is corrupt, row 9 has none."""
-    from datasets import Features, Image, List, Value
 
     from harness.demo.hub import write_hub_dataset
 
@@ -74,19 +73,9 @@ def docvqa_set(tmp_path_factory) -> Path:
     rows[5]["image"] = {"bytes": b"not an image", "path": None}
     rows[9]["image"] = None
     folder = tmp_path_factory.mktemp("rows-once") / "docvqa"
-    feats = Features(
-        {
-            "questionId": Value("string"),
-            "question": Value("string"),
-            "question_types": List(Value("string")),
-            "image": Image(),
-            "docId": Value("int64"),
-            "ucsf_document_id": Value("string"),
-            "ucsf_document_page_no": Value("string"),
-            "answers": List(Value("string")),
-            "data_split": Value("string"),
-        }
-    )
+    from harness.demo.sets.docvqa import features
+
+    feats = features()
     write_hub_dataset(folder, {"DocVQA": {"validation": rows}}, feats)
     return folder
 

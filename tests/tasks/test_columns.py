@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 import harness.tasks.pope as pope
+from harness.tasks.loading import hub_column
 
 
 def _pope_rows(n: int) -> datasets.Dataset:
@@ -48,4 +49,4 @@ def test_column_helper_respects_selected_rows(picked):
     rows = datasets.Dataset.from_dict({"a": list(range(8))})
     if picked is not None:
         rows = rows.select(picked)
-    assert pope._column(rows, "a") == list(rows["a"])
+    assert hub_column(rows, "a") == list(rows["a"])

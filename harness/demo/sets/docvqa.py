@@ -54,10 +54,12 @@ def rows(seed: int, n_docs: int = 8) -> list[dict[str, Any]]:
     return out
 
 
-def build(folder: Path, seed: int = 0) -> None:
+def features() -> Any:
+    """The ``datasets.Features`` of lmms-lab/DocVQA's DocVQA config (the columns its task reads
+    and the ones it carries along)."""
     from datasets import Features, Image, List, Value
 
-    feats = Features(
+    return Features(
         {
             "questionId": Value("string"),
             "question": Value("string"),
@@ -70,4 +72,7 @@ def build(folder: Path, seed: int = 0) -> None:
             "data_split": Value("string"),
         }
     )
-    write_hub_dataset(folder, {"DocVQA": {"validation": rows(seed)}}, feats)
+
+
+def build(folder: Path, seed: int = 0) -> None:
+    write_hub_dataset(folder, {"DocVQA": {"validation": rows(seed)}}, features())
