@@ -433,12 +433,14 @@ def settings_in_effect(cfg: DictConfig, model: Model, device: DeviceSpec) -> dic
         "world_size": _world_size(),
     }
     if str(cfg.model.name) not in NO_COMPUTE_MODELS:
-        out["feature_cache_bytes"] = cfg.model.get("feature_cache_bytes")
-        out["cpu_threads"] = cfg.model.get("cpu_threads")
-        if device.type == "cpu":
+        described = model.describe()
+        cache = described.get("feature_cache") or {}
+        out["feature_cache_bytes"] = cache.get("max_bytes", cfg.model.get("feature_cache_bytes"))
+        out["cpu_threads_requested"] = cfg.model.get("cpu_threads")
+        if device.type == "cpu":  # the intra-op threads the model computes with (demo: 1)
             import torch
 
-            out["torch_threads"] = torch.get_num_threads()
+            out["cpu_threads"] = described.get("cpu_threads") or torch.get_num_threads()
     return out
 
 

@@ -34,6 +34,13 @@ def _check_timing(meta):
     assert t["origin"] == "run() call"  # in-process: measured from the call, and says so
 
 
+def test_threads_written_by_the_user_are_the_threads_reported(compose_cfg, tmp_path):
+    meta = _meta(
+        compose_cfg, tmp_path / "run", "encoder=demo_clip_l", "model.cpu_threads=2", "limit=4"
+    )
+    assert meta["settings"]["cpu_threads"] == 2 and meta["settings"]["cpu_threads_requested"] == 2
+
+
 @pytest.mark.parametrize("share", [True, False])
 def test_demo_mllm_run_reports_settings_counters_and_phases(compose_cfg, tmp_path, share):
     out = tmp_path / "run"
@@ -45,6 +52,8 @@ def test_demo_mllm_run_reports_settings_counters_and_phases(compose_cfg, tmp_pat
     assert (s["limit"], s["dtype"], s["device"], s["batch_size"]) == (30, "fp32", "cpu", 16)
     assert s["batch_size_used"] == {"pope": 16} and "num_workers_used" in s
     assert s["feature_cache_bytes"] == meta["config"]["model"]["feature_cache_bytes"]
+    # the demo MLLM computes on one intra-op thread whatever torch's default: that is reported
+    assert s["cpu_threads"] == 1 and s["cpu_threads_requested"] is None
     c = meta["counters"]
     assert set(COUNTERS) <= set(c), c
     assert c["images"] == 30 and c["generated_tokens"] >= 30 and c["prefill_tokens"] > 0

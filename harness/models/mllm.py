@@ -420,6 +420,7 @@ class MLLM(Model):
             "merge": self.parts.merge,
             "settings": self.parts.settings,
             "batch_size": self.batch_size,
+            "cpu_threads": self.cpu_threads,  # None: torch's own setting
             "share_images": self.share_images,
             "feature_cache": {
                 "max_bytes": self.features.max_bytes,
