@@ -113,11 +113,30 @@ def _run(model, folder: Path, tmp: Path, batch_size: int = 8) -> tuple[dict, dic
     return model.counters(), {r["id"]: r["prediction"] for r in result.records}
 
 
-def test_feature_cache_keeps_nothing_when_no_image_is_asked_about_twice(tiny, tmp_path):
+def _count_captures(tiny, monkeypatch) -> list[int]:
+    """Count the sharer's prefix captures (a copy of the batch's last prompt prefix, every layer's
+    keys and values, kept for the next batch)."""
+    calls = []
+    capture = tiny.sharer.capture
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return capture(*args, **kwargs)
+
+    monkeypatch.setattr(tiny.sharer, "capture", counted)
+    return calls
+
+
+def test_feature_cache_keeps_nothing_when_no_image_is_asked_about_twice(
+    tiny, tmp_path, monkeypatch
+):
     from harness.bench_scale import docvqa_rows
 
+    captures = _count_captures(tiny, monkeypatch)
     small, _ = _run(tiny, _write(tmp_path / "a", docvqa_rows(24)), tmp_path / "ra")
     large, _ = _run(tiny, _write(tmp_path / "b", docvqa_rows(120)), tmp_path / "rb")
+    # no prefix is copied for a next batch that the plan knows does not ask about its image
+    assert not captures and tiny.sharer.carry is None
     for counters, n in ((small, 24), (large, 120)):
         cache = counters["feature_cache"]
         assert counters["images_encoded"] == n and cache["misses"] == n

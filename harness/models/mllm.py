@@ -302,9 +302,12 @@ class MLLM(Model):
     ) -> list[list[int]]:
         feats = self.image_features(batch)
         rows = [self.embed_prompt(p, f) for p, f in zip(batch, feats)]
-        hook = (
-            self.sharer.keeper(batch[-1], feats[-1], len(batch) - 1) if self.share_images else None
-        )
+        hook = None
+        if self.share_images:
+            if may_recur(batch[-1]):  # the next batch may start with this prefix: keep it
+                hook = self.sharer.keeper(batch[-1], feats[-1], len(batch) - 1)
+            else:  # the plan says its image is not asked about again: copy nothing
+                self.sharer.carry = None
         return greedy(
             self.lm,
             rows,
@@ -427,6 +430,22 @@ class MLLM(Model):
                 "dir": str(self.features.disk_dir) if self.features.disk_dir else None,
             },
         }
+
+
+def may_recur(prep: Prepared) -> bool:
+    """Whether a later row may share ``prep``'s prompt prefix: False when the engine's plan says
+    one of its images is not asked about again (``Prepared.image_reuse``), else True (no hint:
+    a direct ``generate`` call keeps the prefix as before).
+
+    >>> may_recur(Prepared("a", image_hashes=["x"], image_reuse=(False,)))
+    False
+    >>> may_recur(Prepared("b", image_hashes=["x"], image_reuse=(True,))), may_recur(Prepared("c"))
+    (True, True)
+    """
+    hints = prep.image_reuse
+    if hints is None or len(hints) != len(prep.image_hashes):
+        return True
+    return all(hints)
 
 
 def reuse_after(batch: Sequence[Prepared]) -> dict[str, bool | None]:
