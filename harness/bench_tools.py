@@ -18,6 +18,7 @@ import torch
 from harness.contracts import TaskProtocol
 from harness.engine import EngineSettings, run_task
 from harness.engine.loader import pack
+from harness.errors import ConfigError
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -34,14 +35,48 @@ if TYPE_CHECKING:
 DEFAULTS = ("model=mllm", "encoder=demo_clip_l", "task=docvqa", "data=demo", "device=cpu")
 
 
+NOT_APPLIED = {
+    "limit": "the bench times the task's whole set (--copies repeats a small one)",
+    "batch_size": "use --batch-sizes",
+    "num_workers": "use --num-workers",
+    "share_images": "use --share-images, or --sharing to time it on and off",
+    "output_dir": "use --out",
+    "seed": "greedy decoding: nothing is drawn",
+    "retry_failed": "every timed run starts afresh",
+    "strict": "the bench reports failures, it does not fail on them",
+    "min_free_mb": "the bench writes two small files",
+}
+"""Run-level settings of ``python -m harness`` that the bench sets itself: written as overrides
+they would not take effect, so they are refused."""
+
+
+def check_applied(overrides: Sequence[str]) -> None:
+    """ConfigError naming the first override the bench would not apply (see NOT_APPLIED).
+
+    >>> check_applied(["encoder=demo_siglip", "task.max_new_tokens=4"])
+    >>> check_applied(["limit=10"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    harness.errors.ConfigError: limit=10: python -m harness.bench does not apply this setting (...)
+    """
+    for arg in overrides:
+        key = arg.lstrip("+~").split("=", 1)[0].strip()
+        if key in NOT_APPLIED:
+            raise ConfigError(
+                f"{arg}: python -m harness.bench does not apply this setting ({NOT_APPLIED[key]})"
+            )
+
+
 def compose(overrides: Sequence[str]) -> tuple[DictConfig, Plan, list[Task]]:
-    """The checked config, its jobs and tasks, exactly as ``python -m harness`` plans them."""
+    """The checked config, its jobs and tasks, exactly as ``python -m harness`` plans them;
+    run-level settings the bench sets itself are refused (:func:`check_applied`)."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     from harness.config import conf_dir
     from harness.runner import prepare
 
+    check_applied(overrides)
     args = [*DEFAULTS, *overrides, "output_dir=unused"]
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = hydra_compose(config_name="config", overrides=args)

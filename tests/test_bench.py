@@ -94,3 +94,12 @@ def test_bench_writes_json_and_markdown_with_identical_answers(tmp_path, capsys)
     md = (tmp_path / f"{name}.md").read_text()
     assert md.startswith("# Throughput: SigLIP (demo) on seed") and "| engine batch 4 |" in md
     assert "written:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arg", ["limit=3", "batch_size=4", "share_images=false", "+seed=1"])
+def test_run_settings_the_bench_sets_itself_are_refused_not_ignored(arg):
+    from harness.errors import ConfigError
+
+    key = arg.lstrip("+").split("=")[0]
+    with pytest.raises(ConfigError, match=f"^\\+?{key}=.*does not apply"):
+        bench.main([arg, "--repeat", "1"])
