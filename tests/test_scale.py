@@ -19,17 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness.bench_scale import MAX_PEAK_RATIO, build_docvqa_set, run_once
-
-UNIT_DEMO = {
-    "name": "demo_unit_600m",
-    "family": "unit_600m",
-    "arch": "unit",
-    "select_layer": -1,
-    "select_feature": "patch",
-    "layernorm": True,
-    "demo": True,
-}
-
+from tests.models.test_sharing import UNIT_DEMO
 
 MAX_KIB_PER_ROW = 5.0
 """What a row may add to the oracle run's peak anonymous memory: its record (about 1 KiB, which
