@@ -20,31 +20,36 @@ class OracleModel(Model):
     def __init__(self) -> None:
         super().__init__()
         self.task: TaskProtocol | None = None
-        self._index: dict[str, int] = {}  # document id -> position, filled as far as needed
+        # document id -> its reference (or why it has none), filled as far as the scan went:
+        # each row is read once, by the scan, not again to answer
+        self._refs: dict[str, Output] = {}
         self._scanned = 0
 
     def bind_task(self, task: TaskProtocol) -> None:
-        self.task, self._index, self._scanned = task, {}, 0
+        self.task, self._refs, self._scanned = task, {}, 0
 
-    def _doc(self, task: TaskProtocol, doc_id: str) -> Doc | None:
-        """The document ``doc_id``, scanning the task's documents only as far as needed."""
+    def _reference(self, task: TaskProtocol, doc_id: str) -> Output | None:
+        """The reference of document ``doc_id`` (a SampleError where the task cannot give one),
+        scanning the task's documents only as far as needed; None: no such document."""
         docs = task.docs()
-        while doc_id not in self._index and self._scanned < len(docs):
-            self._index.setdefault(str(docs[self._scanned]["id"]), self._scanned)
+        while doc_id not in self._refs and self._scanned < len(docs):
+            doc: Doc = docs[self._scanned]
             self._scanned += 1
-        i = self._index.get(doc_id)
-        return None if i is None else docs[i]
+            key = str(doc["id"])
+            if key not in self._refs:  # the first of two equal ids (the engine refuses those)
+                try:
+                    self._refs[key] = task.reference(doc)
+                except SampleError as exc:
+                    self._refs[key] = exc
+        return self._refs.get(doc_id)
 
     def answer(self, request: Request) -> Output:
         if self.task is None:
             return SampleError(f"oracle: request {request.id!r} comes before any task was bound")
-        doc = self._doc(self.task, request.id)
-        if doc is None:
+        ref = self._reference(self.task, request.id)
+        if ref is None:
             return SampleError(f"oracle: request {request.id!r} is not in {self.task.name}'s data")
-        try:
-            return self.task.reference(doc)
-        except SampleError as exc:
-            return exc
+        return ref
 
     def generate(self, requests: Sequence[Request]) -> list[Output]:
         return [self.answer(r) for r in requests]
