@@ -71,11 +71,6 @@ class ImageRef:
     key: str | None = None
     source: ImageSource | None = None
 
-    def encoded(self) -> bytes | None:
-        """The encoded bytes: ``data`` as given, else read from ``source`` (each call reads it
-        again); None for a path or an in-memory image."""
-        return self.data
-
     @property
     def holds_payload(self) -> bool:
         """True when the image itself (bytes or pixels) lives in this object.
@@ -91,7 +86,7 @@ class ImageRef:
     def load(self) -> Image.Image:
         """Decode to an RGB PIL image; a failure raises :class:`SampleError` with the reason."""
         try:
-            data = None if self.image is not None else self.encoded()
+            data = None if self.image is not None else self.data  # a source is read once here
             if self.image is not None:
                 img = self.image
             elif data is not None:
@@ -114,7 +109,7 @@ class ImageRef:
         """A hash of the encoded image (bytes or file); cheap and stable across runs. OSError for
         an unreadable file, SampleError for a source that cannot be read."""
         h = hashlib.sha1()
-        data = self.encoded()
+        data = self.data  # read once (a source is read on each access)
         if data is not None:
             h.update(data)
         elif self.path is not None:

@@ -42,6 +42,7 @@ from harness.engine.scoring import (  # noqa: F401 (score_record re-exported)
     Scorer,
     as_empty_answer,
     failed_record,
+    known_digest,
     score_record,
 )
 from harness.engine.shm import fallback_stream, workers_for_shm
@@ -303,10 +304,7 @@ class _ShardRun:
         sample = self.plan.samples.get(index)  # the row as the planner read it
         doc = sample.doc if sample is not None else self.task.docs()[index]
         rec = as_empty_answer(self.task, doc, failed_record(self.plan.ids[index], why, prompt))
-        digest = sample.digest if sample is not None else None
-        out: dict[str, Any] = normalize(
-            rec | {"digest": digest if digest is not None else sample_digest(self.task, doc)}
-        )
+        out: dict[str, Any] = normalize(rec | {"digest": known_digest(self.task, doc, sample)})
         return out
 
     def save(self, recs: list[dict[str, Any]]) -> None:

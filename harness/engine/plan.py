@@ -69,7 +69,7 @@ def image_pixels(ref: ImageRef) -> int:
         if ref.image is not None:
             w, h = ref.image.size
             return int(w) * int(h)
-        data = ref.encoded()
+        data = ref.data  # read once (a source is read on each access)
         if data is not None:
             head = data
         elif ref.path is not None:

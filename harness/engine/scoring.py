@@ -62,6 +62,13 @@ def score_record(
     return {"id": doc["id"], "prompt": prompt, "prediction": prediction, **fields}
 
 
+def known_digest(task: TaskProtocol, doc: dict[str, Any], sample: Sample | None) -> str:
+    """The sample's digest as the planner computed it, else computed from ``doc``."""
+    if sample is not None and sample.digest is not None:
+        return sample.digest
+    return sample_digest(task, doc)
+
+
 def make_records(
     task: TaskProtocol, entries: list[Entry], samples: MutableMapping[int, Sample] | None = None
 ) -> list[dict[str, Any]]:
@@ -86,8 +93,7 @@ def make_records(
                 f"model returned {type(out).__name__} for sample {doc_id!r}; expected text or "
                 "SampleError"
             )
-        known = sample.digest if sample is not None else None
-        rec["digest"] = known if known is not None else sample_digest(task, doc)
+        rec["digest"] = known_digest(task, doc, sample)
         recs.append(normalize(rec))
     return recs
 

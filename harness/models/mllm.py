@@ -442,10 +442,7 @@ def may_recur(prep: Prepared) -> bool:
     >>> may_recur(Prepared("b", image_hashes=["x"], image_reuse=(True,))), may_recur(Prepared("c"))
     (True, True)
     """
-    hints = prep.image_reuse
-    if hints is None or len(hints) != len(prep.image_hashes):
-        return True
-    return all(hints)
+    return False not in reuse_after([prep]).values()
 
 
 def reuse_after(batch: Sequence[Prepared]) -> dict[str, bool | None]:
