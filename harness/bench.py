@@ -19,6 +19,12 @@ scenes × ``--per-image`` of the task's questions, sharing on).
 Demo sets are small, so their samples are repeated ``--copies`` times (ids suffixed ``#k``) to
 time the steady state. Writes ``results/bench/<name>.json`` and ``<name>.md``.
 
+``--tiny-llava [DIR]`` benchmarks the tiny random LLaVA-HF checkpoint
+(:mod:`harness.demo.tiny_llava`: CLIP at 336 px, 576 image tokens, a small Llama, fp32), built
+once into DIR (default: ``<--out>/tiny-llava/v<N>-seed<S>``): the same as writing
+``encoder=clip_l model.checkpoint=DIR`` (the tower is too small to be recognised as CLIP-L's, so
+the encoder is named). Outputs are then named ``tiny-llava-...``.
+
 ``--sharing`` times image sharing instead (with and without ``share_images`` on POPE- and
 GQA-shaped sets and a one-question-per-image set, ``--scale`` for quick runs): see
 :mod:`harness.bench_sharing`.
@@ -334,6 +340,43 @@ def bench(
     }
 
 
+def tiny_llava_overrides(
+    overrides: Sequence[str], folder: str | None, out: Path
+) -> tuple[list[str], dict[str, Any]]:
+    """The overrides that load the tiny LLaVA-HF checkpoint (built once into ``folder``, or
+    under ``out`` when it is empty or None) exactly as a user's LLaVA-HF folder loads:
+    ``encoder=clip_l model.checkpoint=FOLDER`` before the user's own. Overrides that would
+    choose another model or encoder are refused (ConfigError naming the key). Also returns
+    what to record: the folder, whether it was built now, and the builder's manifest."""
+    from harness.demo import tiny_llava
+    from harness.errors import ConfigError, HarnessError
+
+    for arg in overrides:
+        key = arg.lstrip("+~").split("=", 1)[0].strip()
+        if key in ("model", "model.checkpoint", "encoder"):
+            raise ConfigError(
+                f"{arg}: --tiny-llava sets the model itself (encoder=clip_l "
+                "model.checkpoint=<its folder>); drop one of them"
+            )
+    target = (
+        Path(folder)
+        if folder
+        else out / "tiny-llava" / f"v{tiny_llava.VERSION}-seed{tiny_llava.SEED}"
+    )
+    try:
+        path, manifest, built = tiny_llava.ensure(target)
+    except HarnessError as exc:
+        raise ConfigError(f"--tiny-llava {target}: {exc}") from None
+    added = ["encoder=clip_l", f"model.checkpoint={path}"]
+    return [*added, *overrides], {
+        "folder": str(path),
+        "built_now": built,
+        "overrides": added,
+        "describe": tiny_llava.describe(manifest),
+        "manifest": manifest,
+    }
+
+
 # ---- output ----------------------------------------------------------------------------------
 def _pct(x: float | None) -> str:
     return f"{100 * x:.1f}%" if x is not None else "—"
@@ -505,7 +548,24 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "--max-new-tokens", type=int, default=2, help="--sharing: answer length cap (0: the task's)"
     )
     p.add_argument("--out", default="results/bench")
+    p.add_argument(
+        "--tiny-llava",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="DIR",
+        help="benchmark the tiny random LLaVA-HF checkpoint (harness.demo.tiny_llava), built "
+        "once into DIR (default: <--out>/tiny-llava/v<N>-seed<S>): the same as "
+        "encoder=clip_l model.checkpoint=DIR",
+    )
     args = p.parse_args(argv)
+    overrides = list(args.overrides)
+    if args.tiny_llava and "=" in args.tiny_llava and not Path(args.tiny_llava).exists():
+        overrides.append(args.tiny_llava)  # an override after a bare --tiny-llava, not a DIR
+        args.tiny_llava = ""
+    tiny = None
+    if args.tiny_llava is not None:
+        overrides, tiny = tiny_llava_overrides(overrides, args.tiny_llava, Path(args.out))
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -513,7 +573,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         from harness import bench_sharing
 
         result = bench_sharing.bench_sharing(
-            args.overrides,
+            overrides,
             args.batch_sizes or [16],
             args.num_workers,
             args.repeat,
@@ -531,7 +591,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
     else:
         result = bench(
-            args.overrides,
+            overrides,
             args.batch_sizes or [1, 4, 16],
             args.num_workers,
             args.copies,
@@ -544,6 +604,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             f"{result['model']}-{result['task']}-{result['device'].replace(':', '')}",
             markdown(result),
         )
+    if tiny is not None:  # recorded, and named in the outputs and their title
+        result["tiny_llava"] = tiny
+        name = f"tiny-llava-{name}"
+        md = md.replace("\n\n", f"\n\nModel: {tiny['describe']}.\n\n", 1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.json").write_text(
