@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,27 @@ class ImageProcessing:
         if self.reference is not None and not slices_grid(self.reference):
             pixels: np.ndarray = reference_pixels(self.reference, image, do_pad=False)[0]
             return pixels
+        return self.normalise(self.pixels(image))
+
+    def stack(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """Several images -> float32 array (n, 3, H, W): ``np.stack([self(i) for i in images])``,
+        each image's values gathered straight into its place when they are 8-bit."""
+        if self.reference is not None or not images:
+            return np.stack([self(i) for i in images])
+        arrays = [self.pixels(i) for i in images]
+        shape, lut = arrays[0].shape, None
+        if all(a.shape == shape and a.dtype == np.uint8 for a in arrays) and len(shape) == 3:
+            lut = self.lookup_table(shape[0])
+        if lut is None:
+            return np.stack([self.normalise(a) for a in arrays])
+        out = np.empty((len(arrays), *shape), dtype=np.float32)
+        for a, o in zip(arrays, out):
+            _gather(lut, a, o)
+        return out
+
+    def pixels(self, image: Image.Image) -> np.ndarray:
+        """The steps before the arithmetic: RGB, resize, channels first, centre crop -> (C, H, W)
+        in the image's own dtype (uint8 for 8-bit images; may be a view)."""
         if self.do_convert_rgb and image.mode != "RGB":
             image = image.convert("RGB")
         if self.do_resize:
@@ -193,14 +215,63 @@ class ImageProcessing:
         arr = arr.transpose(2, 0, 1)
         if self.do_center_crop and self.crop_size:
             arr = _center_crop(arr, dict(self.crop_size)["height"], dict(self.crop_size)["width"])
-        out = arr.astype(np.float32)
+        return arr
+
+    def normalise(self, arr: np.ndarray) -> np.ndarray:
+        """(C, H, W) pixels -> contiguous float32: rescale (float64, then float32) and normalise
+        (float32), as :meth:`arithmetic`. For 8-bit pixels each value is read from
+        :meth:`lookup_table`, which holds :meth:`arithmetic`'s own result for every byte value of
+        every channel, so the output is the same, bit for bit."""
+        if arr.dtype == np.uint8 and arr.ndim == 3:
+            lut = self.lookup_table(arr.shape[0])
+            if lut is not None:
+                return _gather(lut, arr, np.empty(arr.shape, dtype=np.float32))
+        return self.arithmetic(arr)
+
+    def arithmetic(self, arr: np.ndarray) -> np.ndarray:
+        """The reference computation on (C, H, W) pixels -> contiguous float32: ``x * rescale``
+        in float64 rounded to float32, then ``(x - mean) / std`` in float32 (mean and std rounded
+        to float32), as transformers' PIL processors compute it."""
         if self.do_rescale:
             out = (arr.astype(np.float64) * self.rescale_factor).astype(np.float32)
+        else:
+            out = arr.astype(np.float32)
         if self.do_normalize:
             mean = np.asarray(self.image_mean, dtype=np.float32)[:, None, None]
             std = np.asarray(self.image_std, dtype=np.float32)[:, None, None]
             out = (out - mean) / std
         return np.ascontiguousarray(out, dtype=np.float32)
+
+    def lookup_table(self, channels: int) -> np.ndarray | None:
+        """(channels, 256) float32: :meth:`arithmetic` of every byte value in every channel
+        (computed once per processor and channel count); None when that arithmetic does not map
+        a (channels, H, W) array to one of the same shape (it would broadcast, or fail: the
+        arithmetic itself then runs, and fails as it always did).
+
+        Each output value of the arithmetic depends only on its channel and its input value
+        (elementwise IEEE operations on per-channel constants), so a table of its outputs for
+        every byte value holds every value it can produce:
+
+        >>> p = ImageProcessing()
+        >>> px = np.array([[[0, 1, 128, 254, 255]]] * 3, dtype=np.uint8)
+        >>> p.lookup_table(3).shape, bool((p.normalise(px) == p.arithmetic(px)).all())
+        ((3, 256), True)
+        """
+        cache: dict[int, np.ndarray | None] | None = self.__dict__.get("_luts")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_luts", cache)  # frozen: a derived cache, not a field
+        if channels not in cache:
+            probe = np.broadcast_to(np.arange(256, dtype=np.uint8), (channels, 1, 256))
+            table = None
+            try:
+                values = self.arithmetic(probe)
+            except (ValueError, TypeError):
+                values = None
+            if values is not None and values.shape == probe.shape and values.dtype == np.float32:
+                table = np.ascontiguousarray(values[:, 0, :])
+            cache[channels] = table
+        return cache[channels]
 
 
 def load_reference(folder: Path, where: Path) -> Any:
@@ -237,6 +308,13 @@ def reference_pixels(ref: Any, image: Image.Image, **kwargs: Any) -> np.ndarray:
     pixels = ref(images=image, return_tensors="pt", **kwargs)["pixel_values"]
     pixels = pixels[0] if pixels.ndim == 5 else pixels  # LlavaNext: (images, crops, 3, H, W)
     return np.ascontiguousarray(pixels.numpy(), dtype=np.float32)
+
+
+def _gather(lut: np.ndarray, arr: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[c] = lut[c][arr[c]]`` for uint8 (C, H, W) ``arr`` into float32 ``out``."""
+    for c in range(arr.shape[0]):
+        np.take(lut[c], arr[c], out=out[c], mode="clip")  # uint8 indices: never clipped
+    return out
 
 
 def _center_crop(arr: np.ndarray, ch: int, cw: int) -> np.ndarray:
@@ -305,7 +383,7 @@ class ImagePipeline:
                 )
             pins_hw = [[h, w] for w, h in self.pinpoints]
             return reference_pixels(ref, image, image_grid_pinpoints=pins_hw)
-        return np.stack([self.processing(t) for t in self.anyres_crops(image, side)])
+        return self.processing.stack(self.anyres_crops(image, side))
 
     def anyres_crops(self, image: Image.Image, tile: int) -> list[Image.Image]:
         """The overview (squashed to tile x tile) followed by the tiles, row by row.
