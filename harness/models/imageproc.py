@@ -313,7 +313,7 @@ def reference_pixels(ref: Any, image: Image.Image, **kwargs: Any) -> np.ndarray:
 def _gather(lut: np.ndarray, arr: np.ndarray, out: np.ndarray) -> np.ndarray:
     """``out[c] = lut[c][arr[c]]`` for uint8 (C, H, W) ``arr`` into float32 ``out``."""
     for c in range(arr.shape[0]):
-        np.take(lut[c], arr[c], out=out[c], mode="clip")  # uint8 indices: never clipped
+        lut[c].take(arr[c], out=out[c], mode="clip")  # uint8 indices: never clipped
     return out
 
 
