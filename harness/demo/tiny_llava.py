@@ -162,7 +162,10 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         return None
-    data = json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None  # not this builder's (or damaged): ensure() refuses the folder
     return data if isinstance(data, dict) else None
 
 

@@ -43,6 +43,7 @@ from harness.engine.scoring import (  # noqa: F401 (score_record re-exported)
     as_empty_answer,
     failed_record,
     known_digest,
+    lean,
     score_record,
 )
 from harness.engine.shm import fallback_stream, workers_for_shm
@@ -278,6 +279,10 @@ class _ShardRun:
         )
         if ctx.is_main:
             self._log_start(ctx, size)
+        # the batches and hints hold all the plan's size keys and image groups told: let them go
+        plan.keys.clear()
+        if plan.groups is not None:
+            plan.groups.clear()
 
     def _log_start(self, ctx: DistContext, size: int) -> None:
         plan, ds = self.plan, self.task.dataset
@@ -310,7 +315,7 @@ class _ShardRun:
     def save(self, recs: list[dict[str, Any]]) -> None:
         """As soon as a batch is scored: append it to the journal (flushed)."""
         self.store.append(recs)
-        self.new.update((r["id"], r) for r in recs)
+        self.new.update((r["id"], lean(r)) for r in recs)
 
     def loop(self) -> bool:
         """Run every batch; False when a stop was requested (the batches done are saved)."""

@@ -84,8 +84,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_lines(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
-    """``records`` as JSON lines, atomically."""
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    """``records`` as JSON lines, atomically; written a block of lines at a time (memory of a
+    block, not of the whole file's text)."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            block: list[str] = []
+            for r in records:
+                block.append(json.dumps(r, ensure_ascii=False) + "\n")
+                if len(block) == 256:
+                    f.write("".join(block))
+                    block.clear()
+            f.write("".join(block))
+            f.flush()
+            os.fsync(f.fileno())
+
+    atomic_write(path, write)
 
 
 def write_json(path: str | Path, obj: Any) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from PIL import Image
 
+from harness.engine.packing import Packer
 from harness.errors import HarnessError, SampleError
 from harness.types import ImageRef, Request
 
@@ -199,16 +200,69 @@ def make_batches(
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-@dataclass
 class Sample:
     """What the plan keeps of a pending row, read and built once: the document without its image
     payloads (scoring reads it), the request (None when its images carry their bytes: the loader
     builds it again from the row rather than the plan keeping every image in memory) and the
-    sample's digest (see :func:`harness.engine.store.sample_digest`)."""
+    sample's digest (see :func:`harness.engine.store.sample_digest`).
 
-    doc: dict[str, Any]
-    request: Request | None
-    digest: str | None = None
+    With a ``packer`` the document and the request are kept packed together (a small fraction
+    of their memory, see :mod:`harness.engine.packing`); each read of ``doc`` or ``request``
+    gives a fresh copy (the loader reads the request once, the scorer the document once).
+    Setting ``request`` to None (the loader, once it has used it) drops it.
+
+    >>> from harness.engine.packing import Packer
+    >>> s = Sample({"q": "a"}, Request(id="1", prompt="p"), "d1", Packer())
+    >>> isinstance(s._packed, bytes), s.doc, s.request.prompt, s.digest
+    (True, {'q': 'a'}, 'p', 'd1')
+    >>> s.request = None
+    >>> s.request is None, s.doc
+    (True, {'q': 'a'})
+    """
+
+    __slots__ = ("_packed", "_packer", "_taken", "digest")
+
+    def __init__(
+        self,
+        doc: dict[str, Any],
+        request: Request | None,
+        digest: str | None = None,
+        packer: Packer | None = None,
+    ) -> None:
+        self._packer = packer
+        self._taken = False  # the request was used (and dropped)
+        self._packed: Any = self._pack(doc, request)
+        self.digest = digest
+
+    def _pack(self, doc: dict[str, Any], request: Request | None) -> Any:
+        packed = self._packer.pack((doc, request)) if self._packer is not None else None
+        return (doc, request) if packed is None else packed
+
+    def _unpack(self) -> tuple[dict[str, Any], Request | None]:
+        value = self._packed
+        if type(value) is bytes and self._packer is not None:
+            value = self._packer.unpack(value)
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        return self._unpack()[0]
+
+    @property
+    def request(self) -> Request | None:
+        return None if self._taken else self._unpack()[1]
+
+    @request.setter
+    def request(self, value: Request | None) -> None:
+        if value is None:
+            self._taken = True
+            if type(self._packed) is tuple:  # unpacked: let the request go
+                self._packed = (self._packed[0], None)
+        else:
+            self._taken, self._packed = False, self._pack(self.doc, value)
+
+    def __repr__(self) -> str:
+        return f"Sample(doc={self.doc!r}, request={self.request!r}, digest={self.digest!r})"
 
 
 def slim(value: Any) -> Any:
@@ -255,6 +309,7 @@ class Plan:
     # index -> the row as read (pending rows and build failures)
     samples: dict[int, Sample] = field(default_factory=dict)
     resumed: dict[int, str] = field(default_factory=dict)  # index -> digest, finished earlier
+    packer: Packer = field(default_factory=Packer, repr=False)  # keeps ``samples`` packed
 
 
 def reuse_hints(
@@ -315,7 +370,9 @@ def plan_task(
             request = build(doc)
         except SampleError as exc:
             plan.failures[i] = (None, str(exc))
-            plan.samples[i] = Sample(slim(doc), None, digest(doc) if digest is not None else None)
+            plan.samples[i] = Sample(
+                slim(doc), None, digest(doc) if digest is not None else None, plan.packer
+            )
             continue
         plan.pending.append(i)
         plan.keys[i] = key(request)
@@ -324,5 +381,7 @@ def plan_task(
         kept = light_request(request)
         if kept is not None:
             kept.gen = shared.setdefault(kept.gen, kept.gen)  # type: ignore[assignment]
-        plan.samples[i] = Sample(slim(doc), kept, digest(doc) if digest is not None else None)
+        plan.samples[i] = Sample(
+            slim(doc), kept, digest(doc) if digest is not None else None, plan.packer
+        )
     return plan

@@ -20,7 +20,7 @@ resample; its copies have every field that equals the unit id suffixed ``#k``, o
 (the sample id included) repeat.
 
 Memory: resamples are drawn and evaluated in blocks of rows whose index array holds at most
-``_BLOCK_BYTES`` (4 MiB; the vectorised paths' temporaries are a few times that), whatever the
+``_BLOCK_BYTES`` (1 MiB; the vectorised paths' temporaries are a few times that), whatever the
 number of units, instead of the whole resamples × units array at once (400 MB at 50,000 units).
 The blocks consume the random stream exactly as one full draw would (numpy's ``integers``
 takes its 32-bit draws from a buffer kept in the bit generator, so a call for k rows and then
@@ -39,7 +39,7 @@ import numpy as np
 from harness.errors import HarnessError
 from harness.report import columns
 
-_BLOCK_BYTES = 4 << 20  # int64 unit indices per block of resamples (rows × units × 8 bytes)
+_BLOCK_BYTES = 1 << 20  # int64 unit indices per block of resamples (rows × units × 8 bytes)
 _CHECKS = 3  # resamples on which a fast path is checked against aggregate()
 
 
@@ -105,7 +105,7 @@ class Resampler:
         self.units = [groups[u] for u in self.unit_ids]
         self.strata = self._strata()
         self._copies: dict[tuple[int, int], list[dict[str, Any]]] = {}
-        self.value = self._aggregate(range(len(self.units)))
+        self.value = self._aggregate_all()
         self.path = "aggregate"
         self._fast: Replicate | None = None
         for name, make in (("features", self._features_path), ("mean", self._mean_path)):
@@ -177,12 +177,18 @@ class Resampler:
 
     # ---- replicate functions ---------------------------------------------------------
     def _aggregate(self, idx: Sequence[int] | np.ndarray) -> float:
-        drawn: dict[int, int] = {}
+        drawn = [0] * len(self.units)  # times each unit is drawn so far
         recs: list[dict[str, Any]] = []
         for u in idx.tolist() if isinstance(idx, np.ndarray) else idx:  # ints, not numpy scalars
-            k = drawn[u] = drawn.get(u, -1) + 1
+            k = drawn[u]
+            drawn[u] = k + 1
             recs.extend(self.units[u] if k == 0 else self._copy(u, k))
         value = self.task.aggregate(recs)[self.metric]
+        return float(value) if value is not None else math.nan
+
+    def _aggregate_all(self) -> float:
+        """:meth:`_aggregate` of every unit once (no tally of draws: nothing is drawn twice)."""
+        value = self.task.aggregate([r for unit in self.units for r in unit])[self.metric]
         return float(value) if value is not None else math.nan
 
     def _aggregate_once(self, idx: np.ndarray) -> float:
@@ -212,7 +218,11 @@ class Resampler:
         metric = getattr(self.task, "ci_metric", None)
         if features is None or metric is None:
             return None
-        feats = np.asarray([list(features(u)) for u in self.units], dtype=float)
+        first = list(features(self.units[0]))
+        feats = np.empty((len(self.units), len(first)), dtype=float)  # filled row by row: no
+        feats[0] = first  # list of per-unit lists beside it
+        for k in range(1, len(self.units)):
+            feats[k] = list(features(self.units[k]))
 
         def fast(idx: np.ndarray) -> np.ndarray:
             return np.asarray(metric(_counts(idx, len(feats)) @ feats), dtype=float)

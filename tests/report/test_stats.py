@@ -341,8 +341,9 @@ def _traced_peak(fn):
 
 def test_bootstrap_memory_does_not_grow_with_resamples_times_rows():
     # 300 resamples of 50,000 units as one int64 array is 114 MiB (the float counts of the
-    # features path as much again); drawn in blocks, 45,000 more rows cost what their units
-    # and one checked resample need (about 7-12 MiB here), never resamples × rows
+    # features path as much again); drawn in 1 MiB blocks, the peak is what the units and one
+    # checked resample need (about 5 MiB at 5,000 rows, 9-23 MiB at 50,000), never
+    # resamples × rows
     from harness.tasks import pope as pope_mod
 
     pope = pope_mod.POPE()
@@ -368,5 +369,5 @@ def test_bootstrap_memory_does_not_grow_with_resamples_times_rows():
             _traced_peak(lambda t=task, r=recs: bootstrap_ci(t, r, n_resamples=300))
             for recs in (small, large)
         ]
-        assert peaks[0] < 24 * 2**20, (path, peaks)
-        assert peaks[1] - peaks[0] < 16 * 2**20, (path, peaks)
+        assert peaks[0] < 8 * 2**20, (path, peaks)
+        assert peaks[1] < 32 * 2**20, (path, peaks)
