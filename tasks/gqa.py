@@ -21,17 +21,19 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.errors import HarnessError, SampleError
 from harness.metrics.exact import exact_match, exact_match_llava
 from harness.tasks.base import Task
 from harness.tasks.loading import (
+    LazyCell,
     LazyDocs,
     attach_file_image,
     find_file,
     hub_column,
     hub_image,
+    lazy_cells,
     raise_doc_error,
     read_json,
     require_dir,
@@ -40,9 +42,6 @@ from harness.tasks.loading import (
     text_field,
 )
 from harness.tasks.prompts import short_answer_prompt
-
-if TYPE_CHECKING:  # datasets ships no type information: its names read as Any
-    import datasets
 
 QUESTIONS_FILE = "{split}_balanced_questions.json"  # original release: one file per split
 SPLITS = ("testdev", "val", "train", "challenge", "submission")  # the first when no split is set
@@ -69,12 +68,15 @@ class GQA(Task):
         images_config = str(self.setting("images_name"))
         images = self.hub_rows(images_config, columns=("id", "image"))
         position = {str(image_id): j for j, image_id in enumerate(hub_column(images, "id"))}
-        convert = functools.partial(self._from_hub, images, position, images_config)
+        # each image a cell read when its bytes are needed: a question's document never holds
+        # them (the plan keeps it, and ~30 questions ask about each image)
+        cells = lazy_cells(images.select_columns(["image"]), "image")
+        convert = functools.partial(self._from_hub, cells, position, images_config)
         return LazyDocs(questions, safe_convert(convert, self._id))
 
     def _from_hub(
         self,
-        images: datasets.Dataset,
+        images: Sequence[LazyCell],
         position: dict[str, int],
         images_config: str,
         i: int,
@@ -87,7 +89,7 @@ class GQA(Task):
             raise SampleError(
                 f"record {doc['id']}: image {image_id!r} is not in config {images_config}"
             )
-        doc["images"] = [hub_image(images[j]["image"], key=str(image_id))]
+        doc["images"] = [hub_image(images[j], key=str(image_id))]
         return doc
 
     def load_original(self, root: Path) -> list[dict[str, Any]]:

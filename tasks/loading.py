@@ -218,30 +218,35 @@ class LazyDocs(Sequence[dict[str, Any]]):
         return {c: v[i - start] for c, v in values.items()}
 
     def _read_chunk(self, start: int, stop: int) -> dict[str, list[Any]]:
-        import pyarrow.compute as pc  # type: ignore[import-untyped]  # ships no types
-
         names = list(self.rows.column_names)
         text = [c for c in names if c not in self._images]
         part = self.rows.select_columns(text)[start:stop] if text else {}
-        images = self.rows.select_columns(self._images)
-        table = images.with_format("arrow")[start:stop]
         out: dict[str, list[Any]] = {}
         for c in names:
             if c in part:
                 out[c] = list(part[c])
                 continue
-            col = table.column(c)
-            size = pc.fill_null(pc.binary_length(pc.struct_field(col, "bytes")), 0)
-            path = pc.fill_null(pc.utf8_length(pc.struct_field(col, "path")), 0)
-            has = pc.and_(
-                pc.fill_null(col.is_valid(), False),
-                pc.or_(pc.greater(size, 0), pc.greater(path, 0)),
-            )
             if c not in self._views:
                 self._views[c] = self.rows.select_columns([c])
-            view = self._views[c]
-            out[c] = [LazyCell(view, c, start + k, bool(h)) for k, h in enumerate(has.to_pylist())]
+            out[c] = lazy_cells(self._views[c], c, start, stop)
         return out
+
+
+def lazy_cells(view: Any, name: str, start: int = 0, stop: int | None = None) -> list[LazyCell]:
+    """Rows ``start:stop`` of the undecoded image column ``name`` of ``view`` (a
+    ``datasets.Dataset``, best a one-column view) as :class:`LazyCell` objects; whether each cell
+    has bytes or a path is read from the column (Arrow lengths), never the bytes themselves."""
+    import pyarrow.compute as pc  # type: ignore[import-untyped]  # ships no types
+
+    stop = len(view) if stop is None else stop
+    col = view.select_columns([name]).with_format("arrow")[start:stop].column(name)
+    size = pc.fill_null(pc.binary_length(pc.struct_field(col, "bytes")), 0)
+    path = pc.fill_null(pc.utf8_length(pc.struct_field(col, "path")), 0)
+    has = pc.and_(
+        pc.fill_null(col.is_valid(), False),
+        pc.or_(pc.greater(size, 0), pc.greater(path, 0)),
+    )
+    return [LazyCell(view, name, start + k, bool(h)) for k, h in enumerate(has.to_pylist())]
 
 
 def hub_column(rows: Any, name: str) -> list[Any]:

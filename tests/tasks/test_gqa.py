@@ -76,12 +76,18 @@ def test_join_shares_image_keys_without_decoding(tmp_path):
     refs = [d["images"][0] for d in docs[:3]]
     assert [r.key for r in refs] == ["n2", "n1", "n2"]
     assert all(r.image is None and isinstance(r.data, bytes) for r in refs)  # still encoded
+    # a question's document never holds its image's bytes: they are read from the images
+    # config when needed (the plan keeps each document; ~30 questions share an image)
+    assert not any(r.holds_payload for r in refs)
     assert refs[0].data == refs[2].data != refs[1].data
     assert refs[0].load().getpixel((0, 0)) == (0, 0, 255)
     with pytest.raises(SampleError, match="image 'n9' is not in config testdev_balanced_images"):
         task.build_request(docs[3])
     with pytest.raises(SampleError, match="failed to decode"):
         docs[4]["images"][0].load()
+    empty = hub_task(tmp_path / "empty", [q("301", "n1")], [{"id": "n1", "image": None}])
+    with pytest.raises(SampleError, match="record has no image"):
+        empty.build_request(empty.docs()[0])
     assert any("12578" in w for w in task.warnings)
 
 
