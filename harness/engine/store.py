@@ -216,18 +216,21 @@ class PredictionStore:
         except OSError as exc:
             raise self._fault(exc, self.journal) from None
 
-    def append(self, records: Iterable[dict[str, Any]]) -> None:
-        """Write finished records as one block and flush it to the OS (survives a killed process).
-        A failed write closes the journal (what was flushed before stays) and raises one line."""
-        text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    def append(self, records: Iterable[dict[str, Any]]) -> list[str]:
+        """Write finished records as one block and flush it to the OS (survives a killed process);
+        returns their lines (JSON, without the newline). A failed write closes the journal (what
+        was flushed before stays) and raises one line."""
+        lines = [json.dumps(r, ensure_ascii=False) for r in records]
+        text = "".join(line + "\n" for line in lines)
         if not text or self._fh is None:
-            return
+            return lines
         try:
             self._fh.write(text)
             self._fh.flush()
         except OSError as exc:
             self._abandon()
             raise self._fault(exc, self.journal) from None
+        return lines
 
     def _abandon(self) -> None:
         """Close after a failed write without flushing again (the buffer holds a partial block)."""
