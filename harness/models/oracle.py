@@ -44,11 +44,18 @@ class OracleModel(Model):
         return self._refs.get(doc_id)
 
     def answer(self, request: Request) -> Output:
+        """The reference of ``request``'s document; it is dropped once given (the engine asks for
+        each sample once, so what the oracle holds shrinks as the run goes on instead of growing
+        to the whole set). A request asked again scans the documents again."""
         if self.task is None:
             return SampleError(f"oracle: request {request.id!r} comes before any task was bound")
         ref = self._reference(self.task, request.id)
+        if ref is None and self._scanned > 0:  # given (and dropped) before, or not in the data
+            self._refs, self._scanned = {}, 0
+            ref = self._reference(self.task, request.id)
         if ref is None:
             return SampleError(f"oracle: request {request.id!r} is not in {self.task.name}'s data")
+        del self._refs[request.id]
         return ref
 
     def generate(self, requests: Sequence[Request]) -> list[Output]:
