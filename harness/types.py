@@ -96,7 +96,7 @@ class ImageRef:
             else:
                 raise SampleError("image missing: record has no image bytes or path")
             img.load()
-            return img.convert("RGB")
+            return img if img.mode == "RGB" else img.convert("RGB")  # (converting copies)
         except SampleError:
             raise
         except Exception as exc:  # PIL raises many types for corrupt files
