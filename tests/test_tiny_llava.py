@@ -94,6 +94,12 @@ def test_reused_and_refused(tiny, tmp_path):
     assert (stranger / "notes.txt").read_text() == "keep me"
     with pytest.raises(HarnessError, match="seed 0.*seed 1"):  # another seed's folder
         tiny_llava.ensure(folder, seed=1)
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / tiny_llava.MANIFEST).write_text("{not json")
+    (damaged / ".complete").write_text("ok\n")
+    with pytest.raises(HarnessError, match="not empty and not a complete tiny LLaVA"):
+        tiny_llava.ensure(damaged)
 
 
 def test_bench_option_is_the_checkpoint_override(tiny, tmp_path):
