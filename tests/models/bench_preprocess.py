@@ -43,70 +43,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from harness.models.imageproc import ImagePipeline, ImageProcessing  # noqa: E402
 from harness.models.prepare import (  # noqa: E402
-    IMAGE_SLOT,
     IMAGE_TOKEN,
     Preprocessor,
 )
 from harness.models.templates import user_turn  # noqa: E402
 from harness.types import ImageRef, Request  # noqa: E402
 
-CLIP_L_336 = {  # openai/clip-vit-large-patch14-336's preprocessor_config.json
-    "image_processor_type": "CLIPImageProcessor",
-    "size": {"shortest_edge": 336},
-    "crop_size": {"height": 336, "width": 336},
-    "do_center_crop": True,
-    "resample": 3,
-    "image_mean": [0.48145466, 0.4578275, 0.40821073],
-    "image_std": [0.26862954, 0.26130258, 0.27577711],
-}
-
-
-# ---- the code before the change (private copies) ------------------------------------------------
-def old_pixels_and_arithmetic(proc: ImageProcessing, image: Image.Image) -> np.ndarray:
-    """ImageProcessing.__call__ before (the pil backend)."""
-    from harness.models.imageproc import _center_crop
-
-    if proc.do_convert_rgb and image.mode != "RGB":
-        image = image.convert("RGB")
-    if proc.do_resize:
-        target = proc._resize_to(*image.size)
-        if target != image.size:
-            image = image.resize(target, resample=Image.Resampling(proc.resample))
-    arr = np.asarray(image)
-    if arr.ndim == 2:
-        arr = arr[:, :, None].repeat(3, axis=2)
-    arr = arr.transpose(2, 0, 1)
-    if proc.do_center_crop and proc.crop_size:
-        arr = _center_crop(arr, dict(proc.crop_size)["height"], dict(proc.crop_size)["width"])
-    return old_arithmetic(proc, arr)
-
-
-def old_arithmetic(proc: ImageProcessing, arr: np.ndarray) -> np.ndarray:
-    out = arr.astype(np.float32)
-    if proc.do_rescale:
-        out = (arr.astype(np.float64) * proc.rescale_factor).astype(np.float32)
-    if proc.do_normalize:
-        mean = np.asarray(proc.image_mean, dtype=np.float32)[:, None, None]
-        std = np.asarray(proc.image_std, dtype=np.float32)[:, None, None]
-        out = (out - mean) / std
-    return np.ascontiguousarray(out, dtype=np.float32)
+# the code before the change: the private copies the exactness tests hold to
+from tests.models.test_imageproc_exact import CLIP_L as CLIP_L_336  # noqa: E402
+from tests.models.test_imageproc_exact import old_arithmetic  # noqa: E402
+from tests.models.test_imageproc_exact import old_call as old_pixels_and_arithmetic  # noqa: E402
+from tests.models.test_prepare_tokens import old_tokenize_chunks  # noqa: E402
 
 
 def old_process(proc: ImageProcessing, crops: Sequence[Image.Image]) -> np.ndarray:
     """ImagePipeline.__call__'s anyres line before: each crop through the processor, stacked."""
     return np.stack([old_pixels_and_arithmetic(proc, t) for t in crops])
-
-
-def old_tokenize_chunks(tokenizer: Any, text: str) -> list[int]:
-    bos = tokenizer.bos_token_id
-    chunks = [tokenizer(c).input_ids for c in text.split(IMAGE_TOKEN)]
-    starts_bos = bos is not None and bool(chunks[0]) and chunks[0][0] == bos
-    ids: list[int] = [bos] if starts_bos else []
-    for i, chunk in enumerate(chunks):
-        if i:
-            ids.append(IMAGE_SLOT)
-        ids.extend(chunk[1:] if starts_bos and chunk and chunk[0] == bos else chunk)
-    return ids
 
 
 class OldPipeline(ImagePipeline):

@@ -13,19 +13,12 @@ from PIL import Image
 from harness.demo.models import _image_processor
 from harness.models.imageproc import ImagePipeline, ImageProcessing, _center_crop
 from tests.models.conftest import random_image
+from tests.models.test_pixels import CLIP_336
 
 # zero_std divides by zero on purpose (its infinities and NaNs are compared bit for bit)
 pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in divide:RuntimeWarning")
 
-CLIP_L = {  # openai/clip-vit-large-patch14-336
-    "image_processor_type": "CLIPImageProcessor",
-    "size": {"shortest_edge": 336},
-    "crop_size": {"height": 336, "width": 336},
-    "do_center_crop": True,
-    "resample": 3,
-    "image_mean": [0.48145466, 0.4578275, 0.40821073],
-    "image_std": [0.26862954, 0.26130258, 0.27577711],
-}
+CLIP_L = {"image_processor_type": "CLIPImageProcessor", **CLIP_336}  # openai/...-336
 SMALL = {"size": {"shortest_edge": 28}, "crop_size": {"height": 28, "width": 28}}
 CONFIGS = {
     "demo_clip": _image_processor("clip"),
