@@ -182,7 +182,7 @@ def run_task(task: Task, model: Model, run_dir: Path, settings: EngineSettings) 
 
 def _record(kept: dict[str, Any] | str) -> dict[str, Any]:
     """A record as the engine returns it: a resumed one as read, a new one decoded from the
-    journal line it was kept as during the run (a quarter of a dict's memory), keys interned."""
+    journal line it was kept as during the run (about a third of a dict's memory), keys interned."""
     return lean(json.loads(kept)) if isinstance(kept, str) else kept
 
 
