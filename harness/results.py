@@ -23,7 +23,7 @@ import platform
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +35,7 @@ from harness.device import DeviceSpec
 from harness.engine.files import atomic_write_text, is_write_fault, write_error, write_json
 from harness.errors import HarnessError
 from harness.fingerprint import dir_fingerprint, obj_fingerprint
+from harness.jsonl import Records
 from harness.tasks.base import Task
 
 if TYPE_CHECKING:
@@ -132,7 +133,7 @@ class RunClock:
         return time.perf_counter() - self._last
 
 
-def task_scores(task: Task, records: list[dict[str, Any]]) -> dict[str, Any]:
+def task_scores(task: Task, records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The scores.json entry of one task, from its per-sample records.
 
     ``value`` counts the whole selection: a failed sample counts as wrong (scored as an empty
@@ -140,8 +141,15 @@ def task_scores(task: Task, records: list[dict[str, Any]]) -> dict[str, Any]:
     metric over the successful samples alone, as a labelled secondary figure. A task where no
     sample succeeded has ``value`` null and an ``error``.
     """
-    ok = [r for r in records if r.get("failed") is None]
-    bad = [r for r in records if r.get("failed") is not None]
+    recs = records if isinstance(records, Records) else Records(records)
+    keep: list[int] = []
+    bad: list[dict[str, Any]] = []  # failed samples are few: kept decoded
+    for i, r in enumerate(recs):  # one pass; the successful ones stay as they are kept
+        if r.get("failed") is None:
+            keep.append(i)
+        else:
+            bad.append(r)
+    ok = recs.take(keep)
     as_empty = [_as_answered(r) for r in bad if "score" in r]  # failures scored as an empty answer
     unscorable = len(bad) - len(as_empty)
     entry: dict[str, Any] = {
@@ -197,7 +205,7 @@ def _as_answered(record: dict[str, Any]) -> dict[str, Any]:
     return out | {"prediction": ""}
 
 
-def _ci(task: Task, records: list[dict[str, Any]]) -> list[float | None] | None:
+def _ci(task: Task, records: Sequence[dict[str, Any]]) -> list[float | None] | None:
     try:
         from harness.report.stats import bootstrap_ci
     except ImportError:

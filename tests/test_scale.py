@@ -21,29 +21,37 @@ import pytest
 from harness.bench_scale import MAX_PEAK_RATIO, build_docvqa_set, run_once
 from tests.models.test_sharing import UNIT_DEMO
 
-MAX_KIB_PER_ROW = 3.5
-"""What a row may add to the oracle run's peak anonymous memory. Measured here (each set new, so
-the run includes datasets' one-off conversion of the parquet files to its cache): 2.7 KiB a
-row; later runs of the same set, 1.6 KiB (``python -m harness.bench_scale``). A row's record
-(about 0.7 KiB, keys interned) is what the engine returns; its planned document and request
-are kept packed (about 0.1 KiB, see harness.engine.packing). Before the plan kept rows (and with
-torch imported for nothing) a row added 11 KiB; with the plan's rows as Python objects, 2.6-4.3.
+MAX_KIB_PER_ROW = 1.5
+"""What a row may add to the oracle run's peak anonymous memory, on a set's second run (its first
+also converts the parquet files to datasets' cache, once per set and machine: 2.7 KiB a row).
+Measured: 0.89 KiB a row (``python -m harness.bench_scale``): the row's planned document and
+request, packed (about 0.1 KiB, see harness.engine.packing), its digest and id, and its record
+as its JSON line (about 0.25 KiB; scoring decodes records as it reads them, see
+harness.jsonl.Records). Before the plan kept rows (and with torch imported for nothing) a row
+added 11 KiB; with the plan's rows as Python objects, 2.6-4.3; with the records as dicts, 1.5.
 """
 
 
 @pytest.mark.slow
-def test_oracle_peak_memory_grows_only_by_each_rows_record_and_plan(tmp_path):
-    peaks = {}
+def test_oracle_peak_memory_at_16k_rows_is_within_the_issues_bound_of_1k(tmp_path):
+    peaks: dict[int, list[int]] = {}
     for n in (1000, 16000):
         folder = build_docvqa_set(tmp_path / f"docvqa-{n}", n)
+        run_once("oracle", folder, n, tmp_path)  # the set's first run builds datasets' cache
         res = run_once("oracle", folder, n, tmp_path)
         assert not res["torch_imported"]  # an oracle run never needs torch
-        peaks[n] = res["peak_anon_kib"]
-    per_row = (peaks[16000] - peaks[1000]) / 15000
+        peaks[n] = [res["peak_anon_kib"]]
+
+    def ratio() -> float:
+        return min(peaks[16000]) / min(peaks[1000])
+
+    if ratio() > MAX_PEAK_RATIO:  # a shared machine's noise: the best of two, as the bench does
+        for n in peaks:
+            folder = tmp_path / f"docvqa-{n}"
+            peaks[n].append(run_once("oracle", folder, n, tmp_path)["peak_anon_kib"])
+    per_row = (min(peaks[16000]) - min(peaks[1000])) / 15000
+    assert ratio() <= MAX_PEAK_RATIO, (peaks, f"{ratio():.3f}", f"{per_row:.2f} KiB per row")
     assert per_row <= MAX_KIB_PER_ROW, (peaks, f"{per_row:.2f} KiB per row")
-    # the issue's target is a ratio; without torch the base is small, so a few KiB per row
-    # weigh more: python -m harness.bench_scale reports it
-    assert peaks[16000] <= 2 * MAX_PEAK_RATIO * peaks[1000], peaks
 
 
 def _shared_rows(n_images: int, per_image: int) -> list[dict]:

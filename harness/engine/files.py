@@ -83,15 +83,17 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, write)
 
 
-def atomic_write_lines(path: str | Path, records: Iterable[dict[str, Any]]) -> None:
-    """``records`` as JSON lines, atomically; written a block of lines at a time (memory of a
-    block, not of the whole file's text)."""
+def atomic_write_lines(path: str | Path, records: Iterable[dict[str, Any] | str]) -> None:
+    """``records`` as JSON lines, atomically (a ``str`` is a record's line already encoded);
+    written a block of lines at a time (memory of a block, not of the whole file's text)."""
 
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             block: list[str] = []
             for r in records:
-                block.append(json.dumps(r, ensure_ascii=False) + "\n")
+                block.append(
+                    (r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n"
+                )
                 if len(block) == 256:
                     f.write("".join(block))
                     block.clear()

@@ -176,7 +176,7 @@ class PredictionStore:
             return exc
         return write_error(exc, path, f"finished samples are kept in {self.journal}")
 
-    def _rewrite(self, path: Path, records: Iterable[dict[str, Any]]) -> None:
+    def _rewrite(self, path: Path, records: Iterable[dict[str, Any] | str]) -> None:
         try:
             atomic_write_lines(path, records)
         except OSError as exc:
@@ -259,9 +259,12 @@ class PredictionStore:
             raise self._fault(exc, self.journal) from None
 
     # ---- the end --------------------------------------------------------------------------
-    def finalize(self, records: list[dict[str, Any]], extras: list[dict[str, Any]]) -> None:
-        """Rank 0: the task's file becomes ``records`` in dataset order; ``extras`` (finished
-        records outside this run's selection) are kept beside it."""
+    def finalize(
+        self, records: Iterable[dict[str, Any] | str], extras: list[dict[str, Any]]
+    ) -> None:
+        """Rank 0: the task's file becomes ``records`` in dataset order (a ``str`` is a record's
+        line, written as is); ``extras`` (finished records outside this run's selection) are
+        kept beside it."""
         if extras:
             self._rewrite(self.extra, extras)
         elif self.extra.exists():

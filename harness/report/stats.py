@@ -30,6 +30,7 @@ one for m rows equals one call for k + m rows): same seed, same resamples, same 
 from __future__ import annotations
 
 import copy
+import json
 import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
@@ -37,6 +38,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from harness.errors import HarnessError
+from harness.jsonl import Records
 from harness.report import columns
 
 _BLOCK_BYTES = 1 << 20  # int64 unit indices per block of resamples (rows × units × 8 bytes)
@@ -90,19 +92,23 @@ class Resampler:
     ):
         self.task = _resolve(task)
         self.metric = self.task.metric
-        scored = [r for r in records if not is_failed(r)]
-        if not scored:
+        # units as positions into ``records``, read (decoded, for engine records) when used: a
+        # task's records are not all held as dicts unless the slow aggregate path needs them
+        self._records = records if isinstance(records, Records) else Records(records)
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(self._records):
+            if not is_failed(r):
+                groups.setdefault(str(self.task.resample_unit(r)), []).append(i)
+        if not groups:
             raise HarnessError(f"{self.task.name}: no scored samples to resample")
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for r in scored:
-            groups.setdefault(str(self.task.resample_unit(r)), []).append(r)
         self.unit_ids = units if units is not None else list(groups)
         missing = [u for u in self.unit_ids if u not in groups]
         if missing:
             raise HarnessError(
                 f"{self.task.name}: resample unit {missing[0]!r} has no scored sample"
             )
-        self.units = [groups[u] for u in self.unit_ids]
+        self.members = [groups[u] for u in self.unit_ids]
+        self._held: list[list[dict[str, Any]]] | None = None  # every unit's records, decoded
         self.strata = self._strata()
         self._copies: dict[tuple[int, int], list[dict[str, Any]]] = {}
         self.value = self._aggregate_all()
@@ -113,22 +119,34 @@ class Resampler:
             if fast is not None:
                 self.path, self._fast = name, fast
                 break
+        if self._fast is None:  # aggregate() on every resample: decode each record once
+            self._held = [self.unit(u) for u in range(len(self.members))]
+
+    @property
+    def n_units(self) -> int:
+        return len(self.members)
+
+    def unit(self, u: int) -> list[dict[str, Any]]:
+        """The records of unit ``u``."""
+        if self._held is not None:
+            return self._held[u]
+        return list(self._records.take(self.members[u]))
 
     def _strata(self) -> list[np.ndarray]:
         """Unit indices per stratum (``Task.resample_stratum``, e.g. MME's subtask), else one
         stratum."""
         stratum = getattr(self.task, "resample_stratum", None)
         if stratum is None:
-            return [np.arange(len(self.units))]
+            return [np.arange(self.n_units)]
         groups: dict[str, list[int]] = {}
-        for k, unit in enumerate(self.units):
-            groups.setdefault(str(stratum(unit[0])), []).append(k)
+        for k, first in enumerate(self._records.take(m[0] for m in self.members)):
+            groups.setdefault(str(stratum(first)), []).append(k)
         return [np.asarray(g) for g in groups.values()]
 
     def block_rows(self) -> int:
         """Resamples per block: as many rows of unit indices as fit in ``_BLOCK_BYTES``, at
         least one."""
-        return max(1, _BLOCK_BYTES // (8 * len(self.units)))
+        return max(1, _BLOCK_BYTES // (8 * self.n_units))
 
     def blocks(self, n_resamples: int, seed: int, rows: int | None = None) -> Iterator[np.ndarray]:
         """The rows of :meth:`draw` in consecutive blocks of at most ``rows`` resamples (default
@@ -141,7 +159,7 @@ class Resampler:
         generator's state where that stratum starts.
         """
         rows = rows or self.block_rows()
-        n = len(self.units)
+        n = self.n_units
         rng = np.random.default_rng(seed)
         if len(self.strata) == 1:
             for start in range(0, n_resamples, rows):
@@ -168,7 +186,7 @@ class Resampler:
     def draw(self, n_resamples: int, seed: int) -> np.ndarray:
         """All resamples as rows of unit indices (resamples × units; for small checks:
         :meth:`bootstrap` never holds it whole)."""
-        return _stack(list(self.blocks(n_resamples, seed)), (0, len(self.units)), np.int64)
+        return _stack(list(self.blocks(n_resamples, seed)), (0, self.n_units), np.int64)
 
     def bootstrap(self, n_resamples: int, seed: int) -> np.ndarray:
         """The metric on ``n_resamples`` resamples drawn with ``seed``, drawn and evaluated one
@@ -176,53 +194,70 @@ class Resampler:
         return _stack([self.replicates(b) for b in self.blocks(n_resamples, seed)], (0,), float)
 
     # ---- replicate functions ---------------------------------------------------------
-    def _aggregate(self, idx: Sequence[int] | np.ndarray) -> float:
-        drawn = [0] * len(self.units)  # times each unit is drawn so far
-        recs: list[dict[str, Any]] = []
+    def _aggregate(self, idx: Sequence[int] | np.ndarray, keep_copies: bool = True) -> float:
+        drawn = [0] * self.n_units  # times each unit is drawn so far
+        kept: list[str | dict[str, Any]] = []  # as the records are kept: read when aggregated
         for u in idx.tolist() if isinstance(idx, np.ndarray) else idx:  # ints, not numpy scalars
             k = drawn[u]
             drawn[u] = k + 1
-            recs.extend(self.units[u] if k == 0 else self._copy(u, k))
-        value = self.task.aggregate(recs)[self.metric]
+            if k == 0:
+                kept.extend(self._kept(u))
+            elif keep_copies:
+                kept.extend(self._copy(u, k))
+            else:  # a one-off check: a copy kept as the record it copies is (a line: compact)
+                kept.extend(
+                    json.dumps(c, ensure_ascii=False) if isinstance(item, str) else c
+                    for item, c in zip(self._kept(u), self._make_copy(u, k))
+                )
+        value = self.task.aggregate(Records(kept))[self.metric]
         return float(value) if value is not None else math.nan
+
+    def _kept(self, u: int) -> list[str | dict[str, Any]]:
+        """Unit ``u``'s records as kept (lines or dicts)."""
+        if self._held is not None:
+            return list(self._held[u])
+        return self._records.kept(self.members[u])
 
     def _aggregate_all(self) -> float:
         """:meth:`_aggregate` of every unit once (no tally of draws: nothing is drawn twice)."""
-        value = self.task.aggregate([r for unit in self.units for r in unit])[self.metric]
+        everything = self._records.take(i for m in self.members for i in m)
+        value = self.task.aggregate(everything)[self.metric]
         return float(value) if value is not None else math.nan
 
     def _aggregate_once(self, idx: np.ndarray) -> float:
         """:meth:`_aggregate` without keeping its copies (a check, not the aggregate path's
-        loop): memory of one resample's records, not of several."""
-        value = self._aggregate(idx)
-        self._copies.clear()
-        return value
+        loop): memory of one resample's records as they are kept, not of several."""
+        return self._aggregate(idx, keep_copies=False)
 
     def _copy(self, u: int, k: int) -> list[dict[str, Any]]:
+        """:meth:`_make_copy`, kept for the next resample that draws unit ``u`` k+1 times."""
+        key = (u, k)
+        if key not in self._copies:
+            self._copies[key] = self._make_copy(u, k)
+        return self._copies[key]
+
+    def _make_copy(self, u: int, k: int) -> list[dict[str, Any]]:
         """The k-th extra draw of unit ``u``: its records with every field equal to the unit id
         made distinct (``<unit>#k``), so an aggregate that groups by that field counts a unit
         drawn twice as two units, as the bootstrap requires. Other fields, the sample ``id``
         included, repeat: an aggregate grouping by anything else must count repeated sample ids
         as copies (as MME's tally does)."""
-        key = (u, k)
-        if key not in self._copies:
-            uid = self.unit_ids[u]
-            self._copies[key] = [
-                {f: (f"{v}#{k}" if isinstance(v, str) and v == uid else v) for f, v in r.items()}
-                for r in self.units[u]
-            ]
-        return self._copies[key]
+        uid = self.unit_ids[u]
+        return [
+            {f: (f"{v}#{k}" if isinstance(v, str) and v == uid else v) for f, v in r.items()}
+            for r in self.unit(u)
+        ]
 
     def _features_path(self) -> Replicate | None:
         features = getattr(self.task, "ci_features", None)
         metric = getattr(self.task, "ci_metric", None)
         if features is None or metric is None:
             return None
-        first = list(features(self.units[0]))
-        feats = np.empty((len(self.units), len(first)), dtype=float)  # filled row by row: no
+        first = list(features(self.unit(0)))
+        feats = np.empty((self.n_units, len(first)), dtype=float)  # filled row by row: no
         feats[0] = first  # list of per-unit lists beside it
-        for k in range(1, len(self.units)):
-            feats[k] = list(features(self.units[k]))
+        for k in range(1, self.n_units):
+            feats[k] = list(features(self.unit(k)))
 
         def fast(idx: np.ndarray) -> np.ndarray:
             return np.asarray(metric(_counts(idx, len(feats)) @ feats), dtype=float)
@@ -236,10 +271,12 @@ class Resampler:
 
     def _mean_path(self) -> Replicate | None:
         try:
-            sums = np.asarray([sum(float(r["score"]) for r in u) for u in self.units])
+            sums = np.asarray(
+                [sum(float(r["score"]) for r in self.unit(u)) for u in range(self.n_units)]
+            )
         except (KeyError, TypeError, ValueError):
             return None
-        sizes = np.asarray([len(u) for u in self.units], dtype=float)
+        sizes = np.asarray([len(m) for m in self.members], dtype=float)
         mean = sums.sum() / sizes.sum()
         if not np.isfinite(self.value) or (mean == 0 and self.value != 0):
             return None
@@ -254,7 +291,7 @@ class Resampler:
     def _agrees(self, fast: Replicate) -> bool:
         """``fast`` equals aggregate() on the full set, a few resamples and a few one-unit
         multisets (one unit drawn 4 times: catches what only small sets reveal)."""
-        n = len(self.units)
+        n = self.n_units
         single = np.random.default_rng(12345).choice(n, size=min(n, _CHECKS), replace=False)
         checks = [
             np.arange(n)[None, :],
@@ -315,7 +352,7 @@ def _interval(reps: np.ndarray, level: float) -> tuple[float, float]:
 
 def bootstrap_ci(
     task_name: TaskRef,
-    records: list[dict[str, Any]],
+    records: Sequence[dict[str, Any]],
     n_resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
@@ -384,9 +421,7 @@ def paired_compare(
     }
     sa: list[Any] = [a[i].get("score") for i in common]
     sb: list[Any] = [b[i].get("score") for i in common]
-    binary = (
-        all(s in (0, 1) for s in sa + sb) and ra.path == "mean" and len(ra.units) == len(common)
-    )
+    binary = all(s in (0, 1) for s in sa + sb) and ra.path == "mean" and ra.n_units == len(common)
     if binary:
         out["test"] = "McNemar (exact)"
         out["p"] = mcnemar_p(sum(x > y for x, y in zip(sa, sb)), sum(x < y for x, y in zip(sa, sb)))

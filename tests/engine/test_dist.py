@@ -38,7 +38,9 @@ def _rank(rank: int, port: int, out: str) -> None:
             out,
             EngineSettings(batch_size=2, num_workers=1, progress=False),
         )
-        results.append({"records": res.records, "generated": res.n_generated, "world": ctx.world})
+        results.append(
+            {"records": list(res.records), "generated": res.n_generated, "world": ctx.world}
+        )
     with open(os.path.join(out, f"rank{rank}.json"), "w") as f:
         json.dump(results, f)
     shutdown()

@@ -127,7 +127,7 @@ def _records(
         ),
     )
     assert model.share_images is share
-    return res.records, dict(model.timings)
+    return list(res.records), dict(model.timings)
 
 
 @pytest.mark.parametrize("name", REPEATING)

@@ -124,7 +124,7 @@ def test_mme_resamples_image_pairs_and_counts_a_pair_drawn_twice_twice(monkeypat
         ]
     )
     rs = Resampler("mme", recs)
-    assert rs.unit_ids == ["A", "B", "C"] and [len(u) for u in rs.units] == [2, 2, 2]
+    assert rs.unit_ids == ["A", "B", "C"] and [len(m) for m in rs.members] == [2, 2, 2]
     assert rs.value == pytest.approx(50 + 100 / 3)  # acc 3/6, acc+ 1/3
     # draw A, A, B: acc = 5/6, acc+ = 2/3 (A counted twice) -> 150; collapsing the copies would
     # give 133.33
@@ -246,7 +246,7 @@ def test_real_pope_and_mme_declare_fast_paths_that_agree_with_their_aggregate():
         assert bootstrap_ci(task, recs, n_resamples=200) == pytest.approx(
             bootstrap_ci(slow, recs, n_resamples=200)
         )
-    assert len(Resampler(mme_mod.MME, mme_recs).units) == 120  # image pairs
+    assert Resampler(mme_mod.MME, mme_recs).n_units == 120  # image pairs
 
 
 # ---- bounded blocks: the same resamples as one full draw, memory independent of the set size ---
@@ -255,8 +255,8 @@ def _full_draw(rs, n_resamples, seed):
     stratum (the reference the blocks must reproduce number for number)."""
     rng = np.random.default_rng(seed)
     if len(rs.strata) == 1:
-        return rng.integers(0, len(rs.units), size=(n_resamples, len(rs.units)))
-    idx = np.empty((n_resamples, len(rs.units)), dtype=np.int64)
+        return rng.integers(0, rs.n_units, size=(n_resamples, rs.n_units))
+    idx = np.empty((n_resamples, rs.n_units), dtype=np.int64)
     pos = 0
     for members in rs.strata:
         idx[:, pos : pos + len(members)] = members[

@@ -38,7 +38,7 @@ def write_hub(folder: Path, configs: dict, features) -> Path:
 
 def run_oracle(task, run_dir: Path) -> list[dict]:
     """Every sample through the engine with the oracle model; the per-sample records."""
-    return run_task(task, OracleModel(), run_dir, EngineSettings(progress=False)).records
+    return list(run_task(task, OracleModel(), run_dir, EngineSettings(progress=False)).records)
 
 
 def oracle_metrics(task) -> dict:
