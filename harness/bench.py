@@ -183,6 +183,24 @@ def _floor_fn(model: MLLM, batches: Batches, share: bool) -> Measured:
     return run
 
 
+def _round_order(labels: list[str], pairs: list[tuple[str, str, str | None]], r: int) -> list[str]:
+    """The configurations of round ``r`` in order: each engine run next to its floor, the floor
+    second in even rounds and first in odd ones, so that neither gains from always running
+    after the other (an allocator, caches and pages warmed by the run before).
+
+    >>> pairs = [("distinct", "engine 16", "floor 16")]
+    >>> _round_order(["plain", "engine 16", "floor 16"], pairs, 0)
+    ['plain', 'engine 16', 'floor 16']
+    >>> _round_order(["plain", "engine 16", "floor 16"], pairs, 1)
+    ['plain', 'floor 16', 'engine 16']
+    """
+    if r % 2 == 0:
+        return labels
+    swap = {e: f for _, e, f in pairs if f is not None}
+    swap.update({f: e for e, f in list(swap.items())})
+    return [swap.get(label, label) for label in labels]
+
+
 def with_floor(
     row: dict[str, Any],
     floor_row: dict[str, Any],
@@ -261,8 +279,8 @@ def bench(
             pairs.append((name, label, floor_label))
     runs: dict[str, list[Timed]] = {k: [] for k in configs}
     for r in range(repeat):  # rounds over all configurations, so load changes hit each alike
-        for label, fn in configs.items():
-            runs[label].append(_timed(fn, model, device))
+        for label in _round_order(list(configs), pairs, r):
+            runs[label].append(_timed(configs[label], model, device))
             print(
                 f"round {r + 1}/{repeat}: {label}: {runs[label][-1][0]:.2f}s",
                 file=sys.stderr,
@@ -469,7 +487,8 @@ def markdown(result: dict[str, Any]) -> str:
             "beforehand; no engine, no data loading, no feature cache) on exactly the batches "
             "the engine run handed the model; overhead vs floor = (engine wall - floor wall) / "
             "floor wall, median runs (range over rounds, each engine run timed next to its "
-            "floor); answers ≠ floor counts the floor's answers that differ from the engine's."
+            "floor, the floor second in odd rounds and first in even ones); answers ≠ floor "
+            "counts the floor's answers that differ from the engine's."
         ),
         (
             "- engine rows preprocess in DataLoader workers, overlapped with the model (their "

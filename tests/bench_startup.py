@@ -1,11 +1,14 @@
 """Fixed cost of ``python -m harness``: start (process start -> config composed, i.e. ``run``
 entered), model load (``build_model``), exit (results written -> process gone), end to end.
 
-    python tests/bench_startup.py [--repeats 3] [--src DIR ...] [--limit N]
+    python tests/bench_startup.py [--repeats 3] [--src DIR ...] [--tiny-llava CKPT]
 
 Each ``--src`` is a source tree (a checkout or ``git worktree`` of another revision; default
 this one): the runs alternate between them, so they share the machine's state. Cases: the
-oracle and the demo CLIP-L MLLM on the demo POPE set. Prints each figure's range.
+oracle and the demo CLIP-L MLLM on the demo POPE set, and with ``--tiny-llava`` the tiny random
+LLaVA-HF checkpoint that issue 15 measured (``python -m harness.demo.tiny_llava CKPT`` builds
+it; ``encoder=clip_l model.checkpoint=CKPT``, which every revision reads). Prints each figure's
+range.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--src", action="append", type=Path)
     ap.add_argument("--cache", type=Path, default=None, help="cache_dir (demo models, data)")
+    ap.add_argument("--tiny-llava", type=Path, default=None, help="a tiny LLaVA-HF checkpoint")
     a = ap.parse_args()
     srcs = a.src or [Path(__file__).resolve().parent.parent]
     cache = a.cache or Path(tempfile.gettempdir()) / "bench-startup-cache"
@@ -95,6 +99,13 @@ def main() -> None:
         "oracle": ["model=oracle", "encoder=demo_clip_l", *common],
         "demo MLLM": ["encoder=demo_clip_l", *common],
     }
+    if a.tiny_llava is not None:
+        cases["tiny LLaVA"] = [
+            "encoder=clip_l",
+            f"model.checkpoint={a.tiny_llava}",
+            "data=demo",
+            *common,
+        ]
     with tempfile.TemporaryDirectory() as tmp:
         for args in cases.values():  # first use builds the demo model and data: not timed
             for src in srcs:
