@@ -11,7 +11,6 @@ import pytest
 
 from harness.jsonl import Records
 from harness.report.stats import Resampler, bootstrap_ci
-
 from tests.report.runfolders import (
     FakeMME,
     FakePope,
