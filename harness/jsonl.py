@@ -84,6 +84,11 @@ class Records(Sequence[dict[str, Any]]):
     def __init__(self, items: Iterable[str | dict[str, Any]] = ()) -> None:
         self._items: list[str | dict[str, Any]] = list(items)
 
+    @classmethod
+    def of(cls, records: Sequence[dict[str, Any]]) -> Records:
+        """``records`` as :class:`Records`: itself when it already is one (nothing copied)."""
+        return records if isinstance(records, Records) else cls(records)
+
     def __len__(self) -> int:
         return len(self._items)
 

@@ -141,7 +141,7 @@ def task_scores(task: Task, records: Sequence[dict[str, Any]]) -> dict[str, Any]
     metric over the successful samples alone, as a labelled secondary figure. A task where no
     sample succeeded has ``value`` null and an ``error``.
     """
-    recs = records if isinstance(records, Records) else Records(records)
+    recs = Records.of(records)
     keep: list[int] = []
     bad: list[dict[str, Any]] = []  # failed samples are few: kept decoded
     for i, r in enumerate(recs):  # one pass; the successful ones stay as they are kept

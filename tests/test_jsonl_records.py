@@ -40,6 +40,7 @@ def test_reads_decode_afresh_and_select_without_decoding():
     assert next(iter(kept.lines())) == json.dumps(recs[0])  # a kept line is written as is
     assert list(kept + [recs[0]]) == [*recs, recs[0]] and not Records()
     assert kept != recs[:4] and kept != "x"
+    assert Records.of(kept) is kept and Records.of(recs) == recs  # a plain list is wrapped
 
 
 def test_task_scores_are_the_same_from_lines_and_from_dicts():

@@ -94,7 +94,7 @@ class Resampler:
         self.metric = self.task.metric
         # units as positions into ``records``, read (decoded, for engine records) when used: a
         # task's records are not all held as dicts unless the slow aggregate path needs them
-        self._records = records if isinstance(records, Records) else Records(records)
+        self._records = Records.of(records)
         groups: dict[str, list[int]] = {}
         for i, r in enumerate(self._records):
             if not is_failed(r):
