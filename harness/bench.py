@@ -37,6 +37,7 @@ import functools
 import json
 import logging
 import os
+import resource
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -122,9 +123,14 @@ def plain_loop(task: TaskProtocol, model: Model) -> tuple[dict[str, str | None],
 
 def _timed(fn: Measured, model: Model, device: DeviceSpec) -> Timed:
     reset(model, device)
+    faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t0 = time.perf_counter()
     preds, engine_t = fn()
     wall = time.perf_counter() - t0
+    engine_t = {
+        **engine_t,
+        "minor_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults0,
+    }
     rows = DECODE_COUNTERS[model].rows if model in DECODE_COUNTERS else 0
     return wall, preds, dict(model.timings), engine_t, rows
 
@@ -169,6 +175,7 @@ def summarize(
         "harness_overhead_fraction": round(split["harness"] / wall, 4),
         "outside_forward_fraction": round((wall - forward) / wall, 4),
         "peak_memory_mib": peak_mib(device),
+        "minor_page_faults": et.get("minor_faults"),  # this process only, not its workers
         "batch_size": et.get("batch_size", 1),
         "model_calls": et.get("model_calls", n),
     }
@@ -223,12 +230,19 @@ def with_floor(
     row["overhead_vs_floor_range"] = (
         [round(min(per_round), 4), round(max(per_round), 4)] if per_round else None
     )
+    # the median of the rounds' own overheads: each engine run against the floor run timed next
+    # to it, so slow spells of a shared machine that span both cancel (the figure to read where
+    # the runs' walls drift between rounds)
+    row["overhead_vs_floor_paired"] = (
+        round(sorted(per_round)[len(per_round) // 2], 4) if per_round else None
+    )
     row["floor_differs"] = sum(preds.get(k) != v for k, v in floor_preds.items())
     row["floor_counts"] = {
         k: floor_row[k]
         for k in ("generated_tokens", "prefill_tokens", "images_encoded", "prefixes_computed")
     }
     row["floor_rows"] = len(floor_preds)
+    row["floor_minor_page_faults"] = floor_row.get("minor_page_faults")
 
 
 def bench(
@@ -448,7 +462,8 @@ def markdown(result: dict[str, Any]) -> str:
             r["wall_s"],
             r.get("floor_wall_s", "—"),
             (
-                f"{100 * ov:.1f}% ({100 * rng[0]:.1f} to {100 * rng[1]:.1f})"
+                f"{100 * ov:.1f}% (per round: median {100 * r['overhead_vs_floor_paired']:.1f},"
+                f" {100 * rng[0]:.1f} to {100 * rng[1]:.1f})"
                 if ov is not None and rng
                 else "—"
             ),
@@ -486,8 +501,9 @@ def markdown(result: dict[str, Any]) -> str:
             "- floor: the bare model (encode, prefill, decode called directly; inputs prepared "
             "beforehand; no engine, no data loading, no feature cache) on exactly the batches "
             "the engine run handed the model; overhead vs floor = (engine wall - floor wall) / "
-            "floor wall, median runs (range over rounds, each engine run timed next to its "
-            "floor, the floor second in odd rounds and first in even ones); answers ≠ floor "
+            "floor wall, median runs; per round: each engine run against the floor run timed "
+            "next to it (the floor second in odd rounds and first in even ones), their median "
+            "(the figure to read on a noisy machine) and range; answers ≠ floor "
             "counts the floor's answers that differ from the engine's."
         ),
         (

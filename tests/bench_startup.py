@@ -8,7 +8,8 @@ this one): the runs alternate between them, so they share the machine's state. C
 oracle and the demo CLIP-L MLLM on the demo POPE set, and with ``--tiny-llava`` the tiny random
 LLaVA-HF checkpoint that issue 15 measured (``python -m harness.demo.tiny_llava CKPT`` builds
 it; ``encoder=clip_l model.checkpoint=CKPT``, which every revision reads). Prints each figure's
-range.
+range, and the import floor: ``python -c`` with nothing, ``import torch``, and torch with
+transformers' LLaVA class (what loading that checkpoint must import, whoever loads it).
 """
 
 from __future__ import annotations
@@ -81,6 +82,26 @@ def one(src: Path, args: list[str], work: Path) -> dict[str, float]:
     }
 
 
+FLOOR_IMPORTS = {  # what any run of these models pays before the harness does anything
+    "python": "pass",
+    "torch": "import torch",
+    "torch+LLaVA": "import torch\nfrom transformers import LlavaForConditionalGeneration",
+}
+
+
+def bare(code: str) -> float:
+    """Seconds from launching ``python -c code`` to its imports done (the process's own exit,
+    which tears the modules down, is left out: the harness skips it)."""
+    t0 = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport time\nprint(time.time())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return float(proc.stdout.split()[-1]) - t0
+
+
 def span(xs: list[float]) -> str:
     return f"{min(xs):.2f}-{max(xs):.2f}"
 
@@ -111,7 +132,10 @@ def main() -> None:
             for src in srcs:
                 one(src, args, Path(tmp))
         res: dict[tuple[str, str], list[dict[str, float]]] = {}
+        floors: dict[str, list[float]] = {k: [] for k in FLOOR_IMPORTS}
         for _ in range(a.repeats):
+            for k, code in FLOOR_IMPORTS.items():
+                floors[k].append(bare(code))
             for name, args in cases.items():
                 for src in srcs:
                     res.setdefault((name, str(src)), []).append(one(src, args, Path(tmp)))
@@ -122,6 +146,10 @@ def main() -> None:
     for (name, src), rows in res.items():
         cols = [span([r[k] for r in rows]) for k in ("start", "load", "exit", "fixed", "total")]
         print(f"{name:10} {src[-28:]:28} " + " ".join(f"{c:>11}" for c in cols))
+    print(
+        "import floor (python -c, launch to imports done; no harness): "
+        + ", ".join(f"{k} {span(v)} s" for k, v in floors.items())
+    )
 
 
 if __name__ == "__main__":

@@ -81,6 +81,11 @@ def test_bench_writes_json_and_markdown_with_identical_answers(tmp_path, capsys)
         assert row["overhead_vs_floor_range"] == pytest.approx(
             [min(per_round), max(per_round)], rel=1e-2, abs=1e-3
         )
+        assert row["overhead_vs_floor_paired"] == pytest.approx(
+            sorted(per_round)[len(per_round) // 2], rel=1e-2, abs=1e-3
+        )
+        # page faults are counted in both (a diagnostic: the engine's allocations vs the floor's)
+        assert row["minor_page_faults"] > 0 and row["floor_minor_page_faults"] > 0
         key = f"batch{row['batch_size']}_{row['set']}"
         assert saved["checks"][f"overhead_vs_floor_{key}"] == row["overhead_vs_floor"]
     assert saved["runs"][2]["model_calls"] < saved["runs"][1]["model_calls"]
