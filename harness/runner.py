@@ -68,6 +68,7 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
     from harness.engine.interrupt import exit_on_sigterm, exit_status, resume_hint
 
     cfg, jobs, task_list = prepare(cfg, overrides)
+    clock.lap("config_and_data")
     overrides = jobs.overrides
     _seed(int(cfg.seed))
     _, world, local_rank = env_ranks()  # torchrun: one process per device, index = LOCAL_RANK
@@ -83,7 +84,9 @@ def run(cfg: DictConfig, overrides: Sequence[str] | None = None) -> list[Path]:
     lock = (
         open_output(cfg.output_dir, cfg.get("min_free_mb")) if ctx.is_main else None
     )  # writable, ours
-    clock.lap("config_and_data")
+    # its own phase: probing an accelerator (device=auto) imports torch, which a model run pays
+    # here rather than in its load; torchrun's process group starts here too
+    clock.lap("device_and_output")
     try:
         dirs = _run(cfg, jobs, task_list, list(overrides), device, ctx.is_main, clock)
         if ctx.is_main:  # a warning line for failed samples; an error where a task had no success

@@ -9,7 +9,15 @@ import pytest
 
 from harness.runner import run
 
-PHASES = ("startup", "config_and_data", "model_load", "engine", "scoring", "writing")
+PHASES = (
+    "startup",
+    "config_and_data",
+    "device_and_output",
+    "model_load",
+    "engine",
+    "scoring",
+    "writing",
+)
 COUNTERS = ("images", "images_encoded", "prefill_tokens", "generated_tokens")
 
 
