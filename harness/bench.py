@@ -12,9 +12,12 @@ Beside each engine batch size it times the *compute floor*: the bare model (enco
 decode called directly, :func:`harness.bench_tools.floor`) on exactly the batches that engine
 run handed the model (same order, sizes and rows, inputs prepared beforehand, no data loading),
 and reports the engine's overhead over it, ``(engine wall - floor wall) / floor wall``, and
-whether the floor's answers equal the engine's. It does so on two sets: the task's samples
-(distinct images, sharing as ``--share-images`` says) and a POPE-shaped one (``--shared-images``
-scenes × ``--per-image`` of the task's questions, sharing on).
+whether the floor's answers equal the engine's. It does so on two sets: ``task``, the task's
+samples as its data gives them (questions about one image share it where ``--share-images``
+says so; the demo DocVQA set asks 4 questions about each of 8 images), and ``generated``:
+``--shared-images`` generated scenes × ``--per-image`` of the task's questions, sharing on
+(``--per-image 1``: every image distinct; 18: POPE's shape). Each row gives the images its run
+encoded.
 
 Demo sets are small, so their samples are repeated ``--copies`` times (ids suffixed ``#k``) to
 time the steady state. Writes ``results/bench/<name>.json`` and ``<name>.md``.
@@ -195,7 +198,7 @@ def _round_order(labels: list[str], pairs: list[tuple[str, str, str | None]], r:
     second in even rounds and first in odd ones, so that neither gains from always running
     after the other (an allocator, caches and pages warmed by the run before).
 
-    >>> pairs = [("distinct", "engine 16", "floor 16")]
+    >>> pairs = [("task", "engine 16", "floor 16")]
     >>> _round_order(["plain", "engine 16", "floor 16"], pairs, 0)
     ['plain', 'engine 16', 'floor 16']
     >>> _round_order(["plain", "engine 16", "floor 16"], pairs, 1)
@@ -272,16 +275,16 @@ def bench(
     n = len(task.docs())
     plain_loop(Copies(base_task, 1), model)  # warm-up: allocator, kernels, file cache
     mllm = model if isinstance(model, MLLM) else None
-    sets: list[tuple[str, TaskProtocol, bool]] = [("distinct", task, share)]
+    sets: list[tuple[str, TaskProtocol, bool]] = [("task", task, share)]
     if mllm is not None and shared_images > 0:
-        shaped = ImageSet(base_task, "shared", shared_images, per_image, None)
-        sets.append(("shared", shaped, True))
+        shaped = ImageSet(base_task, "generated", shared_images, per_image, None)
+        sets.append(("generated", shaped, True))
     sizes = {name: len(t.docs()) for name, t, _ in sets}
     configs: dict[str, Measured] = {"plain batch-1 loop": lambda: plain_loop(task, model)}
     pairs: list[tuple[str, str, str | None]] = []  # (set, engine label, floor label)
     for name, t, sh in sets:
         for bs in batch_sizes:
-            suffix = "" if name == "distinct" else ", shared images"
+            suffix = "" if name == "task" else ", generated set"
             label = f"engine batch {bs}{suffix}"
             configs[label] = functools.partial(engine, t, model, bs, workers, sh)
             floor_label = None
@@ -307,7 +310,7 @@ def bench(
         row, preds = summarize(label, runs[label], device, sizes[name])
         row["set"] = name
         row["share_images"] = dict((s[0], s[2]) for s in sets)[name]
-        if name == "distinct":
+        if name == "task":
             row["speedup_vs_plain_loop"] = round(row["samples_per_s"] / plain["samples_per_s"], 2)
             row["differs_from_plain_loop"] = sum(preds.get(k) != v for k, v in ref.items())
         if floor_label is not None:
@@ -324,7 +327,7 @@ def bench(
             checks[f"overhead_vs_floor_{key}"] = row["overhead_vs_floor"]
             checks[f"floor_differs_{key}"] = row["floor_differs"]
         rows.append(row)
-    by_bs = {r["batch_size"]: r for r in rows[1:] if r["set"] == "distinct"}
+    by_bs = {r["batch_size"]: r for r in rows[1:] if r["set"] == "task"}
     if 1 in by_bs and 16 in by_bs:
         checks["batch16_over_batch1"] = round(
             by_bs[16]["samples_per_s"] / by_bs[1]["samples_per_s"], 2
@@ -418,10 +421,10 @@ def markdown(result: dict[str, Any]) -> str:
     head = (
         f"# Throughput: {result['model_label']} on {result['task']} ({result['device']}, "
         f"{result['dtype']})\n\n"
-        f"{result['samples']} samples ({result['distinct_samples']} distinct × "
-        f"{result['copies']}), "
+        f"task set: {result['samples']} samples ({result['distinct_samples']} × "
+        f"{result['copies']} copies), "
         f"max_new_tokens {result['max_new_tokens']}, {result['num_workers']} DataLoader worker(s), "
-        f"image sharing {'on' if result.get('share_images') else 'off'} (the shared set: on), "
+        f"image sharing {'on' if result.get('share_images') else 'off'} (the generated set: on), "
         f"{result['torch_threads']} torch threads on {result['cpu_count']} CPUs (load average "
         f"{result['load_average'][0]:.1f}); median of {result['repeat']} runs. Times in "
         "seconds.\n\n"
@@ -430,6 +433,7 @@ def markdown(result: dict[str, Any]) -> str:
         "config",
         "set",
         "samples",
+        "images encoded",
         "wall s",
         "floor s",
         "overhead vs floor",
@@ -457,8 +461,9 @@ def markdown(result: dict[str, Any]) -> str:
         ov, rng = r.get("overhead_vs_floor"), r.get("overhead_vs_floor_range")
         cells = [
             r["config"],
-            r.get("set", "distinct"),
+            r.get("set", "task"),
             round(r["samples_per_s"] * r["wall_s"]),
+            r["images_encoded"],
             r["wall_s"],
             r.get("floor_wall_s", "—"),
             (
@@ -470,7 +475,7 @@ def markdown(result: dict[str, Any]) -> str:
             r.get("floor_differs", "—"),
             r["samples_per_s"],
             r["tokens_per_s"],
-            r.get("speedup_vs_plain_loop", "—" if r.get("set") == "shared" else 1.0),
+            r.get("speedup_vs_plain_loop", "—" if r.get("set") == "generated" else 1.0),
             s.get("plan", "—"),
             s.get("data_wait", "—"),
             s.get("preprocess", s.get("preprocess_in_workers")),
@@ -486,7 +491,7 @@ def markdown(result: dict[str, Any]) -> str:
             r.get("differs_from_plain_loop", "—"),
         ]
         if r["config"] == "plain batch-1 loop":
-            cells[1] = "distinct"
+            cells[1] = "task"
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     c = result["checks"]
     notes = [

@@ -52,10 +52,10 @@ def test_bench_writes_json_and_markdown_with_identical_answers(tmp_path, capsys)
         "plain batch-1 loop",
         "engine batch 1",
         "engine batch 4",
-        "engine batch 1, shared images",
-        "engine batch 4, shared images",
+        "engine batch 1, generated set",
+        "engine batch 4, generated set",
     ]
-    assert saved["sets"]["shared"] == {
+    assert saved["sets"]["generated"] == {
         "samples": 12,
         "share_images": True,
         "images": 3,
@@ -71,7 +71,7 @@ def test_bench_writes_json_and_markdown_with_identical_answers(tmp_path, capsys)
     assert [r["differs_from_plain_loop"] for r in saved["runs"][1:3]] == [0, 0]
     for row in saved["runs"][1:]:
         # the floor ran the same rows and answered every one as the engine did
-        assert row["floor_rows"] == (12 if row["set"] == "shared" else saved["samples"])
+        assert row["floor_rows"] == (12 if row["set"] == "generated" else saved["samples"])
         assert row["floor_differs"] == 0
         assert {"encode", "prefill", "decode"} <= set(row["floor_split_s"])
         # the overhead is computed from the measured walls: median, and per round
@@ -89,15 +89,18 @@ def test_bench_writes_json_and_markdown_with_identical_answers(tmp_path, capsys)
         key = f"batch{row['batch_size']}_{row['set']}"
         assert saved["checks"][f"overhead_vs_floor_{key}"] == row["overhead_vs_floor"]
     assert saved["runs"][2]["model_calls"] < saved["runs"][1]["model_calls"]
-    # sharing on the shared set: each scene encoded once, in the engine and in the floor
+    # sharing on the generated set: each scene encoded once, in the engine and in the floor
     assert saved["runs"][4]["prefixes_computed"] == 3
     for row in saved["runs"][1:]:  # the floor did the engine's model work, no more, no less
         assert row["floor_counts"] == {
             k: row[k]
             for k in ("generated_tokens", "prefill_tokens", "images_encoded", "prefixes_computed")
         }
+    assert saved["runs"][4]["images_encoded"] == 3  # the generated set's scenes, once each
     md = (tmp_path / f"{name}.md").read_text()
     assert md.startswith("# Throughput: SigLIP (demo) on seed") and "| engine batch 4 |" in md
+    # each row names its set and the images its run encoded
+    assert "| engine batch 4, generated set | generated | 12 | 3 |" in md
     assert "written:" in capsys.readouterr().out
 
 
